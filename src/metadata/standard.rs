@@ -1,0 +1,1 @@
+//! The standard objects plansync reads, described as a new org describes them.

@@ -1,0 +1,1 @@
+//! One sync cycle: pull what changed, link, recompute touched plans, diff, write back.

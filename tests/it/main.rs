@@ -1,0 +1,5 @@
+//! Integration tests: one binary. Each module starts real parts (the emulator as an HTTP
+//! server on 127.0.0.1 with an OS-assigned port, a real SQLite file, the real binary).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod emulator;
