@@ -9,7 +9,13 @@
 //! - last activity = latest date ≤ today over closed tasks and all events;
 //! - next activity = earliest date ≥ today over open tasks and all events.
 //!
-//! The golden org's expected values agree with this choice.
+//! The golden org has no event dated on its `today`, so it neither confirms nor refutes
+//! the "both" choice for today's events; its other values agree.
+//!
+//! Engaged contacts are the plan's contacts (AccountId in accounts(plan)) that are the WhoId
+//! of any closed task or event dated in the window, whichever account or record the activity
+//! is filed under: the rule names the contact's activity, not the plan's. The golden org's
+//! expected counts confirm this reading (restricting to the plan's activities gives fewer).
 
 use chrono::{Duration, NaiveDate};
 use chrono_tz::Tz;
@@ -88,7 +94,12 @@ pub fn engaging_task(task: &Task, since: NaiveDate, today: NaiveDate) -> Option<
 }
 
 /// The WhoId of an event that engages its contact: an event dated in [since, today].
-pub fn engaging_event(event: &Event, since: NaiveDate, today: NaiveDate, timezone: Tz) -> Option<&str> {
+pub fn engaging_event(
+    event: &Event,
+    since: NaiveDate,
+    today: NaiveDate,
+    timezone: Tz,
+) -> Option<&str> {
     let date = event_date(event, timezone)?;
     (since <= date && date <= today)
         .then_some(event.who_id.as_deref())
@@ -130,46 +141,127 @@ mod tests {
         let la: Tz = "America/Los_Angeles".parse().unwrap();
         // (start, all day, ActivityDate, zone, expected)
         let cases = [
-            ("2026-09-03T23:30:00Z", false, "2026-09-03", chrono_tz::UTC, "2026-09-03"),
-            ("2026-09-03T23:30:00Z", false, "2026-09-03", berlin, "2026-09-04"),
-            ("2026-09-03T06:30:00Z", false, "2026-09-03", la, "2026-09-02"),
+            (
+                "2026-09-03T23:30:00Z",
+                false,
+                "2026-09-03",
+                chrono_tz::UTC,
+                "2026-09-03",
+            ),
+            (
+                "2026-09-03T23:30:00Z",
+                false,
+                "2026-09-03",
+                berlin,
+                "2026-09-04",
+            ),
+            (
+                "2026-09-03T06:30:00Z",
+                false,
+                "2026-09-03",
+                la,
+                "2026-09-02",
+            ),
             ("2026-09-03T00:00:00Z", true, "2026-09-03", la, "2026-09-03"),
-            ("2026-09-03T00:00:00Z", true, "2026-09-03", berlin, "2026-09-03"),
+            (
+                "2026-09-03T00:00:00Z",
+                true,
+                "2026-09-03",
+                berlin,
+                "2026-09-03",
+            ),
         ];
         for (start, all_day, ad, tz, want) in cases {
-            assert_eq!(event_date(&event(Some(start), all_day, Some(ad)), tz), Some(d(want)), "{start} in {tz}");
+            assert_eq!(
+                event_date(&event(Some(start), all_day, Some(ad)), tz),
+                Some(d(want)),
+                "{start} in {tz}"
+            );
         }
-        assert_eq!(event_date(&event(None, false, Some("2026-01-02")), berlin), Some(d("2026-01-02")));
+        assert_eq!(
+            event_date(&event(None, false, Some("2026-01-02")), berlin),
+            Some(d("2026-01-02"))
+        );
     }
 
     #[test]
-    fn last_is_over_closed_tasks_and_events_up_to_today_next_over_open_tasks_and_events_from_today() {
+    fn last_is_over_closed_tasks_and_events_up_to_today_next_over_open_tasks_and_events_from_today()
+    {
         let today = d("2026-08-15");
         let tz = chrono_tz::UTC;
         // (tasks as (date, closed), events as start date, expected last, next, overdue)
-        type Case = (Vec<(Option<&'static str>, bool)>, Vec<&'static str>, Option<&'static str>, Option<&'static str>, i64);
+        type Case = (
+            Vec<(Option<&'static str>, bool)>,
+            Vec<&'static str>,
+            Option<&'static str>,
+            Option<&'static str>,
+            i64,
+        );
         let cases: Vec<Case> = vec![
             (vec![], vec![], None, None, 0),
             // Closed tasks count for last only, open tasks for next (and overdue when past).
-            (vec![(Some("2026-08-10"), true), (Some("2026-08-20"), false)], vec![], Some("2026-08-10"), Some("2026-08-20"), 0),
+            (
+                vec![(Some("2026-08-10"), true), (Some("2026-08-20"), false)],
+                vec![],
+                Some("2026-08-10"),
+                Some("2026-08-20"),
+                0,
+            ),
             (vec![(Some("2026-08-10"), false)], vec![], None, None, 1),
             (vec![(Some("2026-08-20"), true)], vec![], None, None, 0),
             // Today is inclusive on both sides; an open task due today is not overdue.
-            (vec![(Some("2026-08-15"), true), (Some("2026-08-15"), false)], vec![], Some("2026-08-15"), Some("2026-08-15"), 0),
+            (
+                vec![(Some("2026-08-15"), true), (Some("2026-08-15"), false)],
+                vec![],
+                Some("2026-08-15"),
+                Some("2026-08-15"),
+                0,
+            ),
             // Events: past ones are history, future ones open, today's both.
-            (vec![], vec!["2026-08-01T10:00:00Z", "2026-09-01T10:00:00Z"], Some("2026-08-01"), Some("2026-09-01"), 0),
-            (vec![], vec!["2026-08-15T10:00:00Z"], Some("2026-08-15"), Some("2026-08-15"), 0),
+            (
+                vec![],
+                vec!["2026-08-01T10:00:00Z", "2026-09-01T10:00:00Z"],
+                Some("2026-08-01"),
+                Some("2026-09-01"),
+                0,
+            ),
+            (
+                vec![],
+                vec!["2026-08-15T10:00:00Z"],
+                Some("2026-08-15"),
+                Some("2026-08-15"),
+                0,
+            ),
             // Undated tasks count for nothing.
             (vec![(None, true), (None, false)], vec![], None, None, 0),
             // Latest and earliest win.
-            (vec![(Some("2026-07-01"), true), (Some("2026-08-01"), true), (Some("2026-09-09"), false), (Some("2026-08-30"), false)], vec![], Some("2026-08-01"), Some("2026-08-30"), 0),
+            (
+                vec![
+                    (Some("2026-07-01"), true),
+                    (Some("2026-08-01"), true),
+                    (Some("2026-09-09"), false),
+                    (Some("2026-08-30"), false),
+                ],
+                vec![],
+                Some("2026-08-01"),
+                Some("2026-08-30"),
+                0,
+            ),
         ];
         for (tasks, events, last, next, overdue) in cases {
             let tasks: Vec<Task> = tasks.iter().map(|(dt, c)| task(*dt, *c)).collect();
             let events: Vec<Event> = events.iter().map(|s| event(Some(s), false, None)).collect();
             let s = summarize(&tasks, &events, today, tz);
-            assert_eq!(s.last_activity_date, last.map(d), "last of {tasks:?} {events:?}");
-            assert_eq!(s.next_activity_date, next.map(d), "next of {tasks:?} {events:?}");
+            assert_eq!(
+                s.last_activity_date,
+                last.map(d),
+                "last of {tasks:?} {events:?}"
+            );
+            assert_eq!(
+                s.next_activity_date,
+                next.map(d),
+                "next of {tasks:?} {events:?}"
+            );
             assert_eq!(s.overdue_task_count, overdue, "overdue of {tasks:?}");
         }
     }
@@ -177,11 +269,21 @@ mod tests {
     #[test]
     fn a_timed_event_late_in_the_utc_day_is_tomorrow_in_berlin() {
         let berlin: Tz = "Europe/Berlin".parse().unwrap();
-        let e = [event(Some("2026-08-15T23:30:00Z"), false, Some("2026-08-15"))];
+        let e = [event(
+            Some("2026-08-15T23:30:00Z"),
+            false,
+            Some("2026-08-15"),
+        )];
         let s = summarize(&[], &e, d("2026-08-15"), berlin);
-        assert_eq!((s.last_activity_date, s.next_activity_date), (None, Some(d("2026-08-16"))));
+        assert_eq!(
+            (s.last_activity_date, s.next_activity_date),
+            (None, Some(d("2026-08-16")))
+        );
         let s = summarize(&[], &e, d("2026-08-15"), chrono_tz::UTC);
-        assert_eq!((s.last_activity_date, s.next_activity_date), (Some(d("2026-08-15")), Some(d("2026-08-15"))));
+        assert_eq!(
+            (s.last_activity_date, s.next_activity_date),
+            (Some(d("2026-08-15")), Some(d("2026-08-15")))
+        );
     }
 
     #[test]
@@ -199,11 +301,30 @@ mod tests {
             (None, true, false),
         ];
         for (date, closed, want) in cases {
-            assert_eq!(engaging_task(&task(date, closed), since, today).is_some(), want, "{date:?} {closed}");
+            assert_eq!(
+                engaging_task(&task(date, closed), since, today).is_some(),
+                want,
+                "{date:?} {closed}"
+            );
         }
         // (event start, engages?)
-        for (start, want) in [("2026-05-16T12:00:00Z", false), ("2026-05-17T00:00:00Z", true), ("2026-08-15T23:59:00Z", true), ("2026-08-16T00:00:00Z", false)] {
-            assert_eq!(engaging_event(&event(Some(start), false, None), since, today, chrono_tz::UTC).is_some(), want, "{start}");
+        for (start, want) in [
+            ("2026-05-16T12:00:00Z", false),
+            ("2026-05-17T00:00:00Z", true),
+            ("2026-08-15T23:59:00Z", true),
+            ("2026-08-16T00:00:00Z", false),
+        ] {
+            assert_eq!(
+                engaging_event(
+                    &event(Some(start), false, None),
+                    since,
+                    today,
+                    chrono_tz::UTC
+                )
+                .is_some(),
+                want,
+                "{start}"
+            );
         }
     }
 }

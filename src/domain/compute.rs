@@ -75,9 +75,8 @@ pub fn compute(
         });
     }
 
-    let wanted = |p: &Plan| {
-        rules.is_rolled_up(p) && only_plans.is_none_or(|only| only.contains(&p.id))
-    };
+    let wanted =
+        |p: &Plan| rules.is_rolled_up(p) && only_plans.is_none_or(|only| only.contains(&p.id));
     let mut index = PlanIndex::default();
     let mut members_of: HashMap<&str, Vec<(&str, Membership)>> = HashMap::new();
     for plan in &org.plans {
@@ -145,12 +144,19 @@ pub fn compute(
             opps_by_account.entry(a).or_default().push(i);
         }
     }
-    let tasks = ActivityIndex::new(&org.tasks, |t: &Task| (t.account_id.as_deref(), t.what_id.as_deref()));
-    let events = ActivityIndex::new(&org.events, |e: &Event| (e.account_id.as_deref(), e.what_id.as_deref()));
+    let tasks = ActivityIndex::new(&org.tasks, |t: &Task| {
+        (t.account_id.as_deref(), t.what_id.as_deref())
+    });
+    let events = ActivityIndex::new(&org.events, |e: &Event| {
+        (e.account_id.as_deref(), e.what_id.as_deref())
+    });
     let mut contacts_by_account: HashMap<&str, Vec<&str>> = HashMap::new();
     for c in &org.contacts {
         if let Some(a) = c.account_id.as_deref() {
-            contacts_by_account.entry(a).or_default().push(c.id.as_str());
+            contacts_by_account
+                .entry(a)
+                .or_default()
+                .push(c.id.as_str());
         }
     }
     let since = engaged_since(today, rules.engaged_contact_days);
@@ -180,7 +186,11 @@ pub fn compute(
         let sums = match sum_opportunities(plan, linked_opps, &org.rates) {
             Ok(s) => s,
             Err(f) => {
-                findings.push(unknown_currency(plan, &f.opportunity_id, &f.error.to_string()));
+                findings.push(unknown_currency(
+                    plan,
+                    &f.opportunity_id,
+                    &f.error.to_string(),
+                ));
                 continue;
             }
         };

@@ -85,7 +85,10 @@ impl Rates {
         let mut by_code: BTreeMap<String, Vec<DatedConversionRate>> = BTreeMap::new();
         if mode == CurrencyMode::Dated {
             for d in dated {
-                by_code.entry(d.iso_code.clone()).or_default().push(d.clone());
+                by_code
+                    .entry(d.iso_code.clone())
+                    .or_default()
+                    .push(d.clone());
             }
             for ranges in by_code.values_mut() {
                 ranges.sort_by_key(|r| r.start_date);
@@ -107,7 +110,10 @@ impl Rates {
     fn rate(&self, code: Option<&str>, date: Option<NaiveDate>) -> Result<Decimal, CurrencyError> {
         let code = match code {
             Some(c) => c,
-            None => self.corporate.as_deref().ok_or(CurrencyError::NoCorporate)?,
+            None => self
+                .corporate
+                .as_deref()
+                .ok_or(CurrencyError::NoCorporate)?,
         };
         let dated = date.and_then(|d| {
             self.dated.get(code).and_then(|ranges| {
@@ -171,23 +177,48 @@ mod tests {
 
     fn types() -> Vec<CurrencyType> {
         vec![
-            CurrencyType { iso_code: "USD".into(), conversion_rate: dec("1"), is_corporate: true },
-            CurrencyType { iso_code: "EUR".into(), conversion_rate: dec("0.9"), is_corporate: false },
-            CurrencyType { iso_code: "JPY".into(), conversion_rate: dec("150"), is_corporate: false },
+            CurrencyType {
+                iso_code: "USD".into(),
+                conversion_rate: dec("1"),
+                is_corporate: true,
+            },
+            CurrencyType {
+                iso_code: "EUR".into(),
+                conversion_rate: dec("0.9"),
+                is_corporate: false,
+            },
+            CurrencyType {
+                iso_code: "JPY".into(),
+                conversion_rate: dec("150"),
+                is_corporate: false,
+            },
         ]
     }
 
     fn dated() -> Vec<DatedConversionRate> {
         vec![
-            DatedConversionRate { iso_code: "EUR".into(), start_date: d("2026-01-01"), next_start_date: Some(d("2026-07-01")), conversion_rate: dec("0.8") },
-            DatedConversionRate { iso_code: "EUR".into(), start_date: d("2026-07-01"), next_start_date: None, conversion_rate: dec("0.95") },
+            DatedConversionRate {
+                iso_code: "EUR".into(),
+                start_date: d("2026-01-01"),
+                next_start_date: Some(d("2026-07-01")),
+                conversion_rate: dec("0.8"),
+            },
+            DatedConversionRate {
+                iso_code: "EUR".into(),
+                start_date: d("2026-07-01"),
+                next_start_date: None,
+                conversion_rate: dec("0.95"),
+            },
         ]
     }
 
     #[test]
     fn single_mode_never_converts_and_knows_every_code() {
         let r = Rates::single();
-        assert_eq!(r.convert(dec("12.5"), Some("XXX"), Some("EUR"), None), Ok(dec("12.5")));
+        assert_eq!(
+            r.convert(dec("12.5"), Some("XXX"), Some("EUR"), None),
+            Ok(dec("12.5"))
+        );
         assert_eq!(r.check(Some("XXX")), Ok(()));
     }
 
@@ -202,28 +233,38 @@ mod tests {
             ("JPY", "JPY", "7", "7"),
         ];
         for (from, to, x, want) in cases {
-            let got = r.convert(dec(x), Some(from), Some(to), Some(d("2026-03-01"))).unwrap();
+            let got = r
+                .convert(dec(x), Some(from), Some(to), Some(d("2026-03-01")))
+                .unwrap();
             assert_eq!(got, dec(want), "{x} {from} -> {to}");
         }
         // No code means the corporate currency.
-        assert_eq!(r.convert(dec("100"), None, Some("EUR"), None), Ok(dec("90")));
+        assert_eq!(
+            r.convert(dec("100"), None, Some("EUR"), None),
+            Ok(dec("90"))
+        );
     }
 
     #[test]
     fn dated_mode_uses_the_range_containing_the_date_start_inclusive_next_start_exclusive() {
         let r = Rates::from_records(CurrencyMode::Dated, &types(), &dated());
         let cases = [
-            ("2026-01-01", "80"),  // first day of the first range
-            ("2026-06-30", "80"),  // last day before NextStartDate
-            ("2026-07-01", "95"),  // NextStartDate starts the next range
-            ("2030-01-01", "95"),  // open-ended range
-            ("2025-12-31", "90"),  // no range: CurrencyType rate
+            ("2026-01-01", "80"), // first day of the first range
+            ("2026-06-30", "80"), // last day before NextStartDate
+            ("2026-07-01", "95"), // NextStartDate starts the next range
+            ("2030-01-01", "95"), // open-ended range
+            ("2025-12-31", "90"), // no range: CurrencyType rate
         ];
         for (date, want) in cases {
-            let got = r.convert(dec("100"), Some("USD"), Some("EUR"), Some(d(date))).unwrap();
+            let got = r
+                .convert(dec("100"), Some("USD"), Some("EUR"), Some(d(date)))
+                .unwrap();
             assert_eq!(got, dec(want), "at {date}");
         }
-        assert_eq!(r.convert(dec("100"), Some("USD"), Some("EUR"), None), Ok(dec("90")));
+        assert_eq!(
+            r.convert(dec("100"), Some("USD"), Some("EUR"), None),
+            Ok(dec("90"))
+        );
     }
 
     #[test]

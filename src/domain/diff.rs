@@ -88,7 +88,9 @@ impl RollupField {
 
     /// The field with this default API name.
     pub fn from_api_name(name: &str) -> Option<RollupField> {
-        RollupField::all().into_iter().find(|f| f.api_name() == name)
+        RollupField::all()
+            .into_iter()
+            .find(|f| f.api_name() == name)
     }
 
     /// Decimal places of the field (amounts, coverage ratio and attainment 2, counts 0);
@@ -256,7 +258,9 @@ mod tests {
             .into_iter()
             .map(|(f, v)| {
                 let as_read = match v {
-                    FieldValue::Decimal(_) if f == RollupField::WonAmount => FieldValue::Decimal(dec("45.2")),
+                    FieldValue::Decimal(_) if f == RollupField::WonAmount => {
+                        FieldValue::Decimal(dec("45.2"))
+                    }
                     FieldValue::Int(i) => FieldValue::Decimal(Decimal::new(i * 10, 1)), // 3 read back as 3.0
                     other => other,
                 };
@@ -272,17 +276,36 @@ mod tests {
         // (field, current value, expected change)
         current.insert(RollupField::WonCount, FieldValue::Int(2));
         current.insert(RollupField::Attainment, FieldValue::Null);
-        current.insert(RollupField::LastActivityDate, FieldValue::Date(d("2026-07-31")));
+        current.insert(
+            RollupField::LastActivityDate,
+            FieldValue::Date(d("2026-07-31")),
+        );
         current.remove(&RollupField::ContactCount); // missing = Null, desired 0
         let changes = diff_rollups(&current, &rollups());
         let got: Vec<_> = changes.iter().map(|c| (c.field, c.old, c.new)).collect();
         assert_eq!(
             got,
             vec![
-                (RollupField::WonCount, FieldValue::Int(2), FieldValue::Int(3)),
-                (RollupField::Attainment, FieldValue::Null, FieldValue::Decimal(dec("12.5"))),
-                (RollupField::LastActivityDate, FieldValue::Date(d("2026-07-31")), FieldValue::Date(d("2026-08-01"))),
-                (RollupField::ContactCount, FieldValue::Null, FieldValue::Int(0)),
+                (
+                    RollupField::WonCount,
+                    FieldValue::Int(2),
+                    FieldValue::Int(3)
+                ),
+                (
+                    RollupField::Attainment,
+                    FieldValue::Null,
+                    FieldValue::Decimal(dec("12.5"))
+                ),
+                (
+                    RollupField::LastActivityDate,
+                    FieldValue::Date(d("2026-07-31")),
+                    FieldValue::Date(d("2026-08-01"))
+                ),
+                (
+                    RollupField::ContactCount,
+                    FieldValue::Null,
+                    FieldValue::Int(0)
+                ),
             ]
         );
     }
@@ -297,10 +320,23 @@ mod tests {
     #[test]
     fn a_moved_link_touches_its_old_and_new_plan() {
         let links = |pairs: &[(&str, Option<&str>)]| -> BTreeMap<String, Option<String>> {
-            pairs.iter().map(|(o, p)| (o.to_string(), p.map(str::to_string))).collect()
+            pairs
+                .iter()
+                .map(|(o, p)| (o.to_string(), p.map(str::to_string)))
+                .collect()
         };
-        let old = links(&[("O1", Some("P1")), ("O2", Some("P2")), ("O3", None), ("O4", Some("P4"))]);
-        let new = links(&[("O1", Some("P1")), ("O2", Some("P3")), ("O3", Some("P5")), ("O5", Some("P6"))]);
+        let old = links(&[
+            ("O1", Some("P1")),
+            ("O2", Some("P2")),
+            ("O3", None),
+            ("O4", Some("P4")),
+        ]);
+        let new = links(&[
+            ("O1", Some("P1")),
+            ("O2", Some("P3")),
+            ("O3", Some("P5")),
+            ("O5", Some("P6")),
+        ]);
         let got: Vec<_> = plans_touched_by(&old, &new).into_iter().collect();
         assert_eq!(got, vec!["P2", "P3", "P4", "P5", "P6"]);
     }

@@ -8,9 +8,9 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::compute::compute;
+use super::currency::Rates;
 use super::diff::{FieldValue, RollupField};
 use super::model::{Account, Contact, Event, Opportunity, OrgData, Plan, Rules, Task};
-use super::currency::Rates;
 
 const ORG: &str = include_str!("../../tests/fixtures/golden/org.json");
 const EXPECTED: &str = include_str!("../../tests/fixtures/golden/expected.json");
@@ -40,18 +40,28 @@ fn list<'a>(org: &'a Value, k: &str) -> &'a Vec<Value> {
 }
 
 fn strings(v: &Value) -> Vec<String> {
-    v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
 }
 
 fn org_data(org: &Value) -> OrgData {
     let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for j in list(org, "Account_Plan_Account__c") {
-        extra.entry(s(j, "Account_Plan__c").unwrap()).or_default().push(s(j, "Account__c").unwrap());
+        extra
+            .entry(s(j, "Account_Plan__c").unwrap())
+            .or_default()
+            .push(s(j, "Account__c").unwrap());
     }
     OrgData {
         accounts: list(org, "Account")
             .iter()
-            .map(|a| Account { id: s(a, "Id").unwrap(), parent_id: s(a, "ParentId") })
+            .map(|a| Account {
+                id: s(a, "Id").unwrap(),
+                parent_id: s(a, "ParentId"),
+            })
             .collect(),
         plans: list(org, "Account_Plan__c")
             .iter()
@@ -89,7 +99,10 @@ fn org_data(org: &Value) -> OrgData {
             .collect(),
         contacts: list(org, "Contact")
             .iter()
-            .map(|c| Contact { id: s(c, "Id").unwrap(), account_id: s(c, "AccountId") })
+            .map(|c| Contact {
+                id: s(c, "Id").unwrap(),
+                account_id: s(c, "AccountId"),
+            })
             .collect(),
         tasks: list(org, "Task")
             .iter()
@@ -111,7 +124,9 @@ fn org_data(org: &Value) -> OrgData {
                 who_id: s(e, "WhoId"),
                 activity_date: date(e, "ActivityDate"),
                 start: e["StartDateTime"].as_str().map(|t| {
-                    DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z").unwrap().with_timezone(&Utc)
+                    DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z")
+                        .unwrap()
+                        .with_timezone(&Utc)
                 }),
                 is_all_day: flag(e, "IsAllDayEvent"),
             })
@@ -175,5 +190,10 @@ fn golden_org_gives_the_expected_links_and_rollups() {
             }
         }
     }
-    assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
 }

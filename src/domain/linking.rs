@@ -121,7 +121,10 @@ mod tests {
 
     #[test]
     fn period_bounds_are_inclusive() {
-        let plans = [(plan("P", "A", "2026-04-01", "2026-06-30"), Membership::Direct)];
+        let plans = [(
+            plan("P", "A", "2026-04-01", "2026-06-30"),
+            Membership::Direct,
+        )];
         // (close date, linked?)
         let cases = [
             ("2026-03-31", false),
@@ -147,7 +150,12 @@ mod tests {
             (None, Some("2026-01-01"), Some("2026-12-31"), false),
             (Some("Active"), None, Some("2026-12-31"), false),
             (Some("Active"), Some("2026-01-01"), None, false),
-            (Some("Active"), Some("2026-12-31"), Some("2026-01-01"), false),
+            (
+                Some("Active"),
+                Some("2026-12-31"),
+                Some("2026-01-01"),
+                false,
+            ),
             (Some("Active"), Some("2026-05-05"), Some("2026-05-05"), true),
         ];
         for (status, start, end, want) in cases {
@@ -155,9 +163,16 @@ mod tests {
             p.status = status.map(str::to_string);
             p.period_start = start.map(d);
             p.period_end = end.map(d);
-            assert_eq!(is_linkable(&p, &rules), want, "{status:?} {start:?}..{end:?}");
+            assert_eq!(
+                is_linkable(&p, &rules),
+                want,
+                "{status:?} {start:?}..{end:?}"
+            );
         }
     }
+
+    /// A plan as (Id, (start, end), membership of the opportunity's account).
+    type PlanSpec = (&'static str, (&'static str, &'static str), Membership);
 
     #[test]
     fn tie_breaks_apply_in_order() {
@@ -165,35 +180,80 @@ mod tests {
         let year = ("2026-01-01", "2026-12-31");
         let half = ("2026-01-01", "2026-06-30");
         let late_half = ("2026-03-01", "2026-08-28"); // same length as `half`, later start
-        // (plans as (id, period, membership), expected winner, what decides)
-        let cases: Vec<(Vec<(&str, (&str, &str), Membership)>, &str, &str)> = vec![
-            (vec![("P1", half, Junction), ("P2", year, Direct)], "P2", "direct before junction"),
-            (vec![("P1", half, Hierarchy { hops: 1 }), ("P2", year, Junction)], "P2", "junction before hierarchy"),
-            (vec![("P1", half, Hierarchy { hops: 2 }), ("P2", year, Hierarchy { hops: 1 })], "P2", "fewer hops"),
-            (vec![("P1", year, Direct), ("P2", half, Direct)], "P2", "shorter period"),
-            (vec![("P1", half, Direct), ("P2", late_half, Direct)], "P2", "later start"),
-            (vec![("P2", year, Direct), ("P1", year, Direct)], "P1", "smaller Id"),
+                                                      // (plans as (id, period, membership), expected winner, what decides)
+        let cases: Vec<(Vec<PlanSpec>, &str, &str)> = vec![
+            (
+                vec![("P1", half, Junction), ("P2", year, Direct)],
+                "P2",
+                "direct before junction",
+            ),
+            (
+                vec![("P1", half, Hierarchy { hops: 1 }), ("P2", year, Junction)],
+                "P2",
+                "junction before hierarchy",
+            ),
+            (
+                vec![
+                    ("P1", half, Hierarchy { hops: 2 }),
+                    ("P2", year, Hierarchy { hops: 1 }),
+                ],
+                "P2",
+                "fewer hops",
+            ),
+            (
+                vec![("P1", year, Direct), ("P2", half, Direct)],
+                "P2",
+                "shorter period",
+            ),
+            (
+                vec![("P1", half, Direct), ("P2", late_half, Direct)],
+                "P2",
+                "later start",
+            ),
+            (
+                vec![("P2", year, Direct), ("P1", year, Direct)],
+                "P1",
+                "smaller Id",
+            ),
             // Byte order: upper-case letters sort before lower-case ones.
-            (vec![("a0P00000000000aAAA", year, Direct), ("a0P00000000000ZAAQ", year, Direct)], "a0P00000000000ZAAQ", "byte order"),
+            (
+                vec![
+                    ("a0P00000000000aAAA", year, Direct),
+                    ("a0P00000000000ZAAQ", year, Direct),
+                ],
+                "a0P00000000000ZAAQ",
+                "byte order",
+            ),
         ];
         for (spec, want, why) in cases {
             let plans: Vec<(Plan, Membership)> = spec
                 .iter()
                 .map(|(id, (s, e), m)| (plan(id, "A", s, e), *m))
                 .collect();
-            assert_eq!(chosen(&plans, &opp("O", "A", "2026-05-01")).as_deref(), Some(want), "{why}");
+            assert_eq!(
+                chosen(&plans, &opp("O", "A", "2026-05-01")).as_deref(),
+                Some(want),
+                "{why}"
+            );
         }
     }
 
     #[test]
     fn no_close_date_no_account_or_no_candidate_gives_an_empty_link() {
-        let plans = [(plan("P", "A", "2026-01-01", "2026-12-31"), Membership::Direct)];
+        let plans = [(
+            plan("P", "A", "2026-01-01", "2026-12-31"),
+            Membership::Direct,
+        )];
         let mut no_date = opp("O", "A", "2026-05-01");
         no_date.close_date = None;
         let mut no_account = opp("O", "A", "2026-05-01");
         no_account.account_id = None;
         let other_account = opp("O", "B", "2026-05-01");
-        for (o, why) in [(no_date, "no date"), (no_account, "no account"), (other_account, "no candidate")] {
+        for (o, why) in [
+            (no_date, "no date"),
+            (no_account, "no account"),
+            (other_account, "no candidate"),
+        ] {
             let mut o = o;
             o.plan_id = Some("STALE".into());
             assert_eq!(chosen(&plans, &o), None, "{why}");
@@ -202,7 +262,10 @@ mod tests {
 
     #[test]
     fn a_locked_link_is_kept_whatever_the_candidates() {
-        let plans = [(plan("P", "A", "2026-01-01", "2026-12-31"), Membership::Direct)];
+        let plans = [(
+            plan("P", "A", "2026-01-01", "2026-12-31"),
+            Membership::Direct,
+        )];
         // (current link, expected)
         for current in [Some("OTHER"), None] {
             let mut o = opp("O", "A", "2026-05-01");
@@ -230,8 +293,15 @@ mod tests {
             (false, None, true),
         ];
         for (used, value, want) in cases {
-            let rules = Rules { use_discriminator: used, ..Rules::default() };
-            assert_eq!(accepts(&p, &o(value), d("2026-05-01"), &rules), want, "{used} {value:?}");
+            let rules = Rules {
+                use_discriminator: used,
+                ..Rules::default()
+            };
+            assert_eq!(
+                accepts(&p, &o(value), d("2026-05-01"), &rules),
+                want,
+                "{used} {value:?}"
+            );
         }
     }
 }

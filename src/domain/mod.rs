@@ -24,5 +24,5 @@ pub use compute::{compute, Finding, FindingKind, Outcome};
 pub use currency::{CurrencyError, CurrencyMode, CurrencyType, DatedConversionRate, Rates};
 pub use diff::{diff_rollups, plans_touched_by, FieldChange, FieldValue, RollupField};
 pub use membership::Membership;
-pub use model::{today_in, Account, Contact, Event, OrgData, Opportunity, Plan, Rules, Task};
+pub use model::{today_in, Account, Contact, Event, Opportunity, OrgData, Plan, Rules, Task};
 pub use rollups::Rollups;

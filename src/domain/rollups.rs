@@ -184,8 +184,7 @@ pub fn finish(
         r.pipeline_needed = pipeline_needed.map(money);
         r.pipeline_gap = pipeline_needed.map(|p| money((p - sums.open).max(Decimal::ZERO)));
         r.coverage_ratio = (!needed.is_zero()).then(|| money(sums.open / needed));
-        r.attainment =
-            (!target.is_zero()).then(|| money(sums.won / target * Decimal::ONE_HUNDRED));
+        r.attainment = (!target.is_zero()).then(|| money(sums.won / target * Decimal::ONE_HUNDRED));
         r.forecast_target_variance = Some(money(target - expected));
     }
     r
@@ -247,7 +246,9 @@ mod tests {
     fn intermediate_values_are_not_rounded() {
         // Three weighted amounts of 0.333… each: rounded one by one they would give 0.99.
         let p = plan("P", "A", "2026-01-01", "2026-12-31");
-        let opps: Vec<_> = (0..3).map(|_| o(Some("1"), false, false, "33.3333", "Pipeline")).collect();
+        let opps: Vec<_> = (0..3)
+            .map(|_| o(Some("1"), false, false, "33.3333", "Pipeline"))
+            .collect();
         let s = sum_opportunities(&p, &opps, &Rates::single()).unwrap();
         let r = finish(&p, &s, dec("0.25"), ActivitySummary::default(), 0, 0);
         assert_eq!(r.weighted_pipeline, dec("1.00"));
@@ -270,9 +271,30 @@ mod tests {
         let rules = Rules::default();
         // (Close_Ratio__c, closed, won, close date, expected ratio, source)
         let cases = [
-            (Some("40"), 10, 5, "2026-06-01", "0.4", CloseRatioSource::Plan),
-            (Some("0"), 10, 5, "2026-06-01", "0.5", CloseRatioSource::WinRate),
-            (Some("-5"), 10, 5, "2026-06-01", "0.5", CloseRatioSource::WinRate),
+            (
+                Some("40"),
+                10,
+                5,
+                "2026-06-01",
+                "0.4",
+                CloseRatioSource::Plan,
+            ),
+            (
+                Some("0"),
+                10,
+                5,
+                "2026-06-01",
+                "0.5",
+                CloseRatioSource::WinRate,
+            ),
+            (
+                Some("-5"),
+                10,
+                5,
+                "2026-06-01",
+                "0.5",
+                CloseRatioSource::WinRate,
+            ),
             (None, 5, 2, "2026-06-01", "0.4", CloseRatioSource::WinRate),
             (None, 4, 2, "2026-06-01", "0.25", CloseRatioSource::Default),
             (None, 6, 0, "2026-06-01", "0.25", CloseRatioSource::Default),
@@ -286,13 +308,20 @@ mod tests {
             let mut p = plan("P", "A", "2026-01-01", "2026-12-31");
             p.close_ratio_percent = pct.map(dec);
             let h = history(closed, won, date);
-            assert_eq!(close_ratio(&p, &h, today, &rules), (dec(want), source), "{pct:?} {closed}/{won} at {date}");
+            assert_eq!(
+                close_ratio(&p, &h, today, &rules),
+                (dec(want), source),
+                "{pct:?} {closed}/{won} at {date}"
+            );
         }
         // Open opportunities in the window do not count as closed.
         let mut h = history(4, 1, "2026-06-01");
         h.push(opp("OPEN", "A", "2026-06-01"));
         let p = plan("P", "A", "2026-01-01", "2026-12-31");
-        assert_eq!(close_ratio(&p, &h, today, &rules).1, CloseRatioSource::Default);
+        assert_eq!(
+            close_ratio(&p, &h, today, &rules).1,
+            CloseRatioSource::Default
+        );
     }
 
     #[test]
@@ -328,7 +357,14 @@ mod tests {
 
         p.revenue_target = None;
         let r = finish(&p, &s, dec("0.3"), ActivitySummary::default(), 0, 0);
-        let target_based = [r.new_sales_needed, r.pipeline_needed, r.pipeline_gap, r.coverage_ratio, r.attainment, r.forecast_target_variance];
+        let target_based = [
+            r.new_sales_needed,
+            r.pipeline_needed,
+            r.pipeline_gap,
+            r.coverage_ratio,
+            r.attainment,
+            r.forecast_target_variance,
+        ];
         assert_eq!(target_based, [None; 6]);
         assert_eq!(r.won_amount, dec("250"));
     }
@@ -339,7 +375,15 @@ mod tests {
         p.revenue_target = Some(dec("500"));
         let s = sum_opportunities(&p, &[], &Rates::single()).unwrap();
         let r = finish(&p, &s, dec("0.25"), ActivitySummary::default(), 0, 0);
-        assert_eq!((r.won_amount, r.open_pipeline, r.expected_revenue, r.won_count), (dec("0"), dec("0"), dec("0"), 0));
+        assert_eq!(
+            (
+                r.won_amount,
+                r.open_pipeline,
+                r.expected_revenue,
+                r.won_count
+            ),
+            (dec("0"), dec("0"), dec("0"), 0)
+        );
         assert_eq!(r.pipeline_needed, Some(dec("2000")));
         assert_eq!(r.attainment, Some(dec("0")));
     }
