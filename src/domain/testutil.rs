@@ -1,0 +1,52 @@
+//! Small constructors shared by the domain's tests.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use super::model::{Opportunity, Plan};
+
+/// A decimal from its literal text.
+pub fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+/// A date from `YYYY-MM-DD`.
+pub fn d(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+/// An Active plan of `account` over `[start, end]`, no target.
+pub fn plan(id: &str, account: &str, start: &str, end: &str) -> Plan {
+    Plan {
+        id: id.to_string(),
+        name: id.to_string(),
+        account_id: Some(account.to_string()),
+        extra_account_ids: vec![],
+        period_start: Some(d(start)),
+        period_end: Some(d(end)),
+        revenue_target: None,
+        close_ratio_percent: None,
+        include_child_accounts: false,
+        status: Some("Active".to_string()),
+        currency: None,
+        discriminator: None,
+    }
+}
+
+/// An open, unlinked, unlocked opportunity of `account` closing on `close`.
+pub fn opp(id: &str, account: &str, close: &str) -> Opportunity {
+    Opportunity {
+        id: id.to_string(),
+        account_id: Some(account.to_string()),
+        amount: None,
+        close_date: Some(d(close)),
+        is_closed: false,
+        is_won: false,
+        probability: None,
+        forecast_category: Some("Pipeline".to_string()),
+        currency: None,
+        plan_id: None,
+        link_locked: false,
+        discriminator: None,
+    }
+}
