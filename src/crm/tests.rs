@@ -1,0 +1,1 @@
+//! Tests of the CRM client against in-process stub servers.
