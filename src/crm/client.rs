@@ -547,6 +547,12 @@ impl CrmClient {
         &self.inner.api_version
     }
 
+    /// The held token's `Debug` output (tests check it shows no secret).
+    #[cfg(test)]
+    pub(crate) async fn inner_token_debug(&self) -> String {
+        format!("{:?}", self.inner.token.read().await)
+    }
+
     fn data_path(&self, resource: &str) -> String {
         format!("/services/data/v{}/{}", self.inner.api_version, resource)
     }
