@@ -3,4 +3,8 @@
 //! describe, limits), with seeded orgs and fault injection. A product feature: the demo, the
 //! integration tests, the benchmarks and staging dry runs all use it.
 
+pub mod auth;
+pub mod faults;
+pub mod limits;
 pub mod soql;
+pub mod wire;
