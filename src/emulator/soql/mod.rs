@@ -5,11 +5,19 @@
 //! `YYYY-MM-DD`, datetimes `YYYY-MM-DDThh:mm:ss.SSS+0000` (always UTC), numbers, booleans,
 //! strings, `null`.
 
+mod error;
+mod lexer;
+mod parser;
+mod plan;
+
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use crate::metadata::Catalog;
+
+pub use parser::MAX_OFFSET;
 
 /// One stored record: canonical field API names to wire-format values. Always has `Id`.
 pub type Record = Map<String, Value>;
@@ -28,7 +36,12 @@ pub struct SoqlError {
     pub message: String,
 }
 
-/// A parsed query.
+/// A parsed query: the object, COUNT(), LIMIT and OFFSET are public; the compiled filter,
+/// ordering and projection stay inside. Cloning is cheap.
+///
+/// `Query` does not apply LIMIT and OFFSET itself: the caller filters with [`Query::matches`],
+/// sorts with [`Query::compare`] when [`Query::is_ordered`], then skips `offset` and takes
+/// `limit` records.
 #[derive(Debug, Clone)]
 pub struct Query {
     /// Canonical API name of the FROM object.
@@ -37,40 +50,81 @@ pub struct Query {
     pub count_only: bool,
     pub limit: Option<usize>,
     pub offset: Option<usize>,
+    plan: Arc<parser::Plan>,
 }
 
 /// Parses `text` against `catalog`.
 pub fn parse(text: &str, catalog: &Catalog) -> Result<Query, SoqlError> {
-    let _ = (text, catalog);
-    Err(SoqlError {
-        error_code: "MALFORMED_QUERY",
-        message: "not implemented".into(),
+    let plan = parser::parse(text, catalog)?;
+    Ok(Query {
+        object: plan.object.clone(),
+        count_only: plan.count_only,
+        limit: plan.limit,
+        offset: plan.offset,
+        plan: Arc::new(plan),
     })
+}
+
+/// Quotes `value` as a SOQL string literal, escaping `\`, `'`, `"` and control characters.
+pub fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 impl Query {
     /// Whether `record` (of `self.object`) passes the WHERE clause.
     pub fn matches(&self, record: &Record, lookup: &dyn Lookup) -> bool {
-        let _ = (record, lookup);
-        true
+        self.plan
+            .filter
+            .as_ref()
+            .is_none_or(|f| f.eval(record, lookup))
     }
 
     /// The ORDER BY comparison of two records (Equal when there is no ORDER BY).
     pub fn compare(&self, a: &Record, b: &Record, lookup: &dyn Lookup) -> Ordering {
-        let _ = (a, b, lookup);
+        for item in &self.plan.order {
+            let o = item.compare(a, b, lookup);
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
         Ordering::Equal
     }
 
     /// Whether the query has an ORDER BY clause.
     pub fn is_ordered(&self) -> bool {
-        false
+        !self.plan.order.is_empty()
     }
 
     /// The record as the query returns it: `attributes {type, url}` (url with `api_version`
     /// such as `"59.0"`), then the selected fields in SELECT order, with parent fields nested
     /// as objects carrying their own `attributes`, or `null` for an empty lookup.
     pub fn project(&self, record: &Record, lookup: &dyn Lookup, api_version: &str) -> Value {
-        let _ = (record, lookup, api_version);
-        Value::Null
+        plan::project(
+            &self.plan.projection,
+            &self.plan.object,
+            record,
+            lookup,
+            api_version,
+        )
     }
 }
+
+#[cfg(test)]
+mod tests;
