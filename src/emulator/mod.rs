@@ -3,4 +3,5 @@
 //! describe, limits), with seeded orgs and fault injection. A product feature: the demo, the
 //! integration tests, the benchmarks and staging dry runs all use it.
 
+pub mod org;
 pub mod soql;
