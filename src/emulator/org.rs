@@ -1421,3 +1421,6 @@ impl Lookup for Org {
         Org::get(self, object, id)
     }
 }
+
+#[cfg(test)]
+mod tests;
