@@ -155,7 +155,7 @@ fn page(org: &Org, cursor: &Cursor, offset: usize, version: &str, locator: Optio
     let end = offset.saturating_add(cursor.batch).min(cursor.ids.len());
     let records: Vec<Value> = cursor.ids[offset..end]
         .iter()
-        .filter_map(|id| org.get_record(&cursor.query.object, id))
+        .filter_map(|id| org.get(&cursor.query.object, id))
         .map(|r| cursor.query.project(r, org, version))
         .collect();
     let done = end >= cursor.ids.len();

@@ -246,11 +246,59 @@ fn build_org(
     today: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<Org, EmulatorError> {
-    let mut org = Org::new(config.multi_currency.as_deref())
+    let catalog = crate::metadata::standard::catalog(config.multi_currency.is_some())
         .map_err(|e| EmulatorError::Org(e.to_string()))?;
+    let mut org = Org::new(catalog, now);
+    if let Some(iso) = &config.multi_currency {
+        set_corporate_currency(&mut org, iso, now)?;
+    }
     seed::seed(&mut org, &config.seed, config.scale, today, now)
         .map_err(|e| EmulatorError::Org(e.to_string()))?;
     Ok(org)
+}
+
+/// Makes `iso` the corporate currency: its CurrencyType row gets rate 1 and `IsCorporate`,
+/// and every other rate is restated against it.
+fn set_corporate_currency(
+    org: &mut Org,
+    iso: &str,
+    now: DateTime<Utc>,
+) -> Result<(), EmulatorError> {
+    use rust_decimal::Decimal;
+    let rows: Vec<(String, String, Decimal)> = org
+        .records("CurrencyType")
+        .filter_map(|r| {
+            let id = r.get("Id")?.as_str()?.to_string();
+            let code = r.get("IsoCode")?.as_str()?.to_string();
+            let rate: Decimal = r.get("ConversionRate")?.to_string().parse().ok()?;
+            Some((id, code, rate))
+        })
+        .collect();
+    let Some(base) = rows.iter().find(|(_, code, _)| code == iso).map(|r| r.2) else {
+        let known: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+        return Err(EmulatorError::Org(format!(
+            "--multi-currency {iso}: the org knows the currencies {}",
+            known.join(", ")
+        )));
+    };
+    if base.is_zero() {
+        return Err(EmulatorError::Org(format!(
+            "the conversion rate of {iso} is zero"
+        )));
+    }
+    for (id, code, rate) in rows {
+        let restated = (rate / base).round_dp(6).normalize();
+        let mut fields = serde_json::Map::new();
+        fields.insert(
+            "ConversionRate".into(),
+            serde_json::to_value(restated).unwrap_or(serde_json::Value::Null),
+        );
+        fields.insert("IsCorporate".into(), serde_json::Value::Bool(code == iso));
+        org.update("CurrencyType", &id, &fields, now).map_err(|e| {
+            EmulatorError::Org(format!("cannot make {iso} the corporate currency: {e}"))
+        })?;
+    }
+    Ok(())
 }
 
 /// The fault spec in force and the number of data requests seen since it was set.
@@ -300,11 +348,8 @@ impl Shared {
     }
 
     fn apply_fail_records(&self) {
-        let names = self.fault_state().spec.fail_records.clone();
-        let mut org = self.write_org();
-        for name in names {
-            org.set_validation_failure(&name);
-        }
+        let name = self.fault_state().spec.fail_records.last().cloned();
+        self.write_org().set_validation_failure(name);
     }
 
     fn issue_token(&self, now: DateTime<Utc>) -> String {
@@ -583,7 +628,7 @@ async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Resp
         .jwt
         .as_ref()
         .map(|j| j.username.clone())
-        .unwrap_or_else(|| "integration@plansync.invalid".to_string());
+        .unwrap_or_else(|| super::org::INTEGRATION_USERNAME.to_string());
     let body = json!({
         "sub": format!("{}/id/{org_id}/{user_id}", shared.base_url),
         "user_id": user_id,

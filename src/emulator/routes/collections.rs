@@ -57,7 +57,7 @@ fn locked() -> RecordError {
     RecordError::new(
         "UNABLE_TO_LOCK_ROW",
         "unable to obtain exclusive access to this record",
-        &[],
+        vec![],
     )
 }
 
@@ -102,12 +102,12 @@ fn unknown_type(name: &str) -> RecordError {
     RecordError::new(
         "INVALID_TYPE",
         &format!("sObject type '{name}' is not supported."),
-        &[],
+        vec![],
     )
 }
 
 fn missing_type() -> RecordError {
-    RecordError::new("INVALID_TYPE", "Each record needs attributes.type.", &[])
+    RecordError::new("INVALID_TYPE", "Each record needs attributes.type.", vec![])
 }
 
 /// Applies `op` to each record in order, with row-lock faults and `allOrNone` rollback, and
@@ -122,7 +122,7 @@ fn run(
     mut op: impl FnMut(&mut Org, usize) -> Outcome,
 ) -> Response {
     let mut org = shared.write_org();
-    let snapshot = all_or_none.then(|| org.clone());
+    let savepoint = org.savepoint();
     let mut outcomes = Vec::with_capacity(count);
     {
         let mut faults = faults.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -137,9 +137,9 @@ fn run(
     let any_failed = outcomes.iter().any(|o| o.error.is_some());
     let rolled = all_or_none && any_failed;
     if rolled {
-        if let Some(snapshot) = snapshot {
-            *org = snapshot;
-        }
+        org.rollback_to(savepoint);
+    } else {
+        org.release(savepoint);
     }
     let results: Vec<Value> = outcomes
         .into_iter()
@@ -206,7 +206,7 @@ pub(super) async fn create(
                     RecordError::new(
                         "INVALID_FIELD",
                         "cannot specify Id in an insert call",
-                        &["Id"],
+                        vec!["Id".into()],
                     ),
                 );
             }
@@ -249,7 +249,7 @@ pub(super) async fn update(
                     RecordError::new(
                         "MISSING_ARGUMENT",
                         "Id not specified in an update call",
-                        &["Id"],
+                        vec!["Id".into()],
                     ),
                 );
             };
@@ -268,13 +268,13 @@ pub(super) async fn update(
                         RecordError::new(
                             "MALFORMED_ID",
                             &format!("{} ID: id value of incorrect type: {raw_id}", def.label),
-                            &["Id"],
+                            vec!["Id".into()],
                         ),
                     )
                 }
             };
             let live = org
-                .get_record(&def.name, &id18)
+                .get(&def.name, &id18)
                 .map(|r| r.get("IsDeleted") != Some(&Value::Bool(true)));
             match live {
                 None => {
@@ -284,7 +284,7 @@ pub(super) async fn update(
                         RecordError::new(
                             "INVALID_CROSS_REFERENCE_KEY",
                             "invalid cross reference id",
-                            &[],
+                            vec![],
                         ),
                     )
                 }
@@ -292,7 +292,7 @@ pub(super) async fn update(
                     return Outcome::failed(
                         Some(id18),
                         None,
-                        RecordError::new("ENTITY_IS_DELETED", "entity is deleted", &[]),
+                        RecordError::new("ENTITY_IS_DELETED", "entity is deleted", vec![]),
                     )
                 }
                 Some(true) => {}
@@ -332,14 +332,19 @@ pub(super) async fn upsert(
         records.len(),
         |org, i| {
             let record = &records[i];
-            let Some(value) = record.get(&field).cloned() else {
+            let value = match record.get(&field) {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
+            let Some(value) = value else {
                 return Outcome::failed(
                     None,
                     Some(false),
                     RecordError::new(
                         "MISSING_ARGUMENT",
                         &format!("{field} not specified"),
-                        &[field.as_str()],
+                        vec![field.clone()],
                     ),
                 );
             };
@@ -352,7 +357,7 @@ pub(super) async fn upsert(
                     RecordError::new(
                         "DUPLICATE_EXTERNAL_ID",
                         &format!("{field}: more than one record found for external id field"),
-                        &[field.as_str()],
+                        vec![field.clone()],
                     ),
                 ),
                 Err(e) => Outcome::failed(None, Some(false), e),
@@ -403,7 +408,8 @@ pub(super) async fn delete(
     let now = Utc::now();
     run(&shared, &faults, all_or_none, true, ids.len(), |org, i| {
         let raw_id = &ids[i];
-        let malformed = || RecordError::new("MALFORMED_ID", &format!("malformed id {raw_id}"), &[]);
+        let malformed =
+            || RecordError::new("MALFORMED_ID", &format!("malformed id {raw_id}"), vec![]);
         let Ok(id18) = id::to18(raw_id) else {
             return Outcome::failed(Some(raw_id.clone()), None, malformed());
         };
@@ -413,7 +419,7 @@ pub(super) async fn delete(
         let Some(object) = object else {
             return Outcome::failed(Some(id18), None, malformed());
         };
-        match org.get_record(&object, &id18) {
+        match org.get(&object, &id18) {
             None => {
                 return Outcome::failed(
                     Some(id18),
@@ -421,7 +427,7 @@ pub(super) async fn delete(
                     RecordError::new(
                         "INVALID_CROSS_REFERENCE_KEY",
                         "invalid cross reference id",
-                        &[],
+                        vec![],
                     ),
                 )
             }
@@ -429,12 +435,12 @@ pub(super) async fn delete(
                 return Outcome::failed(
                     Some(id18),
                     None,
-                    RecordError::new("ENTITY_IS_DELETED", "entity is deleted", &[]),
+                    RecordError::new("ENTITY_IS_DELETED", "entity is deleted", vec![]),
                 )
             }
             Some(_) => {}
         }
-        match org.delete(&object, &id18, now) {
+        match org.delete(Some(&object), &id18, now) {
             Ok(()) => Outcome::ok(id18, None),
             Err(e) => Outcome::failed(Some(id18), None, e),
         }

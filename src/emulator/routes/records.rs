@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde_json::{json, Map, Value};
 
 use super::parse_object;
-use crate::emulator::org::{Org, RecordError};
+use crate::emulator::org::{Org, RecordError, UpsertError, UpsertOutcome};
 use crate::emulator::server::{ApiVersion, Shared};
 use crate::emulator::soql::Record;
 use crate::emulator::wire::{json_response, ApiError};
@@ -132,7 +132,7 @@ pub(super) async fn read(
         let def = object_def(&org, &object)?;
         let id18 = url_id(def, &raw_id)?;
         let record = org
-            .get_record(&def.name, &id18)
+            .get(&def.name, &id18)
             .filter(|r| !is_deleted(r))
             .ok_or_else(ApiError::not_found)?;
         let wanted = raw.as_deref().and_then(|raw| {
@@ -192,13 +192,13 @@ pub(super) async fn update(
         let def = object_def(&org, &object)?.clone();
         let id18 = url_id(&def, &raw_id)?;
         let body = parse_object(&body)?;
-        match org.get_record(&def.name, &id18) {
+        match org.get(&def.name, &id18) {
             None => return Err(ApiError::not_found()),
             Some(r) if is_deleted(r) => {
                 return Err(single_error(RecordError::new(
                     "ENTITY_IS_DELETED",
                     "entity is deleted",
-                    &[],
+                    vec![],
                 )))
             }
             Some(_) => {}
@@ -221,18 +221,18 @@ pub(super) async fn delete(
     let result = (|| {
         let def = object_def(&org, &object)?.clone();
         let id18 = url_id(&def, &raw_id)?;
-        match org.get_record(&def.name, &id18) {
+        match org.get(&def.name, &id18) {
             None => return Err(ApiError::not_found()),
             Some(r) if is_deleted(r) => {
                 return Err(single_error(RecordError::new(
                     "ENTITY_IS_DELETED",
                     "entity is deleted",
-                    &[],
+                    vec![],
                 )))
             }
             Some(_) => {}
         }
-        org.delete(&def.name, &id18, Utc::now())
+        org.delete(Some(&def.name), &id18, Utc::now())
             .map_err(single_error)
     })();
     match result {
@@ -249,44 +249,19 @@ pub(super) enum Upserted {
     Ambiguous(Vec<String>),
 }
 
-/// Upserts `fields` into `object` matching `field == value` among live records.
+/// Upserts `fields` into `object`, matching `field == value` among live records.
 pub(super) fn upsert_one(
     org: &mut Org,
     def: &ObjectDef,
     field: &str,
-    value: &Value,
+    value: &str,
     fields: &Map<String, Value>,
 ) -> Result<Upserted, RecordError> {
-    let matches: Vec<String> = org
-        .records(&def.name)
-        .filter(|r| !is_deleted(r))
-        .filter(|r| r.get(field).is_some_and(|v| same_value(v, value)))
-        .filter_map(|r| r.get("Id").and_then(Value::as_str).map(str::to_string))
-        .collect();
-    let now = Utc::now();
-    match matches.as_slice() {
-        [] => {
-            let mut fields = fields.clone();
-            if field != "Id" {
-                fields.insert(field.to_string(), value.clone());
-            }
-            org.create(&def.name, &fields, now).map(Upserted::Created)
-        }
-        [one] => {
-            let mut fields = fields.clone();
-            fields.remove(field);
-            org.update(&def.name, one, &fields, now)?;
-            Ok(Upserted::Updated(one.clone()))
-        }
-        _ => Ok(Upserted::Ambiguous(matches)),
-    }
-}
-
-fn same_value(stored: &Value, wanted: &Value) -> bool {
-    match (stored, wanted) {
-        (Value::String(a), Value::String(b)) => a == b,
-        (a, Value::String(b)) => a.to_string() == *b,
-        (a, b) => a == b,
+    match org.upsert(&def.name, field, value, fields, Utc::now()) {
+        Ok(UpsertOutcome { id, created: true }) => Ok(Upserted::Created(id)),
+        Ok(UpsertOutcome { id, created: false }) => Ok(Upserted::Updated(id)),
+        Err(UpsertError::MultipleMatches(ids)) => Ok(Upserted::Ambiguous(ids)),
+        Err(UpsertError::Record(err)) => Err(err),
     }
 }
 
@@ -316,14 +291,8 @@ pub(super) async fn upsert(
         let def = object_def(&org, &object)?.clone();
         let field = external_field(&def, &field)?;
         let body = parse_object(&body)?;
-        let outcome = upsert_one(
-            &mut org,
-            &def,
-            &field,
-            &Value::String(value.clone()),
-            &write_fields(&body),
-        )
-        .map_err(single_error)?;
+        let outcome = upsert_one(&mut org, &def, &field, &value, &write_fields(&body))
+            .map_err(single_error)?;
         Ok::<_, ApiError>((def, outcome))
     })();
     match result {
