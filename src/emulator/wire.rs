@@ -82,7 +82,7 @@ impl IntoResponse for ApiError {
 fn release_label(major: u32) -> String {
     let index = major - MIN_VERSION;
     let season = ["Summer", "Winter", "Spring"][(index % 3) as usize];
-    let year = 14 + (index + 2) / 3;
+    let year = 14 + index.div_ceil(3);
     format!("{season} '{year:02}")
 }
 

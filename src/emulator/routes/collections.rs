@@ -101,7 +101,7 @@ fn record_type(record: &Map<String, Value>) -> Option<&str> {
 fn unknown_type(name: &str) -> RecordError {
     RecordError::new(
         "INVALID_TYPE",
-        &format!("sObject type '{name}' is not supported."),
+        format!("sObject type '{name}' is not supported."),
         vec![],
     )
 }
@@ -267,7 +267,7 @@ pub(super) async fn update(
                         None,
                         RecordError::new(
                             "MALFORMED_ID",
-                            &format!("{} ID: id value of incorrect type: {raw_id}", def.label),
+                            format!("{} ID: id value of incorrect type: {raw_id}", def.label),
                             vec!["Id".into()],
                         ),
                     )
@@ -343,7 +343,7 @@ pub(super) async fn upsert(
                     Some(false),
                     RecordError::new(
                         "MISSING_ARGUMENT",
-                        &format!("{field} not specified"),
+                        format!("{field} not specified"),
                         vec![field.clone()],
                     ),
                 );
@@ -356,7 +356,7 @@ pub(super) async fn upsert(
                     Some(false),
                     RecordError::new(
                         "DUPLICATE_EXTERNAL_ID",
-                        &format!("{field}: more than one record found for external id field"),
+                        format!("{field}: more than one record found for external id field"),
                         vec![field.clone()],
                     ),
                 ),
@@ -409,7 +409,7 @@ pub(super) async fn delete(
     run(&shared, &faults, all_or_none, true, ids.len(), |org, i| {
         let raw_id = &ids[i];
         let malformed =
-            || RecordError::new("MALFORMED_ID", &format!("malformed id {raw_id}"), vec![]);
+            || RecordError::new("MALFORMED_ID", format!("malformed id {raw_id}"), vec![]);
         let Ok(id18) = id::to18(raw_id) else {
             return Outcome::failed(Some(raw_id.clone()), None, malformed());
         };
