@@ -4,4 +4,5 @@
 //! integration tests, the benchmarks and staging dry runs all use it.
 
 pub mod org;
+pub mod seed;
 pub mod soql;
