@@ -42,7 +42,7 @@ pub enum SeedError {
         object: String,
         what: String,
         #[source]
-        source: RecordError,
+        source: Box<RecordError>,
     },
     #[error("the golden fixture is not usable: {0}")]
     Fixture(String),
@@ -233,7 +233,7 @@ impl<'a> Demo<'a> {
                 seed: "demo".into(),
                 object: object.into(),
                 what: Value::Object(body).to_string(),
-                source,
+                source: Box::new(source),
             }),
         }
     }
@@ -376,7 +376,7 @@ impl<'a> Demo<'a> {
                 OPPORTUNITY_STAGES[self.rng.gen_range(0..8)].0
             };
             let amount = (self.rng.gen_range(0..20) != 0)
-                .then(|| money(self.rng.gen_range(5_000_00..250_000_00)));
+                .then(|| money(self.rng.gen_range(500_000..25_000_000)));
             let mut body = json!({"Name": format!("Opportunity {:03}{}", i, tag), "AccountId": account,
                                   "CloseDate": day(close), "StageName": stage, "Amount": amount,
                                   "OwnerId": users.choose(&mut self.rng).cloned()});
@@ -470,7 +470,7 @@ fn golden(org: &mut Org, now: DateTime<Utc>) -> Result<SeedSummary, SeedError> {
         seed: "golden".into(),
         object: object.into(),
         what: id.into(),
-        source,
+        source: Box::new(source),
     };
     for object in GOLDEN_OBJECTS {
         let rows = fixture
