@@ -252,8 +252,9 @@ fn build_org(
     if let Some(iso) = &config.multi_currency {
         set_corporate_currency(&mut org, iso, now)?;
     }
-    seed::seed(&mut org, &config.seed, config.scale, today, now)
+    let summary = seed::seed(&mut org, &config.seed, config.scale, today, now)
         .map_err(|e| EmulatorError::Org(e.to_string()))?;
+    tracing::info!(seed = %summary.seed, records = summary.total(), "org seeded");
     Ok(org)
 }
 
