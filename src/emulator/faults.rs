@@ -17,7 +17,7 @@
 //! | `timeout=P` | a query answers 400 `QUERY_TIMEOUT` (other requests are not affected) |
 //! | `lock=P` | each record of an sObject Collections request fails with `UNABLE_TO_LOCK_ROW` with probability P |
 //! | `KIND@N,M,...` | schedule: KIND (one of the kinds above, without a rate) hits data requests number N, M, ... exactly; `lock@N` locks every record of request N |
-//! | `fail-record=NAME` | the record named NAME always fails a validation rule on write (repeatable) |
+//! | `fail-record=NAME` | updates of the record named NAME fail a validation rule (the last one given applies) |
 //!
 //! Requests are numbered from 1 among the authenticated data requests (`/services/data/vXX.X/...`)
 //! since the faults were set. The request-level rates are exclusive: one draw per request picks at
