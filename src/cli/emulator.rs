@@ -1,4 +1,15 @@
-//! `plansync emulator`: runs the Salesforce-compatible emulator as an HTTP server.
+//! `plansync emulator`: runs the Salesforce-compatible emulator as an HTTP server until SIGTERM
+//! or SIGINT. Its first line on stdout is `listening on http://HOST:PORT`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::emulator::auth::{BadPublicKey, JwtConfig};
+use crate::emulator::faults::{FaultSpec, FaultSpecError};
+use crate::emulator::limits::DEFAULT_DAILY_API_LIMIT;
+use crate::emulator::{EmulatorBuilder, EmulatorConfig, EmulatorError};
 
 /// Options of `plansync emulator`.
 #[derive(Debug, clap::Args)]
@@ -6,8 +17,159 @@ pub struct EmulatorArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,
+    /// Allow listening on a non-loopback address (the default credentials are well known).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Seed data set: empty, demo or golden.
+    #[arg(long, default_value = "demo")]
+    pub seed: String,
+    /// Multiplies the seed data set's size.
+    #[arg(long, default_value_t = 1)]
+    pub scale: u32,
+    /// OAuth client id (consumer key) the token endpoint accepts.
+    #[arg(long, default_value = crate::emulator::DEFAULT_CLIENT_ID)]
+    pub client_id: String,
+    /// OAuth client secret (consumer secret) the token endpoint accepts.
+    #[arg(long, default_value = crate::emulator::DEFAULT_CLIENT_SECRET)]
+    pub client_secret: String,
+    /// Refresh token the refresh_token grant accepts (random and logged when not given).
+    #[arg(long)]
+    pub refresh_token: Option<String>,
+    /// PEM file with the RSA public key that verifies JWT bearer assertions.
+    #[arg(long, requires = "jwt_username")]
+    pub jwt_public_key: Option<PathBuf>,
+    /// Username JWT bearer assertions must name in `sub`.
+    #[arg(long, requires = "jwt_public_key")]
+    pub jwt_username: Option<String>,
+    /// Delay added to every request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Fault injection spec, e.g. `seed=7,503=0.05,drop=0.01,lock=0.1,expire@5,9`.
+    #[arg(long, default_value = "")]
+    pub faults: String,
+    /// Data API calls allowed before 403 REQUEST_LIMIT_EXCEEDED.
+    #[arg(long, default_value_t = DEFAULT_DAILY_API_LIMIT)]
+    pub daily_api_limit: u64,
+    /// Session lifetime in seconds, counted from the token's issue.
+    #[arg(long, default_value_t = 7200)]
+    pub session_ttl_s: u64,
+    /// Turns on multi-currency with this ISO code as the corporate currency.
+    #[arg(long, value_name = "ISO")]
+    pub multi_currency: Option<String>,
 }
 
+/// Why `plansync emulator` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorCommandError {
+    #[error("--listen {value:?} is not an address such as 127.0.0.1:8080")]
+    BadListen { value: String },
+    #[error("--faults: {0}")]
+    Faults(#[from] FaultSpecError),
+    #[error("cannot read --jwt-public-key {path}: {source}")]
+    ReadKey {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--jwt-public-key {path}: {source}")]
+    BadKey {
+        path: PathBuf,
+        #[source]
+        source: BadPublicKey,
+    },
+    #[error("--multi-currency {0:?} is not a 3-letter ISO currency code")]
+    BadCurrency(String),
+    #[error(transparent)]
+    Start(#[from] EmulatorError),
+    #[error("cannot start the async runtime or write to stdout: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Builds the emulator configuration from the command line.
+pub fn config(args: &EmulatorArgs) -> Result<EmulatorConfig, EmulatorCommandError> {
+    let listen: SocketAddr = args
+        .listen
+        .parse()
+        .map_err(|_| EmulatorCommandError::BadListen {
+            value: args.listen.clone(),
+        })?;
+    let jwt = match (&args.jwt_public_key, &args.jwt_username) {
+        (Some(path), Some(username)) => {
+            let pem = std::fs::read(path).map_err(|source| EmulatorCommandError::ReadKey {
+                path: path.clone(),
+                source,
+            })?;
+            let jwt =
+                JwtConfig::new(&pem, username).map_err(|source| EmulatorCommandError::BadKey {
+                    path: path.clone(),
+                    source,
+                })?;
+            Some(jwt)
+        }
+        _ => None,
+    };
+    if let Some(iso) = &args.multi_currency {
+        if iso.len() != 3 || !iso.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(EmulatorCommandError::BadCurrency(iso.clone()));
+        }
+    }
+    Ok(EmulatorConfig {
+        listen,
+        allow_remote: args.allow_remote,
+        seed: args.seed.clone(),
+        scale: args.scale,
+        client_id: args.client_id.clone(),
+        client_secret: args.client_secret.clone(),
+        refresh_token: args.refresh_token.clone(),
+        jwt,
+        latency: Duration::from_millis(args.latency_ms),
+        faults: FaultSpec::parse(&args.faults)?,
+        daily_api_limit: args.daily_api_limit,
+        session_ttl: Duration::from_secs(args.session_ttl_s),
+        multi_currency: args.multi_currency.clone(),
+        today: None,
+    })
+}
+
+/// Runs the emulator until SIGTERM or SIGINT, then shuts it down gracefully.
 pub fn run(args: EmulatorArgs) -> Result<(), Box<dyn std::error::Error>> {
-    Err(format!("the emulator cannot listen on {} yet", args.listen).into())
+    serve(args).map_err(Into::into)
+}
+
+fn serve(args: EmulatorArgs) -> Result<(), EmulatorCommandError> {
+    let config = config(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let running = EmulatorBuilder::from_config(config).start().await?;
+        {
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "listening on {}", running.base_url())?;
+            stdout.flush()?;
+        }
+        if args.refresh_token.is_none() {
+            tracing::info!(refresh_token = %running.refresh_token(), "refresh token for the refresh_token grant");
+        }
+        wait_for_signal().await?;
+        tracing::info!("stopping the emulator");
+        running.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            _ = term.recv() => Ok(()),
+            result = tokio::signal::ctrl_c() => result,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
 }

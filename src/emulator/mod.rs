@@ -2,5 +2,23 @@
 //! (OAuth2 token endpoint, SOQL query/queryAll with paging, sObject CRUD and Collections,
 //! describe, limits), with seeded orgs and fault injection. A product feature: the demo, the
 //! integration tests, the benchmarks and staging dry runs all use it.
+//!
+//! Start one in-process with [`Emulator::builder`], or from the command line with
+//! `plansync emulator`.
 
+pub mod auth;
+mod conn;
+pub mod faults;
+pub mod limits;
+pub mod org;
+pub mod query;
+mod routes;
+pub mod seed;
+mod server;
 pub mod soql;
+pub mod wire;
+
+pub use server::{
+    Emulator, EmulatorBuilder, EmulatorConfig, EmulatorError, RunningEmulator, DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET, DEFAULT_SESSION_TTL,
+};

@@ -1,1 +1,642 @@
-//! The standard objects plansync reads, described as a new org describes them.
+//! The standard objects plansync reads, described as a new org describes them, and the
+//! [`catalog`] of an org: these objects plus the project's SFDX metadata.
+
+use super::sfdx::{self, add_system_fields, read_only, MetadataError};
+use super::{Catalog, FieldDef, FieldType, ObjectDef, PicklistValue};
+
+/// The opportunity stages a new org starts with: (ApiName, DefaultProbability,
+/// ForecastCategoryName, IsClosed, IsWon), in SortOrder.
+pub const OPPORTUNITY_STAGES: &[(&str, u32, &str, bool, bool)] = &[
+    ("Prospecting", 10, "Pipeline", false, false),
+    ("Qualification", 10, "Pipeline", false, false),
+    ("Needs Analysis", 20, "Pipeline", false, false),
+    ("Value Proposition", 50, "Pipeline", false, false),
+    ("Id. Decision Makers", 60, "Pipeline", false, false),
+    ("Perception Analysis", 70, "Pipeline", false, false),
+    ("Proposal/Price Quote", 75, "Pipeline", false, false),
+    ("Negotiation/Review", 90, "Pipeline", false, false),
+    ("Closed Won", 100, "Closed", true, true),
+    ("Closed Lost", 0, "Omitted", true, false),
+];
+
+/// The task statuses a new org starts with: (ApiName, IsClosed, IsDefault), in SortOrder.
+pub const TASK_STATUSES: &[(&str, bool, bool)] = &[
+    ("Not Started", false, true),
+    ("In Progress", false, false),
+    ("Completed", true, false),
+    ("Waiting on someone else", false, false),
+    ("Deferred", false, false),
+];
+
+/// Forecast category names and the ForecastCategory value each implies.
+pub const FORECAST_CATEGORIES: &[(&str, &str)] = &[
+    ("Pipeline", "Pipeline"),
+    ("Best Case", "BestCase"),
+    ("Commit", "Forecast"),
+    ("Most Likely", "MostLikely"),
+    ("Omitted", "Omitted"),
+    ("Closed", "Closed"),
+];
+
+/// The currencies a multi-currency emulated org has; the first is the corporate currency.
+pub const CURRENCIES: &[&str] = &["USD", "EUR", "GBP", "JPY", "CAD", "AUD", "CHF"];
+
+/// Objects that get `CurrencyIsoCode` in a multi-currency org.
+const CURRENCY_BEARING: &[&str] = &[
+    "Account",
+    "Contact",
+    "Opportunity",
+    "Task",
+    "Event",
+    "Account_Plan__c",
+    "Account_Plan_Account__c",
+    "Account_Plan_Snapshot__c",
+];
+
+fn field(name: &str, label: &str, ty: FieldType) -> FieldDef {
+    let mut f = FieldDef::new(name, ty);
+    f.label = label.to_string();
+    f.custom = false;
+    f
+}
+
+fn required(mut f: FieldDef) -> FieldDef {
+    f.nillable = false;
+    f
+}
+
+fn calculated(mut f: FieldDef) -> FieldDef {
+    read_only(&mut f);
+    f.calculated = true;
+    f.defaulted_on_create = true;
+    f
+}
+
+fn sized(mut f: FieldDef, length: u32) -> FieldDef {
+    f.length = length;
+    f
+}
+
+fn numeric(mut f: FieldDef, precision: u32, scale: u32) -> FieldDef {
+    f.precision = precision;
+    f.scale = scale;
+    f
+}
+
+fn reference(name: &str, label: &str, to: &[&str], relationship: &str) -> FieldDef {
+    let mut f = field(name, label, FieldType::Reference);
+    f.reference_to = to.iter().map(|s| s.to_string()).collect();
+    f.relationship_name = Some(relationship.to_string());
+    f
+}
+
+fn picklist(name: &str, label: &str, values: &[&str], restricted: bool) -> FieldDef {
+    let mut f = field(name, label, FieldType::Picklist);
+    f.picklist_values = values.iter().map(|v| PicklistValue::new(v)).collect();
+    f.restricted_picklist = restricted;
+    f
+}
+
+fn with_default(mut f: FieldDef, default: &str) -> FieldDef {
+    for v in &mut f.picklist_values {
+        v.default = v.value == default;
+    }
+    f.defaulted_on_create = true;
+    f
+}
+
+fn owner() -> FieldDef {
+    let mut f = reference("OwnerId", "Owner ID", &["User"], "Owner");
+    f.nillable = false;
+    f.defaulted_on_create = true;
+    f
+}
+
+fn object(name: &str, prefix: &str, label: &str, plural: &str, fields: Vec<FieldDef>) -> ObjectDef {
+    let mut o = ObjectDef::new(name, prefix);
+    o.label = label.to_string();
+    o.label_plural = plural.to_string();
+    add_system_fields(&mut o);
+    for f in fields {
+        o.add_field(f);
+    }
+    o
+}
+
+fn read_only_object(mut o: ObjectDef) -> ObjectDef {
+    o.createable = false;
+    o.updateable = false;
+    o.deletable = false;
+    for f in o.fields.values_mut() {
+        read_only(f);
+    }
+    o
+}
+
+fn activity_links() -> Vec<FieldDef> {
+    vec![
+        reference(
+            "WhatId",
+            "Related To ID",
+            &["Account", "Opportunity"],
+            "What",
+        ),
+        reference("WhoId", "Name ID", &["Contact"], "Who"),
+        calculated(reference(
+            "AccountId",
+            "Account ID",
+            &["Account"],
+            "Account",
+        )),
+    ]
+}
+
+/// The standard objects of a new org (without the multi-currency objects' availability
+/// decided: [`catalog`] keeps CurrencyType and DatedConversionRate only in multi-currency orgs).
+pub fn standard_objects() -> Vec<ObjectDef> {
+    let stage_names: Vec<&str> = OPPORTUNITY_STAGES.iter().map(|s| s.0).collect();
+    let status_names: Vec<&str> = TASK_STATUSES.iter().map(|s| s.0).collect();
+    let forecast_names: Vec<&str> = FORECAST_CATEGORIES.iter().map(|s| s.0).collect();
+    let forecast_values: Vec<&str> = FORECAST_CATEGORIES.iter().map(|s| s.1).collect();
+
+    let account = object(
+        "Account",
+        "001",
+        "Account",
+        "Accounts",
+        vec![
+            sized(
+                required(field("Name", "Account Name", FieldType::String)),
+                255,
+            ),
+            reference("ParentId", "Parent Account ID", &["Account"], "Parent"),
+            owner(),
+            picklist(
+                "Type",
+                "Account Type",
+                &[
+                    "Prospect",
+                    "Customer - Direct",
+                    "Customer - Channel",
+                    "Channel Partner / Reseller",
+                    "Installation Partner",
+                    "Technology Partner",
+                    "Other",
+                ],
+                false,
+            ),
+            picklist(
+                "Industry",
+                "Industry",
+                &[
+                    "Agriculture",
+                    "Banking",
+                    "Technology",
+                    "Manufacturing",
+                    "Retail",
+                    "Healthcare",
+                    "Energy",
+                    "Education",
+                    "Other",
+                ],
+                false,
+            ),
+            numeric(
+                field("AnnualRevenue", "Annual Revenue", FieldType::Currency),
+                18,
+                0,
+            ),
+        ],
+    );
+
+    let contact = object(
+        "Contact",
+        "003",
+        "Contact",
+        "Contacts",
+        vec![
+            reference("AccountId", "Account ID", &["Account"], "Account"),
+            sized(field("FirstName", "First Name", FieldType::String), 40),
+            sized(
+                required(field("LastName", "Last Name", FieldType::String)),
+                80,
+            ),
+            sized(
+                calculated(field("Name", "Full Name", FieldType::String)),
+                121,
+            ),
+            sized(field("Title", "Title", FieldType::String), 128),
+            field("Email", "Email", FieldType::Email),
+            owner(),
+        ],
+    );
+
+    let mut probability = numeric(
+        field("Probability", "Probability (%)", FieldType::Percent),
+        3,
+        0,
+    );
+    probability.defaulted_on_create = true;
+    let mut forecast_name = picklist(
+        "ForecastCategoryName",
+        "Forecast Category",
+        &forecast_names,
+        true,
+    );
+    forecast_name.defaulted_on_create = true;
+    let opportunity = object(
+        "Opportunity",
+        "006",
+        "Opportunity",
+        "Opportunities",
+        vec![
+            reference("AccountId", "Account ID", &["Account"], "Account"),
+            sized(required(field("Name", "Name", FieldType::String)), 120),
+            numeric(field("Amount", "Amount", FieldType::Currency), 16, 2),
+            required(field("CloseDate", "Close Date", FieldType::Date)),
+            sized(
+                required(picklist("StageName", "Stage", &stage_names, true)),
+                255,
+            ),
+            calculated(field("IsClosed", "Closed", FieldType::Boolean)),
+            calculated(field("IsWon", "Won", FieldType::Boolean)),
+            calculated(picklist(
+                "ForecastCategory",
+                "Forecast Category",
+                &forecast_values,
+                true,
+            )),
+            calculated(numeric(
+                field("ExpectedRevenue", "Expected Amount", FieldType::Currency),
+                16,
+                2,
+            )),
+            probability,
+            forecast_name,
+            owner(),
+        ],
+    );
+
+    let stage = read_only_object(object(
+        "OpportunityStage",
+        "01J",
+        "Opportunity Stage",
+        "Opportunity Stages",
+        vec![
+            field("MasterLabel", "Master Label", FieldType::String),
+            field("ApiName", "Api Name", FieldType::String),
+            field("IsActive", "Active", FieldType::Boolean),
+            field("IsClosed", "Closed", FieldType::Boolean),
+            field("IsWon", "Won", FieldType::Boolean),
+            picklist(
+                "ForecastCategoryName",
+                "Forecast Category",
+                &forecast_names,
+                true,
+            ),
+            numeric(
+                field("DefaultProbability", "Probability (%)", FieldType::Percent),
+                3,
+                0,
+            ),
+            field("SortOrder", "Sort Order", FieldType::Int),
+        ],
+    ));
+
+    let mut task_fields = vec![
+        field("Subject", "Subject", FieldType::String),
+        with_default(
+            required(picklist("Status", "Status", &status_names, true)),
+            "Not Started",
+        ),
+        with_default(
+            required(picklist(
+                "Priority",
+                "Priority",
+                &["High", "Normal", "Low"],
+                true,
+            )),
+            "Normal",
+        ),
+        field("ActivityDate", "Due Date Only", FieldType::Date),
+        calculated(field("IsClosed", "Closed", FieldType::Boolean)),
+    ];
+    task_fields.extend(activity_links());
+    task_fields.push(owner());
+    task_fields.push(calculated(field(
+        "IsArchived",
+        "Archived",
+        FieldType::Boolean,
+    )));
+    let task = object("Task", "00T", "Task", "Tasks", task_fields);
+
+    let task_status = read_only_object(object(
+        "TaskStatus",
+        "01K",
+        "Task Status",
+        "Task Statuses",
+        vec![
+            field("MasterLabel", "Master Label", FieldType::String),
+            field("ApiName", "Api Name", FieldType::String),
+            field("IsClosed", "Closed", FieldType::Boolean),
+            field("IsDefault", "Is Default", FieldType::Boolean),
+            field("SortOrder", "Sort Order", FieldType::Int),
+        ],
+    ));
+
+    let mut all_day = field("IsAllDayEvent", "All-Day Event", FieldType::Boolean);
+    all_day.defaulted_on_create = true;
+    let mut event_fields = vec![
+        field("Subject", "Subject", FieldType::String),
+        field("StartDateTime", "Start Date Time", FieldType::Datetime),
+        field("EndDateTime", "End Date Time", FieldType::Datetime),
+        field("ActivityDate", "Due Date Only", FieldType::Date),
+        field("ActivityDateTime", "Due Date Time", FieldType::Datetime),
+        all_day,
+        numeric(field("DurationInMinutes", "Duration", FieldType::Int), 8, 0),
+    ];
+    event_fields.extend(activity_links());
+    event_fields.push(owner());
+    event_fields.push(calculated(field(
+        "IsArchived",
+        "Archived",
+        FieldType::Boolean,
+    )));
+    let event = object("Event", "00U", "Event", "Events", event_fields);
+
+    let user = object(
+        "User",
+        "005",
+        "User",
+        "Users",
+        vec![
+            sized(
+                required(field("Username", "Username", FieldType::String)),
+                80,
+            ),
+            sized(
+                calculated(field("Name", "Full Name", FieldType::String)),
+                121,
+            ),
+            sized(field("FirstName", "First Name", FieldType::String), 40),
+            sized(
+                required(field("LastName", "Last Name", FieldType::String)),
+                80,
+            ),
+            required(field("Email", "Email", FieldType::Email)),
+            field("IsActive", "Active", FieldType::Boolean),
+            picklist(
+                "TimeZoneSidKey",
+                "Time Zone",
+                &[
+                    "America/Los_Angeles",
+                    "America/New_York",
+                    "Europe/London",
+                    "Europe/Paris",
+                    "UTC",
+                ],
+                true,
+            ),
+        ],
+    );
+
+    let mut currency_type = object(
+        "CurrencyType",
+        "01L",
+        "Currency Type",
+        "Currency Types",
+        vec![
+            required(picklist("IsoCode", "Currency ISO Code", CURRENCIES, true)),
+            required(numeric(
+                field("ConversionRate", "Conversion Rate", FieldType::Double),
+                18,
+                6,
+            )),
+            numeric(
+                field("DecimalPlaces", "Decimal Places", FieldType::Int),
+                9,
+                0,
+            ),
+            field("IsActive", "Active", FieldType::Boolean),
+            field("IsCorporate", "Corporate", FieldType::Boolean),
+        ],
+    );
+    currency_type.deletable = false;
+
+    let dated_rate = object(
+        "DatedConversionRate",
+        "04w",
+        "Dated Conversion Rate",
+        "Dated Conversion Rates",
+        vec![
+            required(picklist("IsoCode", "Currency ISO Code", CURRENCIES, true)),
+            required(numeric(
+                field("ConversionRate", "Conversion Rate", FieldType::Double),
+                18,
+                6,
+            )),
+            required(field("StartDate", "Start Date", FieldType::Date)),
+            calculated(field("NextStartDate", "Next Start Date", FieldType::Date)),
+        ],
+    );
+
+    vec![
+        account,
+        contact,
+        opportunity,
+        stage,
+        task,
+        task_status,
+        event,
+        user,
+        currency_type,
+        dated_rate,
+    ]
+}
+
+/// The objects an org has: the standard objects and the project's SFDX metadata, with
+/// `CurrencyIsoCode` on currency-bearing objects (and CurrencyType, DatedConversionRate)
+/// only when `multi_currency`.
+pub fn catalog(multi_currency: bool) -> Result<Catalog, MetadataError> {
+    build(multi_currency, sfdx::embedded()?)
+}
+
+/// Like [`catalog`], with the custom metadata given (for example from [`sfdx::load_dir`]).
+pub fn build(multi_currency: bool, schema: sfdx::SfdxSchema) -> Result<Catalog, MetadataError> {
+    let mut catalog = Catalog::new();
+    for o in standard_objects() {
+        if !multi_currency && matches!(o.name.as_str(), "CurrencyType" | "DatedConversionRate") {
+            continue;
+        }
+        catalog.insert(o);
+    }
+    for o in schema.objects {
+        catalog.insert(o);
+    }
+    for (object, f) in schema.extra_fields {
+        let def = catalog
+            .object_mut(&object)
+            .ok_or_else(|| MetadataError::UnknownObject {
+                file: format!("{object}/fields/{}.field-meta.xml", f.name),
+                object: object.clone(),
+            })?;
+        def.add_field(f);
+    }
+    if multi_currency {
+        for name in CURRENCY_BEARING {
+            if let Some(def) = catalog.object_mut(name) {
+                let mut f = with_default(
+                    picklist("CurrencyIsoCode", "Currency ISO Code", CURRENCIES, true),
+                    CURRENCIES[0],
+                );
+                f.length = 3;
+                f.nillable = false;
+                def.add_field(f);
+            }
+        }
+    }
+    Ok(catalog)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ty(catalog: &Catalog, object: &str, field: &str) -> (FieldType, u32, u32) {
+        let f = catalog
+            .object(object)
+            .and_then(|o| o.field(field))
+            .unwrap_or_else(|| panic!("{object}.{field} missing"));
+        (f.field_type, f.precision, f.scale)
+    }
+
+    #[test]
+    fn every_design_field_exists_with_its_type() {
+        let c = catalog(true).unwrap();
+        let read = [
+            ("Account", "Id Name ParentId OwnerId SystemModstamp IsDeleted"),
+            ("Opportunity", "Id Name AccountId Amount CloseDate StageName IsClosed IsWon Probability ForecastCategoryName CurrencyIsoCode OwnerId Account_Plan__c Plan_Link_Locked__c SystemModstamp IsDeleted"),
+            ("Contact", "Id AccountId Name Title SystemModstamp IsDeleted"),
+            ("Task", "Id AccountId WhatId WhoId ActivityDate IsClosed Status SystemModstamp IsDeleted"),
+            ("Event", "Id AccountId WhatId WhoId ActivityDate StartDateTime EndDateTime IsAllDayEvent SystemModstamp IsDeleted"),
+            ("Account_Plan__c", "Id Name Account__c Period_Start__c Period_End__c Revenue_Target__c Close_Ratio__c Include_Child_Accounts__c Status__c CurrencyIsoCode OwnerId SystemModstamp IsDeleted"),
+            ("Account_Plan_Account__c", "Id Account_Plan__c Account__c"),
+            ("CurrencyType", "IsoCode ConversionRate IsCorporate"),
+            ("DatedConversionRate", "IsoCode ConversionRate StartDate NextStartDate"),
+            ("Account_Plan_Snapshot__c", "Account_Plan__c Snapshot_Date__c Snapshot_Key__c"),
+        ];
+        for (object, fields) in read {
+            for f in fields.split_whitespace() {
+                ty(&c, object, f);
+            }
+        }
+        let amounts = "Won_Amount__c Lost_Amount__c Open_Pipeline__c Weighted_Pipeline__c Expected_Revenue__c New_Sales_Needed__c Pipeline_Needed__c Pipeline_Gap__c Forecast_Target_Variance__c";
+        let counts = "Won_Count__c Lost_Count__c Open_Count__c Overdue_Task_Count__c Contact_Count__c Engaged_Contact_Count__c";
+        for object in ["Account_Plan__c", "Account_Plan_Snapshot__c"] {
+            for f in amounts.split_whitespace() {
+                assert_eq!(
+                    ty(&c, object, f),
+                    (FieldType::Currency, 16, 2),
+                    "{object}.{f}"
+                );
+            }
+            for f in counts.split_whitespace() {
+                assert_eq!(ty(&c, object, f), (FieldType::Int, 9, 0), "{object}.{f}");
+            }
+            assert_eq!(
+                ty(&c, object, "Coverage_Ratio__c"),
+                (FieldType::Double, 10, 2)
+            );
+            assert_eq!(ty(&c, object, "Attainment__c"), (FieldType::Percent, 8, 2));
+            assert_eq!(ty(&c, object, "Last_Activity_Date__c").0, FieldType::Date);
+            assert_eq!(ty(&c, object, "Next_Activity_Date__c").0, FieldType::Date);
+        }
+        assert_eq!(
+            ty(&c, "Account_Plan__c", "Rollups_Changed_At__c").0,
+            FieldType::Datetime
+        );
+        assert_eq!(
+            ty(&c, "Account_Plan__c", "Revenue_Target__c"),
+            (FieldType::Currency, 16, 2)
+        );
+        assert_eq!(
+            ty(&c, "Opportunity", "Amount"),
+            (FieldType::Currency, 16, 2)
+        );
+        assert_eq!(
+            ty(&c, "Opportunity", "Probability"),
+            (FieldType::Percent, 3, 0)
+        );
+        assert_eq!(
+            ty(&c, "CurrencyType", "ConversionRate"),
+            (FieldType::Double, 18, 6)
+        );
+    }
+
+    #[test]
+    fn relationships_and_prefixes() {
+        let c = catalog(false).unwrap();
+        let opp = c.object("opportunity").unwrap();
+        assert_eq!(
+            opp.relationship("Account_Plan__r").unwrap().name,
+            "Account_Plan__c"
+        );
+        assert_eq!(opp.relationship("account").unwrap().name, "AccountId");
+        let task = c.object("Task").unwrap();
+        assert_eq!(
+            task.relationship("What").unwrap().reference_to,
+            ["Account", "Opportunity"]
+        );
+        assert!(!task.field("AccountId").unwrap().createable);
+        assert!(task.field("Status").unwrap().defaulted_on_create);
+        assert_eq!(c.object_by_prefix("a0P").unwrap().name, "Account_Plan__c");
+        assert_eq!(
+            c.object_by_prefix("a0Q").unwrap().name,
+            "Account_Plan_Account__c"
+        );
+        assert_eq!(c.object_by_prefix("006").unwrap().name, "Opportunity");
+        let mut prefixes: Vec<&str> = c.objects().map(|o| o.key_prefix.as_str()).collect();
+        prefixes.sort();
+        let n = prefixes.len();
+        prefixes.dedup();
+        assert_eq!(prefixes.len(), n, "key prefixes are distinct");
+        assert!(!c.object("OpportunityStage").unwrap().createable);
+    }
+
+    #[test]
+    fn currency_fields_only_in_multi_currency_orgs() {
+        let single = catalog(false).unwrap();
+        assert!(single
+            .object("Opportunity")
+            .unwrap()
+            .field("CurrencyIsoCode")
+            .is_none());
+        assert!(single.object("CurrencyType").is_none());
+        let multi = catalog(true).unwrap();
+        assert!(multi
+            .object("Account_Plan__c")
+            .unwrap()
+            .field("CurrencyIsoCode")
+            .is_some());
+        assert!(multi.object("DatedConversionRate").is_some());
+    }
+
+    #[test]
+    fn system_fields_are_read_only_everywhere() {
+        let c = catalog(true).unwrap();
+        for o in c.objects() {
+            for f in [
+                "Id",
+                "IsDeleted",
+                "CreatedDate",
+                "CreatedById",
+                "LastModifiedDate",
+                "LastModifiedById",
+                "SystemModstamp",
+            ] {
+                let def = o.field(f).unwrap_or_else(|| panic!("{}.{f}", o.name));
+                assert!(!def.createable && !def.updateable, "{}.{f}", o.name);
+            }
+        }
+    }
+}

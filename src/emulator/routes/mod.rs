@@ -1,0 +1,84 @@
+//! The data routes under `/services/data/vXX.X/`: query and paging, sObject CRUD and upsert,
+//! sObject Collections, getUpdated/getDeleted, describe and limits. Each handler runs after the
+//! gate in `server` has checked the version, the session, the daily limit and the faults.
+
+mod collections;
+mod meta;
+mod query;
+mod records;
+
+use std::sync::Arc;
+
+use axum::routing::{get, patch, post};
+use axum::Router;
+use serde_json::{Map, Value};
+
+use super::org::RecordError;
+use super::server::Shared;
+
+/// Every route of the data API, with full paths.
+pub(crate) fn data_routes() -> Router<Arc<Shared>> {
+    const V: &str = "/services/data/{version}";
+    let r = |path: &str| format!("{V}{path}");
+    Router::new()
+        .route(&r("/limits"), get(meta::limits))
+        .route(&r("/limits/"), get(meta::limits))
+        .route(&r("/query"), get(query::query))
+        .route(&r("/query/"), get(query::query))
+        .route(&r("/queryAll"), get(query::query_all))
+        .route(&r("/queryAll/"), get(query::query_all))
+        .route(&r("/query/{locator}"), get(query::more))
+        .route(&r("/queryAll/{locator}"), get(query::more))
+        .route(&r("/sobjects"), get(meta::sobjects))
+        .route(&r("/sobjects/"), get(meta::sobjects))
+        .route(&r("/sobjects/{object}"), post(records::create))
+        .route(&r("/sobjects/{object}/"), post(records::create))
+        .route(&r("/sobjects/{object}/describe"), get(meta::describe))
+        .route(&r("/sobjects/{object}/describe/"), get(meta::describe))
+        .route(&r("/sobjects/{object}/updated"), get(meta::updated))
+        .route(&r("/sobjects/{object}/updated/"), get(meta::updated))
+        .route(&r("/sobjects/{object}/deleted"), get(meta::deleted))
+        .route(&r("/sobjects/{object}/deleted/"), get(meta::deleted))
+        .route(
+            &r("/sobjects/{object}/{id}"),
+            get(records::read)
+                .patch(records::update)
+                .delete(records::delete),
+        )
+        .route(
+            &r("/sobjects/{object}/{field}/{value}"),
+            patch(records::upsert),
+        )
+        .route(
+            &r("/composite/sobjects"),
+            post(collections::create)
+                .patch(collections::update)
+                .delete(collections::delete),
+        )
+        .route(
+            &r("/composite/sobjects/{object}/{field}"),
+            patch(collections::upsert),
+        )
+}
+
+/// A JSON object body, or why it is not one.
+fn parse_object(body: &[u8]) -> Result<Map<String, Value>, super::wire::ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(super::wire::ApiError::bad_json(
+            "Expected a JSON object as the request body",
+        )),
+        Err(err) => Err(super::wire::ApiError::bad_json(&format!(
+            "Unexpected character in the request body: {err}"
+        ))),
+    }
+}
+
+/// A per-record error object `{statusCode, message, fields}`.
+fn record_error_json(err: &RecordError) -> Value {
+    serde_json::json!({
+        "statusCode": err.status_code,
+        "message": err.message,
+        "fields": err.fields,
+    })
+}

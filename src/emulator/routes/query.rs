@@ -1,0 +1,85 @@
+//! `GET query`, `GET queryAll` and their `nextRecordsUrl` pages.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+
+use crate::emulator::query::{self as exec, InvalidLocator};
+use crate::emulator::server::{ApiVersion, Shared};
+use crate::emulator::wire::{json_response, ApiError};
+
+pub(super) async fn query(
+    State(shared): State<Arc<Shared>>,
+    Extension(version): Extension<ApiVersion>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    run(&shared, &version.0, &headers, raw.as_deref(), false)
+}
+
+pub(super) async fn query_all(
+    State(shared): State<Arc<Shared>>,
+    Extension(version): Extension<ApiVersion>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    run(&shared, &version.0, &headers, raw.as_deref(), true)
+}
+
+fn run(
+    shared: &Shared,
+    version: &str,
+    headers: &HeaderMap,
+    raw: Option<&str>,
+    all: bool,
+) -> Response {
+    let text = raw.and_then(|raw| {
+        url::form_urlencoded::parse(raw.as_bytes())
+            .find(|(k, _)| k == "q")
+            .map(|(_, v)| v.into_owned())
+    });
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_QUERY",
+            "A query string has to be specified",
+        )
+        .into_response();
+    };
+    let batch = exec::batch_size(
+        headers
+            .get("sforce-query-options")
+            .and_then(|v| v.to_str().ok()),
+    );
+    let org = shared.read_org();
+    match exec::run(&org, &text, all, batch) {
+        Ok(cursor) => {
+            let body = exec::first_page(&org, &shared.locators, cursor, version);
+            json_response(StatusCode::OK, &body)
+        }
+        Err(err) => {
+            ApiError::new(StatusCode::BAD_REQUEST, err.error_code, &err.message).into_response()
+        }
+    }
+}
+
+/// `GET query/{locator}` and `GET queryAll/{locator}`.
+pub(super) async fn more(
+    State(shared): State<Arc<Shared>>,
+    Extension(version): Extension<ApiVersion>,
+    Path((_version, locator)): Path<(String, String)>,
+) -> Response {
+    let org = shared.read_org();
+    match exec::next_page(&org, &shared.locators, &locator, &version.0) {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(InvalidLocator) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY_LOCATOR",
+            "invalid query locator",
+        )
+        .into_response(),
+    }
+}
