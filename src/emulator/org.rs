@@ -741,13 +741,81 @@ impl Org {
                 vec![],
             ));
         }
-        let before = before.clone();
+        let object_name = def.name.clone();
+        self.soft_delete(&key, &id18, now);
+        self.cascade(&object_name, &id18, now);
+        Ok(())
+    }
+
+    fn soft_delete(&mut self, key: &str, id: &str, now: DateTime<Utc>) {
+        let Some(before) = self
+            .tables
+            .get(key)
+            .and_then(|t| t.records.get(id))
+            .cloned()
+        else {
+            return;
+        };
         let stamp = format_datetime(self.next_stamp(now));
         let mut after = before.clone();
         after.insert("IsDeleted".into(), Value::Bool(true));
         after.insert("SystemModstamp".into(), Value::from(stamp));
-        self.replace(&key, &id18, after, before);
-        Ok(())
+        self.replace(key, id, after, before);
+    }
+
+    /// What deleting a record does to the custom records pointing at it: master-detail
+    /// children are deleted with it; custom lookups to it are cleared (the CRM's SetNull),
+    /// which moves the child's SystemModstamp but not its LastModifiedDate.
+    fn cascade(&mut self, parent_object: &str, parent_id: &str, now: DateTime<Utc>) {
+        let links: Vec<(String, String, bool)> = self
+            .catalog
+            .objects()
+            .flat_map(|o| {
+                o.fields
+                    .values()
+                    .filter(|f| {
+                        f.custom
+                            && f.field_type == FieldType::Reference
+                            && f.reference_to.iter().any(|r| r == parent_object)
+                    })
+                    .map(|f| (o.name.to_ascii_lowercase(), f.name.clone(), !f.nillable))
+            })
+            .collect();
+        for (key, field, master_detail) in links {
+            let children: Vec<(String, String)> = self
+                .tables
+                .get(&key)
+                .into_iter()
+                .flat_map(|t| t.records.iter())
+                .filter(|(_, r)| {
+                    r.get("IsDeleted") != Some(&Value::Bool(true))
+                        && r.get(&field).and_then(Value::as_str) == Some(parent_id)
+                })
+                .map(|(id, _)| (id.clone(), key.clone()))
+                .collect();
+            for (child, key) in children {
+                if master_detail {
+                    self.soft_delete(&key, &child, now);
+                    let name = self
+                        .catalog
+                        .object(&key)
+                        .map(|o| o.name.clone())
+                        .unwrap_or_default();
+                    self.cascade(&name, &child, now);
+                } else if let Some(before) = self
+                    .tables
+                    .get(&key)
+                    .and_then(|t| t.records.get(&child))
+                    .cloned()
+                {
+                    let mut after = before.clone();
+                    after.remove(&field);
+                    let stamp = format_datetime(self.next_stamp(now));
+                    after.insert("SystemModstamp".into(), Value::from(stamp));
+                    self.replace(&key, &child, after, before);
+                }
+            }
+        }
     }
 
     fn replace(&mut self, table: &str, id: &str, after: Record, before: Record) {
