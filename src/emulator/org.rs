@@ -845,6 +845,10 @@ impl Org {
             .ok_or_else(RecordError::not_found)?;
         let object_name = def.name.clone();
         let prefix = def.key_prefix.clone();
+        // Custom records get their Id as Name when the API gives none.
+        let named_after_id = def
+            .field("Name")
+            .is_some_and(|f| f.defaulted_on_create && f.createable);
         let key = object_name.to_ascii_lowercase();
         let before = match existing {
             Some(id) => {
@@ -871,12 +875,12 @@ impl Org {
                     None => self.new_id(&key, &prefix),
                 };
                 let mut rec = rec;
-                if def_has_default_name(&self.catalog, &object_name) && !rec.contains_key("Name") {
+                if named_after_id && !rec.contains_key("Name") {
                     rec.insert("Name".into(), Value::from(id.clone()));
                 }
                 self.store_new(&object_name, id.clone(), rec, now);
                 if object_name == "DatedConversionRate" {
-                    self.after_write(&object_name, &rec_iso(self, &object_name, &id));
+                    self.after_write(&object_name, &iso_code_of(self, &object_name, &id));
                 }
                 Ok(id)
             }
@@ -889,7 +893,7 @@ impl Org {
                 after.insert("SystemModstamp".into(), stamp);
                 self.replace(&key, id, after, before);
                 if object_name == "DatedConversionRate" {
-                    self.after_write(&object_name, &rec_iso(self, &object_name, id));
+                    self.after_write(&object_name, &iso_code_of(self, &object_name, id));
                 }
                 Ok(id.to_string())
             }
@@ -1419,14 +1423,7 @@ impl Org {
     }
 }
 
-fn def_has_default_name(catalog: &Catalog, object: &str) -> bool {
-    catalog
-        .object(object)
-        .and_then(|o| o.field("Name"))
-        .is_some_and(|f| f.defaulted_on_create && f.createable)
-}
-
-fn rec_iso(org: &Org, object: &str, id: &str) -> Option<String> {
+fn iso_code_of(org: &Org, object: &str, id: &str) -> Option<String> {
     org.table(object)
         .and_then(|t| t.records.get(id))
         .and_then(|r| r.get("IsoCode"))
