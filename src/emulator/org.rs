@@ -744,6 +744,9 @@ impl Org {
         let object_name = def.name.clone();
         self.soft_delete(&key, &id18, now);
         self.cascade(&object_name, &id18, now);
+        if object_name == "DatedConversionRate" {
+            self.refresh_next_start_dates();
+        }
         Ok(())
     }
 
@@ -880,7 +883,7 @@ impl Org {
                 }
                 self.store_new(&object_name, id.clone(), rec, now);
                 if object_name == "DatedConversionRate" {
-                    self.after_write(&object_name, &iso_code_of(self, &object_name, &id));
+                    self.refresh_next_start_dates();
                 }
                 Ok(id)
             }
@@ -893,39 +896,40 @@ impl Org {
                 after.insert("SystemModstamp".into(), stamp);
                 self.replace(&key, id, after, before);
                 if object_name == "DatedConversionRate" {
-                    self.after_write(&object_name, &iso_code_of(self, &object_name, id));
+                    self.refresh_next_start_dates();
                 }
                 Ok(id.to_string())
             }
         }
     }
 
-    /// Derivations that span records of the same object: DatedConversionRate.NextStartDate.
-    fn after_write(&mut self, object: &str, iso: &Option<String>) {
-        if object != "DatedConversionRate" {
-            return;
-        }
-        let Some(iso) = iso else { return };
-        let mut rows: Vec<(String, String)> = self
-            .live_records(object)
-            .filter(|r| r.get("IsoCode").and_then(Value::as_str) == Some(iso.as_str()))
+    /// DatedConversionRate.NextStartDate: the StartDate of the next period of the same
+    /// currency, null for the latest. A derivation across records, so it moves no
+    /// SystemModstamp.
+    fn refresh_next_start_dates(&mut self) {
+        const OBJECT: &str = "DatedConversionRate";
+        let mut rows: Vec<(String, String, String)> = self
+            .live_records(OBJECT)
             .filter_map(|r| {
                 Some((
+                    r.get("IsoCode")?.as_str()?.to_string(),
                     r.get("StartDate")?.as_str()?.to_string(),
                     r.get("Id")?.as_str()?.to_string(),
                 ))
             })
             .collect();
         rows.sort();
-        let key = object.to_ascii_lowercase();
+        let key = OBJECT.to_ascii_lowercase();
         for i in 0..rows.len() {
-            let next = rows.get(i + 1).map(|(d, _)| Value::from(d.clone()));
-            let id = rows[i].1.clone();
+            let next = rows
+                .get(i + 1)
+                .filter(|(iso, _, _)| *iso == rows[i].0)
+                .map(|(_, d, _)| Value::from(d.clone()));
+            let id = rows[i].2.clone();
             let Some(before) = self.tables.get(&key).and_then(|t| t.records.get(&id)) else {
                 continue;
             };
-            let current = before.get("NextStartDate").cloned();
-            if current == next {
+            if before.get("NextStartDate") == next.as_ref() {
                 continue;
             }
             let before = before.clone();
@@ -1421,14 +1425,6 @@ impl Org {
             };
         }
     }
-}
-
-fn iso_code_of(org: &Org, object: &str, id: &str) -> Option<String> {
-    org.table(object)
-        .and_then(|t| t.records.get(id))
-        .and_then(|r| r.get("IsoCode"))
-        .and_then(Value::as_str)
-        .map(str::to_string)
 }
 
 fn derive_event_times(rec: &mut Record, has: &dyn Fn(&str) -> bool) -> Result<(), RecordError> {

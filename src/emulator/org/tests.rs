@@ -833,6 +833,32 @@ fn seeded_rows_and_multi_currency() {
         field(&multi, "DatedConversionRate", &late, "NextStartDate"),
         &Value::Null
     );
+    let gbp = multi
+        .create(
+            "DatedConversionRate",
+            &body(json!({"IsoCode": "GBP", "ConversionRate": 0.8, "StartDate": "2026-03-01"})),
+            t0(),
+        )
+        .unwrap();
+    assert_eq!(
+        field(&multi, "DatedConversionRate", &gbp, "NextStartDate"),
+        &Value::Null,
+        "other currencies do not count"
+    );
+    let middle = rate(&mut multi, "2026-04-01");
+    assert_eq!(
+        field(&multi, "DatedConversionRate", &early, "NextStartDate"),
+        &json!("2026-04-01")
+    );
+    assert_eq!(
+        field(&multi, "DatedConversionRate", &middle, "NextStartDate"),
+        &json!("2026-07-01")
+    );
+    multi.delete(None, &late, t0()).unwrap();
+    assert_eq!(
+        field(&multi, "DatedConversionRate", &middle, "NextStartDate"),
+        &Value::Null
+    );
 }
 
 #[test]
