@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Map, Number, Value};
@@ -129,7 +129,36 @@ pub struct Org {
 
 /// Formats a timestamp as the CRM does: `2024-05-08T21:20:00.000+0000`.
 pub fn format_datetime(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
+    use chrono::Timelike;
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.timestamp_subsec_millis().min(999)
+    )
+}
+
+/// Runs `f` with the ASCII-lowercased `name`, without allocating for short names.
+fn with_lowercase<R>(name: &str, f: impl FnOnce(&str) -> R) -> R {
+    let mut buf = [0u8; 64];
+    if name.len() <= buf.len() {
+        let bytes = &mut buf[..name.len()];
+        bytes.copy_from_slice(name.as_bytes());
+        bytes.make_ascii_lowercase();
+        if let Ok(lower) = std::str::from_utf8(bytes) {
+            return f(lower);
+        }
+    }
+    f(&name.to_ascii_lowercase())
+}
+
+/// The field named `name` (any case) of `def`.
+fn field_of<'a>(def: &'a ObjectDef, name: &str) -> Option<&'a FieldDef> {
+    with_lowercase(name, |key| def.fields.get(key))
 }
 
 /// Parses a datetime in the forms clients send: RFC 3339 (`Z`, `+00:00`) or the CRM's own
@@ -365,7 +394,7 @@ impl Org {
     }
 
     fn table(&self, object: &str) -> Option<&Table> {
-        self.tables.get(&object.to_ascii_lowercase())
+        with_lowercase(object, |key| self.tables.get(key))
     }
 
     fn table_mut(&mut self, object: &str) -> Option<&mut Table> {
@@ -405,16 +434,19 @@ impl Org {
         self.table(object).map_or(0, |t| t.records.len())
     }
 
-    fn stamp_of(r: &Record) -> Option<DateTime<Utc>> {
-        r.get("SystemModstamp")
-            .and_then(Value::as_str)
-            .and_then(parse_datetime)
+    /// The SystemModstamp text of a record. The CRM's datetime format sorts as text, so
+    /// windows are compared on text without parsing every record.
+    fn stamp_text(r: &Record) -> Option<&str> {
+        r.get("SystemModstamp").and_then(Value::as_str)
     }
 
     /// Ids of live records of `object` whose SystemModstamp is in `[start, end)` (getUpdated).
     pub fn updated(&self, object: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<String> {
+        let (start, end) = (format_datetime(start), format_datetime(end));
         self.live_records(object)
-            .filter(|r| Self::stamp_of(r).is_some_and(|t| t >= start && t < end))
+            .filter(|r| {
+                Self::stamp_text(r).is_some_and(|t| t >= start.as_str() && t < end.as_str())
+            })
             .filter_map(|r| r.get("Id").and_then(Value::as_str).map(str::to_string))
             .collect()
     }
@@ -426,14 +458,18 @@ impl Org {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Vec<DeletedRecord> {
+        let (start, end) = (format_datetime(start), format_datetime(end));
         self.records(object)
             .filter(|r| r.get("IsDeleted") == Some(&Value::Bool(true)))
             .filter_map(|r| {
-                let t = Self::stamp_of(r)?;
+                let t = Self::stamp_text(r)?;
+                if t < start.as_str() || t >= end.as_str() {
+                    return None;
+                }
                 let id = r.get("Id")?.as_str()?.to_string();
-                (t >= start && t < end).then_some(DeletedRecord {
+                Some(DeletedRecord {
                     id,
-                    deleted_date: t,
+                    deleted_date: parse_datetime(t)?,
                 })
             })
             .collect()
@@ -498,12 +534,11 @@ impl Org {
         t
     }
 
-    fn new_id(&mut self, object: &ObjectDef) -> String {
-        let key = object.name.to_ascii_lowercase();
-        let table = self.tables.entry(key).or_default();
+    fn new_id(&mut self, key: &str, prefix: &str) -> String {
+        let table = self.tables.entry(key.to_string()).or_default();
         loop {
             table.next_seq += 1;
-            let id = id::make(&object.key_prefix, POD, table.next_seq);
+            let id = id::make(prefix, POD, table.next_seq);
             if !table.records.contains_key(&id) {
                 return id;
             }
@@ -511,23 +546,21 @@ impl Org {
     }
 
     fn store_new(&mut self, object: &str, id: String, mut rec: Record, now: DateTime<Utc>) {
-        let stamp = format_datetime(self.next_stamp(now));
+        let stamp = Value::from(format_datetime(self.next_stamp(now)));
         let user = Value::from(self.user_id.clone());
-        let mut full = Map::with_capacity(rec.len() + 7);
-        full.insert("Id".into(), Value::from(id.clone()));
-        full.insert("IsDeleted".into(), Value::Bool(false));
-        full.insert("CreatedDate".into(), Value::from(stamp.clone()));
-        full.insert("CreatedById".into(), user.clone());
-        full.insert("LastModifiedDate".into(), Value::from(stamp.clone()));
-        full.insert("LastModifiedById".into(), user);
-        full.insert("SystemModstamp".into(), Value::from(stamp));
-        full.append(&mut rec);
+        rec.insert("Id".into(), Value::from(id.clone()));
+        rec.insert("IsDeleted".into(), Value::Bool(false));
+        rec.insert("CreatedDate".into(), stamp.clone());
+        rec.insert("CreatedById".into(), user.clone());
+        rec.insert("LastModifiedDate".into(), stamp.clone());
+        rec.insert("LastModifiedById".into(), user);
+        rec.insert("SystemModstamp".into(), stamp);
         let key = object.to_ascii_lowercase();
         self.tables
             .entry(key.clone())
             .or_default()
             .records
-            .insert(id.clone(), full);
+            .insert(id.clone(), rec);
         self.log(Undo::Inserted { table: key, id });
     }
 
@@ -708,13 +741,84 @@ impl Org {
                 vec![],
             ));
         }
-        let before = before.clone();
+        let object_name = def.name.clone();
+        self.soft_delete(&key, &id18, now);
+        self.cascade(&object_name, &id18, now);
+        if object_name == "DatedConversionRate" {
+            self.refresh_next_start_dates();
+        }
+        Ok(())
+    }
+
+    fn soft_delete(&mut self, key: &str, id: &str, now: DateTime<Utc>) {
+        let Some(before) = self
+            .tables
+            .get(key)
+            .and_then(|t| t.records.get(id))
+            .cloned()
+        else {
+            return;
+        };
         let stamp = format_datetime(self.next_stamp(now));
         let mut after = before.clone();
         after.insert("IsDeleted".into(), Value::Bool(true));
         after.insert("SystemModstamp".into(), Value::from(stamp));
-        self.replace(&key, &id18, after, before);
-        Ok(())
+        self.replace(key, id, after, before);
+    }
+
+    /// What deleting a record does to the custom records pointing at it: master-detail
+    /// children are deleted with it; custom lookups to it are cleared (the CRM's SetNull),
+    /// which moves the child's SystemModstamp but not its LastModifiedDate.
+    fn cascade(&mut self, parent_object: &str, parent_id: &str, now: DateTime<Utc>) {
+        let links: Vec<(String, String, bool)> = self
+            .catalog
+            .objects()
+            .flat_map(|o| {
+                o.fields
+                    .values()
+                    .filter(|f| {
+                        f.custom
+                            && f.field_type == FieldType::Reference
+                            && f.reference_to.iter().any(|r| r == parent_object)
+                    })
+                    .map(|f| (o.name.to_ascii_lowercase(), f.name.clone(), !f.nillable))
+            })
+            .collect();
+        for (key, field, master_detail) in links {
+            let children: Vec<(String, String)> = self
+                .tables
+                .get(&key)
+                .into_iter()
+                .flat_map(|t| t.records.iter())
+                .filter(|(_, r)| {
+                    r.get("IsDeleted") != Some(&Value::Bool(true))
+                        && r.get(&field).and_then(Value::as_str) == Some(parent_id)
+                })
+                .map(|(id, _)| (id.clone(), key.clone()))
+                .collect();
+            for (child, key) in children {
+                if master_detail {
+                    self.soft_delete(&key, &child, now);
+                    let name = self
+                        .catalog
+                        .object(&key)
+                        .map(|o| o.name.clone())
+                        .unwrap_or_default();
+                    self.cascade(&name, &child, now);
+                } else if let Some(before) = self
+                    .tables
+                    .get(&key)
+                    .and_then(|t| t.records.get(&child))
+                    .cloned()
+                {
+                    let mut after = before.clone();
+                    after.remove(&field);
+                    let stamp = format_datetime(self.next_stamp(now));
+                    after.insert("SystemModstamp".into(), Value::from(stamp));
+                    self.replace(&key, &child, after, before);
+                }
+            }
+        }
     }
 
     fn replace(&mut self, table: &str, id: &str, after: Record, before: Record) {
@@ -743,6 +847,11 @@ impl Org {
             .object(object)
             .ok_or_else(RecordError::not_found)?;
         let object_name = def.name.clone();
+        let prefix = def.key_prefix.clone();
+        // Custom records get their Id as Name when the API gives none.
+        let named_after_id = def
+            .field("Name")
+            .is_some_and(|f| f.defaulted_on_create && f.createable);
         let key = object_name.to_ascii_lowercase();
         let before = match existing {
             Some(id) => {
@@ -761,65 +870,66 @@ impl Org {
             }
             None => None,
         };
-        let (rec, changed) = self.prepare(actor, def, before, body)?;
+        let rec = self.prepare(actor, def, before, body)?;
         match existing {
             None => {
                 let id = match forced_id {
                     Some(id) => id,
-                    None => {
-                        let def = def.clone();
-                        self.new_id(&def)
-                    }
+                    None => self.new_id(&key, &prefix),
                 };
                 let mut rec = rec;
-                if def_has_default_name(&self.catalog, &object_name) && !rec.contains_key("Name") {
+                if named_after_id && !rec.contains_key("Name") {
                     rec.insert("Name".into(), Value::from(id.clone()));
                 }
                 self.store_new(&object_name, id.clone(), rec, now);
-                self.after_write(&object_name, &rec_iso(self, &object_name, &id));
+                if object_name == "DatedConversionRate" {
+                    self.refresh_next_start_dates();
+                }
                 Ok(id)
             }
             Some(id) => {
                 let before = before.cloned().unwrap_or_default();
                 let mut after = rec;
-                let _ = changed;
                 let stamp = Value::from(format_datetime(self.next_stamp(now)));
                 after.insert("LastModifiedDate".into(), stamp.clone());
                 after.insert("LastModifiedById".into(), Value::from(self.user_id.clone()));
                 after.insert("SystemModstamp".into(), stamp);
                 self.replace(&key, id, after, before);
-                self.after_write(&object_name, &rec_iso(self, &object_name, id));
+                if object_name == "DatedConversionRate" {
+                    self.refresh_next_start_dates();
+                }
                 Ok(id.to_string())
             }
         }
     }
 
-    /// Derivations that span records of the same object: DatedConversionRate.NextStartDate.
-    fn after_write(&mut self, object: &str, iso: &Option<String>) {
-        if object != "DatedConversionRate" {
-            return;
-        }
-        let Some(iso) = iso else { return };
-        let mut rows: Vec<(String, String)> = self
-            .live_records(object)
-            .filter(|r| r.get("IsoCode").and_then(Value::as_str) == Some(iso.as_str()))
+    /// DatedConversionRate.NextStartDate: the StartDate of the next period of the same
+    /// currency, null for the latest. A derivation across records, so it moves no
+    /// SystemModstamp.
+    fn refresh_next_start_dates(&mut self) {
+        const OBJECT: &str = "DatedConversionRate";
+        let mut rows: Vec<(String, String, String)> = self
+            .live_records(OBJECT)
             .filter_map(|r| {
                 Some((
+                    r.get("IsoCode")?.as_str()?.to_string(),
                     r.get("StartDate")?.as_str()?.to_string(),
                     r.get("Id")?.as_str()?.to_string(),
                 ))
             })
             .collect();
         rows.sort();
-        let key = object.to_ascii_lowercase();
+        let key = OBJECT.to_ascii_lowercase();
         for i in 0..rows.len() {
-            let next = rows.get(i + 1).map(|(d, _)| Value::from(d.clone()));
-            let id = rows[i].1.clone();
+            let next = rows
+                .get(i + 1)
+                .filter(|(iso, _, _)| *iso == rows[i].0)
+                .map(|(_, d, _)| Value::from(d.clone()));
+            let id = rows[i].2.clone();
             let Some(before) = self.tables.get(&key).and_then(|t| t.records.get(&id)) else {
                 continue;
             };
-            let current = before.get("NextStartDate").cloned();
-            if current == next {
+            if before.get("NextStartDate") == next.as_ref() {
                 continue;
             }
             let before = before.clone();
@@ -840,7 +950,7 @@ impl Org {
         def: &ObjectDef,
         before: Option<&Record>,
         body: &Map<String, Value>,
-    ) -> Result<(Record, Vec<String>), RecordError> {
+    ) -> Result<Record, RecordError> {
         let creating = before.is_none();
         if actor == Actor::Api && ((creating && !def.createable) || (!creating && !def.updateable))
         {
@@ -860,7 +970,7 @@ impl Org {
             if k == "attributes" {
                 continue;
             }
-            let Some(f) = def.field(k) else {
+            let Some(f) = field_of(def, k) else {
                 return Err(RecordError::new(
                     "INVALID_FIELD",
                     format!("No such column '{k}' on sobject of type {}", def.name),
@@ -902,8 +1012,12 @@ impl Org {
                 ));
             }
         }
-        let mut rec = before.cloned().unwrap_or_default();
-        let mut changed = Vec::with_capacity(given.len());
+        // Sized once: growing a record field by field dominates the cost of bulk creates.
+        let mut rec = match before {
+            Some(b) => b.clone(),
+            None => Map::with_capacity(def.fields.len()),
+        };
+        let mut changed: Vec<&str> = Vec::with_capacity(given.len());
         let mut nulled = Vec::new();
         for (f, v) in &given {
             match self.coerce(f, v)? {
@@ -919,7 +1033,7 @@ impl Org {
                     }
                 }
             }
-            changed.push(f.name.clone());
+            changed.push(f.name.as_str());
         }
         if creating {
             for f in def.fields.values() {
@@ -1004,7 +1118,7 @@ impl Org {
             }
         }
         self.derive(def, before, &changed, &mut rec)?;
-        Ok((rec, changed))
+        Ok(rec)
     }
 
     /// Converts a wire value to the stored form of the field, or None for null.
@@ -1199,11 +1313,11 @@ impl Org {
         &self,
         def: &ObjectDef,
         before: Option<&Record>,
-        changed: &[String],
+        changed: &[&str],
         rec: &mut Record,
     ) -> Result<(), RecordError> {
         let creating = before.is_none();
-        let has = |name: &str| changed.iter().any(|c| c == name);
+        let has = |name: &str| changed.contains(&name);
         match def.name.as_str() {
             "Opportunity" => {
                 let stage = rec
@@ -1311,21 +1425,6 @@ impl Org {
             };
         }
     }
-}
-
-fn def_has_default_name(catalog: &Catalog, object: &str) -> bool {
-    catalog
-        .object(object)
-        .and_then(|o| o.field("Name"))
-        .is_some_and(|f| f.defaulted_on_create && f.createable)
-}
-
-fn rec_iso(org: &Org, object: &str, id: &str) -> Option<String> {
-    org.table(object)
-        .and_then(|t| t.records.get(id))
-        .and_then(|r| r.get("IsoCode"))
-        .and_then(Value::as_str)
-        .map(str::to_string)
 }
 
 fn derive_event_times(rec: &mut Record, has: &dyn Fn(&str) -> bool) -> Result<(), RecordError> {

@@ -204,10 +204,13 @@ struct Demo<'a> {
     now: DateTime<Utc>,
     rng: ChaCha8Rng,
     summary: SeedSummary,
+    /// The org has CurrencyIsoCode fields: vary record currencies and seed dated rates.
+    multi_currency: bool,
 }
 
 impl<'a> Demo<'a> {
     fn new(org: &'a mut Org, scale: u32, today: NaiveDate, now: DateTime<Utc>) -> Self {
+        let multi_currency = org.catalog().object("DatedConversionRate").is_some();
         Demo {
             org,
             scale,
@@ -215,6 +218,7 @@ impl<'a> Demo<'a> {
             now,
             // "plansync" in ASCII: the same seed gives the same org.
             rng: ChaCha8Rng::seed_from_u64(0x706c_616e_7379_6e63),
+            multi_currency,
             summary: SeedSummary {
                 seed: "demo".into(),
                 ..SeedSummary::default()
@@ -242,6 +246,37 @@ impl<'a> Demo<'a> {
         self.today + Duration::days(self.rng.gen_range(-before..=after))
     }
 
+    /// Quarterly dated conversion rates from the start of last year to the end of next year.
+    fn dated_rates(&mut self) -> Result<(), SeedError> {
+        let year = self.today.year();
+        for (code, base) in [("EUR", 920_000i64), ("GBP", 790_000), ("JPY", 151_500_000)] {
+            for q in 0..12u32 {
+                let start = NaiveDate::from_ymd_opt(year - 1 + (q / 4) as i32, 1 + 3 * (q % 4), 1)
+                    .unwrap_or(self.today);
+                let drift = self.rng.gen_range(-40..=40) * base / 1000;
+                let rate = rust_decimal::Decimal::new(base + drift, 6).normalize();
+                let rate: Value = rate
+                    .to_string()
+                    .parse::<serde_json::Number>()
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null);
+                self.create(
+                    "DatedConversionRate",
+                    json!({"IsoCode": code, "ConversionRate": rate, "StartDate": day(start)}),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn currency(&mut self, choices: &[&'static str]) -> Option<&'static str> {
+        if self.multi_currency {
+            choices.choose(&mut self.rng).copied()
+        } else {
+            None
+        }
+    }
+
     fn run(mut self) -> Result<SeedSummary, SeedError> {
         let mut users = vec![self.org.user_id().to_string()];
         for (i, (first, last)) in [("Sam", "Seller"), ("Riley", "Rep"), ("Morgan", "Manager")]
@@ -256,6 +291,9 @@ impl<'a> Demo<'a> {
                        "TimeZoneSidKey": (["America/New_York", "Europe/London", "UTC"][i])}),
             )?;
             users.push(id);
+        }
+        if self.multi_currency {
+            self.dated_rates()?;
         }
         for unit in 0..self.scale {
             self.unit(unit, &users)?;
@@ -329,7 +367,8 @@ impl<'a> Demo<'a> {
         let mut plans = Vec::with_capacity(12);
         for i in 0..12usize {
             let (start, end, label) = periods[i % periods.len()];
-            let account = accounts[i % 18].clone();
+            // Plan 9 shares its account with plan 0 over an overlapping, shorter period.
+            let account = accounts[if i == 9 { 0 } else { i % 18 }].clone();
             let status = match i {
                 4 | 10 => "Closed",
                 5 | 11 => "Draft",
@@ -344,13 +383,14 @@ impl<'a> Demo<'a> {
                 start.year(),
                 tag
             );
-            let id = self.create(
-                "Account_Plan__c",
-                json!({"Name": name, "Account__c": account, "Period_Start__c": day(start),
+            let mut body = json!({"Name": name, "Account__c": account, "Period_Start__c": day(start),
                        "Period_End__c": day(end), "Status__c": status,
                        "Include_Child_Accounts__c": i % 4 == 1 || i < 6 && i % 2 == 0,
-                       "Revenue_Target__c": target, "Close_Ratio__c": ratio}),
-            )?;
+                       "Revenue_Target__c": target, "Close_Ratio__c": ratio});
+            if let Some(code) = self.currency(&["USD", "USD", "EUR"]) {
+                body["CurrencyIsoCode"] = json!(code);
+            }
+            let id = self.create("Account_Plan__c", body)?;
             plans.push(id);
         }
         // Extra accounts of multi-account plans.
@@ -382,6 +422,9 @@ impl<'a> Demo<'a> {
                                   "OwnerId": users.choose(&mut self.rng).cloned()});
             if self.rng.gen_range(0..10) == 0 {
                 body["Probability"] = json!(self.rng.gen_range(1..10) * 10);
+            }
+            if let Some(code) = self.currency(&["USD", "USD", "USD", "EUR", "GBP"]) {
+                body["CurrencyIsoCode"] = json!(code);
             }
             let id = self.create("Opportunity", body)?;
             opps.push(id);
@@ -634,6 +677,27 @@ mod tests {
             })
             .count();
         assert!(overdue > 0);
+    }
+
+    #[test]
+    fn multi_currency_demo_varies_currencies_and_seeds_dated_rates() {
+        let mut org = Org::new(catalog(true).unwrap(), now());
+        let summary = seed(&mut org, "demo", 1, today(), now()).unwrap();
+        assert_eq!(summary.count("DatedConversionRate"), 36);
+        let codes: std::collections::BTreeSet<_> = org
+            .records("Opportunity")
+            .map(|o| o["CurrencyIsoCode"].as_str().unwrap().to_string())
+            .collect();
+        assert!(codes.len() >= 3, "{codes:?}");
+        let open_ended: Vec<_> = org
+            .records("DatedConversionRate")
+            .filter(|r| r.get("NextStartDate").is_none())
+            .collect();
+        assert_eq!(open_ended.len(), 3, "one open-ended period per currency");
+        let (single, _) = seeded("demo", 1);
+        assert!(single
+            .records("Opportunity")
+            .all(|o| o.get("CurrencyIsoCode").is_none()));
     }
 
     #[test]

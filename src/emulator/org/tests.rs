@@ -833,4 +833,88 @@ fn seeded_rows_and_multi_currency() {
         field(&multi, "DatedConversionRate", &late, "NextStartDate"),
         &Value::Null
     );
+    let gbp = multi
+        .create(
+            "DatedConversionRate",
+            &body(json!({"IsoCode": "GBP", "ConversionRate": 0.8, "StartDate": "2026-03-01"})),
+            t0(),
+        )
+        .unwrap();
+    assert_eq!(
+        field(&multi, "DatedConversionRate", &gbp, "NextStartDate"),
+        &Value::Null,
+        "other currencies do not count"
+    );
+    let middle = rate(&mut multi, "2026-04-01");
+    assert_eq!(
+        field(&multi, "DatedConversionRate", &early, "NextStartDate"),
+        &json!("2026-04-01")
+    );
+    assert_eq!(
+        field(&multi, "DatedConversionRate", &middle, "NextStartDate"),
+        &json!("2026-07-01")
+    );
+    multi.delete(None, &late, t0()).unwrap();
+    assert_eq!(
+        field(&multi, "DatedConversionRate", &middle, "NextStartDate"),
+        &Value::Null
+    );
+}
+
+#[test]
+fn deleting_a_plan_deletes_its_junction_rows_and_clears_links_to_it() {
+    let mut org = org();
+    let a = account(&mut org, "A");
+    let plan = org
+        .create(
+            "Account_Plan__c",
+            &body(json!({"Name": "P", "Account__c": a})),
+            t0(),
+        )
+        .unwrap();
+    let j = org
+        .create(
+            "Account_Plan_Account__c",
+            &body(json!({"Account_Plan__c": plan, "Account__c": a})),
+            t0(),
+        )
+        .unwrap();
+    let o = opp(&mut org, json!({"Account_Plan__c": plan, "AccountId": a}));
+    let modified = field(&org, "Opportunity", &o, "LastModifiedDate").clone();
+    let stamp = field(&org, "Opportunity", &o, "SystemModstamp").clone();
+    let sp = org.savepoint();
+    let later = t0() + Duration::minutes(1);
+    org.delete(None, &plan, later).unwrap();
+    assert_eq!(
+        field(&org, "Account_Plan_Account__c", &j, "IsDeleted"),
+        &json!(true)
+    );
+    assert_eq!(
+        field(&org, "Opportunity", &o, "Account_Plan__c"),
+        &Value::Null
+    );
+    assert_eq!(
+        field(&org, "Opportunity", &o, "LastModifiedDate"),
+        &modified
+    );
+    assert_ne!(field(&org, "Opportunity", &o, "SystemModstamp"), &stamp);
+    org.rollback_to(sp);
+    assert_eq!(
+        field(&org, "Account_Plan_Account__c", &j, "IsDeleted"),
+        &json!(false)
+    );
+    assert_eq!(
+        field(&org, "Opportunity", &o, "Account_Plan__c"),
+        &json!(plan)
+    );
+    // Deleting the account clears the plan's primary account (a custom lookup).
+    org.delete(None, &a, later).unwrap();
+    assert_eq!(
+        field(&org, "Account_Plan__c", &plan, "Account__c"),
+        &Value::Null
+    );
+    assert_eq!(
+        field(&org, "Account_Plan_Account__c", &j, "Account__c"),
+        &Value::Null
+    );
 }
