@@ -1,10 +1,19 @@
 //! The command line: one subcommand per job, each in its own file.
 
+pub mod demo;
 pub mod emulator;
+pub mod plans;
+pub mod sync;
+pub mod table;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::ConfigError;
+use crate::crm::CrmError;
+use crate::store::StoreError;
+use crate::sync::SyncError;
 
 /// plansync keeps account plans in a Salesforce-style CRM up to date.
 #[derive(Debug, Parser)]
@@ -26,30 +35,89 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run one sync cycle: pull, link, recompute and write back.
+    ///
+    /// Example: plansync sync --config /etc/plansync/plansync.toml --dry-run
+    Sync(sync::SyncArgs),
+    /// Run a full sync against the embedded CRM emulator's demo org, with no setup.
+    Demo(demo::DemoArgs),
     /// Run the Salesforce-compatible CRM emulator as an HTTP server.
-    Emulator(emulator::EmulatorArgs),
+    ///
+    /// Example: plansync emulator --listen 127.0.0.1:8080 --seed demo
+    Emulator(Box<emulator::EmulatorArgs>),
+}
+
+/// Why a command failed; each says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("the CRM: {0}")]
+    Crm(#[from] CrmError),
+    #[error("the local store: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Sync(#[from] SyncError),
+    #[error("the emulator: {0}")]
+    Emulator(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
-    let outcome = match cli.command {
-        Command::Emulator(args) => emulator::run(args),
+    // The demo's own output tells the story; its logs only speak up for problems.
+    let default_filter = match cli.command {
+        Command::Demo(_) => "warn",
+        _ => "warn,plansync=info",
+    };
+    init_logging(cli.log_format, default_filter);
+    let outcome: Result<(), String> = match cli.command {
+        Command::Emulator(args) => emulator::run(*args).map_err(|e| e.to_string()),
+        Command::Sync(args) => block_on(sync::run(args)),
+        Command::Demo(args) => block_on(demo::run(args)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("plansync: {err:#}");
+        Err(message) => {
+            eprintln!("plansync: {message}");
             ExitCode::FAILURE
         }
     }
 }
 
+fn block_on(fut: impl std::future::Future<Output = Result<(), CliError>>) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(fut).map_err(|e| error_chain(&e))
+}
+
+/// An error with its causes, `outer: inner: innermost`.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Logs go to stderr, so stdout stays for the command's own output.
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hyper=warn,reqwest=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -1,0 +1,245 @@
+//! Steps 3–4 of the cycle: build the domain's inputs from the mirror, compute the desired
+//! links and rollups, and diff them against the values last read from (or written to) the CRM.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Map, Value};
+
+use crate::domain::{self, FieldValue, FindingKind, OrgData, Rates, RollupField, Rules};
+use crate::store::{MirrorRecord, Store};
+
+use super::convert::{self, current_rollup, field, field_value_json, format_datetime, text};
+use super::names::{Names, ObjectKind};
+use super::report::Change;
+use super::SyncError;
+
+/// One record's desired changes.
+#[derive(Debug, Clone)]
+pub struct PlannedWrite {
+    pub object: String,
+    pub record_id: String,
+    pub record_name: Option<String>,
+    /// The fields to send, by API name.
+    pub fields: Map<String, Value>,
+    pub changes: Vec<Change>,
+    /// Why the write is made (`link` or `rollups`).
+    pub reason: &'static str,
+}
+
+/// The outcome of the compute step.
+#[derive(Debug, Default)]
+pub struct Planned {
+    pub writes: Vec<PlannedWrite>,
+    pub plans_recomputed: u64,
+    pub links_changed: u64,
+    /// Linking ambiguities, invalid plans, hierarchy cycles: (kind, subject, message).
+    pub findings: Vec<(String, String, String)>,
+}
+
+fn load(store: &Store, names: &Names, kind: ObjectKind) -> Result<Vec<MirrorRecord>, SyncError> {
+    Ok(store.live_records(names.object(kind))?)
+}
+
+/// The domain's inputs read from the mirror, with what the diff needs besides.
+pub struct MirrorInputs {
+    pub org: OrgData,
+    /// Plan records by Id: their current rollup values.
+    pub plan_records: HashMap<String, MirrorRecord>,
+    /// Opportunity names by Id, for readable changes.
+    pub opportunity_names: HashMap<String, Option<String>>,
+}
+
+/// Reads the mirror into the domain's inputs.
+pub fn org_data(store: &Store, names: &Names, rates: Rates) -> Result<MirrorInputs, SyncError> {
+    let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in load(store, names, ObjectKind::PlanAccount)? {
+        if let (Some(plan), Some(account)) = (
+            text(&r.fields, &names.plan_account.plan),
+            text(&r.fields, &names.plan_account.account),
+        ) {
+            extra.entry(plan).or_default().push(account);
+        }
+    }
+    let plan_records: HashMap<String, MirrorRecord> = load(store, names, ObjectKind::Plan)?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
+    let mut plans: Vec<_> = plan_records
+        .values()
+        .map(|r| {
+            let mut accounts = extra.get(&r.id).cloned().unwrap_or_default();
+            accounts.sort();
+            convert::plan(names, r, accounts)
+        })
+        .collect();
+    plans.sort_by(|a, b| a.id.cmp(&b.id));
+    let opp_records = load(store, names, ObjectKind::Opportunity)?;
+    let opp_names: HashMap<String, Option<String>> = opp_records
+        .iter()
+        .map(|r| (r.id.clone(), text(&r.fields, &names.opportunity.name)))
+        .collect();
+    let org = OrgData {
+        accounts: load(store, names, ObjectKind::Account)?
+            .iter()
+            .map(|r| convert::account(names, r))
+            .collect(),
+        plans,
+        opportunities: opp_records
+            .iter()
+            .map(|r| convert::opportunity(names, r))
+            .collect(),
+        contacts: load(store, names, ObjectKind::Contact)?
+            .iter()
+            .map(|r| convert::contact(names, r))
+            .collect(),
+        tasks: load(store, names, ObjectKind::Task)?
+            .iter()
+            .map(|r| convert::task(names, r))
+            .collect(),
+        events: load(store, names, ObjectKind::Event)?
+            .iter()
+            .map(|r| convert::event(names, r))
+            .collect(),
+        rates,
+    };
+    Ok(MirrorInputs {
+        org,
+        plan_records,
+        opportunity_names: opp_names,
+    })
+}
+
+/// Computes links and rollups over the mirror and diffs them into writes.
+pub fn plan_writes(
+    store: &Store,
+    names: &Names,
+    rules: &Rules,
+    rates: Rates,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Planned, SyncError> {
+    let MirrorInputs {
+        org,
+        plan_records,
+        opportunity_names: opp_names,
+    } = org_data(store, names, rates)?;
+    let outcome = domain::compute(&org, rules, today, None);
+    let mut planned = Planned {
+        plans_recomputed: outcome.rollups.len() as u64,
+        findings: outcome
+            .findings
+            .iter()
+            .map(|f| {
+                (
+                    finding_kind(f.kind).to_string(),
+                    f.ids.join(","),
+                    f.message.clone(),
+                )
+            })
+            .collect(),
+        ..Planned::default()
+    };
+
+    // The opportunity's plan link (design.md §3.2); a locked link is never touched.
+    let link_field = &names.opportunity.plan_link;
+    for opp in &org.opportunities {
+        if opp.link_locked {
+            continue;
+        }
+        let desired = outcome.links.get(&opp.id).cloned().flatten();
+        if desired == opp.plan_id {
+            continue;
+        }
+        let old = opp
+            .plan_id
+            .clone()
+            .map(Value::String)
+            .unwrap_or(Value::Null);
+        let new = desired.map(Value::String).unwrap_or(Value::Null);
+        let mut fields = Map::new();
+        fields.insert(link_field.clone(), new.clone());
+        planned.links_changed += 1;
+        planned.writes.push(PlannedWrite {
+            object: names.opportunity.object.clone(),
+            record_id: opp.id.clone(),
+            record_name: opp_names.get(&opp.id).cloned().flatten(),
+            fields,
+            changes: vec![Change {
+                object: names.opportunity.object.clone(),
+                record_id: opp.id.clone(),
+                record_name: opp_names.get(&opp.id).cloned().flatten(),
+                field: link_field.clone(),
+                old,
+                new,
+            }],
+            reason: "link",
+        });
+    }
+
+    // The plan's rollup fields (design.md §3.3, §3.6).
+    let api_name: BTreeMap<RollupField, &String> =
+        names.plan.rollups.iter().map(|(f, n)| (*f, n)).collect();
+    for (plan_id, rollups) in &outcome.rollups {
+        let Some(record) = plan_records.get(plan_id) else {
+            continue;
+        };
+        let current: BTreeMap<RollupField, FieldValue> = names
+            .plan
+            .rollups
+            .iter()
+            .map(|(f, name)| (*f, current_rollup(*f, field(&record.fields, name))))
+            .collect();
+        let diff = domain::diff_rollups(&current, rollups);
+        if diff.is_empty() {
+            continue;
+        }
+        let record_name = text(&record.fields, &names.plan.name);
+        let mut fields = Map::new();
+        let mut changes = Vec::new();
+        for change in diff {
+            let Some(name) = api_name.get(&change.field) else {
+                continue;
+            };
+            let new = field_value_json(&change.new);
+            fields.insert((*name).clone(), new.clone());
+            changes.push(Change {
+                object: names.plan.object.clone(),
+                record_id: plan_id.clone(),
+                record_name: record_name.clone(),
+                field: (*name).clone(),
+                old: field_value_json(&change.old),
+                new,
+            });
+        }
+        if fields.is_empty() {
+            continue;
+        }
+        fields.insert(
+            names.plan.rollups_changed_at.clone(),
+            Value::String(format_datetime(now)),
+        );
+        planned.writes.push(PlannedWrite {
+            object: names.plan.object.clone(),
+            record_id: plan_id.clone(),
+            record_name,
+            fields,
+            changes,
+            reason: "rollups",
+        });
+    }
+    planned
+        .writes
+        .sort_by(|a, b| (&a.object, &a.record_id).cmp(&(&b.object, &b.record_id)));
+    Ok(planned)
+}
+
+/// A finding kind's stable name, as the store and `status` show it.
+pub fn finding_kind(kind: FindingKind) -> &'static str {
+    match kind {
+        FindingKind::Ambiguity => "ambiguity",
+        FindingKind::InvalidPlanPeriod => "invalid_plan_period",
+        FindingKind::HierarchyCycle => "hierarchy_cycle",
+        FindingKind::UnknownCurrency => "unknown_currency",
+    }
+}

@@ -1,0 +1,341 @@
+//! The CRM API names the cycle reads and writes, per object (design.md §2), resolved once from
+//! the `[mapping]` configuration so the rest of the cycle never spells an API name itself.
+
+use crate::config::{Mapping, PlanMapping};
+use crate::domain::RollupField;
+
+/// The objects the cycle pulls, in pull order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObjectKind {
+    Account,
+    Plan,
+    PlanAccount,
+    Opportunity,
+    Contact,
+    Task,
+    Event,
+}
+
+impl ObjectKind {
+    pub const ALL: [ObjectKind; 7] = [
+        ObjectKind::Account,
+        ObjectKind::Plan,
+        ObjectKind::PlanAccount,
+        ObjectKind::Opportunity,
+        ObjectKind::Contact,
+        ObjectKind::Task,
+        ObjectKind::Event,
+    ];
+
+    /// A stable short name for reports and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            ObjectKind::Account => "account",
+            ObjectKind::Plan => "plan",
+            ObjectKind::PlanAccount => "plan_account",
+            ObjectKind::Opportunity => "opportunity",
+            ObjectKind::Contact => "contact",
+            ObjectKind::Task => "task",
+            ObjectKind::Event => "event",
+        }
+    }
+}
+
+/// Field API names of the Account object.
+#[derive(Debug, Clone)]
+pub struct AccountNames {
+    pub object: String,
+    pub name: String,
+    pub parent_id: String,
+}
+
+/// Field API names of the account plan object, including the rollup outputs.
+#[derive(Debug, Clone)]
+pub struct PlanNames {
+    pub object: String,
+    pub name: String,
+    pub account: String,
+    pub period_start: String,
+    pub period_end: String,
+    pub revenue_target: String,
+    pub close_ratio: String,
+    pub include_child_accounts: String,
+    pub status: String,
+    pub currency: Option<String>,
+    pub discriminator: Option<String>,
+    /// Output field per rollup.
+    pub rollups: Vec<(RollupField, String)>,
+    pub rollups_changed_at: String,
+}
+
+/// Field API names of the plan-to-account junction object.
+#[derive(Debug, Clone)]
+pub struct PlanAccountNames {
+    pub object: String,
+    pub plan: String,
+    pub account: String,
+}
+
+/// Field API names of the Opportunity object.
+#[derive(Debug, Clone)]
+pub struct OpportunityNames {
+    pub object: String,
+    pub name: String,
+    pub account_id: String,
+    pub amount: String,
+    pub close_date: String,
+    pub stage_name: String,
+    pub is_closed: String,
+    pub is_won: String,
+    pub probability: String,
+    pub forecast_category: String,
+    pub currency: Option<String>,
+    pub plan_link: String,
+    pub link_locked: String,
+    pub discriminator: Option<String>,
+}
+
+/// Field API names of the Contact object.
+#[derive(Debug, Clone)]
+pub struct ContactNames {
+    pub object: String,
+    pub account_id: String,
+}
+
+/// Field API names of the Task object.
+#[derive(Debug, Clone)]
+pub struct TaskNames {
+    pub object: String,
+    pub account_id: String,
+    pub what_id: String,
+    pub who_id: String,
+    pub activity_date: String,
+    pub is_closed: String,
+}
+
+/// Field API names of the Event object.
+#[derive(Debug, Clone)]
+pub struct EventNames {
+    pub object: String,
+    pub account_id: String,
+    pub what_id: String,
+    pub who_id: String,
+    pub activity_date: String,
+    pub start: String,
+    pub is_all_day: String,
+}
+
+/// Every API name the cycle uses.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub account: AccountNames,
+    pub plan: PlanNames,
+    pub plan_account: PlanAccountNames,
+    pub opportunity: OpportunityNames,
+    pub contact: ContactNames,
+    pub task: TaskNames,
+    pub event: EventNames,
+}
+
+/// The system fields every pulled object carries.
+pub const ID: &str = "Id";
+pub const SYSTEM_MODSTAMP: &str = "SystemModstamp";
+pub const IS_DELETED: &str = "IsDeleted";
+
+impl Names {
+    /// The API name of an object.
+    pub fn object(&self, kind: ObjectKind) -> &str {
+        match kind {
+            ObjectKind::Account => &self.account.object,
+            ObjectKind::Plan => &self.plan.object,
+            ObjectKind::PlanAccount => &self.plan_account.object,
+            ObjectKind::Opportunity => &self.opportunity.object,
+            ObjectKind::Contact => &self.contact.object,
+            ObjectKind::Task => &self.task.object,
+            ObjectKind::Event => &self.event.object,
+        }
+    }
+
+    /// The fields the cycle selects for an object: the system fields first, then the mapped
+    /// ones, without duplicates.
+    pub fn select_fields(&self, kind: ObjectKind) -> Vec<String> {
+        let mut fields: Vec<String> = vec![ID.into(), SYSTEM_MODSTAMP.into(), IS_DELETED.into()];
+        let mapped: Vec<&String> = match kind {
+            ObjectKind::Account => vec![&self.account.name, &self.account.parent_id],
+            ObjectKind::Plan => {
+                let p = &self.plan;
+                let mut v = vec![
+                    &p.name,
+                    &p.account,
+                    &p.period_start,
+                    &p.period_end,
+                    &p.revenue_target,
+                    &p.close_ratio,
+                    &p.include_child_accounts,
+                    &p.status,
+                ];
+                v.extend(p.currency.iter());
+                v.extend(p.discriminator.iter());
+                v.extend(p.rollups.iter().map(|(_, name)| name));
+                v
+            }
+            ObjectKind::PlanAccount => vec![&self.plan_account.plan, &self.plan_account.account],
+            ObjectKind::Opportunity => {
+                let o = &self.opportunity;
+                let mut v = vec![
+                    &o.name,
+                    &o.account_id,
+                    &o.amount,
+                    &o.close_date,
+                    &o.stage_name,
+                    &o.is_closed,
+                    &o.is_won,
+                    &o.probability,
+                    &o.forecast_category,
+                    &o.plan_link,
+                    &o.link_locked,
+                ];
+                v.extend(o.currency.iter());
+                v.extend(o.discriminator.iter());
+                v
+            }
+            ObjectKind::Contact => vec![&self.contact.account_id],
+            ObjectKind::Task => {
+                let t = &self.task;
+                vec![
+                    &t.account_id,
+                    &t.what_id,
+                    &t.who_id,
+                    &t.activity_date,
+                    &t.is_closed,
+                ]
+            }
+            ObjectKind::Event => {
+                let e = &self.event;
+                vec![
+                    &e.account_id,
+                    &e.what_id,
+                    &e.who_id,
+                    &e.activity_date,
+                    &e.start,
+                    &e.is_all_day,
+                ]
+            }
+        };
+        for name in mapped {
+            if !fields.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+                fields.push(name.clone());
+            }
+        }
+        fields
+    }
+}
+
+impl Names {
+    /// Resolves the names from `[mapping]`. Currency fields are read only in multi-currency
+    /// modes; the discriminator only when `[linking] discriminator_field` is set (the same
+    /// API name on the opportunity and the plan).
+    pub fn from_mapping(m: &Mapping, multi_currency: bool, discriminator: Option<&str>) -> Names {
+        let rollups = RollupField::all()
+            .iter()
+            .map(|f| (*f, plan_rollup_name(&m.plan, *f).to_string()))
+            .collect();
+        Names {
+            account: AccountNames {
+                object: m.account.object.clone(),
+                name: m.account.name.clone(),
+                parent_id: m.account.parent_id.clone(),
+            },
+            plan: PlanNames {
+                object: m.plan.object.clone(),
+                name: m.plan.name.clone(),
+                account: m.plan.account.clone(),
+                period_start: m.plan.period_start.clone(),
+                period_end: m.plan.period_end.clone(),
+                revenue_target: m.plan.revenue_target.clone(),
+                close_ratio: m.plan.close_ratio.clone(),
+                include_child_accounts: m.plan.include_child_accounts.clone(),
+                status: m.plan.status.clone(),
+                currency: multi_currency.then(|| m.plan.currency_iso_code.clone()),
+                discriminator: discriminator.map(str::to_string),
+                rollups,
+                rollups_changed_at: m.plan.rollups_changed_at.clone(),
+            },
+            plan_account: PlanAccountNames {
+                object: m.plan_account.object.clone(),
+                plan: m.plan_account.plan.clone(),
+                account: m.plan_account.account.clone(),
+            },
+            opportunity: OpportunityNames {
+                object: m.opportunity.object.clone(),
+                name: m.opportunity.name.clone(),
+                account_id: m.opportunity.account_id.clone(),
+                amount: m.opportunity.amount.clone(),
+                close_date: m.opportunity.close_date.clone(),
+                stage_name: m.opportunity.stage_name.clone(),
+                is_closed: m.opportunity.is_closed.clone(),
+                is_won: m.opportunity.is_won.clone(),
+                probability: m.opportunity.probability.clone(),
+                forecast_category: m.opportunity.forecast_category.clone(),
+                currency: multi_currency.then(|| m.opportunity.currency_iso_code.clone()),
+                plan_link: m.opportunity.plan_link.clone(),
+                link_locked: m.opportunity.plan_link_locked.clone(),
+                discriminator: discriminator.map(str::to_string),
+            },
+            contact: ContactNames {
+                object: m.contact.object.clone(),
+                account_id: m.contact.account_id.clone(),
+            },
+            task: TaskNames {
+                object: m.task.object.clone(),
+                account_id: m.task.account_id.clone(),
+                what_id: m.task.what_id.clone(),
+                who_id: m.task.who_id.clone(),
+                activity_date: m.task.activity_date.clone(),
+                is_closed: m.task.is_closed.clone(),
+            },
+            event: EventNames {
+                object: m.event.object.clone(),
+                account_id: m.event.account_id.clone(),
+                what_id: m.event.what_id.clone(),
+                who_id: m.event.who_id.clone(),
+                activity_date: m.event.activity_date.clone(),
+                start: m.event.start_date_time.clone(),
+                is_all_day: m.event.is_all_day_event.clone(),
+            },
+        }
+    }
+}
+
+/// The configured API name of a rollup output field.
+fn plan_rollup_name(p: &PlanMapping, field: RollupField) -> &str {
+    use RollupField::*;
+    match field {
+        WonAmount => &p.won_amount,
+        WonCount => &p.won_count,
+        LostAmount => &p.lost_amount,
+        LostCount => &p.lost_count,
+        OpenPipeline => &p.open_pipeline,
+        OpenCount => &p.open_count,
+        WeightedPipeline => &p.weighted_pipeline,
+        ExpectedRevenue => &p.expected_revenue,
+        NewSalesNeeded => &p.new_sales_needed,
+        PipelineNeeded => &p.pipeline_needed,
+        PipelineGap => &p.pipeline_gap,
+        CoverageRatio => &p.coverage_ratio,
+        Attainment => &p.attainment,
+        ForecastTargetVariance => &p.forecast_target_variance,
+        LastActivityDate => &p.last_activity_date,
+        NextActivityDate => &p.next_activity_date,
+        OverdueTaskCount => &p.overdue_task_count,
+        ContactCount => &p.contact_count,
+        EngagedContactCount => &p.engaged_contact_count,
+    }
+}
+
+impl Default for Names {
+    /// The API names of design.md §2.
+    fn default() -> Self {
+        Names::from_mapping(&Mapping::default(), false, None)
+    }
+}

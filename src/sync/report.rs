@@ -1,0 +1,128 @@
+//! What one cycle did, for the run log, `--json` and the human summary.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Rows pulled per object.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ObjectStats {
+    /// Live rows received (created or changed).
+    pub pulled: u64,
+    /// Rows received as deleted, or removed by the full reconcile.
+    pub deleted: u64,
+    /// Pages fetched.
+    pub pages: u64,
+}
+
+/// One field change the cycle makes (or, in a dry run, would make).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Change {
+    pub object: String,
+    pub record_id: String,
+    pub record_name: Option<String>,
+    pub field: String,
+    pub old: Value,
+    pub new: Value,
+}
+
+/// A record the CRM refused.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct WriteFailure {
+    pub object: String,
+    pub record_id: String,
+    pub status_code: String,
+    pub message: String,
+    /// Whether retrying without a change cannot help (a validation rule, a missing field).
+    pub permanent: bool,
+}
+
+/// Everything a cycle reports.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CycleReport {
+    pub full: bool,
+    pub dry_run: bool,
+    /// The date the date-relative rules were evaluated for (org time zone).
+    pub today: String,
+    pub objects: BTreeMap<String, ObjectStats>,
+    pub plans_recomputed: u64,
+    pub links_changed: u64,
+    /// Field values sent and accepted by the CRM (planned ones, in a dry run).
+    pub fields_written: u64,
+    pub records_written: u64,
+    pub write_failures: Vec<WriteFailure>,
+    /// Linking ambiguities, invalid plans, hierarchy cycles and other findings.
+    pub findings: Vec<String>,
+    pub api_calls: u64,
+    pub api_usage: Option<String>,
+    pub duration_ms: u64,
+    /// Set when the cycle ended early on purpose (API budget, shutdown).
+    pub stopped_early: Option<String>,
+    /// In a dry run: the changes that would be written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+}
+
+impl fmt::Display for CycleReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.full { "full" } else { "incremental" };
+        let mode = if self.dry_run { " (dry run)" } else { "" };
+        writeln!(f, "{kind} cycle{mode} for {}:", self.today)?;
+        for (object, s) in &self.objects {
+            writeln!(
+                f,
+                "  pulled {:<13} {:>7} rows, {:>5} deleted",
+                object, s.pulled, s.deleted
+            )?;
+        }
+        writeln!(
+            f,
+            "  plans recomputed {}, links changed {}, fields written {} on {} records",
+            self.plans_recomputed, self.links_changed, self.fields_written, self.records_written
+        )?;
+        if self.dry_run {
+            for c in &self.changes {
+                let name = c
+                    .record_name
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default();
+                writeln!(
+                    f,
+                    "  would set {} {}{name} {}: {} -> {}",
+                    c.object, c.record_id, c.field, c.old, c.new
+                )?;
+            }
+        }
+        for w in &self.write_failures {
+            let kind = if w.permanent {
+                "refused"
+            } else {
+                "failed, will retry"
+            };
+            writeln!(
+                f,
+                "  {kind}: {} {}: {}: {}",
+                w.object, w.record_id, w.status_code, w.message
+            )?;
+        }
+        for finding in &self.findings {
+            writeln!(f, "  note: {finding}")?;
+        }
+        if let Some(why) = &self.stopped_early {
+            writeln!(f, "  stopped early: {why}")?;
+        }
+        write!(
+            f,
+            "  {} API calls{}, {} ms",
+            self.api_calls,
+            self.api_usage
+                .as_deref()
+                .map(|u| format!(" (org usage {u})"))
+                .unwrap_or_default(),
+            self.duration_ms
+        )
+    }
+}

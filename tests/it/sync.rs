@@ -1,0 +1,521 @@
+//! `plansync sync` end to end: the real binary against the emulator on 127.0.0.1 with an
+//! OS-assigned port and a real SQLite file, every result checked through the CRM's REST API
+//! (never through plansync's own store).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use plansync::emulator::{Emulator, RunningEmulator};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+const API: &str = "/services/data/v62.0";
+
+/// A plain REST client for checking and changing the CRM the way a user would.
+struct Crm {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Crm {
+    async fn connect(emulator: &RunningEmulator) -> Crm {
+        let http = reqwest::Client::new();
+        let base = emulator.base_url().to_string();
+        let body: Value = http
+            .post(format!("{base}/services/oauth2/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", emulator.client_id()),
+                ("client_secret", emulator.client_secret()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = body["access_token"].as_str().unwrap().to_string();
+        Crm { http, base, token }
+    }
+
+    async fn create(&self, object: &str, fields: Value) -> String {
+        let resp = self
+            .http
+            .post(format!("{}{API}/sobjects/{object}/", self.base))
+            .bearer_auth(&self.token)
+            .json(&fields)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(status, 201, "creating {object} {fields}: {body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    async fn update(&self, object: &str, id: &str, fields: Value) {
+        let resp = self
+            .http
+            .patch(format!("{}{API}/sobjects/{object}/{id}", self.base))
+            .bearer_auth(&self.token)
+            .json(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 204, "updating {object} {id}");
+    }
+
+    async fn delete(&self, object: &str, id: &str) {
+        let resp = self
+            .http
+            .delete(format!("{}{API}/sobjects/{object}/{id}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 204, "deleting {object} {id}");
+    }
+
+    /// Every row of a query, following nextRecordsUrl.
+    async fn query(&self, soql: &str) -> Vec<Value> {
+        let mut url = format!("{}{API}/query?q={}", self.base, urlencode(soql));
+        let mut rows = Vec::new();
+        loop {
+            let body: Value = self
+                .http
+                .get(&url)
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            rows.extend(body["records"].as_array().unwrap().iter().cloned());
+            match body["nextRecordsUrl"].as_str() {
+                Some(next) => url = format!("{}{next}", self.base),
+                None => return rows,
+            }
+        }
+    }
+
+    async fn get(&self, object: &str, id: &str) -> Value {
+        self.http
+            .get(format!("{}{API}/sobjects/{object}/{id}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A config file for the emulator and a store in `dir`.
+fn write_config(dir: &Path, emulator: &RunningEmulator) -> PathBuf {
+    let secret = dir.join("client_secret");
+    std::fs::write(&secret, emulator.client_secret()).unwrap();
+    let config = dir.join("plansync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[crm]
+login_url = "{base}"
+api_version = "62.0"
+
+[crm.auth]
+flow = "client_credentials"
+client_id = "{id}"
+client_secret_file = "{secret}"
+
+[store]
+path = "{store}"
+
+[org]
+timezone = "UTC"
+"#,
+            base = emulator.base_url(),
+            id = emulator.client_id(),
+            secret = secret.display(),
+            store = dir.join("plansync.db").display(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Runs the real binary; returns (exit success, stdout, stderr).
+async fn plansync(args: &[&str]) -> (bool, String, String) {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_plansync"))
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `plansync sync --json` with extra flags; asserts it exits 0 and returns the report.
+async fn sync_json(config: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["sync", "--config", config.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let (ok, stdout, stderr) = plansync(&args).await;
+    assert!(ok, "plansync sync failed:\n{stderr}\n{stdout}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}"))
+}
+
+fn dec(v: &Value) -> Option<Decimal> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(Decimal::from_str(s).unwrap()),
+        Value::Number(n) => Some(
+            Decimal::from_str(&n.to_string())
+                .or_else(|_| Decimal::from_scientific(&n.to_string()))
+                .unwrap(),
+        ),
+        other => panic!("not a number: {other}"),
+    }
+}
+
+/// Values equal as the CRM holds them: numbers by value, everything else exactly.
+fn same(expected: &Value, actual: &Value) -> bool {
+    match (expected, actual) {
+        (Value::Null, Value::Null) => true,
+        (Value::String(e), Value::String(a)) => e == a || dec(expected) == dec(actual),
+        (Value::String(_) | Value::Number(_), Value::Number(_)) => dec(expected) == dec(actual),
+        _ => expected == actual,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_org_is_linked_and_rolled_up_as_the_rules_say() {
+    let expected: Value =
+        serde_json::from_str(include_str!("../fixtures/golden/expected.json")).unwrap();
+    let as_of = expected["as_of"].as_str().unwrap();
+    let emulator = Emulator::builder().seed("golden").start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &emulator);
+
+    let first = sync_json(&config, &["--full", "--as-of", as_of]).await;
+    assert_eq!(first["write_failures"], json!([]), "{first}");
+    assert!(first["links_changed"].as_u64().unwrap() > 0);
+    assert_eq!(first["objects"]["opportunity"]["pulled"], 260);
+
+    let crm = Crm::connect(&emulator).await;
+    let links: BTreeMap<String, Value> = crm
+        .query("SELECT Id, Account_Plan__c FROM Opportunity")
+        .await
+        .into_iter()
+        .map(|r| {
+            (
+                r["Id"].as_str().unwrap().to_string(),
+                r["Account_Plan__c"].clone(),
+            )
+        })
+        .collect();
+    let mut wrong = Vec::new();
+    for (opp, plan) in expected["links"].as_object().unwrap() {
+        if links.get(opp) != Some(plan) {
+            wrong.push(format!(
+                "{opp}: expected {plan}, CRM has {:?}",
+                links.get(opp)
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} links differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+
+    for (plan_id, fields) in expected["rollups"].as_object().unwrap() {
+        let record = crm.get("Account_Plan__c", plan_id).await;
+        for (field, want) in fields.as_object().unwrap() {
+            assert!(
+                same(want, &record[field]),
+                "plan {plan_id} {field}: expected {want}, CRM has {}",
+                record[field]
+            );
+        }
+        assert!(
+            record["Rollups_Changed_At__c"].is_string(),
+            "plan {plan_id} has no Rollups_Changed_At__c"
+        );
+    }
+
+    // Nothing changed in the CRM: the second cycle writes nothing.
+    let second = sync_json(&config, &["--as-of", as_of]).await;
+    assert_eq!(second["fields_written"], 0, "{second}");
+    assert_eq!(second["links_changed"], 0, "{second}");
+    emulator.shutdown().await;
+}
+
+/// A small hand-built org: account A with child B; plan PA on A (with child accounts) for
+/// 2026, plan PB on B for Q3 2026.
+struct Scenario {
+    emulator: RunningEmulator,
+    crm: Crm,
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+    account_b: String,
+    plan_a: String,
+    plan_b: String,
+    won_a: String,
+    open_b_q3: String,
+    open_b_nov: String,
+}
+
+const AS_OF: &str = "2026-08-15";
+
+impl Scenario {
+    async fn new() -> Scenario {
+        let emulator = Emulator::builder().seed("empty").start().await.unwrap();
+        let crm = Crm::connect(&emulator).await;
+        let account_a = crm.create("Account", json!({"Name": "Acme"})).await;
+        let account_b = crm
+            .create(
+                "Account",
+                json!({"Name": "Acme Europe", "ParentId": account_a}),
+            )
+            .await;
+        let plan_a = crm
+            .create(
+                "Account_Plan__c",
+                json!({"Name": "Acme 2026", "Account__c": account_a, "Status__c": "Active",
+                       "Period_Start__c": "2026-01-01", "Period_End__c": "2026-12-31",
+                       "Revenue_Target__c": 100000, "Close_Ratio__c": 50,
+                       "Include_Child_Accounts__c": true}),
+            )
+            .await;
+        let plan_b = crm
+            .create(
+                "Account_Plan__c",
+                json!({"Name": "Acme Europe Q3", "Account__c": account_b, "Status__c": "Active",
+                       "Period_Start__c": "2026-07-01", "Period_End__c": "2026-09-30",
+                       "Revenue_Target__c": 50000}),
+            )
+            .await;
+        let won_a = crm
+            .create(
+                "Opportunity",
+                json!({"Name": "Won in March", "AccountId": account_a, "CloseDate": "2026-03-01",
+                       "StageName": "Closed Won", "Amount": 10000}),
+            )
+            .await;
+        let open_b_q3 = crm
+            .create(
+                "Opportunity",
+                json!({"Name": "Europe in August", "AccountId": account_b,
+                       "CloseDate": "2026-08-01", "StageName": "Prospecting", "Amount": 20000}),
+            )
+            .await;
+        let open_b_nov = crm
+            .create(
+                "Opportunity",
+                json!({"Name": "Europe in November", "AccountId": account_b,
+                       "CloseDate": "2026-11-01", "StageName": "Negotiation/Review",
+                       "Amount": 30000}),
+            )
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), &emulator);
+        Scenario {
+            emulator,
+            crm,
+            _dir: dir,
+            config,
+            account_b,
+            plan_a,
+            plan_b,
+            won_a,
+            open_b_q3,
+            open_b_nov,
+        }
+    }
+
+    async fn sync(&self) -> Value {
+        let report = sync_json(&self.config, &["--as-of", AS_OF]).await;
+        assert_eq!(report["write_failures"], json!([]), "{report}");
+        report
+    }
+
+    async fn link(&self, opp: &str) -> Value {
+        self.crm.get("Opportunity", opp).await["Account_Plan__c"].clone()
+    }
+
+    async fn plan(&self, id: &str) -> Value {
+        self.crm.get("Account_Plan__c", id).await
+    }
+}
+
+fn assert_amount(record: &Value, field: &str, want: &str) {
+    assert_eq!(
+        dec(&record[field]),
+        Some(Decimal::from_str(want).unwrap()),
+        "{field} of {}: {}",
+        record["Name"],
+        record[field]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_crm_change_moves_exactly_the_right_numbers() {
+    let s = Scenario::new().await;
+    s.sync().await;
+
+    // Direct membership beats hierarchy: August on B goes to B's Q3 plan; November is outside
+    // Q3, so it goes to A's plan through the hierarchy.
+    assert_eq!(s.link(&s.won_a).await, json!(s.plan_a));
+    assert_eq!(s.link(&s.open_b_q3).await, json!(s.plan_b));
+    assert_eq!(s.link(&s.open_b_nov).await, json!(s.plan_a));
+    let a = s.plan(&s.plan_a).await;
+    assert_amount(&a, "Won_Amount__c", "10000");
+    assert_amount(&a, "Open_Pipeline__c", "30000");
+    // Negotiation/Review defaults to 90 %.
+    assert_amount(&a, "Weighted_Pipeline__c", "27000");
+    assert_amount(&a, "New_Sales_Needed__c", "90000");
+    // Close ratio 50 %: 90000 / 0.5.
+    assert_amount(&a, "Pipeline_Needed__c", "180000");
+    assert_amount(&a, "Pipeline_Gap__c", "150000");
+    assert_amount(&a, "Coverage_Ratio__c", "0.33");
+    assert_amount(&a, "Attainment__c", "10");
+    let b = s.plan(&s.plan_b).await;
+    assert_amount(&b, "Open_Pipeline__c", "20000");
+    assert_amount(&b, "Weighted_Pipeline__c", "2000");
+    // No close ratio and no win history: the default 25 %.
+    assert_amount(&b, "Pipeline_Needed__c", "200000");
+
+    // A close date moves out of Q3: the opportunity moves to A's plan, both plans change.
+    s.crm
+        .update(
+            "Opportunity",
+            &s.open_b_q3,
+            json!({"CloseDate": "2026-10-15"}),
+        )
+        .await;
+    let report = s.sync().await;
+    assert_eq!(report["links_changed"], 1, "{report}");
+    assert_eq!(s.link(&s.open_b_q3).await, json!(s.plan_a));
+    assert_amount(&s.plan(&s.plan_a).await, "Open_Pipeline__c", "50000");
+    assert_amount(&s.plan(&s.plan_b).await, "Open_Pipeline__c", "0");
+    assert_eq!(s.plan(&s.plan_b).await["Open_Count__c"], json!(0));
+
+    // A stage change: November is won.
+    s.crm
+        .update(
+            "Opportunity",
+            &s.open_b_nov,
+            json!({"StageName": "Closed Won"}),
+        )
+        .await;
+    s.sync().await;
+    let a = s.plan(&s.plan_a).await;
+    assert_amount(&a, "Won_Amount__c", "40000");
+    assert_amount(&a, "Open_Pipeline__c", "20000");
+
+    // A deleted opportunity leaves the plan's numbers.
+    s.crm.delete("Opportunity", &s.won_a).await;
+    s.sync().await;
+    assert_amount(&s.plan(&s.plan_a).await, "Won_Amount__c", "30000");
+
+    // B leaves A's hierarchy: its opportunities outside Q3 lose their link.
+    s.crm
+        .update("Account", &s.account_b, json!({"ParentId": null}))
+        .await;
+    s.sync().await;
+    assert_eq!(s.link(&s.open_b_nov).await, Value::Null);
+    assert_eq!(s.link(&s.open_b_q3).await, Value::Null);
+    assert_amount(&s.plan(&s.plan_a).await, "Won_Amount__c", "0");
+
+    // B's plan period grows to the year: both come back, to B's plan.
+    s.crm
+        .update(
+            "Account_Plan__c",
+            &s.plan_b,
+            json!({"Period_End__c": "2026-12-31"}),
+        )
+        .await;
+    s.sync().await;
+    assert_eq!(s.link(&s.open_b_nov).await, json!(s.plan_b));
+    assert_eq!(s.link(&s.open_b_q3).await, json!(s.plan_b));
+    let b = s.plan(&s.plan_b).await;
+    assert_amount(&b, "Won_Amount__c", "30000");
+    assert_amount(&b, "Open_Pipeline__c", "20000");
+
+    // Deleting the plan empties the links that pointed at it.
+    s.crm.delete("Account_Plan__c", &s.plan_b).await;
+    s.sync().await;
+    assert_eq!(s.link(&s.open_b_nov).await, Value::Null);
+    assert_eq!(s.link(&s.open_b_q3).await, Value::Null);
+
+    // And with nothing changed, nothing is written.
+    let report = s.sync().await;
+    assert_eq!(report["fields_written"], 0, "{report}");
+    s.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_prints_the_changes_and_writes_nothing() {
+    let s = Scenario::new().await;
+    let config = s.config.to_str().unwrap();
+    let (ok, stdout, stderr) =
+        plansync(&["sync", "--config", config, "--dry-run", "--as-of", AS_OF]).await;
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "Opportunity {} (Won in March) Account_Plan__c: null -> \"{}\"",
+            s.won_a, s.plan_a
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Won_Amount__c: null -> 10000"), "{stdout}");
+    // Nothing reached the CRM.
+    assert_eq!(s.link(&s.won_a).await, Value::Null);
+    assert_eq!(s.plan(&s.plan_a).await["Won_Amount__c"], Value::Null);
+    // A real cycle afterwards still has everything to write.
+    let report = s.sync().await;
+    assert!(report["fields_written"].as_u64().unwrap() > 0);
+    s.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_the_crm_refuses_is_reported_and_the_rest_are_written() {
+    let s = Scenario::new().await;
+    s.emulator
+        .with_org(|org| org.set_validation_failure(Some("Acme Europe Q3".into())));
+    let report = sync_json(&s.config, &["--as-of", AS_OF]).await;
+    let failures = report["write_failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{report}");
+    assert_eq!(failures[0]["record_id"], json!(s.plan_b));
+    assert_eq!(
+        failures[0]["status_code"],
+        json!("FIELD_CUSTOM_VALIDATION_EXCEPTION")
+    );
+    assert_eq!(failures[0]["permanent"], json!(true));
+    // Everything else was written.
+    assert_eq!(s.link(&s.open_b_q3).await, json!(s.plan_b));
+    assert_amount(&s.plan(&s.plan_a).await, "Won_Amount__c", "10000");
+    assert_eq!(s.plan(&s.plan_b).await["Open_Pipeline__c"], Value::Null);
+
+    // A permanent refusal is not retried while its inputs are unchanged.
+    let again = sync_json(&s.config, &["--as-of", AS_OF]).await;
+    assert_eq!(again["write_failures"], json!([]), "{again}");
+    assert_eq!(again["fields_written"], 0, "{again}");
+    s.emulator.shutdown().await;
+}
