@@ -9,6 +9,7 @@ pub mod push;
 pub mod report;
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -63,12 +64,38 @@ pub struct CycleOptions {
     pub as_of: Option<NaiveDate>,
 }
 
+/// How far a cycle got, reported after every stored page and every write batch: for
+/// progress bars, the watchdog and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// A page of `object` was stored: `rows` received so far of the query's `total`.
+    Pulled {
+        object: String,
+        rows: u64,
+        total: u64,
+    },
+    /// A write batch got its results: `done` records so far of `total`.
+    Wrote { done: u64, total: u64 },
+}
+
+/// A progress listener.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// What the steps of a cycle consult between pages and batches.
+pub struct Hooks<'a> {
+    /// `Some(why)` when the cycle must stop at this safe point.
+    pub stop: &'a dyn Fn() -> Option<String>,
+    /// Told after every stored page and write batch.
+    pub progress: &'a dyn Fn(&Progress),
+}
+
 /// The sync engine: a CRM client, the store and the settings.
 pub struct SyncEngine {
     crm: CrmClient,
     store: Store,
     settings: SyncSettings,
     cancel: CancellationToken,
+    progress: ProgressFn,
 }
 
 impl SyncEngine {
@@ -78,7 +105,17 @@ impl SyncEngine {
             store,
             settings,
             cancel: CancellationToken::new(),
+            progress: Arc::new(|_| {}),
         }
+    }
+
+    /// Calls `listener` after every stored page and every write batch.
+    pub fn on_progress(&mut self, listener: impl Fn(&Progress) + Send + Sync + 'static) {
+        self.progress = Arc::new(listener);
+    }
+
+    pub fn settings(&self) -> &SyncSettings {
+        &self.settings
     }
 
     /// A token that, when cancelled, stops the cycle at the next safe point (after the page
@@ -196,10 +233,16 @@ impl SyncEngine {
                 })
         };
 
+        let progress = self.progress.clone();
+        let hooks = Hooks {
+            stop: &stop,
+            progress: &*progress,
+        };
+
         // Writes a previous run left in the outbox go first.
         if !options.dry_run {
             let pushed =
-                push::drain(&self.crm, &mut self.store, self.settings.batch_size, &stop).await?;
+                push::drain(&self.crm, &mut self.store, self.settings.batch_size, &hooks).await?;
             report.records_written += pushed.records_written;
             report.fields_written += pushed.fields_written;
             report.write_failures.extend(pushed.failures);
@@ -214,7 +257,7 @@ impl SyncEngine {
                 kind,
                 options.full,
                 self.settings.lookback,
-                &stop,
+                &hooks,
             )
             .await
             {
@@ -277,7 +320,7 @@ impl SyncEngine {
             })
             .collect();
         self.store.enqueue(&new_writes, now)?;
-        match push::drain(&self.crm, &mut self.store, self.settings.batch_size, &stop).await {
+        match push::drain(&self.crm, &mut self.store, self.settings.batch_size, &hooks).await {
             Ok(pushed) => {
                 report.records_written += pushed.records_written;
                 report.fields_written += pushed.fields_written;

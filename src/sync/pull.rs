@@ -11,7 +11,7 @@ use crate::store::{Cursor, MirrorRecord, Store};
 use super::convert::{parse_datetime, text};
 use super::names::{Names, ObjectKind, IS_DELETED, SYSTEM_MODSTAMP};
 use super::report::ObjectStats;
-use super::SyncError;
+use super::{Hooks, Progress, SyncError};
 
 /// Builds the incremental (or full, with no cursor) query of one object.
 pub fn build_query(
@@ -48,7 +48,7 @@ pub async fn pull_object(
     kind: ObjectKind,
     full: bool,
     lookback: Duration,
-    stop: &dyn Fn() -> Option<String>,
+    hooks: &Hooks<'_>,
 ) -> Result<Pulled, SyncError> {
     let object = names.object(kind).to_string();
     let span = info_span!("pull", object = %object);
@@ -99,10 +99,15 @@ pub async fn pull_object(
             });
             store.apply_page(&object, &records, next_cursor.as_ref())?;
             pulled.stats.pages += 1;
+            (hooks.progress)(&Progress::Pulled {
+                object: object.clone(),
+                rows: pulled.stats.pulled + pulled.stats.deleted,
+                total: page.total_size,
+            });
             if page.done {
                 break;
             }
-            if let Some(why) = stop() {
+            if let Some(why) = (hooks.stop)() {
                 return Err(SyncError::Stopped(why));
             }
             let Some(next) = page.next_records_url else {

@@ -8,7 +8,7 @@ use crate::crm::{CrmClient, RecordWrite};
 use crate::store::{OutboxRow, Store, WriteKind};
 
 use super::report::WriteFailure;
-use super::SyncError;
+use super::{Hooks, Progress, SyncError};
 
 /// What a drain did.
 #[derive(Debug, Default)]
@@ -24,7 +24,7 @@ pub async fn drain(
     crm: &CrmClient,
     store: &mut Store,
     batch_size: usize,
-    stop: &dyn Fn() -> Option<String>,
+    hooks: &Hooks<'_>,
 ) -> Result<Pushed, SyncError> {
     let mut pushed = Pushed::default();
     let rows = store.pending_writes(Utc::now(), 1_000_000)?;
@@ -32,6 +32,8 @@ pub async fn drain(
         return Ok(pushed);
     }
     info!(pending = rows.len(), "writing back");
+    let total = rows.len() as u64;
+    let mut done = 0u64;
     // Group by (object, kind) so each request carries one kind of write.
     let mut groups: Vec<((String, WriteKind), Vec<OutboxRow>)> = Vec::new();
     for row in rows {
@@ -43,7 +45,7 @@ pub async fn drain(
     }
     for ((object, kind), rows) in groups {
         for chunk in rows.chunks(batch_size.clamp(1, 200)) {
-            if let Some(why) = stop() {
+            if let Some(why) = (hooks.stop)() {
                 return Err(SyncError::Stopped(why));
             }
             let ids: Vec<i64> = chunk.iter().map(|r| r.id).collect();
@@ -97,6 +99,8 @@ pub async fn drain(
                     });
                 }
             }
+            done += chunk.len() as u64;
+            (hooks.progress)(&Progress::Wrote { done, total });
         }
     }
     Ok(pushed)
