@@ -187,8 +187,11 @@ fn generate(v: &Volume) -> OrgData {
             .then(|| contacts[rng.gen_range(0..contacts.len())].id.clone())
     };
     let what = |rng: &mut ChaCha8Rng| {
-        rng.gen_bool(0.4)
-            .then(|| opportunities[rng.gen_range(0..opportunities.len())].id.clone())
+        rng.gen_bool(0.4).then(|| {
+            opportunities[rng.gen_range(0..opportunities.len())]
+                .id
+                .clone()
+        })
     };
     let tasks: Vec<Task> = (0..v.tasks)
         .map(|i| Task {

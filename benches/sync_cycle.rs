@@ -45,7 +45,11 @@ struct Measured {
     write: Duration,
 }
 
-fn config_for(emulator: &RunningEmulator, dir: &Path, lookback_seconds: u64) -> BenchResult<Config> {
+fn config_for(
+    emulator: &RunningEmulator,
+    dir: &Path,
+    lookback_seconds: u64,
+) -> BenchResult<Config> {
     let secret = dir.join("client_secret");
     std::fs::write(&secret, emulator.client_secret())?;
     let mut config = Config::default();
@@ -104,7 +108,9 @@ async fn one_scale(demo_scale: u32, table: &mut Table) -> BenchResult {
         .await?;
     let seed_time = t.elapsed();
     let rss_emulator = rss_kib();
-    let dir = tempfile::Builder::new().prefix("plansync-bench-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("plansync-bench-")
+        .tempdir()?;
 
     let mut measured = Vec::new();
     {

@@ -53,7 +53,10 @@ pub fn reset_peak_rss() -> bool {
 }
 
 pub fn mib(kib: Option<u64>) -> String {
-    kib.map_or_else(|| "n/a".to_string(), |k| format!("{:.0} MiB", k as f64 / 1024.0))
+    kib.map_or_else(
+        || "n/a".to_string(),
+        |k| format!("{:.0} MiB", k as f64 / 1024.0),
+    )
 }
 
 pub fn secs(d: Duration) -> String {
