@@ -43,12 +43,7 @@ async fn run() -> BenchResult {
     }
     let emu_scale = scaled(BASE_SCALE, scale()?);
     let emu_scale = u32::try_from(emu_scale)?;
-    let query = build_query(
-        &Names::default(),
-        ObjectKind::Opportunity,
-        None,
-        chrono::Duration::zero(),
-    );
+    let query = build_query(&Names::default(), ObjectKind::Opportunity, None);
     banner(
         "emulator_paging",
         "queryAll over every Opportunity, batchSize=2000, plain HTTP client",
