@@ -361,6 +361,16 @@ impl Store {
     }
 
     /// One record, live or tombstone.
+    /// Calls `f` with each live record of `object` in Id order, one at a time (the whole
+    /// mirror of a large org does not fit comfortably in memory as parsed records).
+    pub fn for_each_live_record(
+        &self,
+        object: &str,
+        mut f: impl FnMut(MirrorRecord),
+    ) -> Result<(), StoreError> {
+        ops::for_each_live_record(&self.conn, object, &mut f)
+    }
+
     pub fn record(&self, object: &str, id: &str) -> Result<Option<MirrorRecord>, StoreError> {
         ops::record(&self.conn, object, id)
     }

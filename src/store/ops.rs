@@ -154,6 +154,24 @@ pub(crate) fn live_records(
     rows.map(|row| to_record(object, row?)).collect()
 }
 
+/// Calls `f` with each live record of `object` in Id order, one row at a time, so a caller
+/// that converts rows need not hold every parsed record at once.
+pub(crate) fn for_each_live_record(
+    conn: &Connection,
+    object: &str,
+    f: &mut dyn FnMut(MirrorRecord),
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, system_modstamp, is_deleted, fields FROM mirror_records
+         WHERE object = ?1 AND is_deleted = 0 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([object], mirror_row)?;
+    for row in rows {
+        f(to_record(object, row?)?);
+    }
+    Ok(())
+}
+
 pub(crate) fn record(
     conn: &Connection,
     object: &str,

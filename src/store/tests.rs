@@ -697,3 +697,27 @@ fn two_handles_on_one_file_read_and_write() {
     assert_eq!(admin.meta("daemon_seen").unwrap().as_deref(), Some("200"));
     assert_eq!(admin.outbox_depth().unwrap().0, 100);
 }
+
+#[test]
+fn live_records_stream_in_id_order_without_the_deleted_ones() {
+    let mut store = Store::open_in_memory().unwrap();
+    let at = Utc::now();
+    let rec = |id: &str, deleted: bool| MirrorRecord {
+        id: id.into(),
+        system_modstamp: at,
+        is_deleted: deleted,
+        fields: serde_json::from_str(&format!(r#"{{"Id":"{id}"}}"#)).unwrap(),
+    };
+    store
+        .apply_page(
+            "Contact",
+            &[rec("b", false), rec("a", false), rec("c", true)],
+            None,
+        )
+        .unwrap();
+    let mut seen = Vec::new();
+    store
+        .for_each_live_record("Contact", |r| seen.push(r.id))
+        .unwrap();
+    assert_eq!(seen, ["a", "b"]);
+}

@@ -68,40 +68,37 @@ pub fn org_data(store: &Store, names: &Names, rates: Rates) -> Result<MirrorInpu
         .map(|r| convert::plan(names, r, extra.get(&r.id).cloned().unwrap_or_default()))
         .collect();
     plans.sort_by(|a, b| a.id.cmp(&b.id));
-    let opp_records = load(store, names, ObjectKind::Opportunity)?;
-    let opp_names: HashMap<String, Option<String>> = opp_records
-        .iter()
-        .map(|r| (r.id.clone(), text(&r.fields, &names.opportunity.name)))
-        .collect();
+    let mut opportunity_names = HashMap::new();
+    let opportunities = convert_all(store, names, ObjectKind::Opportunity, |names, r| {
+        opportunity_names.insert(r.id.clone(), text(&r.fields, &names.opportunity.name));
+        convert::opportunity(names, r)
+    })?;
     let org = OrgData {
-        accounts: load(store, names, ObjectKind::Account)?
-            .iter()
-            .map(|r| convert::account(names, r))
-            .collect(),
+        accounts: convert_all(store, names, ObjectKind::Account, convert::account)?,
         plans,
-        opportunities: opp_records
-            .iter()
-            .map(|r| convert::opportunity(names, r))
-            .collect(),
-        contacts: load(store, names, ObjectKind::Contact)?
-            .iter()
-            .map(|r| convert::contact(names, r))
-            .collect(),
-        tasks: load(store, names, ObjectKind::Task)?
-            .iter()
-            .map(|r| convert::task(names, r))
-            .collect(),
-        events: load(store, names, ObjectKind::Event)?
-            .iter()
-            .map(|r| convert::event(names, r))
-            .collect(),
+        opportunities,
+        contacts: convert_all(store, names, ObjectKind::Contact, convert::contact)?,
+        tasks: convert_all(store, names, ObjectKind::Task, convert::task)?,
+        events: convert_all(store, names, ObjectKind::Event, convert::event)?,
         rates,
     };
     Ok(MirrorInputs {
         org,
         plan_records,
-        opportunity_names: opp_names,
+        opportunity_names,
     })
+}
+
+/// Converts every live record of an object as it is read, without keeping the parsed rows.
+fn convert_all<T>(
+    store: &Store,
+    names: &Names,
+    kind: ObjectKind,
+    mut convert: impl FnMut(&Names, &MirrorRecord) -> T,
+) -> Result<Vec<T>, SyncError> {
+    let mut out = Vec::new();
+    store.for_each_live_record(names.object(kind), |r| out.push(convert(names, &r)))?;
+    Ok(out)
 }
 
 /// Computes links and rollups over the mirror and diffs them into writes. With `scope`, only
@@ -252,14 +249,10 @@ pub fn plan_writes(
 /// needs, without loading opportunities and activities.
 pub fn structure(store: &Store, names: &Names) -> Result<(Vec<Account>, Vec<Plan>), SyncError> {
     let extra = junction_accounts(store, names)?;
-    let accounts = load(store, names, ObjectKind::Account)?
-        .iter()
-        .map(|r| convert::account(names, r))
-        .collect();
-    let plans = load(store, names, ObjectKind::Plan)?
-        .iter()
-        .map(|r| convert::plan(names, r, extra.get(&r.id).cloned().unwrap_or_default()))
-        .collect();
+    let accounts = convert_all(store, names, ObjectKind::Account, convert::account)?;
+    let plans = convert_all(store, names, ObjectKind::Plan, |names, r| {
+        convert::plan(names, r, extra.get(&r.id).cloned().unwrap_or_default())
+    })?;
     Ok((accounts, plans))
 }
 
