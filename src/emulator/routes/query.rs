@@ -17,7 +17,7 @@ pub(super) async fn query(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    run(&shared, &version.0, &headers, raw.as_deref(), false)
+    blocking(move || run(&shared, &version.0, &headers, raw.as_deref(), false)).await
 }
 
 pub(super) async fn query_all(
@@ -26,7 +26,21 @@ pub(super) async fn query_all(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    run(&shared, &version.0, &headers, raw.as_deref(), true)
+    blocking(move || run(&shared, &version.0, &headers, raw.as_deref(), true)).await
+}
+
+/// Runs a query off the async workers: a query scans and sorts its whole object (seconds for
+/// a million rows) and must not stall the requests of other clients meanwhile.
+async fn blocking(work: impl FnOnce() -> Response + Send + 'static) -> Response {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNKNOWN_EXCEPTION",
+            "An unexpected error occurred while running the query",
+        )
+        .into_response(),
+    }
 }
 
 fn run(
@@ -72,14 +86,17 @@ pub(super) async fn more(
     Extension(version): Extension<ApiVersion>,
     Path((_version, locator)): Path<(String, String)>,
 ) -> Response {
-    let org = shared.read_org();
-    match exec::next_page(&org, &shared.locators, &locator, &version.0) {
-        Ok(body) => json_response(StatusCode::OK, &body),
-        Err(InvalidLocator) => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_QUERY_LOCATOR",
-            "invalid query locator",
-        )
-        .into_response(),
-    }
+    blocking(move || {
+        let org = shared.read_org();
+        match exec::next_page(&org, &shared.locators, &locator, &version.0) {
+            Ok(body) => json_response(StatusCode::OK, &body),
+            Err(InvalidLocator) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_QUERY_LOCATOR",
+                "invalid query locator",
+            )
+            .into_response(),
+        }
+    })
+    .await
 }
