@@ -158,6 +158,11 @@ pub fn sync_settings(config: &Config) -> SyncSettings {
         ),
         batch_size: config.sync.batch_size,
         max_api_usage_percent: config.limits.max_api_usage_percent,
+        currency: match config.currency.mode {
+            CurrencyMode::Single => crate::domain::CurrencyMode::Single,
+            CurrencyMode::Static => crate::domain::CurrencyMode::Static,
+            CurrencyMode::Dated => crate::domain::CurrencyMode::Dated,
+        },
     }
 }
 

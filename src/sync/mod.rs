@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::crm::{soql, CrmClient, CrmError};
-use crate::domain::{Rates, Rules};
+use crate::domain::{CurrencyMode, Rates, Rules};
 use crate::store::{NewWrite, Store, StoreError};
 
 pub use names::{Names, ObjectKind};
@@ -53,6 +53,8 @@ pub struct SyncSettings {
     pub batch_size: usize,
     /// End the cycle cleanly when the org's daily API usage passes this share.
     pub max_api_usage_percent: u8,
+    /// How amounts in other currencies convert to the plan's (design.md §3.5).
+    pub currency: CurrencyMode,
 }
 
 /// What `plansync resync` re-pulls.
@@ -70,6 +72,9 @@ pub enum ResyncTarget {
 
 /// The meta key holding the org-time-zone date of the last run that recomputed every plan.
 const RECOMPUTED_ALL_ON: &str = "recomputed_all_on";
+
+/// The meta key holding the conversion rates the last full recompute used.
+const RATES_FINGERPRINT: &str = "rates_fingerprint";
 
 /// Which pulls a run makes.
 enum Pulls {
@@ -435,8 +440,17 @@ impl SyncEngine {
             return stopped_or(e, report);
         }
 
+        let rates = match self.rates().await {
+            Ok(rates) => rates,
+            Err(e) => return stopped_or(e, report),
+        };
+        // New rates change every converted amount: recompute every plan.
+        let fingerprint = format!("{rates:?}");
+        let recompute_all = recompute_all
+            || self.store.meta(RATES_FINGERPRINT)?.as_deref() != Some(fingerprint.as_str());
+        let before = before.filter(|_| !recompute_all);
         let names = &self.settings.names;
-        let inputs = compute::org_data(&self.store, names, Rates::single())?;
+        let inputs = compute::org_data(&self.store, names, rates)?;
         let scope = match before {
             None => None,
             Some(before) => {
@@ -501,6 +515,7 @@ impl SyncEngine {
         self.store.enqueue(&new_writes, now)?;
         if scope.is_none() {
             self.store.set_meta(RECOMPUTED_ALL_ON, &today.to_string())?;
+            self.store.set_meta(RATES_FINGERPRINT, &fingerprint)?;
         }
         match push::drain(&self.crm, &mut self.store, self.settings.batch_size, &hooks).await {
             Ok(pushed) => report.add_pushed(pushed),
@@ -614,6 +629,77 @@ impl SyncEngine {
         let live: HashSet<String> = self.store.live_ids(object)?.into_iter().collect();
         let gone: Vec<String> = ids.into_iter().filter(|id| live.contains(id)).collect();
         Ok(self.store.remove_records(object, &gone)? as u64)
+    }
+
+    /// The org's conversion rates, read whole every cycle (a few rows): CurrencyType, and
+    /// DatedConversionRate in `dated` mode. A single-currency org reads nothing.
+    async fn rates(&self) -> Result<Rates, SyncError> {
+        let mode = self.settings.currency;
+        if mode == CurrencyMode::Single {
+            return Ok(Rates::single());
+        }
+        let n = &self.settings.names.currency;
+        let types = self
+            .query_everything(&format!(
+                "SELECT {}, {}, {} FROM {}",
+                n.iso_code, n.conversion_rate, n.is_corporate, n.currency_type
+            ))
+            .await?
+            .iter()
+            .filter_map(|r| {
+                Some(crate::domain::CurrencyType {
+                    iso_code: convert::text(r, &n.iso_code)?,
+                    conversion_rate: convert::decimal(r, &n.conversion_rate)?,
+                    is_corporate: convert::boolean(r, &n.is_corporate),
+                })
+            })
+            .collect::<Vec<_>>();
+        let dated = if mode == CurrencyMode::Dated {
+            self.query_everything(&format!(
+                "SELECT {}, {}, {}, {} FROM {}",
+                n.dated_iso_code,
+                n.dated_conversion_rate,
+                n.start_date,
+                n.next_start_date,
+                n.dated_rate
+            ))
+            .await?
+            .iter()
+            .filter_map(|r| {
+                Some(crate::domain::DatedConversionRate {
+                    iso_code: convert::text(r, &n.dated_iso_code)?,
+                    conversion_rate: convert::decimal(r, &n.dated_conversion_rate)?,
+                    start_date: convert::date(r, &n.start_date)?,
+                    next_start_date: convert::date(r, &n.next_start_date),
+                })
+            })
+            .collect()
+        } else {
+            Vec::new()
+        };
+        if !types.iter().any(|t| t.is_corporate) {
+            return Err(SyncError::BadRecord {
+                object: n.currency_type.clone(),
+                id: "-".into(),
+                why: "no currency is marked corporate: is [currency] mode right for this org?"
+                    .into(),
+            });
+        }
+        Ok(Rates::from_records(mode, &types, &dated))
+    }
+
+    /// Every row of a small query, following the pages.
+    async fn query_everything(
+        &self,
+        soql: &str,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, SyncError> {
+        let mut page = self.crm.query(soql, false).await?;
+        let mut rows = std::mem::take(&mut page.records);
+        while let Some(next) = page.next_records_url.take().filter(|_| !page.done) {
+            page = self.crm.query_more(&next).await?;
+            rows.append(&mut page.records);
+        }
+        Ok(rows)
     }
 
     /// After the plan and its junction rows are in the mirror: its accounts, and the

@@ -144,9 +144,24 @@ pub struct SnapshotNames {
     pub snapshot_key: String,
 }
 
+/// Field API names of the currency rate objects of a multi-currency org.
+#[derive(Debug, Clone)]
+pub struct CurrencyNames {
+    pub currency_type: String,
+    pub dated_rate: String,
+    pub iso_code: String,
+    pub conversion_rate: String,
+    pub is_corporate: String,
+    pub start_date: String,
+    pub next_start_date: String,
+    pub dated_iso_code: String,
+    pub dated_conversion_rate: String,
+}
+
 /// Every API name the cycle uses.
 #[derive(Debug, Clone)]
 pub struct Names {
+    pub currency: CurrencyNames,
     pub snapshot: SnapshotNames,
     pub account: AccountNames,
     pub plan: PlanNames,
@@ -261,6 +276,17 @@ impl Names {
             .map(|f| (*f, plan_rollup_name(&m.plan, *f).to_string()))
             .collect();
         Names {
+            currency: CurrencyNames {
+                currency_type: m.currency_type.object.clone(),
+                dated_rate: m.dated_conversion_rate.object.clone(),
+                iso_code: m.currency_type.iso_code.clone(),
+                conversion_rate: m.currency_type.conversion_rate.clone(),
+                is_corporate: m.currency_type.is_corporate.clone(),
+                start_date: m.dated_conversion_rate.start_date.clone(),
+                next_start_date: m.dated_conversion_rate.next_start_date.clone(),
+                dated_iso_code: m.dated_conversion_rate.iso_code.clone(),
+                dated_conversion_rate: m.dated_conversion_rate.conversion_rate.clone(),
+            },
             snapshot: SnapshotNames {
                 object: m.snapshot.object.clone(),
                 plan: m.snapshot.plan.clone(),

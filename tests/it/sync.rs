@@ -639,3 +639,63 @@ async fn snapshots_are_upserted_once_per_plan_and_date() {
     assert_amount(a, "Open_Pipeline__c", "30000");
     s.emulator.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amounts_in_other_currencies_convert_to_the_plans_currency() {
+    let emulator = Emulator::builder()
+        .seed("empty")
+        .multi_currency("USD")
+        .start()
+        .await
+        .unwrap();
+    let crm = Crm::connect(&emulator).await;
+    let rate: BTreeMap<String, Decimal> = crm
+        .query("SELECT IsoCode, ConversionRate FROM CurrencyType")
+        .await
+        .iter()
+        .map(|r| {
+            (
+                r["IsoCode"].as_str().unwrap().to_string(),
+                dec(&r["ConversionRate"]).unwrap(),
+            )
+        })
+        .collect();
+    let account = crm.create("Account", json!({"Name": "Acme"})).await;
+    let plan = crm
+        .create(
+            "Account_Plan__c",
+            json!({"Name": "Acme 2026", "Account__c": account, "Status__c": "Active",
+                   "CurrencyIsoCode": "USD", "Revenue_Target__c": 100000,
+                   "Period_Start__c": "2026-01-01", "Period_End__c": "2026-12-31"}),
+        )
+        .await;
+    crm.create(
+        "Opportunity",
+        json!({"Name": "Won in euros", "AccountId": account, "CloseDate": "2026-03-01",
+               "StageName": "Closed Won", "Amount": 900, "CurrencyIsoCode": "EUR"}),
+    )
+    .await;
+    crm.create(
+        "Opportunity",
+        json!({"Name": "Open in pounds", "AccountId": account, "CloseDate": "2026-10-01",
+               "StageName": "Prospecting", "Amount": 1000, "CurrencyIsoCode": "GBP"}),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &emulator);
+    let text = std::fs::read_to_string(&config).unwrap() + "\n[currency]\nmode = \"static\"\n";
+    std::fs::write(&config, text).unwrap();
+
+    let report = sync_json(&config, &["--as-of", AS_OF]).await;
+    assert_eq!(report["write_failures"], json!([]), "{report}");
+    // x in c is x × r(P) / r(c) in the plan's currency P (design.md §3.5).
+    let usd = |amount: i64, code: &str| {
+        (Decimal::from(amount) * rate["USD"] / rate[code])
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    };
+    let p = crm.get("Account_Plan__c", &plan).await;
+    assert_ne!(rate["EUR"], rate["USD"]);
+    assert_eq!(dec(&p["Won_Amount__c"]), Some(usd(900, "EUR")), "{p}");
+    assert_eq!(dec(&p["Open_Pipeline__c"]), Some(usd(1000, "GBP")), "{p}");
+    emulator.shutdown().await;
+}
