@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod emulator;
 pub mod plans;
+pub mod run;
 pub mod sync;
 pub mod table;
 
@@ -22,15 +23,30 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// Log format: `text` for a terminal, `json` for log collectors.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    /// Log format: `text` for a terminal, `json` for log collectors, `auto`: JSON when
+    /// started by systemd (JOURNAL_STREAM or INVOCATION_ID set), text otherwise.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    Auto,
     Text,
     Json,
+}
+
+impl LogFormat {
+    /// `Auto` made concrete from the environment's variable names.
+    pub fn resolve(self, env_has: impl Fn(&str) -> bool) -> LogFormat {
+        match self {
+            LogFormat::Auto if env_has("JOURNAL_STREAM") || env_has("INVOCATION_ID") => {
+                LogFormat::Json
+            }
+            LogFormat::Auto => LogFormat::Text,
+            other => other,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,6 +61,10 @@ pub enum Command {
     ///
     /// Example: plansync emulator --listen 127.0.0.1:8080 --seed demo
     Emulator(Box<emulator::EmulatorArgs>),
+    /// Run the daemon: sync on the [schedule] cron schedules until SIGTERM.
+    ///
+    /// Example: plansync run --config /etc/plansync/plansync.toml
+    Run(run::RunArgs),
 }
 
 /// Why a command failed; each says what to fix.
@@ -58,6 +78,8 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Sync(#[from] SyncError),
+    #[error("{0}")]
+    Daemon(#[from] crate::daemon::DaemonError),
     #[error("the emulator: {0}")]
     Emulator(String),
     #[error("{what}: {source}")]
@@ -81,6 +103,7 @@ pub fn main() -> ExitCode {
         Command::Emulator(args) => emulator::run(*args).map_err(|e| e.to_string()),
         Command::Sync(args) => block_on(sync::run(args)),
         Command::Demo(args) => block_on(demo::run(args)),
+        Command::Run(args) => block_on(run::run(args)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -121,8 +144,8 @@ fn init_logging(format: LogFormat, default_filter: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _ = match format {
+    let _ = match format.resolve(|name| std::env::var_os(name).is_some()) {
         LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text | LogFormat::Auto => builder.try_init(),
     };
 }
