@@ -143,6 +143,7 @@ fn init_logging(format: LogFormat, default_filter: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match format.resolve(|name| std::env::var_os(name).is_some()) {
         LogFormat::Json => builder.json().try_init(),

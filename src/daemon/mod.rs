@@ -258,6 +258,7 @@ impl Daemon {
         self.activity.set_running(true);
         self.lock_metrics().running = Some(kind.as_str().to_string());
         notify::status(&format!("running a {kind} run"));
+        span.in_scope(|| info!("run started"));
         let result = self.run_engine(kind).instrument(span.clone()).await;
         self.activity.set_running(false);
         self.lock_metrics().running = None;
