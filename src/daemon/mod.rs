@@ -14,14 +14,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::config::ScheduleSection;
-use crate::sync::{CycleOptions, CycleReport, ObjectKind, SyncEngine, SyncError};
+use crate::sync::{CycleOptions, CycleReport, ObjectKind, SyncEngine};
 
 use metrics::{MetricsState, SharedMetrics};
 use notify::Activity;
@@ -75,8 +75,6 @@ enum Outcome {
     /// Ended early on purpose (API budget, shutdown); not a failure.
     Partial(String),
     Failed(String),
-    /// Nothing was run.
-    Skipped(String),
 }
 
 impl Outcome {
@@ -85,7 +83,6 @@ impl Outcome {
             Outcome::Succeeded => "succeeded",
             Outcome::Partial(_) => "partial",
             Outcome::Failed(_) => "failed",
-            Outcome::Skipped(_) => "skipped",
         }
     }
 }
@@ -173,7 +170,6 @@ impl Daemon {
                 match outcome {
                     Outcome::Failed(_) => self.failures += 1,
                     Outcome::Succeeded | Outcome::Partial(_) => self.failures = 0,
-                    Outcome::Skipped(_) => {}
                 }
             }
             if self.shutdown.is_cancelled() {
@@ -280,15 +276,16 @@ impl Daemon {
         let engine = &mut self.engine;
         let work = async move {
             match kind {
-                RunKind::Full | RunKind::Incremental => engine
-                    .run_cycle(CycleOptions {
-                        full: kind == RunKind::Full,
-                        dry_run: false,
-                        as_of: None,
-                    })
-                    .await
-                    .map(Some),
-                RunKind::Snapshot => snapshot_run(engine, today).await,
+                RunKind::Full | RunKind::Incremental => {
+                    engine
+                        .run_cycle(CycleOptions {
+                            full: kind == RunKind::Full,
+                            dry_run: false,
+                            as_of: None,
+                        })
+                        .await
+                }
+                RunKind::Snapshot => engine.snapshot(today, false).await,
             }
         };
         let deadline = async move {
@@ -302,14 +299,10 @@ impl Daemon {
             }
         };
         Ok(match result {
-            Ok(Some(report)) => match &report.stopped_early {
+            Ok(report) => match &report.stopped_early {
                 Some(why) => (Outcome::Partial(why.clone()), Some(report)),
                 None => (Outcome::Succeeded, Some(report)),
             },
-            Ok(None) => (
-                Outcome::Skipped("snapshots are not available in this build".into()),
-                None,
-            ),
             Err(err) => (Outcome::Failed(crate::cli::error_chain(&err)), None),
         })
     }
@@ -318,10 +311,6 @@ impl Daemon {
     fn record(&mut self, kind: RunKind, outcome: &Outcome, report: Option<&CycleReport>) {
         let now = Utc::now();
         match (outcome, report) {
-            (Outcome::Skipped(why), _) => {
-                warn!(kind = kind.as_str(), "run skipped: {why}");
-                return;
-            }
             (Outcome::Failed(why), _) => {
                 warn!(
                     kind = kind.as_str(),
@@ -469,15 +458,4 @@ fn kinds_text(kinds: &[RunKind]) -> String {
         .map(|k| k.as_str())
         .collect::<Vec<_>>()
         .join(" + ")
-}
-
-/// The scheduled snapshot run for `date`. `Ok(None)`: this build's engine writes no
-/// snapshots yet, so the fire is logged and skipped.
-async fn snapshot_run(
-    engine: &mut SyncEngine,
-    date: NaiveDate,
-) -> Result<Option<CycleReport>, SyncError> {
-    let _ = engine;
-    warn!(%date, "plan snapshots are not available in this build; skipping the snapshot run");
-    Ok(None)
 }
