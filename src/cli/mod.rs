@@ -29,7 +29,8 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// Log format: `text` for a terminal, `json` for log collectors.
+    /// Log format: `text` for a terminal, `json` for log collectors (one object per line, on
+    /// stderr). Example: --log-format json
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
@@ -47,6 +48,8 @@ pub enum Command {
     /// Example: plansync sync --config /etc/plansync/plansync.toml --dry-run
     Sync(sync::SyncArgs),
     /// Run a full sync against the embedded CRM emulator's demo org, with no setup.
+    ///
+    /// Example: plansync demo --scale 10 --as-of 2026-08-15
     Demo(demo::DemoArgs),
     /// Run the Salesforce-compatible CRM emulator as an HTTP server.
     ///

@@ -541,7 +541,13 @@ async fn admin_commands_read_the_store_while_a_cycle_writes_it() {
     for _ in 0..4 {
         let status = ok(&["status", "--json"], &config).await;
         let v: Value = serde_json::from_str(&status).unwrap();
-        assert!(v["runs"].as_array().unwrap().len() >= 1);
+        // The first cycle's record is readable whatever the second is doing.
+        let runs = v["runs"].as_array().unwrap();
+        assert!(
+            runs.iter()
+                .any(|r| r["kind"] == "incremental" && r["outcome"] == "succeeded"),
+            "{v}"
+        );
         ok(&["writes", "list"], &config).await;
     }
     cycle.await.unwrap();
