@@ -104,6 +104,20 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the cycle stopped early: {0}")]
+    StoppedEarly(String),
+}
+
+impl CliError {
+    /// The process exit status: 2 for a configuration to fix, 3 for a run that stopped early
+    /// on purpose (the API budget), 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) => 2,
+            CliError::StoppedEarly(_) => 3,
+            _ => 1,
+        }
+    }
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -115,8 +129,8 @@ pub fn main() -> ExitCode {
         _ => "warn,plansync=info",
     };
     init_logging(cli.log_format, default_filter);
-    let outcome: Result<(), String> = match cli.command {
-        Command::Emulator(args) => emulator::run(*args).map_err(|e| e.to_string()),
+    let outcome: Result<(), (String, u8)> = match cli.command {
+        Command::Emulator(args) => emulator::run(*args).map_err(|e| (e.to_string(), 1)),
         Command::Sync(args) => block_on(sync::run(args)),
         Command::Demo(args) => block_on(demo::run(args)),
         Command::Status(args) => block_on(status::run(args)),
@@ -131,19 +145,24 @@ pub fn main() -> ExitCode {
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err((message, code)) => {
             eprintln!("plansync: {message}");
-            ExitCode::FAILURE
+            ExitCode::from(code)
         }
     }
 }
 
-fn block_on(fut: impl std::future::Future<Output = Result<(), CliError>>) -> Result<(), String> {
+/// Runs an async command on a fresh runtime; an error becomes its message and exit code.
+fn block_on(
+    fut: impl std::future::Future<Output = Result<(), CliError>>,
+) -> Result<(), (String, u8)> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(fut).map_err(|e| error_chain(&e))
+        .map_err(|e| (format!("cannot start the async runtime: {e}"), 1))?;
+    runtime
+        .block_on(fut)
+        .map_err(|e| (error_chain(&e), e.exit_code()))
 }
 
 /// An error with its causes, `outer: inner: innermost`.

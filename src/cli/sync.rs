@@ -64,7 +64,10 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
     } else {
         println!("{report}");
     }
-    Ok(())
+    match report.stopped_early {
+        Some(why) => Err(CliError::StoppedEarly(why)),
+        None => Ok(()),
+    }
 }
 
 /// The CRM client's settings from `[crm]` and `[http]`, reading secrets from their files or

@@ -1,13 +1,15 @@
 //! Steps 3–4 of the cycle: build the domain's inputs from the mirror, compute the desired
 //! links and rollups, and diff them against the values last read from (or written to) the CRM.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value};
 
-use crate::domain::{self, FieldValue, FindingKind, OrgData, Rates, RollupField, Rules};
-use crate::store::{MirrorRecord, Store};
+use crate::domain::{
+    self, Account, FieldValue, FindingKind, OrgData, Plan, Rates, RollupField, Rollups, Rules,
+};
+use crate::store::{MirrorRecord, Store, WriteKind};
 
 use super::convert::{self, current_rollup, field, field_value_json, format_datetime, text};
 use super::names::{Names, ObjectKind};
@@ -23,8 +25,10 @@ pub struct PlannedWrite {
     /// The fields to send, by API name.
     pub fields: Map<String, Value>,
     pub changes: Vec<Change>,
-    /// Why the write is made (`link` or `rollups`).
+    /// Why the write is made (`link`, `rollups` or `snapshot`).
     pub reason: &'static str,
+    /// An update by Id, or an upsert by external id (snapshots).
+    pub kind: WriteKind,
 }
 
 /// The outcome of the compute step.
@@ -35,6 +39,8 @@ pub struct Planned {
     pub links_changed: u64,
     /// Linking ambiguities, invalid plans, hierarchy cycles: (kind, subject, message).
     pub findings: Vec<(String, String, String)>,
+    /// The rollups computed, by plan Id (for snapshots).
+    pub rollups: BTreeMap<String, Rollups>,
 }
 
 fn load(store: &Store, names: &Names, kind: ObjectKind) -> Result<Vec<MirrorRecord>, SyncError> {
@@ -52,26 +58,14 @@ pub struct MirrorInputs {
 
 /// Reads the mirror into the domain's inputs.
 pub fn org_data(store: &Store, names: &Names, rates: Rates) -> Result<MirrorInputs, SyncError> {
-    let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for r in load(store, names, ObjectKind::PlanAccount)? {
-        if let (Some(plan), Some(account)) = (
-            text(&r.fields, &names.plan_account.plan),
-            text(&r.fields, &names.plan_account.account),
-        ) {
-            extra.entry(plan).or_default().push(account);
-        }
-    }
+    let extra = junction_accounts(store, names)?;
     let plan_records: HashMap<String, MirrorRecord> = load(store, names, ObjectKind::Plan)?
         .into_iter()
         .map(|r| (r.id.clone(), r))
         .collect();
     let mut plans: Vec<_> = plan_records
         .values()
-        .map(|r| {
-            let mut accounts = extra.get(&r.id).cloned().unwrap_or_default();
-            accounts.sort();
-            convert::plan(names, r, accounts)
-        })
+        .map(|r| convert::plan(names, r, extra.get(&r.id).cloned().unwrap_or_default()))
         .collect();
     plans.sort_by(|a, b| a.id.cmp(&b.id));
     let opp_records = load(store, names, ObjectKind::Opportunity)?;
@@ -110,21 +104,38 @@ pub fn org_data(store: &Store, names: &Names, rates: Rates) -> Result<MirrorInpu
     })
 }
 
-/// Computes links and rollups over the mirror and diffs them into writes.
+/// Computes links and rollups over the mirror and diffs them into writes. With `scope`, only
+/// those plans and the plans whose links move are recomputed; without, every plan.
 pub fn plan_writes(
-    store: &Store,
+    inputs: &MirrorInputs,
     names: &Names,
     rules: &Rules,
-    rates: Rates,
     today: NaiveDate,
     now: DateTime<Utc>,
-) -> Result<Planned, SyncError> {
+    scope: Option<&BTreeSet<String>>,
+) -> Planned {
     let MirrorInputs {
         org,
         plan_records,
         opportunity_names: opp_names,
-    } = org_data(store, names, rates)?;
-    let outcome = domain::compute(&org, rules, today, None);
+    } = inputs;
+    let mut outcome = domain::compute(org, rules, today, scope);
+    if let Some(scope) = scope {
+        // A link that moves touches both its old and its new plan.
+        let current: BTreeMap<String, Option<String>> = org
+            .opportunities
+            .iter()
+            .map(|o| (o.id.clone(), o.plan_id.clone()))
+            .collect();
+        let moved: BTreeSet<String> = domain::plans_touched_by(&current, &outcome.links)
+            .difference(scope)
+            .cloned()
+            .collect();
+        if !moved.is_empty() {
+            let more = domain::compute(org, rules, today, Some(&moved));
+            outcome.rollups.extend(more.rollups);
+        }
+    }
     let mut planned = Planned {
         plans_recomputed: outcome.rollups.len() as u64,
         findings: outcome
@@ -174,6 +185,7 @@ pub fn plan_writes(
                 new,
             }],
             reason: "link",
+            kind: WriteKind::Update,
         });
     }
 
@@ -226,12 +238,49 @@ pub fn plan_writes(
             fields,
             changes,
             reason: "rollups",
+            kind: WriteKind::Update,
         });
     }
     planned
         .writes
         .sort_by(|a, b| (&a.object, &a.record_id).cmp(&(&b.object, &b.record_id)));
-    Ok(planned)
+    planned.rollups = outcome.rollups;
+    planned
+}
+
+/// The accounts and plans (with their junction accounts) of the mirror: what plan membership
+/// needs, without loading opportunities and activities.
+pub fn structure(store: &Store, names: &Names) -> Result<(Vec<Account>, Vec<Plan>), SyncError> {
+    let extra = junction_accounts(store, names)?;
+    let accounts = load(store, names, ObjectKind::Account)?
+        .iter()
+        .map(|r| convert::account(names, r))
+        .collect();
+    let plans = load(store, names, ObjectKind::Plan)?
+        .iter()
+        .map(|r| convert::plan(names, r, extra.get(&r.id).cloned().unwrap_or_default()))
+        .collect();
+    Ok((accounts, plans))
+}
+
+/// Plan Id → the extra accounts its junction rows add, sorted.
+fn junction_accounts(
+    store: &Store,
+    names: &Names,
+) -> Result<BTreeMap<String, Vec<String>>, SyncError> {
+    let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in load(store, names, ObjectKind::PlanAccount)? {
+        if let (Some(plan), Some(account)) = (
+            text(&r.fields, &names.plan_account.plan),
+            text(&r.fields, &names.plan_account.account),
+        ) {
+            extra.entry(plan).or_default().push(account);
+        }
+    }
+    for accounts in extra.values_mut() {
+        accounts.sort();
+    }
+    Ok(extra)
 }
 
 /// A finding kind's stable name, as the store and `status` show it.
@@ -242,4 +291,49 @@ pub fn finding_kind(kind: FindingKind) -> &'static str {
         FindingKind::HierarchyCycle => "hierarchy_cycle",
         FindingKind::UnknownCurrency => "unknown_currency",
     }
+}
+
+/// The snapshot upserts of design.md §3.7: one record per rolled-up plan, keyed
+/// `{planId}:{YYYY-MM-DD}`, carrying the plan's metrics under the plan's rollup field names.
+pub fn snapshot_writes(
+    names: &Names,
+    rollups: &BTreeMap<String, Rollups>,
+    date: NaiveDate,
+) -> Vec<PlannedWrite> {
+    let n = &names.snapshot;
+    rollups
+        .iter()
+        .map(|(plan_id, rollups)| {
+            let key = format!("{plan_id}:{date}");
+            let mut fields = Map::new();
+            fields.insert(n.plan.clone(), Value::String(plan_id.clone()));
+            fields.insert(n.snapshot_date.clone(), Value::String(date.to_string()));
+            fields.insert(n.snapshot_key.clone(), Value::String(key.clone()));
+            for (field, name) in &names.plan.rollups {
+                fields.insert(name.clone(), field_value_json(&rollups.value(*field)));
+            }
+            let changes = fields
+                .iter()
+                .map(|(field, new)| Change {
+                    object: n.object.clone(),
+                    record_id: key.clone(),
+                    record_name: None,
+                    field: field.clone(),
+                    old: Value::Null,
+                    new: new.clone(),
+                })
+                .collect();
+            PlannedWrite {
+                object: n.object.clone(),
+                record_id: key,
+                record_name: None,
+                fields,
+                changes,
+                reason: "snapshot",
+                kind: WriteKind::Upsert {
+                    external_id_field: n.snapshot_key.clone(),
+                },
+            }
+        })
+        .collect()
 }

@@ -7,8 +7,9 @@ pub mod names;
 pub mod pull;
 pub mod push;
 pub mod report;
+pub mod scope;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,11 +17,12 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::crm::{CrmClient, CrmError};
+use crate::crm::{soql, CrmClient, CrmError};
 use crate::domain::{Rates, Rules};
-use crate::store::{NewWrite, Store, StoreError, WriteKind};
+use crate::store::{NewWrite, Store, StoreError};
 
 pub use names::{Names, ObjectKind};
+pub use pull::PullMode;
 pub use report::{Change, CycleReport, ObjectStats, WriteFailure};
 
 /// Why a cycle could not complete.
@@ -51,6 +53,52 @@ pub struct SyncSettings {
     pub batch_size: usize,
     /// End the cycle cleanly when the org's daily API usage passes this share.
     pub max_api_usage_percent: u8,
+}
+
+/// What `plansync resync` re-pulls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResyncTarget {
+    /// Everything: a full run.
+    All,
+    /// One plan: its record, junction rows, accounts and their opportunities and activities.
+    Plan(String),
+    /// One account: its record, its plans and junction rows, opportunities and activities.
+    Account(String),
+    /// Every record of one object.
+    Object(ObjectKind),
+}
+
+/// The meta key holding the org-time-zone date of the last run that recomputed every plan.
+const RECOMPUTED_ALL_ON: &str = "recomputed_all_on";
+
+/// Which pulls a run makes.
+enum Pulls {
+    Fixed(Vec<(ObjectKind, PullMode)>),
+    /// A plan's records; which accounts it covers is known after its first pulls.
+    Plan(String),
+    Account(String),
+}
+
+/// One run: a cycle, a resync or a snapshot.
+struct Run {
+    kind: &'static str,
+    pulls: Pulls,
+    recompute_all: bool,
+    dry_run: bool,
+    as_of: Option<NaiveDate>,
+    snapshot: Option<NaiveDate>,
+}
+
+/// A stop (shutdown, API budget) ends the run cleanly with what it did so far; anything else
+/// is an error.
+fn stopped_or(err: SyncError, mut report: CycleReport) -> Result<CycleReport, SyncError> {
+    match err {
+        SyncError::Stopped(why) | SyncError::Crm(CrmError::QuotaExceeded { message: why }) => {
+            report.stopped_early = Some(why);
+            Ok(report)
+        }
+        other => Err(other),
+    }
 }
 
 /// How to run one cycle.
@@ -134,17 +182,86 @@ impl SyncEngine {
 
     /// Runs one cycle and records it in the run log.
     pub async fn run_cycle(&mut self, options: CycleOptions) -> Result<CycleReport, SyncError> {
-        let started = Instant::now();
-        let now = Utc::now();
+        let mode = if options.full {
+            PullMode::Full
+        } else {
+            PullMode::Incremental
+        };
         let kind = match (options.full, options.dry_run) {
             (_, true) => "dry-run",
             (true, false) => "full",
             (false, false) => "incremental",
         };
-        let run_id = self.store.start_run(kind, now)?;
-        let span = info_span!("cycle", run_id, kind);
+        self.execute(Run {
+            kind,
+            pulls: Pulls::Fixed(ObjectKind::ALL.map(|k| (k, mode.clone())).to_vec()),
+            recompute_all: options.full,
+            dry_run: options.dry_run,
+            as_of: options.as_of,
+            snapshot: None,
+        })
+        .await
+    }
+
+    /// Re-pulls what `target` names from the CRM, ignoring (and keeping) the cursors,
+    /// recomputes the plans it concerns and writes back what changed.
+    pub async fn resync(
+        &mut self,
+        target: ResyncTarget,
+        dry_run: bool,
+        as_of: Option<NaiveDate>,
+    ) -> Result<CycleReport, SyncError> {
+        let (pulls, recompute_all) = match target {
+            ResyncTarget::All => (
+                Pulls::Fixed(ObjectKind::ALL.map(|k| (k, PullMode::Full)).to_vec()),
+                true,
+            ),
+            ResyncTarget::Object(kind) => (Pulls::Fixed(vec![(kind, PullMode::Full)]), true),
+            ResyncTarget::Plan(id) => (Pulls::Plan(id), false),
+            ResyncTarget::Account(id) => (Pulls::Account(id), false),
+        };
+        self.execute(Run {
+            kind: if dry_run { "resync-dry-run" } else { "resync" },
+            pulls,
+            recompute_all,
+            dry_run,
+            as_of,
+            snapshot: None,
+        })
+        .await
+    }
+
+    /// Takes the plan snapshots for `date` (design.md §3.7): an incremental cycle evaluated as
+    /// of `date`, then every rolled-up plan's metrics upserted as a snapshot record keyed
+    /// `{planId}:{date}`, so a repeated or crashed run never makes duplicates.
+    pub async fn snapshot(
+        &mut self,
+        date: NaiveDate,
+        dry_run: bool,
+    ) -> Result<CycleReport, SyncError> {
+        self.execute(Run {
+            kind: if dry_run {
+                "snapshot-dry-run"
+            } else {
+                "snapshot"
+            },
+            pulls: Pulls::Fixed(ObjectKind::ALL.map(|k| (k, PullMode::Incremental)).to_vec()),
+            recompute_all: true,
+            dry_run,
+            as_of: Some(date),
+            snapshot: Some(date),
+        })
+        .await
+    }
+
+    /// Runs one run and records it in the run log.
+    async fn execute(&mut self, run: Run) -> Result<CycleReport, SyncError> {
+        let started = Instant::now();
+        let now = Utc::now();
+        let run_id = self.store.start_run(run.kind, now)?;
+        let span = info_span!("cycle", run_id, kind = run.kind);
         let calls_before = self.crm.api_calls();
-        let result = self.cycle(&options, now).instrument(span).await;
+        let result = self.cycle(&run, now).instrument(span).await;
         let elapsed = started.elapsed().as_millis() as u64;
         match result {
             Ok(mut report) => {
@@ -162,7 +279,14 @@ impl SyncEngine {
                 let summary = serde_json::to_value(&report).unwrap_or_default();
                 self.store
                     .finish_run(run_id, outcome, &summary, Utc::now())?;
-                info!(outcome, duration_ms = elapsed, "cycle finished");
+                info!(
+                    outcome,
+                    duration_ms = elapsed,
+                    api_calls = report.api_calls,
+                    rows = report.objects.values().map(|s| s.pulled).sum::<u64>(),
+                    fields_written = report.fields_written,
+                    "run finished"
+                );
                 Ok(report)
             }
             Err(err) => {
@@ -192,24 +316,27 @@ impl SyncEngine {
         })
     }
 
-    async fn cycle(
-        &mut self,
-        options: &CycleOptions,
-        now: DateTime<Utc>,
-    ) -> Result<CycleReport, SyncError> {
-        let today = options.as_of.unwrap_or_else(|| {
+    async fn cycle(&mut self, run: &Run, now: DateTime<Utc>) -> Result<CycleReport, SyncError> {
+        let today = run.as_of.unwrap_or_else(|| {
             now.with_timezone(&self.settings.rules.timezone)
                 .date_naive()
         });
         let mut report = CycleReport {
-            full: options.full,
-            dry_run: options.dry_run,
+            full: run.recompute_all,
+            dry_run: run.dry_run,
             today: today.to_string(),
             ..CycleReport::default()
         };
 
         // The API budget, read once at the start (design.md §5).
-        self.crm.limits().await?;
+        match self.crm.limits().await {
+            Ok(_) => {}
+            Err(CrmError::QuotaExceeded { message }) => {
+                report.stopped_early = Some(message);
+                return Ok(report);
+            }
+            Err(e) => return Err(e.into()),
+        }
         if let Some(why) = self.stop_reason() {
             warn!(%why, "not starting the cycle");
             report.stopped_early = Some(why);
@@ -232,7 +359,6 @@ impl SyncEngine {
                     )
                 })
         };
-
         let progress = self.progress.clone();
         let hooks = Hooks {
             stop: &stop,
@@ -240,99 +366,318 @@ impl SyncEngine {
         };
 
         // Writes a previous run left in the outbox go first.
-        if !options.dry_run {
-            let pushed =
-                push::drain(&self.crm, &mut self.store, self.settings.batch_size, &hooks).await?;
-            report.records_written += pushed.records_written;
-            report.fields_written += pushed.fields_written;
-            report.write_failures.extend(pushed.failures);
-        }
-
-        for kind in ObjectKind::ALL {
-            let object = self.settings.names.object(kind).to_string();
-            let pulled = match pull::pull_object(
-                &self.crm,
-                &mut self.store,
-                &self.settings.names,
-                kind,
-                options.full,
-                self.settings.lookback,
-                &hooks,
-            )
-            .await
-            {
-                Ok(p) => p,
-                Err(SyncError::Stopped(why))
-                | Err(SyncError::Crm(CrmError::QuotaExceeded { message: why })) => {
-                    report.stopped_early = Some(why);
-                    return Ok(report);
-                }
-                Err(e) => return Err(e),
-            };
-            let mut stats = pulled.stats;
-            if options.full {
-                let live: HashSet<&String> = pulled.live_ids.iter().collect();
-                let gone: Vec<String> = self
-                    .store
-                    .live_ids(&object)?
-                    .into_iter()
-                    .filter(|id| !live.contains(id))
-                    .collect();
-                if !gone.is_empty() {
-                    info!(object = %object, count = gone.len(), "removing records the CRM no longer has");
-                    stats.deleted += self.store.remove_records(&object, &gone)? as u64;
-                }
+        if !run.dry_run {
+            match push::drain(&self.crm, &mut self.store, self.settings.batch_size, &hooks).await {
+                Ok(pushed) => report.add_pushed(pushed),
+                Err(e) => return stopped_or(e, report),
             }
-            report.objects.insert(kind.label().to_string(), stats);
         }
 
-        let planned = compute::plan_writes(
-            &self.store,
-            &self.settings.names,
+        // Every plan is recomputed on a full run, a snapshot, and the first run of the day in
+        // the org's time zone (activity dates age without any CRM change).
+        // So is the first run after one that did not complete, or after a dry run: either
+        // may have refreshed the mirror without recomputing, and what it pulled no longer
+        // looks changed.
+        let previous_completed = self.store.recent_runs(2)?.get(1).is_some_and(|r| {
+            r.outcome.as_deref() == Some("succeeded") && !r.kind.contains("dry-run")
+        });
+        let recompute_all = run.recompute_all
+            || !previous_completed
+            || self.store.meta(RECOMPUTED_ALL_ON)?.as_deref() != Some(today.to_string().as_str());
+        let before = if recompute_all {
+            None
+        } else {
+            let (accounts, plans) = compute::structure(&self.store, &self.settings.names)?;
+            Some(scope::PlanMembership::new(&accounts, &plans))
+        };
+
+        let mut changed = Vec::new();
+        let mut extra_scope = BTreeSet::new();
+        let pulls = match &run.pulls {
+            Pulls::Fixed(pulls) => pulls.clone(),
+            Pulls::Plan(id) => {
+                // The plan and its junction rows first: they say which accounts it covers.
+                let names = &self.settings.names;
+                let first = vec![
+                    (
+                        ObjectKind::Plan,
+                        PullMode::Where(vec![format!("Id = {}", soql::quote(id))]),
+                    ),
+                    (
+                        ObjectKind::PlanAccount,
+                        PullMode::Where(vec![format!(
+                            "{} = {}",
+                            names.plan_account.plan,
+                            soql::quote(id)
+                        )]),
+                    ),
+                ];
+                if let Err(e) = self
+                    .pull_all(&first, &hooks, &mut report, &mut changed)
+                    .await
+                {
+                    return stopped_or(e, report);
+                }
+                extra_scope.insert(id.clone());
+                self.plan_pulls(id)?
+            }
+            Pulls::Account(id) => {
+                let (accounts, plans) = compute::structure(&self.store, &self.settings.names)?;
+                let membership = scope::PlanMembership::new(&accounts, &plans);
+                extra_scope.extend(membership.plans_of_account(id));
+                self.account_pulls(id)
+            }
+        };
+        if let Err(e) = self
+            .pull_all(&pulls, &hooks, &mut report, &mut changed)
+            .await
+        {
+            return stopped_or(e, report);
+        }
+
+        let names = &self.settings.names;
+        let inputs = compute::org_data(&self.store, names, Rates::single())?;
+        let scope = match before {
+            None => None,
+            Some(before) => {
+                let after = scope::PlanMembership::new(&inputs.org.accounts, &inputs.org.plans);
+                let links: HashMap<String, Option<String>> = inputs
+                    .org
+                    .opportunities
+                    .iter()
+                    .map(|o| (o.id.clone(), o.plan_id.clone()))
+                    .collect();
+                let contacts: HashMap<String, Option<String>> = inputs
+                    .org
+                    .contacts
+                    .iter()
+                    .map(|c| (c.id.clone(), c.account_id.clone()))
+                    .collect();
+                let lookups = scope::Lookups {
+                    opportunity_links: &links,
+                    contact_accounts: &contacts,
+                };
+                let mut touched = scope::touched_plans(names, &before, &after, &lookups, &changed);
+                touched.extend(extra_scope);
+                Some(touched)
+            }
+        };
+        let mut planned = compute::plan_writes(
+            &inputs,
+            names,
             &self.settings.rules,
-            Rates::single(),
             today,
             now,
-        )?;
+            scope.as_ref(),
+        );
         report.plans_recomputed = planned.plans_recomputed;
         report.links_changed = planned.links_changed;
         report.findings = planned.findings.iter().map(|(_, _, m)| m.clone()).collect();
-        if !options.dry_run {
-            self.store.replace_findings(&planned.findings)?;
+        if let Some(date) = run.snapshot {
+            let snapshots = compute::snapshot_writes(names, &planned.rollups, date);
+            report.snapshots = snapshots.len() as u64;
+            planned.writes.extend(snapshots);
         }
 
-        if options.dry_run {
+        if run.dry_run {
             report.fields_written = planned.writes.iter().map(|w| w.fields.len() as u64).sum();
             report.records_written = planned.writes.len() as u64;
             report.changes = planned.writes.into_iter().flat_map(|w| w.changes).collect();
             return Ok(report);
         }
 
+        self.store.replace_findings(&planned.findings)?;
         let writes = self.without_refused(planned.writes)?;
         let new_writes: Vec<NewWrite> = writes
             .into_iter()
             .map(|w| NewWrite {
                 object: w.object,
                 record_id: w.record_id,
-                kind: WriteKind::Update,
+                kind: w.kind,
                 fields: w.fields,
                 reason: w.reason.to_string(),
             })
             .collect();
         self.store.enqueue(&new_writes, now)?;
+        if scope.is_none() {
+            self.store.set_meta(RECOMPUTED_ALL_ON, &today.to_string())?;
+        }
         match push::drain(&self.crm, &mut self.store, self.settings.batch_size, &hooks).await {
-            Ok(pushed) => {
-                report.records_written += pushed.records_written;
-                report.fields_written += pushed.fields_written;
-                report.write_failures.extend(pushed.failures);
-            }
-            Err(SyncError::Stopped(why))
-            | Err(SyncError::Crm(CrmError::QuotaExceeded { message: why })) => {
-                report.stopped_early = Some(why);
-            }
-            Err(e) => return Err(e),
+            Ok(pushed) => report.add_pushed(pushed),
+            Err(e) => return stopped_or(e, report),
         }
         Ok(report)
+    }
+
+    /// Pulls each object as asked, reconciling full pulls and, after incremental pulls,
+    /// removing what the CRM's delete log shows (records purged from the recycle bin).
+    async fn pull_all(
+        &mut self,
+        pulls: &[(ObjectKind, PullMode)],
+        hooks: &Hooks<'_>,
+        report: &mut CycleReport,
+        changed: &mut Vec<pull::ChangedRecord>,
+    ) -> Result<(), SyncError> {
+        for (kind, mode) in pulls {
+            let object = self.settings.names.object(*kind).to_string();
+            let cursor_before = self.store.cursor(&object)?;
+            let mut pulled = pull::pull_object(
+                &self.crm,
+                &mut self.store,
+                &self.settings.names,
+                *kind,
+                mode,
+                self.settings.lookback,
+                hooks,
+            )
+            .await?;
+            match mode {
+                PullMode::Full => {
+                    let live: HashSet<&String> = pulled.live_ids.iter().collect();
+                    let gone: Vec<String> = self
+                        .store
+                        .live_ids(&object)?
+                        .into_iter()
+                        .filter(|id| !live.contains(id))
+                        .collect();
+                    if !gone.is_empty() {
+                        info!(object = %object, count = gone.len(), "removing records the CRM no longer has");
+                        pulled.stats.deleted += self.store.remove_records(&object, &gone)? as u64;
+                    }
+                }
+                PullMode::Incremental => {
+                    if let Some(cursor) = cursor_before {
+                        let start = cursor.system_modstamp - self.settings.lookback;
+                        pulled.stats.deleted += self.apply_delete_log(&object, start).await?;
+                    }
+                }
+                PullMode::Where(_) => {}
+            }
+            changed.extend(pulled.changed);
+            let entry = report.objects.entry(kind.label().to_string()).or_default();
+            entry.pulled += pulled.stats.pulled;
+            entry.deleted += pulled.stats.deleted;
+            entry.pages += pulled.stats.pages;
+        }
+        Ok(())
+    }
+
+    /// Step 2 of design.md §4: `getDeleted` since `start`; when the log no longer reaches back
+    /// that far, every Id of the object is listed and local rows the CRM lacks are removed.
+    /// A CRM that refuses the call only delays the removal to the nightly full run.
+    async fn apply_delete_log(
+        &mut self,
+        object: &str,
+        start: DateTime<Utc>,
+    ) -> Result<u64, SyncError> {
+        let end = Utc::now();
+        if end - start <= chrono::Duration::minutes(1) {
+            return Ok(0);
+        }
+        let log = match self.crm.get_deleted(object, start, end).await {
+            Ok(log) => log,
+            Err(CrmError::QuotaExceeded { message }) => return Err(SyncError::Stopped(message)),
+            Err(e) => {
+                warn!(object, error = %e, "the delete log is not available; the nightly full run will reconcile");
+                return Ok(0);
+            }
+        };
+        if log
+            .earliest_date_available
+            .is_some_and(|earliest| earliest > start)
+        {
+            info!(
+                object,
+                "the delete log does not reach back to the cursor: listing every Id"
+            );
+            let mut live = HashSet::new();
+            let mut page = self
+                .crm
+                .query(&format!("SELECT Id FROM {object}"), false)
+                .await?;
+            loop {
+                live.extend(page.records.iter().filter_map(|r| convert::text(r, "Id")));
+                match page.next_records_url.filter(|_| !page.done) {
+                    Some(next) => page = self.crm.query_more(&next).await?,
+                    None => break,
+                }
+            }
+            let gone: Vec<String> = self
+                .store
+                .live_ids(object)?
+                .into_iter()
+                .filter(|id| !live.contains(id))
+                .collect();
+            return Ok(self.store.remove_records(object, &gone)? as u64);
+        }
+        let ids: Vec<String> = log.deleted.into_iter().map(|(id, _)| id).collect();
+        let live: HashSet<String> = self.store.live_ids(object)?.into_iter().collect();
+        let gone: Vec<String> = ids.into_iter().filter(|id| live.contains(id)).collect();
+        Ok(self.store.remove_records(object, &gone)? as u64)
+    }
+
+    /// After the plan and its junction rows are in the mirror: its accounts, and the
+    /// opportunities, contacts, tasks and events of those accounts and linked to it.
+    fn plan_pulls(&self, plan_id: &str) -> Result<Vec<(ObjectKind, PullMode)>, SyncError> {
+        let names = &self.settings.names;
+        let (accounts, plans) = compute::structure(&self.store, names)?;
+        let hierarchy = crate::domain::membership::Hierarchy::new(&accounts);
+        let members: Vec<String> = plans
+            .iter()
+            .find(|p| p.id == plan_id)
+            .map(|p| {
+                hierarchy
+                    .members(p)
+                    .into_iter()
+                    .map(|(a, _)| a.to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut opportunity_filters = pull::in_filters(&names.opportunity.account_id, &members);
+        opportunity_filters.push(format!(
+            "{} = {}",
+            names.opportunity.plan_link,
+            soql::quote(plan_id)
+        ));
+        Ok(vec![
+            (
+                ObjectKind::Account,
+                PullMode::Where(pull::in_filters("Id", &members)),
+            ),
+            (
+                ObjectKind::Opportunity,
+                PullMode::Where(opportunity_filters),
+            ),
+            (
+                ObjectKind::Contact,
+                PullMode::Where(pull::in_filters(&names.contact.account_id, &members)),
+            ),
+            (
+                ObjectKind::Task,
+                PullMode::Where(pull::in_filters(&names.task.account_id, &members)),
+            ),
+            (
+                ObjectKind::Event,
+                PullMode::Where(pull::in_filters(&names.event.account_id, &members)),
+            ),
+        ])
+    }
+
+    /// The account, the plans and junction rows naming it, and its opportunities, contacts,
+    /// tasks and events.
+    fn account_pulls(&self, account_id: &str) -> Vec<(ObjectKind, PullMode)> {
+        let names = &self.settings.names;
+        let id = soql::quote(account_id);
+        let by = |field: &str| PullMode::Where(vec![format!("{field} = {id}")]);
+        vec![
+            (ObjectKind::Account, by("Id")),
+            (ObjectKind::Plan, by(&names.plan.account)),
+            (ObjectKind::PlanAccount, by(&names.plan_account.account)),
+            (ObjectKind::Opportunity, by(&names.opportunity.account_id)),
+            (ObjectKind::Contact, by(&names.contact.account_id)),
+            (ObjectKind::Task, by(&names.task.account_id)),
+            (ObjectKind::Event, by(&names.event.account_id)),
+        ]
     }
 
     /// Drops writes the CRM already refused permanently with exactly these values: they are

@@ -27,6 +27,15 @@ impl ObjectKind {
         ObjectKind::Event,
     ];
 
+    /// The kind named by its label (`opportunity`) or by the default API name of its object
+    /// (`Opportunity`, `Account_Plan__c`), case-insensitively.
+    pub fn parse(name: &str) -> Option<ObjectKind> {
+        let defaults = Names::default();
+        ObjectKind::ALL.into_iter().find(|k| {
+            k.label().eq_ignore_ascii_case(name) || defaults.object(*k).eq_ignore_ascii_case(name)
+        })
+    }
+
     /// A stable short name for reports and logs.
     pub fn label(self) -> &'static str {
         match self {
@@ -125,9 +134,20 @@ pub struct EventNames {
     pub is_all_day: String,
 }
 
+/// Field API names of the plan snapshot object; its metric fields carry the plan's rollup
+/// field names.
+#[derive(Debug, Clone)]
+pub struct SnapshotNames {
+    pub object: String,
+    pub plan: String,
+    pub snapshot_date: String,
+    pub snapshot_key: String,
+}
+
 /// Every API name the cycle uses.
 #[derive(Debug, Clone)]
 pub struct Names {
+    pub snapshot: SnapshotNames,
     pub account: AccountNames,
     pub plan: PlanNames,
     pub plan_account: PlanAccountNames,
@@ -241,6 +261,12 @@ impl Names {
             .map(|f| (*f, plan_rollup_name(&m.plan, *f).to_string()))
             .collect();
         Names {
+            snapshot: SnapshotNames {
+                object: m.snapshot.object.clone(),
+                plan: m.snapshot.plan.clone(),
+                snapshot_date: m.snapshot.snapshot_date.clone(),
+                snapshot_key: m.snapshot.snapshot_key.clone(),
+            },
             account: AccountNames {
                 object: m.account.object.clone(),
                 name: m.account.name.clone(),
@@ -337,5 +363,24 @@ impl Default for Names {
     /// The API names of design.md §2.
     fn default() -> Self {
         Names::from_mapping(&Mapping::default(), false, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_kinds_parse_from_labels_and_api_names() {
+        assert_eq!(
+            ObjectKind::parse("opportunity"),
+            Some(ObjectKind::Opportunity)
+        );
+        assert_eq!(ObjectKind::parse("Account_Plan__c"), Some(ObjectKind::Plan));
+        assert_eq!(
+            ObjectKind::parse("plan_account"),
+            Some(ObjectKind::PlanAccount)
+        );
+        assert_eq!(ObjectKind::parse("Lead"), None);
     }
 }

@@ -1,8 +1,10 @@
 //! Step 1 of the cycle (design.md §4): pull each object changed since its cursor through
 //! `queryAll`, ordered by (SystemModstamp, Id), storing each page in one transaction with the
-//! cursor advance so a crash loses no page.
+//! cursor advance so a crash loses no page. A resync pulls by a filter instead, ignoring and
+//! keeping the cursor.
 
 use chrono::Duration;
+use serde_json::{Map, Value};
 use tracing::{debug, info_span, Instrument};
 
 use crate::crm::{soql, CrmClient};
@@ -13,110 +15,294 @@ use super::names::{Names, ObjectKind, IS_DELETED, SYSTEM_MODSTAMP};
 use super::report::ObjectStats;
 use super::{Hooks, Progress, SyncError};
 
-/// Builds the incremental (or full, with no cursor) query of one object.
-pub fn build_query(
-    names: &Names,
-    kind: ObjectKind,
-    since: Option<&Cursor>,
-    lookback: Duration,
-) -> String {
+/// What to pull of one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullMode {
+    /// What changed since the cursor, minus the lookback; advances the cursor.
+    Incremental,
+    /// Every record; advances the cursor; local rows the CRM no longer has are removed.
+    Full,
+    /// The records matching each WHERE clause; the cursor is left as it is.
+    Where(Vec<String>),
+}
+
+/// Builds the query of one object: `filter` is the WHERE clause, if any.
+pub fn build_query(names: &Names, kind: ObjectKind, filter: Option<&str>) -> String {
     let fields = names.select_fields(kind).join(", ");
     let object = names.object(kind);
-    match since {
-        Some(cursor) => format!(
-            "SELECT {fields} FROM {object} WHERE {SYSTEM_MODSTAMP} >= {} ORDER BY {SYSTEM_MODSTAMP}, Id",
-            soql::datetime(cursor.system_modstamp - lookback)
-        ),
+    match filter {
+        Some(filter) => {
+            format!("SELECT {fields} FROM {object} WHERE {filter} ORDER BY {SYSTEM_MODSTAMP}, Id")
+        }
         None => format!("SELECT {fields} FROM {object} ORDER BY {SYSTEM_MODSTAMP}, Id"),
     }
 }
 
+/// The incremental filter from a cursor.
+pub fn since_filter(cursor: &Cursor, lookback: Duration) -> String {
+    format!(
+        "{SYSTEM_MODSTAMP} >= {}",
+        soql::datetime(cursor.system_modstamp - lookback)
+    )
+}
+
+/// A record that arrived with different values than the mirror held.
+#[derive(Debug, Clone)]
+pub struct ChangedRecord {
+    pub kind: ObjectKind,
+    pub id: String,
+    /// The mirror's fields before the pull (None for a new record).
+    pub before: Option<Map<String, Value>>,
+    /// The fields as the CRM sent them (of a deleted record too).
+    pub after: Map<String, Value>,
+    pub deleted: bool,
+}
+
 /// What a pull of one object saw.
+#[derive(Debug, Default)]
 pub struct Pulled {
     pub stats: ObjectStats,
     /// Every Id the CRM returned as live (for the full reconcile).
     pub live_ids: Vec<String>,
-    /// Ids of records that arrived (changed, created or deleted).
-    pub changed_ids: Vec<String>,
+    /// Records whose values differ from the mirror's (for incremental pulls only; a full
+    /// pull recomputes everything anyway).
+    pub changed: Vec<ChangedRecord>,
 }
 
-/// Pulls one object into the store. `full` ignores the cursor.
+/// Pulls one object into the store.
 pub async fn pull_object(
     crm: &CrmClient,
     store: &mut Store,
     names: &Names,
     kind: ObjectKind,
-    full: bool,
+    mode: &PullMode,
     lookback: Duration,
     hooks: &Hooks<'_>,
 ) -> Result<Pulled, SyncError> {
     let object = names.object(kind).to_string();
     let span = info_span!("pull", object = %object);
     async {
-        let cursor = if full { None } else { store.cursor(&object)? };
-        let query = build_query(names, kind, cursor.as_ref(), lookback);
-        debug!(%query, "querying");
-        let mut page = crm.query(&query, true).await?;
-        let mut pulled = Pulled {
-            stats: ObjectStats::default(),
-            live_ids: Vec::new(),
-            changed_ids: Vec::new(),
-        };
-        loop {
-            let mut records = Vec::with_capacity(page.records.len());
-            for fields in page.records {
-                let id = text(&fields, "Id").ok_or_else(|| SyncError::BadRecord {
-                    object: object.clone(),
-                    id: "?".into(),
-                    why: "the record has no Id".into(),
-                })?;
-                let system_modstamp = text(&fields, SYSTEM_MODSTAMP)
-                    .as_deref()
-                    .and_then(parse_datetime)
-                    .ok_or_else(|| SyncError::BadRecord {
-                        object: object.clone(),
-                        id: id.clone(),
-                        why: format!("{SYSTEM_MODSTAMP} is missing or not a datetime"),
-                    })?;
-                let is_deleted = super::convert::boolean(&fields, IS_DELETED);
-                if is_deleted {
-                    pulled.stats.deleted += 1;
-                } else {
-                    pulled.stats.pulled += 1;
-                    pulled.live_ids.push(id.clone());
+        let mut pulled = Pulled::default();
+        match mode {
+            PullMode::Incremental => {
+                let cursor = store.cursor(&object)?;
+                let filter = cursor.map(|c| since_filter(&c, lookback));
+                let query = build_query(names, kind, filter.as_deref());
+                run_query(
+                    crm,
+                    store,
+                    kind,
+                    &object,
+                    &query,
+                    true,
+                    true,
+                    &mut pulled,
+                    hooks,
+                )
+                .await?;
+            }
+            PullMode::Full => {
+                let query = build_query(names, kind, None);
+                run_query(
+                    crm,
+                    store,
+                    kind,
+                    &object,
+                    &query,
+                    true,
+                    false,
+                    &mut pulled,
+                    hooks,
+                )
+                .await?;
+            }
+            PullMode::Where(filters) => {
+                for filter in filters {
+                    let query = build_query(names, kind, Some(filter));
+                    run_query(
+                        crm,
+                        store,
+                        kind,
+                        &object,
+                        &query,
+                        false,
+                        true,
+                        &mut pulled,
+                        hooks,
+                    )
+                    .await?;
                 }
-                pulled.changed_ids.push(id.clone());
-                records.push(MirrorRecord {
-                    id,
-                    system_modstamp,
-                    is_deleted,
-                    fields,
-                });
             }
-            let next_cursor = records.last().map(|r| Cursor {
-                system_modstamp: r.system_modstamp,
-                id: r.id.clone(),
-            });
-            store.apply_page(&object, &records, next_cursor.as_ref())?;
-            pulled.stats.pages += 1;
-            (hooks.progress)(&Progress::Pulled {
-                object: object.clone(),
-                rows: pulled.stats.pulled + pulled.stats.deleted,
-                total: page.total_size,
-            });
-            if page.done {
-                break;
-            }
-            if let Some(why) = (hooks.stop)() {
-                return Err(SyncError::Stopped(why));
-            }
-            let Some(next) = page.next_records_url else {
-                break;
-            };
-            page = crm.query_more(&next).await?;
         }
         Ok(pulled)
     }
     .instrument(span)
     .await
+}
+
+/// Runs one query through all its pages into the store.
+#[allow(clippy::too_many_arguments)]
+async fn run_query(
+    crm: &CrmClient,
+    store: &mut Store,
+    kind: ObjectKind,
+    object: &str,
+    query: &str,
+    advance_cursor: bool,
+    track_changes: bool,
+    pulled: &mut Pulled,
+    hooks: &Hooks<'_>,
+) -> Result<(), SyncError> {
+    debug!(%query, "querying");
+    let mut page = crm.query(query, true).await?;
+    loop {
+        let mut records = Vec::with_capacity(page.records.len());
+        for fields in page.records {
+            let record = mirror_record(object, fields)?;
+            if record.is_deleted {
+                pulled.stats.deleted += 1;
+            } else {
+                pulled.stats.pulled += 1;
+                pulled.live_ids.push(record.id.clone());
+            }
+            if track_changes {
+                let before = store.record(object, &record.id)?;
+                let unchanged = before.as_ref().is_some_and(|b| {
+                    b.is_deleted == record.is_deleted && same_values(&b.fields, &record.fields)
+                });
+                if !unchanged {
+                    pulled.changed.push(ChangedRecord {
+                        kind,
+                        id: record.id.clone(),
+                        before: before.filter(|b| !b.is_deleted).map(|b| b.fields),
+                        after: record.fields.clone(),
+                        deleted: record.is_deleted,
+                    });
+                }
+            }
+            records.push(record);
+        }
+        let next_cursor = records.last().filter(|_| advance_cursor).map(|r| Cursor {
+            system_modstamp: r.system_modstamp,
+            id: r.id.clone(),
+        });
+        store.apply_page(object, &records, next_cursor.as_ref())?;
+        pulled.stats.pages += 1;
+        (hooks.progress)(&Progress::Pulled {
+            object: object.to_string(),
+            rows: pulled.stats.pulled + pulled.stats.deleted,
+            total: page.total_size,
+        });
+        if page.done {
+            return Ok(());
+        }
+        if let Some(why) = (hooks.stop)() {
+            return Err(SyncError::Stopped(why));
+        }
+        let Some(next) = page.next_records_url else {
+            return Ok(());
+        };
+        page = crm.query_more(&next).await?;
+    }
+}
+
+/// Whether the mirror's version of a record (`before`) holds the values the CRM just sent
+/// (`pulled`): over the pulled fields, SystemModstamp aside (it moves with every write, ours
+/// included), numbers compared by value (`10000` = `10000.00`). Fields the mirror has beyond
+/// the pulled ones (written but not selected) do not count.
+pub fn same_values(before: &Map<String, Value>, pulled: &Map<String, Value>) -> bool {
+    pulled
+        .iter()
+        .filter(|(k, _)| *k != SYSTEM_MODSTAMP)
+        .all(|(k, new)| match (before.get(k), new) {
+            (Some(old @ Value::Number(_)), Value::Number(_)) => {
+                super::convert::json_decimal(old) == super::convert::json_decimal(new)
+            }
+            (Some(old), new) => old == new,
+            (None, new) => new.is_null(),
+        })
+}
+
+/// A pulled row as the mirror keeps it.
+fn mirror_record(object: &str, fields: Map<String, Value>) -> Result<MirrorRecord, SyncError> {
+    let id = text(&fields, "Id").ok_or_else(|| SyncError::BadRecord {
+        object: object.to_string(),
+        id: "?".into(),
+        why: "the record has no Id".into(),
+    })?;
+    let system_modstamp = text(&fields, SYSTEM_MODSTAMP)
+        .as_deref()
+        .and_then(parse_datetime)
+        .ok_or_else(|| SyncError::BadRecord {
+            object: object.to_string(),
+            id: id.clone(),
+            why: format!("{SYSTEM_MODSTAMP} is missing or not a datetime"),
+        })?;
+    let is_deleted = super::convert::boolean(&fields, IS_DELETED);
+    Ok(MirrorRecord {
+        id,
+        system_modstamp,
+        is_deleted,
+        fields,
+    })
+}
+
+/// `Field IN ('a','b',...)` clauses of at most 100 Ids each, so no query URL gets too long.
+pub fn in_filters(field: &str, ids: &[String]) -> Vec<String> {
+    ids.chunks(100)
+        .map(|chunk| format!("{field} IN {}", soql::id_list(chunk)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_select_the_mapped_fields_in_modstamp_order() {
+        let names = Names::default();
+        let q = build_query(&names, ObjectKind::Contact, None);
+        assert_eq!(
+            q,
+            "SELECT Id, SystemModstamp, IsDeleted, AccountId FROM Contact ORDER BY SystemModstamp, Id"
+        );
+        let cursor = Cursor {
+            system_modstamp: parse_datetime("2026-08-15T10:10:00.000+0000").unwrap(),
+            id: "003000000000001AAA".into(),
+        };
+        let filter = since_filter(&cursor, Duration::seconds(600));
+        assert_eq!(filter, "SystemModstamp >= 2026-08-15T10:00:00.000Z");
+    }
+
+    #[test]
+    fn values_compare_without_the_modstamp_and_numbers_by_value() {
+        let a: Map<String, Value> = serde_json::from_str(
+            r#"{"Id":"x","SystemModstamp":"2026-01-01T00:00:00.000+0000","Amount":10000}"#,
+        )
+        .unwrap();
+        let b: Map<String, Value> = serde_json::from_str(
+            r#"{"Id":"x","SystemModstamp":"2026-01-02T00:00:00.000+0000","Amount":10000.00}"#,
+        )
+        .unwrap();
+        assert!(same_values(&a, &b));
+        let c: Map<String, Value> =
+            serde_json::from_str(r#"{"Id":"x","SystemModstamp":"s","Amount":10000.01}"#).unwrap();
+        assert!(!same_values(&a, &c));
+        let d: Map<String, Value> =
+            serde_json::from_str(r#"{"Id":"x","SystemModstamp":"s","Name":"n"}"#).unwrap();
+        assert!(!same_values(&a, &d));
+        // Fields the mirror has beyond the pulled ones (written, not selected) do not count.
+        let e: Map<String, Value> =
+            serde_json::from_str(r#"{"Id":"x","SystemModstamp":"s"}"#).unwrap();
+        assert!(same_values(&a, &e));
+    }
+
+    #[test]
+    fn long_id_lists_are_split_into_several_filters() {
+        let ids: Vec<String> = (0..250).map(|i| format!("001{i:015}")).collect();
+        let filters = in_filters("AccountId", &ids);
+        assert_eq!(filters.len(), 3);
+        assert!(filters[0].starts_with("AccountId IN ('001000000000000000',"));
+        assert_eq!(filters[2].matches(',').count(), 49);
+    }
 }

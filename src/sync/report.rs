@@ -52,6 +52,8 @@ pub struct CycleReport {
     /// Field values sent and accepted by the CRM (planned ones, in a dry run).
     pub fields_written: u64,
     pub records_written: u64,
+    /// Plan snapshots upserted (planned ones, in a dry run).
+    pub snapshots: u64,
     pub write_failures: Vec<WriteFailure>,
     /// Linking ambiguities, invalid plans, hierarchy cycles and other findings.
     pub findings: Vec<String>,
@@ -63,6 +65,15 @@ pub struct CycleReport {
     /// In a dry run: the changes that would be written.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
+}
+
+impl CycleReport {
+    /// Adds what a drain of the outbox did.
+    pub fn add_pushed(&mut self, pushed: super::push::Pushed) {
+        self.records_written += pushed.records_written;
+        self.fields_written += pushed.fields_written;
+        self.write_failures.extend(pushed.failures);
+    }
 }
 
 impl fmt::Display for CycleReport {
@@ -82,6 +93,9 @@ impl fmt::Display for CycleReport {
             "  plans recomputed {}, links changed {}, fields written {} on {} records",
             self.plans_recomputed, self.links_changed, self.fields_written, self.records_written
         )?;
+        if self.snapshots > 0 {
+            writeln!(f, "  plan snapshots {}", self.snapshots)?;
+        }
         if self.dry_run {
             for c in &self.changes {
                 let name = c

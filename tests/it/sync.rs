@@ -279,6 +279,7 @@ struct Scenario {
     won_a: String,
     open_b_q3: String,
     open_b_nov: String,
+    plan_c: String,
 }
 
 const AS_OF: &str = "2026-08-15";
@@ -333,6 +334,22 @@ impl Scenario {
                        "Amount": 30000}),
             )
             .await;
+        // An unrelated account and plan: no change below touches it.
+        let account_c = crm.create("Account", json!({"Name": "Globex"})).await;
+        let plan_c = crm
+            .create(
+                "Account_Plan__c",
+                json!({"Name": "Globex 2026", "Account__c": account_c, "Status__c": "Active",
+                       "Period_Start__c": "2026-01-01", "Period_End__c": "2026-12-31",
+                       "Revenue_Target__c": 10000}),
+            )
+            .await;
+        crm.create(
+            "Opportunity",
+            json!({"Name": "Globex renewal", "AccountId": account_c, "CloseDate": "2026-09-01",
+                   "StageName": "Qualification", "Amount": 5000}),
+        )
+        .await;
         let dir = tempfile::tempdir().unwrap();
         let config = write_config(dir.path(), &emulator);
         Scenario {
@@ -346,6 +363,7 @@ impl Scenario {
             won_a,
             open_b_q3,
             open_b_nov,
+            plan_c,
         }
     }
 
@@ -377,7 +395,8 @@ fn assert_amount(record: &Value, field: &str, want: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_crm_change_moves_exactly_the_right_numbers() {
     let s = Scenario::new().await;
-    s.sync().await;
+    let first = s.sync().await;
+    assert_eq!(first["plans_recomputed"], 3, "{first}");
 
     // Direct membership beats hierarchy: August on B goes to B's Q3 plan; November is outside
     // Q3, so it goes to A's plan through the hierarchy.
@@ -411,6 +430,8 @@ async fn each_crm_change_moves_exactly_the_right_numbers() {
         .await;
     let report = s.sync().await;
     assert_eq!(report["links_changed"], 1, "{report}");
+    // Only the two plans the move touches are recomputed, not Globex's.
+    assert_eq!(report["plans_recomputed"], 2, "{report}");
     assert_eq!(s.link(&s.open_b_q3).await, json!(s.plan_a));
     assert_amount(&s.plan(&s.plan_a).await, "Open_Pipeline__c", "50000");
     assert_amount(&s.plan(&s.plan_b).await, "Open_Pipeline__c", "0");
@@ -464,9 +485,15 @@ async fn each_crm_change_moves_exactly_the_right_numbers() {
     assert_eq!(s.link(&s.open_b_nov).await, Value::Null);
     assert_eq!(s.link(&s.open_b_q3).await, Value::Null);
 
-    // And with nothing changed, nothing is written.
+    // And with nothing changed, nothing is recomputed or written.
     let report = s.sync().await;
     assert_eq!(report["fields_written"], 0, "{report}");
+    assert_eq!(report["plans_recomputed"], 0, "{report}");
+    assert_amount(&s.plan(&s.plan_c).await, "Open_Pipeline__c", "5000");
+
+    // The first cycle of a new day recomputes every plan: activity dates age by themselves.
+    let next_day = sync_json(&s.config, &["--as-of", "2026-08-16"]).await;
+    assert_eq!(next_day["plans_recomputed"], 2, "{next_day}");
     s.emulator.shutdown().await;
 }
 
@@ -491,6 +518,17 @@ async fn dry_run_prints_the_changes_and_writes_nothing() {
     // A real cycle afterwards still has everything to write.
     let report = s.sync().await;
     assert!(report["fields_written"].as_u64().unwrap() > 0);
+
+    // A dry run refreshes the local mirror: the real cycle after it must still recompute the
+    // plans its changes touch.
+    s.crm
+        .update("Opportunity", &s.won_a, json!({"Amount": 12000}))
+        .await;
+    let (ok, _, stderr) =
+        plansync(&["sync", "--config", config, "--dry-run", "--as-of", AS_OF]).await;
+    assert!(ok, "{stderr}");
+    s.sync().await;
+    assert_amount(&s.plan(&s.plan_a).await, "Won_Amount__c", "12000");
     s.emulator.shutdown().await;
 }
 
@@ -517,5 +555,87 @@ async fn a_record_the_crm_refuses_is_reported_and_the_rest_are_written() {
     let again = sync_json(&s.config, &["--as-of", AS_OF]).await;
     assert_eq!(again["write_failures"], json!([]), "{again}");
     assert_eq!(again["fields_written"], 0, "{again}");
+    s.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_that_cannot_complete_exits_non_zero_and_says_why() {
+    let emulator = Emulator::builder().seed("empty").start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &emulator);
+    let path = config.to_str().unwrap();
+
+    // A key the configuration does not have: exit 2, naming the key.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&config).unwrap() + "\n[rollups]\nclose_ratio = 5\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plansync"))
+        .args(["sync", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("close_ratio"), "{stderr}");
+
+    // The CRM refuses the credentials: exit 1 with the CRM's reason.
+    std::fs::write(dir.path().join("client_secret"), "not-the-secret").unwrap();
+    let (ok, _, stderr) = plansync(&["sync", "--config", path]).await;
+    assert!(!ok);
+    assert!(stderr.contains("invalid_client"), "{stderr}");
+    std::fs::write(dir.path().join("client_secret"), emulator.client_secret()).unwrap();
+
+    // The org's API usage is past [limits] max_api_usage_percent: exit 3, cursors untouched.
+    emulator.set_api_usage(90_000);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plansync"))
+        .args(["sync", "--config", path])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("API usage"), "{stderr}");
+    emulator.set_api_usage(0);
+    let report = sync_json(&config, &[]).await;
+    assert_eq!(report["stopped_early"], Value::Null, "{report}");
+
+    // The CRM is gone: exit 1 after the retries, saying it could not connect.
+    let base = emulator.base_url().to_string();
+    emulator.shutdown().await;
+    let (ok, _, stderr) = plansync(&["sync", "--config", path]).await;
+    assert!(!ok);
+    assert!(stderr.contains(&base), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_are_upserted_once_per_plan_and_date() {
+    let s = Scenario::new().await;
+    s.sync().await;
+    let config = plansync::config::load(&s.config).unwrap();
+    let mut engine = plansync::cli::sync::engine_from_config(&config).unwrap();
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 8, 31).unwrap();
+    let report = engine.snapshot(date, false).await.unwrap();
+    assert_eq!(report.snapshots, 3);
+    assert!(
+        report.write_failures.is_empty(),
+        "{:?}",
+        report.write_failures
+    );
+    // A repeated run (say, after a crash) updates the same records.
+    engine.snapshot(date, false).await.unwrap();
+    let rows = s
+        .crm
+        .query(
+            "SELECT Snapshot_Key__c, Won_Amount__c, Open_Pipeline__c FROM Account_Plan_Snapshot__c",
+        )
+        .await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let a = rows
+        .iter()
+        .find(|r| r["Snapshot_Key__c"] == json!(format!("{}:2026-08-31", s.plan_a)))
+        .unwrap();
+    assert_amount(a, "Won_Amount__c", "10000");
+    assert_amount(a, "Open_Pipeline__c", "30000");
     s.emulator.shutdown().await;
 }

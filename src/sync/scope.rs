@@ -1,0 +1,285 @@
+//! Step 3 of the cycle (design.md §4): which plans the changes of an incremental pull touch,
+//! so only those are recomputed. Pure: it reads the records' values before and after the pull
+//! and the plan memberships before and after.
+//!
+//! A plan is touched when its own record changes; when a junction row adding an account to it
+//! changes; when an account in it changes (its parent moves it in or out of hierarchies); and
+//! when an opportunity, contact, task or event of one of its accounts changes (before or after
+//! the change), or an opportunity linked to it, or a task or event about such an opportunity,
+//! or a task or event whose contact belongs to one of its accounts (engaged contacts).
+//! Links that move because of a change are added by the caller after computing them.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::{Map, Value};
+
+use crate::domain::membership::Hierarchy;
+use crate::domain::{Account, Plan};
+
+use super::convert::text;
+use super::names::{Names, ObjectKind};
+use super::pull::ChangedRecord;
+
+/// For each account, the plans it belongs to (directly, through a junction row, or through the
+/// hierarchy).
+#[derive(Debug, Default)]
+pub struct PlanMembership {
+    by_account: HashMap<String, BTreeSet<String>>,
+}
+
+impl PlanMembership {
+    pub fn new(accounts: &[Account], plans: &[Plan]) -> Self {
+        let hierarchy = Hierarchy::new(accounts);
+        let mut by_account: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for plan in plans {
+            for (account, _) in hierarchy.members(plan) {
+                by_account
+                    .entry(account.to_string())
+                    .or_default()
+                    .insert(plan.id.clone());
+            }
+        }
+        PlanMembership { by_account }
+    }
+
+    /// The plans an account belongs to.
+    pub fn plans_of_account(&self, account: &str) -> Vec<String> {
+        self.plans_of(Some(account)).cloned().collect()
+    }
+
+    fn plans_of(&self, account: Option<&str>) -> impl Iterator<Item = &String> {
+        account
+            .and_then(|a| self.by_account.get(a))
+            .into_iter()
+            .flatten()
+    }
+}
+
+/// What the scoping reads of the mirror after the pull.
+pub struct Lookups<'a> {
+    /// Opportunity Id → its plan link as the mirror holds it.
+    pub opportunity_links: &'a HashMap<String, Option<String>>,
+    /// Contact Id → its AccountId.
+    pub contact_accounts: &'a HashMap<String, Option<String>>,
+}
+
+/// The plans the changed records touch.
+pub fn touched_plans(
+    names: &Names,
+    before: &PlanMembership,
+    after: &PlanMembership,
+    lookups: &Lookups<'_>,
+    changed: &[ChangedRecord],
+) -> BTreeSet<String> {
+    let mut touched = BTreeSet::new();
+    for record in changed {
+        let values = |field: &str| -> [Option<String>; 2] {
+            let get = |m: Option<&Map<String, Value>>| m.and_then(|m| text(m, field));
+            [get(record.before.as_ref()), get(Some(&record.after))]
+        };
+        let of_accounts = |accounts: [Option<String>; 2], touched: &mut BTreeSet<String>| {
+            for account in accounts.iter().flatten() {
+                touched.extend(before.plans_of(Some(account)).cloned());
+                touched.extend(after.plans_of(Some(account)).cloned());
+            }
+        };
+        match record.kind {
+            ObjectKind::Plan => {
+                touched.insert(record.id.clone());
+            }
+            ObjectKind::PlanAccount => {
+                touched.extend(values(&names.plan_account.plan).into_iter().flatten());
+            }
+            ObjectKind::Account => {
+                of_accounts([Some(record.id.clone()), None], &mut touched);
+            }
+            ObjectKind::Opportunity => {
+                touched.extend(values(&names.opportunity.plan_link).into_iter().flatten());
+                of_accounts(values(&names.opportunity.account_id), &mut touched);
+            }
+            ObjectKind::Contact => {
+                of_accounts(values(&names.contact.account_id), &mut touched);
+            }
+            ObjectKind::Task | ObjectKind::Event => {
+                let (account, what, who) = match record.kind {
+                    ObjectKind::Task => (
+                        &names.task.account_id,
+                        &names.task.what_id,
+                        &names.task.who_id,
+                    ),
+                    _ => (
+                        &names.event.account_id,
+                        &names.event.what_id,
+                        &names.event.who_id,
+                    ),
+                };
+                of_accounts(values(account), &mut touched);
+                for what_id in values(what).into_iter().flatten() {
+                    if let Some(Some(plan)) = lookups.opportunity_links.get(&what_id) {
+                        touched.insert(plan.clone());
+                    }
+                }
+                for who_id in values(who).into_iter().flatten() {
+                    if let Some(account) = lookups.contact_accounts.get(&who_id) {
+                        of_accounts([account.clone(), None], &mut touched);
+                    }
+                }
+            }
+        }
+    }
+    touched
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn account(id: &str, parent: Option<&str>) -> Account {
+        Account {
+            id: id.into(),
+            parent_id: parent.map(str::to_string),
+        }
+    }
+
+    fn plan(id: &str, account: &str, children: bool) -> Plan {
+        Plan {
+            id: id.into(),
+            name: id.into(),
+            account_id: Some(account.into()),
+            extra_account_ids: Vec::new(),
+            period_start: None,
+            period_end: None,
+            revenue_target: None,
+            close_ratio_percent: None,
+            include_child_accounts: children,
+            status: Some("Active".into()),
+            currency: None,
+            discriminator: None,
+        }
+    }
+
+    fn changed(kind: ObjectKind, id: &str, before: Option<Value>, after: Value) -> ChangedRecord {
+        let map = |v: Value| v.as_object().cloned().unwrap_or_default();
+        ChangedRecord {
+            kind,
+            id: id.into(),
+            before: before.map(map),
+            after: map(after),
+            deleted: false,
+        }
+    }
+
+    struct Org {
+        before: PlanMembership,
+        after: PlanMembership,
+        links: HashMap<String, Option<String>>,
+        contacts: HashMap<String, Option<String>>,
+    }
+
+    impl Org {
+        /// A (parent of B), C alone; plan PA on A with children, PB on B, PC on C.
+        fn new() -> Org {
+            let accounts = vec![
+                account("A", None),
+                account("B", Some("A")),
+                account("C", None),
+            ];
+            let plans = vec![
+                plan("PA", "A", true),
+                plan("PB", "B", false),
+                plan("PC", "C", false),
+            ];
+            let membership = PlanMembership::new(&accounts, &plans);
+            Org {
+                after: PlanMembership::new(&accounts, &plans),
+                before: membership,
+                links: HashMap::from([("O1".to_string(), Some("PC".to_string()))]),
+                contacts: HashMap::from([("K1".to_string(), Some("B".to_string()))]),
+            }
+        }
+
+        fn touched(&self, changes: &[ChangedRecord]) -> Vec<String> {
+            let lookups = Lookups {
+                opportunity_links: &self.links,
+                contact_accounts: &self.contacts,
+            };
+            touched_plans(
+                &Names::default(),
+                &self.before,
+                &self.after,
+                &lookups,
+                changes,
+            )
+            .into_iter()
+            .collect()
+        }
+    }
+
+    #[test]
+    fn a_plan_change_touches_only_that_plan() {
+        let org = Org::new();
+        let c = changed(ObjectKind::Plan, "PB", None, json!({"Name": "x"}));
+        assert_eq!(org.touched(&[c]), ["PB"]);
+    }
+
+    #[test]
+    fn an_opportunity_touches_its_old_and_new_link_and_the_plans_of_both_accounts() {
+        let org = Org::new();
+        let c = changed(
+            ObjectKind::Opportunity,
+            "O9",
+            Some(json!({"AccountId": "C", "Account_Plan__c": "PC"})),
+            json!({"AccountId": "B", "Account_Plan__c": "PC"}),
+        );
+        // B is in PB directly and in PA through the hierarchy.
+        assert_eq!(org.touched(&[c]), ["PA", "PB", "PC"]);
+    }
+
+    #[test]
+    fn a_task_touches_the_plans_of_its_account_its_opportunity_and_its_contact() {
+        let org = Org::new();
+        let c = changed(
+            ObjectKind::Task,
+            "T1",
+            None,
+            json!({"AccountId": null, "WhatId": "O1", "WhoId": "K1"}),
+        );
+        assert_eq!(org.touched(&[c]), ["PA", "PB", "PC"]);
+        let unrelated = changed(ObjectKind::Task, "T2", None, json!({"AccountId": "Z"}));
+        assert!(org.touched(&[unrelated]).is_empty());
+    }
+
+    #[test]
+    fn an_account_leaving_a_hierarchy_touches_the_plans_it_was_in() {
+        let mut org = Org::new();
+        // After the pull, B has no parent: only the old membership still has PA.
+        org.after = PlanMembership::new(
+            &[account("A", None), account("B", None), account("C", None)],
+            &[
+                plan("PA", "A", true),
+                plan("PB", "B", false),
+                plan("PC", "C", false),
+            ],
+        );
+        let c = changed(
+            ObjectKind::Account,
+            "B",
+            Some(json!({"ParentId": "A"})),
+            json!({"ParentId": null}),
+        );
+        assert_eq!(org.touched(&[c]), ["PA", "PB"]);
+    }
+
+    #[test]
+    fn a_junction_row_touches_its_plans_before_and_after() {
+        let org = Org::new();
+        let c = changed(
+            ObjectKind::PlanAccount,
+            "J1",
+            Some(json!({"Account_Plan__c": "PA"})),
+            json!({"Account_Plan__c": "PC"}),
+        );
+        assert_eq!(org.touched(&[c]), ["PA", "PC"]);
+    }
+}
