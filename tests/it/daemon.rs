@@ -282,6 +282,11 @@ async fn a_second_daemon_on_the_same_store_is_refused_and_commands_still_run() {
         let (ok, stdout, stderr) = plansync(&["sync", "--config", config, "--dry-run"]).await;
         assert!(ok, "{stderr}\n{stdout}");
         assert!(!stderr.contains("locked"), "{stderr}");
+        let (ok, stdout, stderr) = plansync(&["status", "--config", config, "--json"]).await;
+        assert!(ok, "{stderr}\n{stdout}");
+        assert!(!stderr.contains("locked"), "{stderr}");
+        let status: Value = serde_json::from_str(&stdout).unwrap();
+        assert!(status.is_object(), "{stdout}");
     }
     // The daemon still works.
     org.move_into_plan_and_wait_for_the_link(&mut daemon).await;
