@@ -677,6 +677,9 @@ impl Default for ScheduleSection {
 pub struct MetricsSection {
     /// Loopback address for the metrics endpoint, like `127.0.0.1:9464`; off when unset.
     pub listen: Option<SocketAddr>,
+    /// `/healthz` answers 200 while a run succeeded within this many seconds. Unset: three
+    /// incremental schedule periods.
+    pub healthy_within_seconds: Option<u64>,
 }
 
 /// Reads the file at `path` and the process environment.
@@ -978,6 +981,12 @@ fn validate(config: &Config, sources: &Sources<'_>) -> Result<(), ConfigError> {
                 ),
             ));
         }
+    }
+    if config.metrics.healthy_within_seconds == Some(0) {
+        return Err(sources.invalid(
+            "metrics.healthy_within_seconds",
+            "= 0: give the window in seconds, at least 1".into(),
+        ));
     }
     if let Some(field) = &config.linking.discriminator_field {
         check_api_name(field, "linking.discriminator_field", sources)?;

@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod config;
 pub mod crm;
+pub mod daemon;
 pub mod domain;
 pub mod emulator;
 pub mod metadata;

@@ -19,11 +19,12 @@ use super::CliError;
 /// Options of `plansync demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Volume of the generated org: 1 is the demo org, N multiplies it.
+    /// Volume of the generated org: 1 is the demo org, N multiplies it. Example: --scale 10
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub scale: u32,
 
-    /// Evaluate date-relative rules as of this date (YYYY-MM-DD) instead of today.
+    /// Evaluate date-relative rules (activities, win-rate window) as of this date instead of
+    /// today. Example: --as-of 2026-08-15
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub as_of: Option<NaiveDate>,
 }

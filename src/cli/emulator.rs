@@ -14,16 +14,17 @@ use crate::emulator::{EmulatorBuilder, EmulatorConfig, EmulatorError};
 /// Options of `plansync emulator`.
 #[derive(Debug, clap::Args)]
 pub struct EmulatorArgs {
-    /// Address to listen on; port 0 picks a free port.
+    /// Address to listen on; port 0 picks a free port. Example: --listen 127.0.0.1:8080
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,
     /// Allow listening on a non-loopback address (the default credentials are well known).
     #[arg(long)]
     pub allow_remote: bool,
-    /// Seed data set: empty, demo or golden.
+    /// Seed data set: `empty` (no records), `demo` (a generated org that scales) or `golden`
+    /// (the fixture the rules are checked against). Example: --seed golden
     #[arg(long, default_value = "demo")]
     pub seed: String,
-    /// Multiplies the seed data set's size.
+    /// Multiplies the seed data set's size (demo seed). Example: --scale 10
     #[arg(long, default_value_t = 1)]
     pub scale: u32,
     /// OAuth client id (consumer key) the token endpoint accepts.
@@ -41,19 +42,21 @@ pub struct EmulatorArgs {
     /// Username JWT bearer assertions must name in `sub`.
     #[arg(long, requires = "jwt_public_key")]
     pub jwt_username: Option<String>,
-    /// Delay added to every request, in milliseconds.
+    /// Delay added to every request, in milliseconds. Example: --latency-ms 50
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
     /// Fault injection spec, e.g. `seed=7,503=0.05,drop=0.01,lock=0.1,expire@5,9`.
     #[arg(long, default_value = "")]
     pub faults: String,
-    /// Data API calls allowed before 403 REQUEST_LIMIT_EXCEEDED.
+    /// Data API calls allowed before 403 REQUEST_LIMIT_EXCEEDED. Example: --daily-api-limit 500
     #[arg(long, default_value_t = DEFAULT_DAILY_API_LIMIT)]
     pub daily_api_limit: u64,
-    /// Session lifetime in seconds, counted from the token's issue.
+    /// Session lifetime in seconds, counted from the token's issue; after it, requests get
+    /// 401 INVALID_SESSION_ID. Example: --session-ttl-s 60
     #[arg(long, default_value_t = 7200)]
     pub session_ttl_s: u64,
     /// Turns on multi-currency with this ISO code as the corporate currency.
+    /// Example: --multi-currency USD
     #[arg(long, value_name = "ISO")]
     pub multi_currency: Option<String>,
 }

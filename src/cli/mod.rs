@@ -3,8 +3,16 @@
 pub mod demo;
 pub mod emulator;
 pub mod plans;
+pub mod run;
 pub mod sync;
 pub mod table;
+// Admin commands.
+pub mod completions;
+pub mod doctor;
+pub mod explain;
+pub mod plan_cmd;
+pub mod status;
+pub mod writes;
 
 use std::process::ExitCode;
 
@@ -22,15 +30,31 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// Log format: `text` for a terminal, `json` for log collectors.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    /// Log format: `text` for a terminal, `json` for log collectors (one object per line, on
+    /// stderr), `auto`: JSON when started by systemd (JOURNAL_STREAM or INVOCATION_ID set),
+    /// text otherwise. Example: --log-format json
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    Auto,
     Text,
     Json,
+}
+
+impl LogFormat {
+    /// `Auto` made concrete from the environment's variable names.
+    pub fn resolve(self, env_has: impl Fn(&str) -> bool) -> LogFormat {
+        match self {
+            LogFormat::Auto if env_has("JOURNAL_STREAM") || env_has("INVOCATION_ID") => {
+                LogFormat::Json
+            }
+            LogFormat::Auto => LogFormat::Text,
+            other => other,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,11 +64,42 @@ pub enum Command {
     /// Example: plansync sync --config /etc/plansync/plansync.toml --dry-run
     Sync(sync::SyncArgs),
     /// Run a full sync against the embedded CRM emulator's demo org, with no setup.
+    ///
+    /// Example: plansync demo --scale 10 --as-of 2026-08-15
     Demo(demo::DemoArgs),
     /// Run the Salesforce-compatible CRM emulator as an HTTP server.
     ///
     /// Example: plansync emulator --listen 127.0.0.1:8080 --seed demo
     Emulator(Box<emulator::EmulatorArgs>),
+    /// Run the daemon: sync on the [schedule] cron schedules until SIGTERM.
+    ///
+    /// Example: plansync run --config /etc/plansync/plansync.toml
+    Run(run::RunArgs),
+    // Admin commands: they read the store (and the CRM) while the daemon runs.
+    /// Show the last runs, pull cursors, API usage, pending and failed writes and findings.
+    ///
+    /// Example: plansync status --config /etc/plansync/plansync.toml --json
+    Status(status::StatusArgs),
+    /// Explain which plan an opportunity links to, why, and what would change it.
+    ///
+    /// Example: plansync explain 006000000000001AAA
+    Explain(explain::ExplainArgs),
+    /// Show a plan's inputs and every rollup with the opportunities and activities behind it.
+    ///
+    /// Example: plansync plan a0P000000000001AAA --as-of 2026-08-15
+    Plan(plan_cmd::PlanArgs),
+    /// List failed writes, or retry or ignore one.
+    ///
+    /// Example: plansync writes list; plansync writes retry 42
+    Writes(writes::WritesArgs),
+    /// Check the configuration, secrets, CRM access, API version, mapped fields and store.
+    ///
+    /// Exits non-zero when any check finds a problem. Example: plansync doctor
+    Doctor(doctor::DoctorArgs),
+    /// Print a shell completion script.
+    ///
+    /// Example: plansync completions bash > /etc/bash_completion.d/plansync
+    Completions(completions::CompletionsArgs),
 }
 
 /// Why a command failed; each says what to fix.
@@ -58,8 +113,13 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Sync(#[from] SyncError),
+    #[error("{0}")]
+    Daemon(#[from] crate::daemon::DaemonError),
     #[error("the emulator: {0}")]
     Emulator(String),
+    /// An admin command's input names nothing, or asks for what cannot be done.
+    #[error("{0}")]
+    Admin(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -95,6 +155,16 @@ pub fn main() -> ExitCode {
         Command::Emulator(args) => emulator::run(*args).map_err(|e| (e.to_string(), 1)),
         Command::Sync(args) => block_on(sync::run(args)),
         Command::Demo(args) => block_on(demo::run(args)),
+        Command::Run(args) => block_on(run::run(args)),
+        Command::Status(args) => block_on(status::run(args)),
+        Command::Explain(args) => block_on(explain::run(args)),
+        Command::Plan(args) => block_on(plan_cmd::run(args)),
+        Command::Writes(args) => block_on(writes::run(args)),
+        Command::Doctor(args) => block_on(doctor::run(args)),
+        Command::Completions(args) => {
+            completions::run(args);
+            Ok(())
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -139,9 +209,10 @@ fn init_logging(format: LogFormat, default_filter: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    let _ = match format {
+    let _ = match format.resolve(|name| std::env::var_os(name).is_some()) {
         LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text | LogFormat::Auto => builder.try_init(),
     };
 }

@@ -489,6 +489,30 @@ impl CrmClient {
             .map_err(|e| decode_error(&what, raw.status, format!("not JSON ({e})"), &raw.body))
     }
 
+    /// `GET /services/data`: the API versions the instance serves (`"62.0"` ...), oldest
+    /// first as the CRM lists them.
+    pub async fn versions(&self) -> Result<Vec<String>, CrmError> {
+        let what = "the versions request";
+        let raw = self
+            .execute(
+                Method::GET,
+                Target::path("/services/data".to_string()),
+                Body::None,
+                true,
+                what,
+            )
+            .await?;
+        let body: Value = serde_json::from_slice(&raw.body)
+            .map_err(|e| decode_error(what, raw.status, format!("not JSON ({e})"), &raw.body))?;
+        let list = body
+            .as_array()
+            .ok_or_else(|| decode_error(what, raw.status, "not a JSON array", &raw.body))?;
+        Ok(list
+            .iter()
+            .filter_map(|v| v["version"].as_str().map(str::to_string))
+            .collect())
+    }
+
     /// `GET /sobjects/{object}/deleted/?start=..&end=..`: records deleted in `[start, end]`.
     pub async fn get_deleted(
         &self,

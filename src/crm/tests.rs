@@ -1545,6 +1545,25 @@ async fn describe_returns_the_json() {
     );
 }
 
+#[tokio::test]
+async fn versions_lists_the_served_versions() {
+    let s = stub(|seen, _| {
+        if seen.is_token() {
+            default_token()
+        } else {
+            Reply::json(
+                200,
+                json!([{"label": "Winter '24", "url": "/services/data/v59.0", "version": "59.0"},
+                       {"label": "Spring '24", "url": "/services/data/v60.0", "version": "60.0"}]),
+            )
+        }
+    })
+    .await;
+    let versions = client_for(&s).versions().await.unwrap();
+    assert_eq!(versions, ["59.0", "60.0"]);
+    assert_eq!(s.data_requests()[0].path, "/services/data");
+}
+
 // ---------------------------------------------------------------------------------------
 // SOQL literals
 

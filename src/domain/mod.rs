@@ -6,6 +6,7 @@ pub mod activities;
 pub mod compute;
 pub mod currency;
 pub mod diff;
+pub mod explain;
 pub mod linking;
 pub mod membership;
 pub mod model;

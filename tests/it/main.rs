@@ -2,5 +2,8 @@
 //! server on 127.0.0.1 with an OS-assigned port, a real SQLite file, the real binary).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
+mod common;
+mod daemon;
 mod emulator;
 mod sync;

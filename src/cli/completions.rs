@@ -1,0 +1,63 @@
+//! `plansync completions SHELL`: the shell completion script for bash, zsh or fish, printed
+//! to stdout.
+
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+use super::Cli;
+
+/// Options of `plansync completions`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    ///
+    /// Examples:
+    ///   plansync completions bash > /etc/bash_completion.d/plansync
+    ///   plansync completions zsh > "${fpath[1]}/_plansync"
+    ///   plansync completions fish > ~/.config/fish/completions/plansync.fish
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: CompletionShell,
+}
+
+/// The shells plansync writes completions for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// Writes the completion script for `shell` to `out`.
+pub fn write(shell: CompletionShell, out: &mut dyn std::io::Write) {
+    let shell = match shell {
+        CompletionShell::Bash => Shell::Bash,
+        CompletionShell::Zsh => Shell::Zsh,
+        CompletionShell::Fish => Shell::Fish,
+    };
+    clap_complete::generate(shell, &mut Cli::command(), "plansync", out);
+}
+
+pub fn run(args: CompletionsArgs) {
+    write(args.shell, &mut std::io::stdout());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_shell_gets_a_script_naming_the_subcommands() {
+        for shell in [
+            CompletionShell::Bash,
+            CompletionShell::Zsh,
+            CompletionShell::Fish,
+        ] {
+            let mut out = Vec::new();
+            write(shell, &mut out);
+            let text = String::from_utf8(out).unwrap();
+            for sub in ["sync", "status", "explain", "doctor", "writes"] {
+                assert!(text.contains(sub), "{shell:?} lacks {sub}");
+            }
+        }
+    }
+}

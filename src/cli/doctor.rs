@@ -1,0 +1,583 @@
+//! `plansync doctor`: checks that everything a cycle needs is in place and says what to fix:
+//! the configuration and its secrets, the CRM (reachable, credentials, API version), every
+//! mapped object and field (present, of a compatible type, writable where plansync writes),
+//! and the store.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::config::{self, Config, CurrencyMode, Mapping};
+use crate::crm::{CrmClient, CrmError};
+use crate::domain::RollupField;
+use crate::metadata::{standard, Catalog, FieldType};
+use crate::store::{Store, LATEST_VERSION};
+
+use super::sync::{crm_config, DEFAULT_CONFIG};
+use super::{error_chain, CliError};
+
+/// Options of `plansync doctor`.
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// The configuration file (TOML), layered with PLANSYNC__SECTION__KEY variables.
+    /// Example: plansync doctor --config /etc/plansync/plansync.toml
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+}
+
+/// One check's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    /// What was found (ok) or what is wrong (problem).
+    pub detail: String,
+    /// What to do about a problem.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn ok(name: impl Into<String>, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            ok: true,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn problem(
+        name: impl Into<String>,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Check {
+        Check {
+            name: name.into(),
+            ok: false,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    fn print(&self) {
+        let mark = if self.ok { "ok     " } else { "PROBLEM" };
+        println!("{mark}  {}: {}", self.name, self.detail);
+        if let Some(fix) = &self.fix {
+            for line in fix.lines() {
+                println!("         fix: {line}");
+            }
+        }
+    }
+}
+
+pub async fn run(args: DoctorArgs) -> Result<(), CliError> {
+    let checks = checks(&args).await;
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if failed == 0 {
+        println!("\nAll {} checks passed.", checks.len());
+        Ok(())
+    } else {
+        Err(CliError::Admin(format!(
+            "{failed} of {} checks found a problem (see above)",
+            checks.len()
+        )))
+    }
+}
+
+/// Runs the checks in order, printing each as it completes; later checks that need an
+/// earlier one to pass are skipped.
+async fn checks(args: &DoctorArgs) -> Vec<Check> {
+    let mut out = Vec::new();
+    let record = |c: Check, out: &mut Vec<Check>| {
+        c.print();
+        out.push(c);
+    };
+    let config = match config::load(&args.config) {
+        Ok(c) => {
+            record(
+                Check::ok("configuration", format!("{} loads", args.config.display())),
+                &mut out,
+            );
+            c
+        }
+        Err(e) => {
+            record(
+                Check::problem(
+                    "configuration",
+                    error_chain(&e),
+                    "fix the file or the PLANSYNC__ variable named above (config/example.toml documents every key)",
+                ),
+                &mut out,
+            );
+            return out;
+        }
+    };
+    record(store_check(&config), &mut out);
+
+    let crm_config = match crm_config(&config) {
+        Ok(c) => {
+            record(
+                Check::ok(
+                    "secrets",
+                    format!("the {} credentials are readable", flow(&config)),
+                ),
+                &mut out,
+            );
+            c
+        }
+        Err(e) => {
+            record(
+                Check::problem(
+                    "secrets",
+                    error_chain(&e),
+                    "make the secret files readable by the plansync user, or set the variables [crm.auth] names",
+                ),
+                &mut out,
+            );
+            return out;
+        }
+    };
+    let crm = match CrmClient::new(crm_config) {
+        Ok(c) => c,
+        Err(e) => {
+            record(
+                Check::problem(
+                    "CRM client",
+                    error_chain(&e),
+                    "fix [crm] as the message says",
+                ),
+                &mut out,
+            );
+            return out;
+        }
+    };
+    match crm.authenticate().await {
+        Ok(()) => {
+            record(
+                Check::ok("CRM reachable", format!("{} answers", config.crm.login_url)),
+                &mut out,
+            );
+            record(
+                Check::ok(
+                    "authentication",
+                    format!(
+                        "a token was issued; instance {}",
+                        crm.instance_url()
+                            .map(|u| u.to_string())
+                            .unwrap_or_else(|| "(unknown)".into())
+                    ),
+                ),
+                &mut out,
+            );
+        }
+        Err(e @ (CrmError::Transport { .. } | CrmError::Timeout { .. })) => {
+            record(
+                Check::problem(
+                    "CRM reachable",
+                    error_chain(&e),
+                    "check [crm] login_url, DNS, proxies and firewalls between this host and the CRM",
+                ),
+                &mut out,
+            );
+            return out;
+        }
+        Err(e) => {
+            record(
+                Check::ok("CRM reachable", format!("{} answers", config.crm.login_url)),
+                &mut out,
+            );
+            record(
+                Check::problem(
+                    "authentication",
+                    error_chain(&e),
+                    "check [crm.auth] (client id, user, key or secret) and that the connected app is approved for this user",
+                ),
+                &mut out,
+            );
+            return out;
+        }
+    }
+    let wanted = crm.api_version().to_string();
+    match crm.versions().await {
+        Ok(versions) if versions.contains(&wanted) => record(
+            Check::ok(
+                "API version",
+                format!(
+                    "v{wanted} is served (newest v{})",
+                    versions.last().cloned().unwrap_or_default()
+                ),
+            ),
+            &mut out,
+        ),
+        Ok(versions) => record(
+            Check::problem(
+                "API version",
+                format!(
+                    "v{wanted} is not served; the CRM serves v{} to v{}",
+                    versions.first().cloned().unwrap_or_default(),
+                    versions.last().cloned().unwrap_or_default()
+                ),
+                "set [crm] api_version to a served version",
+            ),
+            &mut out,
+        ),
+        Err(e) => record(
+            Check::problem(
+                "API version",
+                error_chain(&e),
+                "the CRM's /services/data resource must answer; check the instance URL",
+            ),
+            &mut out,
+        ),
+    }
+
+    let multi_currency = config.currency.mode != CurrencyMode::Single;
+    let catalog = match standard::catalog(multi_currency) {
+        Ok(c) => c,
+        Err(e) => {
+            record(
+                Check::problem(
+                    "metadata",
+                    e.to_string(),
+                    "the embedded schema is damaged; reinstall plansync",
+                ),
+                &mut out,
+            );
+            return out;
+        }
+    };
+    let mut described: HashMap<String, Result<Value, String>> = HashMap::new();
+    for (object, fields) in expected_fields(&config, &catalog) {
+        if !described.contains_key(&object) {
+            let d = crm.describe(&object).await.map_err(|e| error_chain(&e));
+            described.insert(object.clone(), d);
+        }
+        let check = match &described[&object] {
+            Ok(describe) => object_check(&object, &fields, describe),
+            Err(e) => Check::problem(
+                format!("object {object}"),
+                e.clone(),
+                format!(
+                    "deploy the objects in schema/salesforce (sf project deploy start), give the integration user access to {object}, or fix its name under [mapping]"
+                ),
+            ),
+        };
+        record(check, &mut out);
+    }
+    out
+}
+
+fn flow(config: &Config) -> String {
+    format!("{:?}", config.crm.auth.flow).to_lowercase()
+}
+
+fn store_check(config: &Config) -> Check {
+    let path = &config.store.path;
+    if !path.exists() {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        return if dir.is_dir() {
+            Check::ok(
+                "store",
+                format!(
+                    "no store yet at {}; the first cycle creates it",
+                    path.display()
+                ),
+            )
+        } else {
+            Check::problem(
+                "store",
+                format!("the directory {} does not exist", dir.display()),
+                "create it, writable by the plansync user, or change [store] path",
+            )
+        };
+    }
+    match Store::open(path).and_then(|s| Ok((s.schema_version()?, s.journal_mode()?))) {
+        Ok((version, mode)) => Check::ok(
+            "store",
+            format!(
+                "{} opens, schema version {version} of {LATEST_VERSION}, journal {mode}",
+                path.display()
+            ),
+        ),
+        Err(e) => Check::problem(
+            "store",
+            error_chain(&e),
+            "fix [store] path or its permissions, or restore a backup",
+        ),
+    }
+}
+
+/// A mapped field to look for, with what the CRM must allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedField {
+    /// `[mapping.<table>] <key>`, for messages.
+    pub key: String,
+    pub name: String,
+    pub expected_type: Option<FieldType>,
+    /// plansync updates it.
+    pub updateable: bool,
+    /// plansync creates records with it (snapshot upserts).
+    pub createable: bool,
+}
+
+/// Every mapped object with the fields to check, in mapping order.
+pub fn expected_fields(config: &Config, catalog: &Catalog) -> Vec<(String, Vec<ExpectedField>)> {
+    let multi_currency = config.currency.mode != CurrencyMode::Single;
+    let defaults = serde_json::to_value(Mapping::default()).unwrap_or_default();
+    let configured = serde_json::to_value(&config.mapping).unwrap_or_default();
+    let (Some(defaults), Some(configured)) = (defaults.as_object(), configured.as_object()) else {
+        return Vec::new();
+    };
+    let snapshot_default = defaults
+        .get("snapshot")
+        .and_then(|t| t["object"].as_str())
+        .unwrap_or("Account_Plan_Snapshot__c");
+    let mut out: Vec<(String, Vec<ExpectedField>)> = Vec::new();
+    let mut snapshot_metrics = Vec::new();
+    for (table, default_table) in defaults {
+        if !multi_currency && matches!(table.as_str(), "currency_type" | "dated_conversion_rate") {
+            continue;
+        }
+        let (Some(default_table), Some(conf_table)) = (
+            default_table.as_object(),
+            configured.get(table).and_then(Value::as_object),
+        ) else {
+            continue;
+        };
+        let default_object = default_table["object"].as_str().unwrap_or_default();
+        let object = conf_table["object"]
+            .as_str()
+            .unwrap_or(default_object)
+            .to_string();
+        let def = catalog.object(default_object);
+        let mut fields = Vec::new();
+        for (key, default_name) in default_table {
+            if key == "object" || (!multi_currency && key == "currency_iso_code") {
+                continue;
+            }
+            let default_name = default_name.as_str().unwrap_or_default();
+            let name = conf_table[key].as_str().unwrap_or(default_name).to_string();
+            let rollup = RollupField::from_api_name(default_name).is_some();
+            let written = match table.as_str() {
+                "opportunity" => key == "plan_link",
+                "plan" => rollup || key == "rollups_changed_at",
+                "snapshot" => true,
+                _ => false,
+            };
+            fields.push(ExpectedField {
+                key: format!("[mapping.{table}] {key}"),
+                name: name.clone(),
+                expected_type: def
+                    .and_then(|d| d.field(default_name))
+                    .map(|f| f.field_type),
+                updateable: written,
+                createable: table == "snapshot",
+            });
+            if table == "plan" && rollup {
+                if let Some(f) = catalog
+                    .object(snapshot_default)
+                    .and_then(|s| s.field(default_name))
+                {
+                    snapshot_metrics.push(ExpectedField {
+                        key: format!("snapshot metric (as [mapping.plan] {key})"),
+                        name,
+                        expected_type: Some(f.field_type),
+                        updateable: true,
+                        createable: true,
+                    });
+                }
+            }
+        }
+        if let Some(disc) = &config.linking.discriminator_field {
+            if matches!(table.as_str(), "opportunity" | "plan") {
+                fields.push(ExpectedField {
+                    key: "[linking] discriminator_field".into(),
+                    name: disc.clone(),
+                    expected_type: Some(FieldType::Picklist),
+                    updateable: false,
+                    createable: false,
+                });
+            }
+        }
+        out.push((object, fields));
+    }
+    if let Some((_, fields)) = out.iter_mut().find(|(o, _)| {
+        configured
+            .get("snapshot")
+            .and_then(|t| t["object"].as_str())
+            .is_some_and(|s| s == o)
+    }) {
+        fields.extend(snapshot_metrics);
+    }
+    out
+}
+
+/// Whether a field of type `actual` can carry what plansync reads or writes as `expected`.
+pub fn compatible(expected: FieldType, actual: &str) -> bool {
+    if expected.as_str() == actual {
+        return true;
+    }
+    let numeric = ["int", "double", "currency", "percent"];
+    let textual = [
+        "id",
+        "string",
+        "textarea",
+        "picklist",
+        "reference",
+        "email",
+        "phone",
+        "url",
+    ];
+    (expected.is_numeric() && numeric.contains(&actual))
+        || (expected.is_textual() && textual.contains(&actual))
+}
+
+/// Checks one object's describe against the fields plansync maps to it.
+pub fn object_check(object: &str, fields: &[ExpectedField], describe: &Value) -> Check {
+    let described: HashMap<String, &Value> = describe["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["name"].as_str().map(|n| (n.to_ascii_lowercase(), f)))
+        .collect();
+    let mut problems = Vec::new();
+    for f in fields {
+        let Some(d) = described.get(&f.name.to_ascii_lowercase()) else {
+            problems.push(format!(
+                "{} ({}) does not exist or is not visible to the integration user",
+                f.name, f.key
+            ));
+            continue;
+        };
+        let actual = d["type"].as_str().unwrap_or("?");
+        if let Some(expected) = f.expected_type {
+            if !compatible(expected, actual) {
+                problems.push(format!(
+                    "{} ({}) is of type {actual}, expected {}",
+                    f.name,
+                    f.key,
+                    expected.as_str()
+                ));
+            }
+        }
+        if f.updateable && d["updateable"].as_bool() != Some(true) {
+            problems.push(format!(
+                "{} ({}) is not updateable by the integration user",
+                f.name, f.key
+            ));
+        }
+        if f.createable && d["createable"].as_bool() != Some(true) {
+            problems.push(format!(
+                "{} ({}) is not createable by the integration user",
+                f.name, f.key
+            ));
+        }
+    }
+    if problems.is_empty() {
+        let written = fields.iter().filter(|f| f.updateable).count();
+        Check::ok(
+            format!("object {object}"),
+            format!(
+                "{} mapped fields present with compatible types{}",
+                fields.len(),
+                if written > 0 {
+                    format!(", {written} writable")
+                } else {
+                    String::new()
+                }
+            ),
+        )
+    } else {
+        Check::problem(
+            format!("object {object}"),
+            problems.join("; "),
+            "deploy schema/salesforce, grant field-level security (read, and edit where plansync writes) to the integration user, or fix the names under [mapping]",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn field(name: &str, t: FieldType, write: bool) -> ExpectedField {
+        ExpectedField {
+            key: format!("[mapping.x] {name}"),
+            name: name.into(),
+            expected_type: Some(t),
+            updateable: write,
+            createable: false,
+        }
+    }
+
+    #[test]
+    fn an_object_check_names_missing_mistyped_and_read_only_fields() {
+        let describe = json!({"fields": [
+            {"name": "Amount", "type": "currency", "updateable": true, "createable": true},
+            {"name": "CloseDate", "type": "string", "updateable": true, "createable": true},
+            {"name": "Account_Plan__c", "type": "reference", "updateable": false, "createable": true},
+        ]});
+        let ok = object_check(
+            "Opportunity",
+            &[field("amount", FieldType::Double, false)],
+            &describe,
+        );
+        assert!(ok.ok, "{ok:?}");
+        let bad = object_check(
+            "Opportunity",
+            &[
+                field("Amount", FieldType::Currency, false),
+                field("CloseDate", FieldType::Date, false),
+                field("Account_Plan__c", FieldType::Reference, true),
+                field("Missing__c", FieldType::String, false),
+            ],
+            &describe,
+        );
+        assert!(!bad.ok);
+        assert!(bad.detail.contains("CloseDate"), "{}", bad.detail);
+        assert!(bad.detail.contains("type string, expected date"));
+        assert!(bad
+            .detail
+            .contains("Account_Plan__c ([mapping.x] Account_Plan__c) is not updateable"));
+        assert!(bad.detail.contains("Missing__c"));
+        assert!(!bad.detail.contains("Amount"));
+    }
+
+    #[test]
+    fn the_expected_fields_follow_the_mapping_and_mark_what_plansync_writes() {
+        let mut config = Config::default();
+        config.mapping.opportunity.plan_link = "Plan__c".into();
+        let catalog = standard::catalog(false).unwrap();
+        let all = expected_fields(&config, &catalog);
+        let of = |o: &str| &all.iter().find(|(name, _)| name == o).unwrap().1;
+        let opp = of("Opportunity");
+        let link = opp.iter().find(|f| f.name == "Plan__c").unwrap();
+        assert!(link.updateable);
+        assert_eq!(link.expected_type, Some(FieldType::Reference));
+        assert!(!opp.iter().find(|f| f.name == "Amount").unwrap().updateable);
+        assert!(opp.iter().all(|f| f.name != "CurrencyIsoCode"));
+        let plan = of("Account_Plan__c");
+        assert!(
+            plan.iter()
+                .find(|f| f.name == "Won_Amount__c")
+                .unwrap()
+                .updateable
+        );
+        assert!(
+            plan.iter()
+                .find(|f| f.name == "Rollups_Changed_At__c")
+                .unwrap()
+                .updateable
+        );
+        let snap = of("Account_Plan_Snapshot__c");
+        let won = snap.iter().find(|f| f.name == "Won_Amount__c").unwrap();
+        assert!(won.createable && won.updateable);
+        assert!(all.iter().all(|(o, _)| o != "CurrencyType"));
+    }
+}

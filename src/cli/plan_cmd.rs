@@ -1,0 +1,302 @@
+//! `plansync plan PLAN_ID`: a plan's inputs and every rollup with the records behind it, from
+//! the store's mirror of the CRM, computed by the same rules a cycle uses.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use chrono::{NaiveDate, Utc};
+use rust_decimal::Decimal;
+
+use crate::domain::explain::{
+    plan_breakdown, ActivityKind, ActivityRef, OpportunityLine, PlanBreakdown,
+};
+use crate::domain::rollups::CloseRatioSource;
+use crate::domain::{today_in, Membership, Rates, Rules};
+use crate::sync::compute::org_data;
+
+use super::explain::normalize_id;
+use super::plans::money;
+use super::status::{config_and_store, names_of};
+use super::sync::{sync_settings, DEFAULT_CONFIG};
+use super::CliError;
+
+/// Options of `plansync plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The account plan's Id (15 or 18 characters). Example: plansync plan a0P000000000001AAA
+    #[arg(value_name = "PLAN_ID")]
+    pub plan_id: String,
+
+    /// The configuration file (TOML), layered with PLANSYNC__SECTION__KEY variables.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+
+    /// Evaluate date-relative rules (activities, win-rate window) as of this date instead of
+    /// today in the org's time zone. Example: --as-of 2026-08-15
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<NaiveDate>,
+}
+
+pub async fn run(args: PlanArgs) -> Result<(), CliError> {
+    let (config, store) = config_and_store(&args.config)?;
+    let names = names_of(&config);
+    let rules = sync_settings(&config).rules;
+    let inputs = org_data(&store, &names, Rates::single())?;
+    let today = args
+        .as_of
+        .unwrap_or_else(|| today_in(rules.timezone, Utc::now()));
+    let plan_id = normalize_id(&args.plan_id);
+    let b = plan_breakdown(&inputs.org, &rules, today, &plan_id).ok_or_else(|| {
+        CliError::Admin(format!(
+            "no account plan {plan_id} in the store's mirror of the CRM (deleted, mistyped, or not pulled yet: run `plansync sync`)"
+        ))
+    })?;
+    print!("{}", render(&b, &rules, today, &inputs.opportunity_names));
+    Ok(())
+}
+
+fn amount(d: Decimal) -> String {
+    money(d)
+}
+
+fn opt_amount(d: Option<Decimal>) -> String {
+    d.map_or_else(|| "-".to_string(), money)
+}
+
+fn activity(a: &Option<ActivityRef>) -> String {
+    match a {
+        None => "none".into(),
+        Some(a) => format!("{} ({} {})", a.date, kind(a.kind), a.id),
+    }
+}
+
+fn kind(k: ActivityKind) -> &'static str {
+    match k {
+        ActivityKind::Task => "task",
+        ActivityKind::Event => "event",
+    }
+}
+
+/// The breakdown as text.
+pub fn render(
+    b: &PlanBreakdown,
+    rules: &Rules,
+    today: NaiveDate,
+    opp_names: &HashMap<String, Option<String>>,
+) -> String {
+    let p = &b.plan;
+    let mut out = String::new();
+    out.push_str(&format!("Plan {} ({})\n", p.name, p.id));
+    out.push_str(&format!(
+        "  status {}{}\n",
+        p.status.as_deref().unwrap_or("(none)"),
+        if b.gets_rollups {
+            ", rollups are written"
+        } else {
+            ", rollups are NOT written for this status (the numbers below are what they would be)"
+        }
+    ));
+    let d = |x: Option<NaiveDate>| x.map_or("(none)".to_string(), |d| d.to_string());
+    out.push_str(&format!(
+        "  period {}..{}, target {}, currency {}, as of {today}\n",
+        d(p.period_start),
+        d(p.period_end),
+        opt_amount(p.revenue_target),
+        p.currency.as_deref().unwrap_or("corporate")
+    ));
+    out.push_str(&format!(
+        "  accounts ({}{}):\n",
+        b.members.len(),
+        if p.include_child_accounts {
+            ", child accounts included"
+        } else {
+            ""
+        }
+    ));
+    for (account, m) in &b.members {
+        let how = match m {
+            Membership::Direct => "direct".to_string(),
+            Membership::Junction => "junction".to_string(),
+            Membership::Hierarchy { hops } => format!("hierarchy, {hops} level(s) below"),
+        };
+        out.push_str(&format!("    {account}  {how}\n"));
+    }
+    let cr = &b.close_ratio;
+    let pct = cr.ratio * Decimal::ONE_HUNDRED;
+    let source = match cr.source {
+        CloseRatioSource::Plan => "the plan's Close_Ratio__c".to_string(),
+        CloseRatioSource::WinRate => format!(
+            "the win rate by count: {} won of {} closed in the last 365 days",
+            cr.won_in_window, cr.closed_in_window
+        ),
+        CloseRatioSource::Default => format!(
+            "[rollups] default_close_ratio ({}; the win rate needs at least 5 closed and 1 won in the last 365 days, found {} closed, {} won)",
+            if p.close_ratio_percent.is_some_and(|x| x > Decimal::ZERO) {
+                "unused"
+            } else {
+                "no Close_Ratio__c"
+            },
+            cr.closed_in_window,
+            cr.won_in_window
+        ),
+    };
+    out.push_str(&format!(
+        "  close ratio {}% from {source}\n",
+        pct.normalize()
+    ));
+
+    let name = |id: &str| {
+        opp_names
+            .get(id)
+            .cloned()
+            .flatten()
+            .map(|n| format!(" {n}"))
+            .unwrap_or_default()
+    };
+    let section = |out: &mut String, title: &str, lines: &[OpportunityLine], weighted: bool| {
+        let total: Decimal = lines.iter().map(|l| l.amount).sum();
+        out.push_str(&format!(
+            "\n{title}: {} opportunit{}, {}\n",
+            lines.len(),
+            if lines.len() == 1 { "y" } else { "ies" },
+            amount(total)
+        ));
+        for l in lines {
+            let w = if weighted {
+                format!(
+                    " x {}% = {}",
+                    l.probability
+                        .map_or_else(|| "0".to_string(), |p| p.normalize().to_string()),
+                    amount(l.weighted.unwrap_or_default())
+                )
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "  {}{}  close {}  {}{w}{}\n",
+                l.id,
+                name(&l.id),
+                d(l.close_date),
+                amount(l.amount),
+                if l.locked { "  (locked link)" } else { "" }
+            ));
+        }
+    };
+    section(&mut out, "Won", &b.won, false);
+    section(&mut out, "Lost", &b.lost, false);
+    section(&mut out, "Open pipeline", &b.open, true);
+    if !b.omitted.is_empty() {
+        section(
+            &mut out,
+            "Open but Omitted from the forecast (in no sum)",
+            &b.omitted,
+            false,
+        );
+    }
+
+    out.push_str("\nRollups\n");
+    match &b.rollups {
+        None => out.push_str(&format!(
+            "  not computed: {}\n",
+            b.conversion_error.as_deref().unwrap_or("unknown currency")
+        )),
+        Some(r) => {
+            let rows: Vec<(&str, String, String)> = vec![
+                (
+                    "Won_Amount__c",
+                    amount(r.won_amount),
+                    format!("{} won", r.won_count),
+                ),
+                (
+                    "Lost_Amount__c",
+                    amount(r.lost_amount),
+                    format!("{} lost", r.lost_count),
+                ),
+                (
+                    "Open_Pipeline__c",
+                    amount(r.open_pipeline),
+                    format!("{} open", r.open_count),
+                ),
+                (
+                    "Weighted_Pipeline__c",
+                    amount(r.weighted_pipeline),
+                    "sum of amount x probability over open".into(),
+                ),
+                (
+                    "Expected_Revenue__c",
+                    amount(r.expected_revenue),
+                    "won + weighted".into(),
+                ),
+                (
+                    "New_Sales_Needed__c",
+                    opt_amount(r.new_sales_needed),
+                    "max(target - won, 0)".into(),
+                ),
+                (
+                    "Pipeline_Needed__c",
+                    opt_amount(r.pipeline_needed),
+                    format!("new sales needed / {}%", pct.normalize()),
+                ),
+                (
+                    "Pipeline_Gap__c",
+                    opt_amount(r.pipeline_gap),
+                    "max(pipeline needed - open, 0)".into(),
+                ),
+                (
+                    "Coverage_Ratio__c",
+                    r.coverage_ratio.map_or("-".into(), |c| c.to_string()),
+                    "open / new sales needed".into(),
+                ),
+                (
+                    "Attainment__c",
+                    r.attainment.map_or("-".into(), |a| format!("{a}%")),
+                    "won / target".into(),
+                ),
+                (
+                    "Forecast_Target_Variance__c",
+                    opt_amount(r.forecast_target_variance),
+                    "target - expected revenue".into(),
+                ),
+                (
+                    "Last_Activity_Date__c",
+                    d(r.last_activity_date),
+                    activity(&b.last_activity),
+                ),
+                (
+                    "Next_Activity_Date__c",
+                    d(r.next_activity_date),
+                    activity(&b.next_activity),
+                ),
+                (
+                    "Overdue_Task_Count__c",
+                    r.overdue_task_count.to_string(),
+                    b.overdue_tasks
+                        .iter()
+                        .map(|a| format!("{} ({})", a.id, a.date))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                (
+                    "Contact_Count__c",
+                    r.contact_count.to_string(),
+                    b.contacts.join(", "),
+                ),
+                (
+                    "Engaged_Contact_Count__c",
+                    r.engaged_contact_count.to_string(),
+                    format!(
+                        "{} (closed task or event in the last {} days)",
+                        b.engaged_contacts.join(", "),
+                        rules.engaged_contact_days
+                    ),
+                ),
+            ];
+            let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+            let vwidth = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+            for (field, value, why) in rows {
+                out.push_str(&format!("  {field:<width$}  {value:>vwidth$}  {why}\n"));
+            }
+        }
+    }
+    out
+}

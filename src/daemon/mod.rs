@@ -1,0 +1,461 @@
+//! `plansync run`: the long-running daemon. It runs the sync engine on the cron schedules of
+//! `[schedule]` in the org's time zone, one run at a time, backs off after a failed run,
+//! stops cleanly on SIGTERM or SIGINT, talks to systemd (`Type=notify`, watchdog), and keeps
+//! the metrics that the opt-in loopback listener serves.
+
+pub mod lock;
+pub mod metrics;
+pub mod notify;
+pub mod scheduler;
+pub mod signals;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::config::ScheduleSection;
+use crate::sync::{CycleOptions, CycleReport, ObjectKind, SyncEngine};
+
+use metrics::{MetricsState, SharedMetrics};
+use notify::Activity;
+use scheduler::{backoff, fires_between, next_fire, RunKind};
+
+/// How the daemon runs, besides the engine.
+#[derive(Debug, Clone)]
+pub struct DaemonSettings {
+    pub schedules: ScheduleSection,
+    /// The zone the cron schedules are read in.
+    pub timezone: Tz,
+    /// Serve `/metrics` and `/healthz` here (a loopback address); off when `None`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `/healthz` answers 200 while a run succeeded within this long.
+    pub healthy_within: Duration,
+    /// The wait after the first failed run in a row; it doubles with each further failure.
+    pub backoff_base: Duration,
+    /// The longest wait after failed runs.
+    pub backoff_max: Duration,
+    /// After a stop request, how long the run in progress may take to reach a safe point
+    /// before it is abandoned.
+    pub stop_timeout: Duration,
+}
+
+/// Why the daemon could not start or did not stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
+    #[error("cannot serve metrics on {addr} ([metrics] listen): {source}")]
+    Metrics {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot install the SIGTERM and SIGINT handlers: {0}")]
+    Signals(#[source] std::io::Error),
+    #[error("no [schedule] expression fires again after {after}: check their year fields")]
+    NoFires { after: DateTime<Utc> },
+    #[error(
+        "the {kind} run did not reach a safe point within {seconds} s of the stop request and \
+         was abandoned; the next start resumes from its last committed page"
+    )]
+    Abandoned { kind: RunKind, seconds: u64 },
+}
+
+/// How one run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Succeeded,
+    /// Ended early on purpose (API budget, shutdown); not a failure.
+    Partial(String),
+    Failed(String),
+}
+
+impl Outcome {
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Partial(_) => "partial",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+}
+
+/// The daemon: the engine, its schedules and what it reports.
+pub struct Daemon {
+    engine: SyncEngine,
+    settings: DaemonSettings,
+    metrics: SharedMetrics,
+    activity: Arc<Activity>,
+    shutdown: CancellationToken,
+    failures: u32,
+    /// The last run, for systemd's STATUS line.
+    last_status: Option<String>,
+}
+
+impl Daemon {
+    /// A daemon over `engine`. The engine's cancellation token is the daemon's stop request.
+    pub fn new(mut engine: SyncEngine, settings: DaemonSettings) -> Daemon {
+        let activity = Arc::new(Activity::default());
+        let listener = activity.clone();
+        engine.on_progress(move |_| listener.progressed());
+        let shutdown = engine.cancellation();
+        let metrics = Arc::new(Mutex::new(MetricsState::new(
+            Utc::now(),
+            settings.healthy_within,
+        )));
+        Daemon {
+            engine,
+            settings,
+            metrics,
+            activity,
+            shutdown,
+            failures: 0,
+            last_status: None,
+        }
+    }
+
+    /// The state behind `/metrics` and `/healthz`.
+    pub fn metrics(&self) -> SharedMetrics {
+        self.metrics.clone()
+    }
+
+    /// Runs until SIGTERM or SIGINT. Returns `Ok` after a clean stop.
+    pub async fn run(mut self) -> Result<(), DaemonError> {
+        signals::install(self.shutdown.clone()).map_err(DaemonError::Signals)?;
+        self.refresh_from_store(true);
+        if let Some(addr) = self.settings.metrics_listen {
+            let bound = metrics::serve(addr, self.metrics.clone(), self.shutdown.clone())
+                .await
+                .map_err(|source| DaemonError::Metrics { addr, source })?;
+            info!(%bound, "serving /metrics and /healthz");
+        }
+        notify::spawn_watchdog(self.activity.clone(), self.shutdown.clone());
+
+        let tz = self.settings.timezone;
+        let mut after = Utc::now();
+        let mut first = true;
+        loop {
+            let fire = next_fire(&self.settings.schedules, after, tz)
+                .ok_or(DaemonError::NoFires { after })?;
+            let waiting = format!(
+                "next run: {} at {}",
+                kinds_text(&fire.kinds),
+                fire.at.with_timezone(&tz)
+            );
+            if first {
+                notify::ready(&format!("ready; {waiting}"));
+                info!(
+                    store = %self.engine.store().path().display(),
+                    "daemon started; {waiting}"
+                );
+                first = false;
+            } else {
+                notify::status(&format!("{}; {waiting}", self.last_run_status()));
+            }
+            if !self.sleep_until(fire.at).await {
+                break;
+            }
+            for kind in &fire.kinds {
+                if self.shutdown.is_cancelled() {
+                    break;
+                }
+                let outcome = self.run_one(*kind).await?;
+                match outcome {
+                    Outcome::Failed(_) => self.failures += 1,
+                    Outcome::Succeeded | Outcome::Partial(_) => self.failures = 0,
+                }
+            }
+            if self.shutdown.is_cancelled() {
+                break;
+            }
+            let ended = Utc::now();
+            self.record_skipped(fire.at, ended, "a run was going");
+            after = ended;
+            if self.failures > 0 {
+                let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
+                let wait = backoff(
+                    self.failures,
+                    self.settings.backoff_base,
+                    self.settings.backoff_max,
+                    jitter,
+                );
+                let resume = ended + chrono::Duration::from_std(wait).unwrap_or_default();
+                warn!(
+                    failures = self.failures,
+                    backoff_seconds = wait.as_secs(),
+                    "backing off after a failed run; the next scheduled run after {resume} follows"
+                );
+                notify::status(&format!(
+                    "{}; backing off {} s after {} failed run(s)",
+                    self.last_run_status(),
+                    wait.as_secs(),
+                    self.failures
+                ));
+                if !self.sleep_until(resume).await {
+                    break;
+                }
+                self.record_skipped(ended, resume, "backing off after a failed run");
+                after = resume;
+            }
+        }
+        notify::stopping("stopping");
+        info!("daemon stopped");
+        Ok(())
+    }
+
+    /// Sleeps until `at` on the wall clock (re-checked every minute, so clock changes are
+    /// followed); `false` when a stop was requested.
+    async fn sleep_until(&self, at: DateTime<Utc>) -> bool {
+        loop {
+            let now = Utc::now();
+            if now >= at {
+                return !self.shutdown.is_cancelled();
+            }
+            let wait = (at - now)
+                .to_std()
+                .unwrap_or_default()
+                .min(Duration::from_secs(60));
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.shutdown.cancelled() => return false,
+            }
+        }
+    }
+
+    fn record_skipped(&self, from: DateTime<Utc>, to: DateTime<Utc>, why: &str) {
+        let skipped = fires_between(&self.settings.schedules, from, to, self.settings.timezone);
+        if skipped.is_empty() {
+            return;
+        }
+        let mut state = self.lock_metrics();
+        for (kind, count) in skipped {
+            info!(kind = kind.as_str(), count, "skipped scheduled runs: {why}");
+            *state
+                .skipped_fires
+                .entry(kind.as_str().to_string())
+                .or_default() += count as u64;
+        }
+    }
+
+    fn lock_metrics(&self) -> std::sync::MutexGuard<'_, MetricsState> {
+        self.metrics.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One run, in its own span; its outcome goes to the metrics, the log and systemd.
+    async fn run_one(&mut self, kind: RunKind) -> Result<Outcome, DaemonError> {
+        let span = info_span!("run", kind = kind.as_str());
+        self.activity.set_running(true);
+        self.lock_metrics().running = Some(kind.as_str().to_string());
+        notify::status(&format!("running a {kind} run"));
+        span.in_scope(|| info!("run started"));
+        let result = self.run_engine(kind).instrument(span.clone()).await;
+        self.activity.set_running(false);
+        self.lock_metrics().running = None;
+        let (outcome, report) = result?;
+        let _entered = span.enter();
+        self.record(kind, &outcome, report.as_ref());
+        Ok(outcome)
+    }
+
+    async fn run_engine(
+        &mut self,
+        kind: RunKind,
+    ) -> Result<(Outcome, Option<CycleReport>), DaemonError> {
+        let stop = self.shutdown.clone();
+        let stop_timeout = self.settings.stop_timeout;
+        let today = Utc::now()
+            .with_timezone(&self.settings.timezone)
+            .date_naive();
+        let engine = &mut self.engine;
+        let work = async move {
+            match kind {
+                RunKind::Full | RunKind::Incremental => {
+                    engine
+                        .run_cycle(CycleOptions {
+                            full: kind == RunKind::Full,
+                            dry_run: false,
+                            as_of: None,
+                        })
+                        .await
+                }
+                RunKind::Snapshot => engine.snapshot(today, false).await,
+            }
+        };
+        let deadline = async move {
+            stop.cancelled().await;
+            tokio::time::sleep(stop_timeout).await;
+        };
+        let result = tokio::select! {
+            result = work => result,
+            () = deadline => {
+                return Err(DaemonError::Abandoned { kind, seconds: stop_timeout.as_secs() });
+            }
+        };
+        Ok(match result {
+            Ok(report) => match &report.stopped_early {
+                Some(why) => (Outcome::Partial(why.clone()), Some(report)),
+                None => (Outcome::Succeeded, Some(report)),
+            },
+            Err(err) => (Outcome::Failed(crate::cli::error_chain(&err)), None),
+        })
+    }
+
+    /// Logs the run's outcome and updates the metrics from its report and the store.
+    fn record(&mut self, kind: RunKind, outcome: &Outcome, report: Option<&CycleReport>) {
+        let now = Utc::now();
+        match (outcome, report) {
+            (Outcome::Failed(why), _) => {
+                warn!(
+                    kind = kind.as_str(),
+                    outcome = outcome.label(),
+                    error = %why,
+                    "run failed; the daemon keeps running"
+                );
+            }
+            (_, Some(report)) => {
+                let rows: u64 = report.objects.values().map(|s| s.pulled).sum();
+                let deleted: u64 = report.objects.values().map(|s| s.deleted).sum();
+                info!(
+                    kind = kind.as_str(),
+                    outcome = outcome.label(),
+                    rows_pulled = rows,
+                    rows_deleted = deleted,
+                    plans_recomputed = report.plans_recomputed,
+                    links_changed = report.links_changed,
+                    fields_written = report.fields_written,
+                    write_failures = report.write_failures.len(),
+                    api_calls = report.api_calls,
+                    api_usage = report.api_usage.as_deref().unwrap_or("unknown"),
+                    duration_ms = report.duration_ms,
+                    stopped_early = report.stopped_early.as_deref().unwrap_or(""),
+                    "run finished"
+                );
+            }
+            (_, None) => {}
+        }
+        let labels = object_names(&self.engine);
+        {
+            let mut state = self.lock_metrics();
+            *state
+                .runs
+                .entry((kind.as_str().to_string(), outcome.label().to_string()))
+                .or_default() += 1;
+            state.last_run = Some((kind.as_str().to_string(), outcome.label().to_string(), now));
+            if *outcome == Outcome::Succeeded {
+                state.last_success = Some(now);
+            }
+            if let Some(report) = report {
+                for (label, stats) in &report.objects {
+                    let object = labels.get(label).cloned().unwrap_or_else(|| label.clone());
+                    *state.rows_pulled.entry(object.clone()).or_default() += stats.pulled;
+                    *state.rows_deleted.entry(object).or_default() += stats.deleted;
+                }
+                state.fields_written += report.fields_written;
+                state.records_written += report.records_written;
+                state.api_calls += report.api_calls;
+                for failure in &report.write_failures {
+                    *state
+                        .write_failures
+                        .entry(failure.object.clone())
+                        .or_default() += 1;
+                }
+            }
+            let summary = match (outcome, report) {
+                (Outcome::Failed(why), _) => format!("failed: {why}"),
+                (_, Some(r)) => format!(
+                    "{} ({} rows pulled, {} fields written, {} API calls, {} ms)",
+                    outcome.label(),
+                    r.objects.values().map(|s| s.pulled).sum::<u64>(),
+                    r.fields_written,
+                    r.api_calls,
+                    r.duration_ms
+                ),
+                _ => outcome.label().to_string(),
+            };
+            drop(state);
+            self.last_status = Some(format!(
+                "last run: {kind} {summary}, ended {}",
+                now.with_timezone(&self.settings.timezone)
+                    .format("%Y-%m-%d %H:%M:%S %Z")
+            ));
+        }
+        self.refresh_from_store(false);
+    }
+
+    fn last_run_status(&self) -> String {
+        self.last_status
+            .clone()
+            .unwrap_or_else(|| "no run yet".to_string())
+    }
+
+    /// Reads the cursors, the outbox and the API usage into the metrics (between runs only,
+    /// from the daemon's own task). At start, also the last successful run from the run log.
+    fn refresh_from_store(&self, at_start: bool) {
+        let store = self.engine.store();
+        let mut cursors = BTreeMap::new();
+        for kind in ObjectKind::ALL {
+            let object = self.engine.settings().names.object(kind).to_string();
+            match store.cursor(&object) {
+                Ok(Some(cursor)) => {
+                    cursors.insert(object, cursor.system_modstamp);
+                }
+                Ok(None) => {}
+                Err(err) => warn!(%object, error = %err, "cannot read the cursor for metrics"),
+            }
+        }
+        let outbox = store.outbox_depth();
+        let last_success = if at_start {
+            store.recent_runs(100).ok().and_then(|runs| {
+                runs.into_iter()
+                    .filter(|r| r.kind != "dry-run" && r.outcome.as_deref() == Some("succeeded"))
+                    .find_map(|r| r.finished_at)
+            })
+        } else {
+            None
+        };
+        let usage = self.engine.crm().api_usage();
+        let mut state = self.lock_metrics();
+        state.cursors = cursors;
+        match outbox {
+            Ok((depth, oldest)) => {
+                state.outbox_depth = depth;
+                state.outbox_oldest = oldest;
+            }
+            Err(err) => warn!(error = %err, "cannot read the outbox depth for metrics"),
+        }
+        if usage.is_some() {
+            state.api_usage = usage;
+        }
+        if last_success.is_some() {
+            state.last_success = last_success;
+        }
+    }
+}
+
+/// The report's object labels (`opportunity`) to the CRM's API names (`Opportunity`).
+fn object_names(engine: &SyncEngine) -> BTreeMap<String, String> {
+    ObjectKind::ALL
+        .into_iter()
+        .map(|kind| {
+            (
+                kind.label().to_string(),
+                engine.settings().names.object(kind).to_string(),
+            )
+        })
+        .collect()
+}
+
+fn kinds_text(kinds: &[RunKind]) -> String {
+    kinds
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(" + ")
+}

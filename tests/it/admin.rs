@@ -1,0 +1,581 @@
+//! The admin commands end to end: the real binary against the emulator on 127.0.0.1 with an
+//! OS-assigned port and a real SQLite file, after a `plansync sync` has filled the store.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use plansync::emulator::{Emulator, RunningEmulator};
+use serde_json::{json, Value};
+
+const API: &str = "/services/data/v62.0";
+const AS_OF: &str = "2026-08-15";
+
+/// A plain REST client for changing and checking the CRM the way a user would.
+struct Crm {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Crm {
+    async fn connect(emulator: &RunningEmulator) -> Crm {
+        let http = reqwest::Client::new();
+        let base = emulator.base_url().to_string();
+        let body: Value = http
+            .post(format!("{base}/services/oauth2/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", emulator.client_id()),
+                ("client_secret", emulator.client_secret()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = body["access_token"].as_str().unwrap().to_string();
+        Crm { http, base, token }
+    }
+
+    async fn create(&self, object: &str, fields: Value) -> String {
+        let resp = self
+            .http
+            .post(format!("{}{API}/sobjects/{object}/", self.base))
+            .bearer_auth(&self.token)
+            .json(&fields)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(status, 201, "creating {object} {fields}: {body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    async fn update(&self, object: &str, id: &str, fields: Value) {
+        let resp = self
+            .http
+            .patch(format!("{}{API}/sobjects/{object}/{id}", self.base))
+            .bearer_auth(&self.token)
+            .json(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 204, "updating {object} {id}");
+    }
+
+    async fn get(&self, object: &str, id: &str) -> Value {
+        self.http
+            .get(format!("{}{API}/sobjects/{object}/{id}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+/// A config file for the emulator and a store in `dir`, with `extra` TOML appended.
+fn write_config(dir: &Path, emulator: &RunningEmulator, extra: &str) -> PathBuf {
+    let secret = dir.join("client_secret");
+    std::fs::write(&secret, emulator.client_secret()).unwrap();
+    let config = dir.join("plansync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[crm]
+login_url = "{base}"
+api_version = "62.0"
+
+[crm.auth]
+flow = "client_credentials"
+client_id = "{id}"
+client_secret_file = "{secret}"
+
+[store]
+path = "{store}"
+
+[org]
+timezone = "UTC"
+{extra}
+"#,
+            base = emulator.base_url(),
+            id = emulator.client_id(),
+            secret = secret.display(),
+            store = dir.join("plansync.db").display(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Runs the real binary; returns (exit success, stdout, stderr).
+async fn plansync(args: &[&str]) -> (bool, String, String) {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_plansync"))
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Runs `plansync <command> <args> --config <config>`, asserting success; returns stdout.
+async fn ok(command: &[&str], config: &Path) -> String {
+    let mut args = command.to_vec();
+    args.extend(["--config", config.to_str().unwrap()]);
+    let (success, stdout, stderr) = plansync(&args).await;
+    assert!(success, "plansync {args:?} failed:\n{stderr}\n{stdout}");
+    stdout
+}
+
+/// Runs the command expecting failure; returns stderr.
+async fn fails(command: &[&str], config: &Path) -> String {
+    let mut args = command.to_vec();
+    args.extend(["--config", config.to_str().unwrap()]);
+    let (success, stdout, stderr) = plansync(&args).await;
+    assert!(!success, "plansync {args:?} succeeded:\n{stdout}");
+    stderr
+}
+
+/// Account A (Acme) with child B; plan PA on A with child accounts for 2026 (target 100000,
+/// close ratio 50 %), plan PB on B for Q3 2026; a won opportunity on A, an open one on B in
+/// August (a candidate of both plans) and one on B in November.
+struct Scenario {
+    emulator: RunningEmulator,
+    crm: Crm,
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+    plan_a: String,
+    plan_b: String,
+    won_a: String,
+    open_b_q3: String,
+    open_b_nov: String,
+}
+
+impl Scenario {
+    async fn new() -> Scenario {
+        Scenario::with_config("").await
+    }
+
+    async fn with_config(extra: &str) -> Scenario {
+        let emulator = Emulator::builder().seed("empty").start().await.unwrap();
+        let crm = Crm::connect(&emulator).await;
+        let account_a = crm.create("Account", json!({"Name": "Acme"})).await;
+        let account_b = crm
+            .create(
+                "Account",
+                json!({"Name": "Acme Europe", "ParentId": account_a}),
+            )
+            .await;
+        let plan_a = crm
+            .create(
+                "Account_Plan__c",
+                json!({"Name": "Acme 2026", "Account__c": account_a, "Status__c": "Active",
+                       "Period_Start__c": "2026-01-01", "Period_End__c": "2026-12-31",
+                       "Revenue_Target__c": 100000, "Close_Ratio__c": 50,
+                       "Include_Child_Accounts__c": true}),
+            )
+            .await;
+        let plan_b = crm
+            .create(
+                "Account_Plan__c",
+                json!({"Name": "Acme Europe Q3", "Account__c": account_b, "Status__c": "Active",
+                       "Period_Start__c": "2026-07-01", "Period_End__c": "2026-09-30",
+                       "Revenue_Target__c": 50000}),
+            )
+            .await;
+        let won_a = crm
+            .create(
+                "Opportunity",
+                json!({"Name": "Won in March", "AccountId": account_a, "CloseDate": "2026-03-01",
+                       "StageName": "Closed Won", "Amount": 10000}),
+            )
+            .await;
+        let open_b_q3 = crm
+            .create(
+                "Opportunity",
+                json!({"Name": "Europe in August", "AccountId": account_b,
+                       "CloseDate": "2026-08-01", "StageName": "Prospecting", "Amount": 20000}),
+            )
+            .await;
+        let open_b_nov = crm
+            .create(
+                "Opportunity",
+                json!({"Name": "Europe in November", "AccountId": account_b,
+                       "CloseDate": "2026-11-01", "StageName": "Negotiation/Review",
+                       "Amount": 30000}),
+            )
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), &emulator, extra);
+        Scenario {
+            emulator,
+            crm,
+            _dir: dir,
+            config,
+            plan_a,
+            plan_b,
+            won_a,
+            open_b_q3,
+            open_b_nov,
+        }
+    }
+
+    async fn sync(&self) -> Value {
+        let out = ok(&["sync", "--json", "--as-of", AS_OF], &self.config).await;
+        serde_json::from_str(&out).unwrap()
+    }
+
+    async fn status_json(&self) -> Value {
+        let out = ok(&["status", "--json"], &self.config).await;
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_runs_cursors_usage_and_findings() {
+    let s = Scenario::new().await;
+    // Before any cycle there is no store, and status says what to do.
+    let err = fails(&["status"], &s.config).await;
+    assert!(err.contains("plansync sync"), "{err}");
+
+    let report = s.sync().await;
+    let status = s.status_json().await;
+    let run = &status["runs"][0];
+    assert_eq!(run["kind"], "incremental");
+    assert_eq!(run["outcome"], "succeeded");
+    assert_eq!(run["links_changed"], report["links_changed"]);
+    assert_eq!(run["fields_written"], report["fields_written"]);
+    assert!(run["duration_ms"].as_i64().unwrap() >= 0);
+    // The opportunity cursor stands at the newest opportunity pulled.
+    let cursor = &status["cursors"]["opportunity"];
+    assert_eq!(cursor["object"], "Opportunity");
+    let newest = [&s.won_a, &s.open_b_q3, &s.open_b_nov]
+        .into_iter()
+        .max()
+        .unwrap();
+    assert_eq!(cursor["id"], json!(newest));
+    assert!(cursor["lag_seconds"].as_i64().is_some());
+    assert_eq!(status["cursors"]["plan_account"]["id"], Value::Null);
+    // The org's usage, as the run reported it.
+    assert_eq!(status["api_usage"]["used_of_max"], report["api_usage"]);
+    assert_eq!(status["outbox"]["unsettled"], 0);
+    // August on B fits both plans: an ambiguity naming the opportunity.
+    let findings = status["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["kind"] == "ambiguity"
+                && f["subject"].as_str().unwrap().contains(&s.open_b_q3)),
+        "{findings:?}"
+    );
+
+    let text = ok(&["status"], &s.config).await;
+    for section in [
+        "Recent runs",
+        "Cursors",
+        "API usage",
+        "Outbox: 0 write(s) not settled",
+        "Failed writes: 0",
+        "Findings of the last recompute: 1",
+    ] {
+        assert!(text.contains(section), "no {section:?} in:\n{text}");
+    }
+    assert!(
+        text.contains("incremental") && text.contains("succeeded"),
+        "{text}"
+    );
+    assert!(text.contains(newest.as_str()), "{text}");
+    s.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_names_the_candidates_the_deciding_rule_and_what_would_change_the_link() {
+    let s = Scenario::new().await;
+    s.sync().await;
+    let out = ok(&["explain", &s.open_b_q3], &s.config).await;
+    assert!(out.contains("Europe in August"), "{out}");
+    assert!(out.contains(&format!("links to: {}", s.plan_b)), "{out}");
+    assert!(out.contains("closest membership"), "{out}");
+    assert!(out.contains("Candidates (2)"), "{out}");
+    let first = out.find(&format!("1. Acme Europe Q3 ({})", s.plan_b));
+    let second = out.find(&format!("2. Acme 2026 ({})", s.plan_a));
+    assert!(first.is_some() && second.is_some(), "{out}");
+    assert!(out.contains("hierarchy, 1 level(s) below"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "moving CloseDate after 2026-09-30 leaves plan {} (the link would be plan {})",
+            s.plan_b, s.plan_a
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("setting Plan_Link_Locked__c keeps the current link"),
+        "{out}"
+    );
+
+    // November: plan B's period does not contain it.
+    let out = ok(&["explain", &s.open_b_nov], &s.config).await;
+    assert!(out.contains(&format!("links to: {}", s.plan_a)), "{out}");
+    assert!(out.contains("the only candidate"), "{out}");
+    assert!(
+        out.contains(&format!("Acme Europe Q3 ({})", s.plan_b))
+            && out.contains("the period does not contain the close date"),
+        "{out}"
+    );
+
+    // A locked link is kept, and the explanation says so.
+    s.crm
+        .update(
+            "Opportunity",
+            &s.open_b_q3,
+            json!({"Plan_Link_Locked__c": true, "Account_Plan__c": s.plan_a}),
+        )
+        .await;
+    s.sync().await;
+    let out = ok(&["explain", &s.open_b_q3], &s.config).await;
+    assert!(out.contains("locked (Plan_Link_Locked__c)"), "{out}");
+    assert!(out.contains(&format!("links to: {}", s.plan_a)), "{out}");
+    assert!(
+        out.contains(&format!("the rules alone would give {}", s.plan_b)),
+        "{out}"
+    );
+    assert!(out.contains("clearing Plan_Link_Locked__c"), "{out}");
+
+    let err = fails(&["explain", "006000000000099AAA"], &s.config).await;
+    assert!(err.contains("no opportunity 006000000000099AAA"), "{err}");
+    s.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_breaks_each_rollup_down_to_its_records() {
+    let s = Scenario::new().await;
+    s.sync().await;
+    let out = ok(&["plan", &s.plan_a, "--as-of", AS_OF], &s.config).await;
+    assert!(out.contains("Plan Acme 2026"), "{out}");
+    assert!(out.contains("rollups are written"), "{out}");
+    assert!(out.contains("child accounts included"), "{out}");
+    assert!(
+        out.contains("close ratio 50% from the plan's Close_Ratio__c"),
+        "{out}"
+    );
+    assert!(out.contains("Won: 1 opportunity, 10,000.00"), "{out}");
+    assert!(out.contains(&format!("{} Won in March", s.won_a)), "{out}");
+    assert!(
+        out.contains("Open pipeline: 1 opportunity, 30,000.00"),
+        "{out}"
+    );
+    assert!(out.contains("30,000.00 x 90% = 27,000.00"), "{out}");
+    // Every rollup, with the value the cycle wrote to the CRM.
+    let crm_plan = s.crm.get("Account_Plan__c", &s.plan_a).await;
+    assert_eq!(crm_plan["Pipeline_Needed__c"], json!(180000));
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("Pipeline_Needed__c"))
+        .unwrap();
+    assert!(line.contains("180,000.00"), "{line}");
+    for field in [
+        "Won_Amount__c",
+        "Coverage_Ratio__c",
+        "Engaged_Contact_Count__c",
+    ] {
+        assert!(out.contains(field), "no {field} in:\n{out}");
+    }
+
+    // Plan B: no close ratio and no history, so the default; the August opportunity.
+    let out = ok(&["plan", &s.plan_b, "--as-of", AS_OF], &s.config).await;
+    assert!(
+        out.contains("close ratio 25% from [rollups] default_close_ratio"),
+        "{out}"
+    );
+    assert!(out.contains(&s.open_b_q3), "{out}");
+
+    let err = fails(&["plan", "a00000000000099AAA"], &s.config).await;
+    assert!(err.contains("no account plan"), "{err}");
+    s.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_lists_refusals_and_an_admin_retries_or_ignores_them() {
+    let s = Scenario::new().await;
+    s.emulator
+        .with_org(|org| org.set_validation_failure(Some("Acme Europe Q3".into())));
+    s.sync().await;
+
+    let text = ok(&["writes", "list"], &s.config).await;
+    assert!(text.contains(&s.plan_b), "{text}");
+    assert!(text.contains("FIELD_CUSTOM_VALIDATION_EXCEPTION"), "{text}");
+    assert!(text.contains("refused (permanent"), "{text}");
+    let list: Value =
+        serde_json::from_str(&ok(&["writes", "list", "--json"], &s.config).await).unwrap();
+    let rows = list.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{list}");
+    assert_eq!(rows[0]["record_id"], json!(s.plan_b));
+    assert_eq!(rows[0]["permanent"], true);
+    assert_eq!(rows[0]["attempts"], 1);
+    assert!(rows[0]["fields"]["Open_Pipeline__c"].is_number());
+    let id = rows[0]["id"].as_i64().unwrap().to_string();
+
+    // status shows the refusal with the CRM's code.
+    let status = s.status_json().await;
+    assert_eq!(
+        status["outbox"]["failed"][0]["status_code"],
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    );
+
+    // Unknown ids and wrong states are clear errors.
+    let err = fails(&["writes", "retry", "999999"], &s.config).await;
+    assert!(err.contains("no write #999999"), "{err}");
+    ok(&["writes", "ignore", &id], &s.config).await;
+    let err = fails(&["writes", "ignore", &id], &s.config).await;
+    assert!(err.contains("already ignored"), "{err}");
+    assert!(ok(&["writes", "list"], &s.config)
+        .await
+        .contains("No failed writes"));
+
+    // The admin fixed the rule and retries: the next cycle sends the write first.
+    s.emulator.with_org(|org| org.set_validation_failure(None));
+    let out = ok(&["writes", "retry", &id], &s.config).await;
+    assert!(out.contains("queued again"), "{out}");
+    let err = fails(&["writes", "retry", &id], &s.config).await;
+    assert!(err.contains("already queued"), "{err}");
+    assert_eq!(s.status_json().await["outbox"]["unsettled"], 1);
+    s.sync().await;
+    let plan_b = s.crm.get("Account_Plan__c", &s.plan_b).await;
+    assert_eq!(plan_b["Open_Pipeline__c"], json!(20000));
+    assert_eq!(s.status_json().await["outbox"]["unsettled"], 0);
+    s.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_passes_on_a_good_setup_and_names_each_problem() {
+    let s = Scenario::new().await;
+    let (success, out, err) = plansync(&["doctor", "--config", s.config.to_str().unwrap()]).await;
+    assert!(success, "{out}\n{err}");
+    for check in [
+        "ok       configuration",
+        "ok       store: no store yet",
+        "ok       secrets",
+        "ok       CRM reachable",
+        "ok       authentication",
+        "ok       API version: v62.0 is served",
+        "ok       object Opportunity",
+        "ok       object Account_Plan__c",
+        "ok       object Account_Plan_Snapshot__c",
+        "All ",
+    ] {
+        assert!(out.contains(check), "no {check:?} in:\n{out}");
+    }
+    assert!(!out.contains("PROBLEM"), "{out}");
+    // With a store: its schema version.
+    s.sync().await;
+    let out = ok(&["doctor"], &s.config).await;
+    assert!(out.contains("schema version"), "{out}");
+
+    // A mapped field the CRM does not have.
+    let broken =
+        Scenario::with_config("\n[mapping.opportunity]\nplan_link = \"Missing_Link__c\"\n").await;
+    let broken_config = broken.config.to_str().unwrap();
+    let (success, out, err) = plansync(&["doctor", "--config", broken_config]).await;
+    assert!(!success, "{out}");
+    assert!(out.contains("PROBLEM  object Opportunity"), "{out}");
+    assert!(
+        out.contains("Missing_Link__c ([mapping.opportunity] plan_link) does not exist"),
+        "{out}"
+    );
+    assert!(out.contains("ok       object Account_Plan__c"), "{out}");
+    assert!(out.contains("fix: "), "{out}");
+    assert!(err.contains("1 of "), "{err}");
+    assert!(err.contains("checks found a problem"), "{err}");
+
+    // An API version the CRM does not serve.
+    let text = std::fs::read_to_string(&broken.config)
+        .unwrap()
+        .replace("api_version = \"62.0\"", "api_version = \"20.0\"");
+    std::fs::write(&broken.config, text).unwrap();
+    let (success, out, _) = plansync(&["doctor", "--config", broken_config]).await;
+    assert!(!success, "{out}");
+    assert!(
+        out.contains("PROBLEM  API version: v20.0 is not served"),
+        "{out}"
+    );
+
+    // Bad credentials stop at authentication.
+    std::fs::write(broken._dir.path().join("client_secret"), "wrong").unwrap();
+    let (success, out, _) = plansync(&["doctor", "--config", broken_config]).await;
+    assert!(!success);
+    assert!(out.contains("ok       CRM reachable"), "{out}");
+    assert!(out.contains("PROBLEM  authentication"), "{out}");
+    s.emulator.shutdown().await;
+    broken.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_read_the_store_while_a_cycle_writes_it() {
+    let emulator = Emulator::builder()
+        .seed("demo")
+        .latency(Duration::from_millis(15))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &emulator, "");
+    ok(&["sync", "--as-of", AS_OF], &config).await;
+    let config_for_cycle = config.clone();
+    let cycle =
+        tokio::spawn(
+            async move { ok(&["sync", "--full", "--as-of", AS_OF], &config_for_cycle).await },
+        );
+    for _ in 0..4 {
+        let status = ok(&["status", "--json"], &config).await;
+        let v: Value = serde_json::from_str(&status).unwrap();
+        // The first cycle's record is readable whatever the second is doing.
+        let runs = v["runs"].as_array().unwrap();
+        assert!(
+            runs.iter()
+                .any(|r| r["kind"] == "incremental" && r["outcome"] == "succeeded"),
+            "{v}"
+        );
+        ok(&["writes", "list"], &config).await;
+    }
+    cycle.await.unwrap();
+    let v: Value = serde_json::from_str(&ok(&["status", "--json"], &config).await).unwrap();
+    assert_eq!(v["runs"][0]["kind"], "full");
+    assert_eq!(v["runs"][0]["outcome"], "succeeded");
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_and_help_cover_every_command() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (success, out, err) = plansync(&["completions", shell]).await;
+        assert!(success, "{err}");
+        for sub in ["status", "explain", "plan", "writes", "doctor"] {
+            assert!(out.contains(sub), "{shell} completions lack {sub}");
+        }
+    }
+    let (success, _, err) = plansync(&["completions", "powershell-ish"]).await;
+    assert!(!success);
+    assert!(err.contains("bash"), "{err}");
+    for command in ["status", "explain", "plan", "writes", "doctor", "sync"] {
+        let (success, out, err) = plansync(&[command, "--help"]).await;
+        assert!(success, "{err}");
+        assert!(out.contains("--config"), "{command} --help:\n{out}");
+        assert!(
+            out.contains("Example"),
+            "{command} --help has no example:\n{out}"
+        );
+    }
+}
