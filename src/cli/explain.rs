@@ -5,10 +5,11 @@
 use std::path::PathBuf;
 
 use crate::domain::explain::{explain_link, EmptyBecause, LinkExplanation, PlanFacts};
-use crate::domain::{Membership, Rates, Rules};
+use crate::domain::{Membership, Rules};
 use crate::metadata::id;
 use crate::sync::compute::org_data;
 use crate::sync::convert::text;
+use crate::sync::SyncEngine;
 
 use super::status::{config_and_store, names_of};
 use super::sync::{sync_settings, DEFAULT_CONFIG};
@@ -36,7 +37,11 @@ pub async fn run(args: ExplainArgs) -> Result<(), CliError> {
     let (config, store) = config_and_store(&args.config)?;
     let names = names_of(&config);
     let rules = sync_settings(&config).rules;
-    let inputs = org_data(&store, &names, Rates::single())?;
+    let inputs = org_data(
+        &store,
+        &names,
+        SyncEngine::stored_rates(&store, sync_settings(&config).currency)?,
+    )?;
     let opp_id = normalize_id(&args.opportunity_id);
     let explanation = explain_link(&inputs.org, &rules, &opp_id).ok_or_else(|| {
         CliError::Admin(format!(

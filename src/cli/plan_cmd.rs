@@ -11,8 +11,9 @@ use crate::domain::explain::{
     plan_breakdown, ActivityKind, ActivityRef, OpportunityLine, PlanBreakdown,
 };
 use crate::domain::rollups::CloseRatioSource;
-use crate::domain::{today_in, Membership, Rates, Rules};
+use crate::domain::{today_in, Membership, Rules};
 use crate::sync::compute::org_data;
+use crate::sync::SyncEngine;
 
 use super::explain::normalize_id;
 use super::plans::money;
@@ -41,7 +42,11 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
     let (config, store) = config_and_store(&args.config)?;
     let names = names_of(&config);
     let rules = sync_settings(&config).rules;
-    let inputs = org_data(&store, &names, Rates::single())?;
+    let inputs = org_data(
+        &store,
+        &names,
+        SyncEngine::stored_rates(&store, sync_settings(&config).currency)?,
+    )?;
     let today = args
         .as_of
         .unwrap_or_else(|| today_in(rules.timezone, Utc::now()));

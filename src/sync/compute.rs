@@ -7,7 +7,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value};
 
 use crate::domain::{
-    self, Account, FieldValue, FindingKind, OrgData, Plan, Rates, RollupField, Rollups, Rules,
+    self, Account, CurrencyType, DatedConversionRate, FieldValue, FindingKind, OrgData, Plan,
+    Rates, RollupField, Rollups, Rules,
 };
 use crate::store::{MirrorRecord, Store, WriteKind};
 
@@ -329,4 +330,93 @@ pub fn snapshot_writes(
             }
         })
         .collect()
+}
+
+/// Conversion rate records as JSON, to keep them in the store.
+pub fn rates_json(types: &[CurrencyType], dated: &[DatedConversionRate]) -> Value {
+    let types: Vec<Value> = types
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "iso_code": t.iso_code,
+                "conversion_rate": t.conversion_rate.to_string(),
+                "is_corporate": t.is_corporate,
+            })
+        })
+        .collect();
+    let dated: Vec<Value> = dated
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "iso_code": d.iso_code,
+                "conversion_rate": d.conversion_rate.to_string(),
+                "start_date": d.start_date.to_string(),
+                "next_start_date": d.next_start_date.map(|n| n.to_string()),
+            })
+        })
+        .collect();
+    serde_json::json!({ "currency_types": types, "dated": dated })
+}
+
+/// The records [`rates_json`] wrote; `None` when the text is not that shape.
+pub fn rates_from_json(text: &str) -> Option<(Vec<CurrencyType>, Vec<DatedConversionRate>)> {
+    let value: Value = serde_json::from_str(text).ok()?;
+    let types = value["currency_types"]
+        .as_array()?
+        .iter()
+        .map(|t| {
+            Some(CurrencyType {
+                iso_code: t["iso_code"].as_str()?.to_string(),
+                conversion_rate: t["conversion_rate"].as_str()?.parse().ok()?,
+                is_corporate: t["is_corporate"].as_bool()?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let dated = value["dated"]
+        .as_array()?
+        .iter()
+        .map(|d| {
+            Some(DatedConversionRate {
+                iso_code: d["iso_code"].as_str()?.to_string(),
+                conversion_rate: d["conversion_rate"].as_str()?.parse().ok()?,
+                start_date: d["start_date"].as_str()?.parse().ok()?,
+                next_start_date: match &d["next_start_date"] {
+                    Value::Null => None,
+                    v => Some(v.as_str()?.parse().ok()?),
+                },
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((types, dated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn stored_rates_read_back_as_they_were_written() {
+        let types = vec![
+            CurrencyType {
+                iso_code: "USD".into(),
+                conversion_rate: Decimal::ONE,
+                is_corporate: true,
+            },
+            CurrencyType {
+                iso_code: "EUR".into(),
+                conversion_rate: Decimal::new(92, 2),
+                is_corporate: false,
+            },
+        ];
+        let dated = vec![DatedConversionRate {
+            iso_code: "EUR".into(),
+            conversion_rate: Decimal::new(915, 3),
+            start_date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            next_start_date: None,
+        }];
+        let text = rates_json(&types, &dated).to_string();
+        assert_eq!(rates_from_json(&text), Some((types, dated)));
+        assert_eq!(rates_from_json("{}"), None);
+    }
 }

@@ -76,6 +76,9 @@ const RECOMPUTED_ALL_ON: &str = "recomputed_all_on";
 /// The meta key holding the conversion rates the last full recompute used.
 const RATES_FINGERPRINT: &str = "rates_fingerprint";
 
+/// The meta key holding the conversion rates the last cycle read.
+const CURRENCY_RATES: &str = "currency_rates";
+
 /// Which pulls a run makes.
 enum Pulls {
     Fixed(Vec<(ObjectKind, PullMode)>),
@@ -633,7 +636,7 @@ impl SyncEngine {
 
     /// The org's conversion rates, read whole every cycle (a few rows): CurrencyType, and
     /// DatedConversionRate in `dated` mode. A single-currency org reads nothing.
-    async fn rates(&self) -> Result<Rates, SyncError> {
+    async fn rates(&mut self) -> Result<Rates, SyncError> {
         let mode = self.settings.currency;
         if mode == CurrencyMode::Single {
             return Ok(Rates::single());
@@ -685,6 +688,28 @@ impl SyncEngine {
                     .into(),
             });
         }
+        self.store.set_meta(
+            CURRENCY_RATES,
+            &compute::rates_json(&types, &dated).to_string(),
+        )?;
+        Ok(Rates::from_records(mode, &types, &dated))
+    }
+
+    /// The rates the last cycle read, for commands that compute from the mirror without the
+    /// CRM (`explain`, `plan`); single-currency when the org has none.
+    pub fn stored_rates(store: &Store, mode: CurrencyMode) -> Result<Rates, SyncError> {
+        if mode == CurrencyMode::Single {
+            return Ok(Rates::single());
+        }
+        let Some(text) = store.meta(CURRENCY_RATES)? else {
+            return Ok(Rates::single());
+        };
+        let (types, dated) =
+            compute::rates_from_json(&text).ok_or_else(|| SyncError::BadRecord {
+                object: "store".into(),
+                id: CURRENCY_RATES.into(),
+                why: "the stored conversion rates are unreadable; run plansync sync".into(),
+            })?;
         Ok(Rates::from_records(mode, &types, &dated))
     }
 

@@ -539,5 +539,24 @@ async fn amounts_in_other_currencies_convert_to_the_plans_currency() {
     assert_ne!(rate["EUR"], rate["USD"]);
     assert_eq!(dec(&p["Won_Amount__c"]), Some(usd(900, "EUR")), "{p}");
     assert_eq!(dec(&p["Open_Pipeline__c"]), Some(usd(1000, "GBP")), "{p}");
+
+    // `plan` explains the same converted numbers, from the rates the cycle kept.
+    let (ok, stdout, stderr) = plansync(&[
+        "plan",
+        &plan,
+        "--config",
+        config.to_str().unwrap(),
+        "--as-of",
+        AS_OF,
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    let won = plansync::cli::plans::money(usd(900, "EUR"));
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("Won_Amount__c") && l.contains(&won)),
+        "no Won_Amount__c line with {won}:\n{stdout}"
+    );
     emulator.shutdown().await;
 }
