@@ -11,6 +11,8 @@ pub mod completions;
 pub mod doctor;
 pub mod explain;
 pub mod plan_cmd;
+pub mod resync;
+pub mod snapshot;
 pub mod status;
 pub mod writes;
 
@@ -88,6 +90,15 @@ pub enum Command {
     ///
     /// Example: plansync plan a0P000000000001AAA --as-of 2026-08-15
     Plan(plan_cmd::PlanArgs),
+    /// Re-pull a plan, an account, an object or everything (ignoring cursors), recompute and
+    /// write back, with progress.
+    ///
+    /// Example: plansync resync --plan a0P000000000001AAA --dry-run
+    Resync(resync::ResyncArgs),
+    /// Take the plan snapshots now (one Account_Plan_Snapshot__c per plan and date).
+    ///
+    /// Example: plansync snapshot --date 2026-09-30
+    Snapshot(snapshot::SnapshotArgs),
     /// List failed writes, or retry or ignore one.
     ///
     /// Example: plansync writes list; plansync writes retry 42
@@ -159,6 +170,8 @@ pub fn main() -> ExitCode {
         Command::Status(args) => block_on(status::run(args)),
         Command::Explain(args) => block_on(explain::run(args)),
         Command::Plan(args) => block_on(plan_cmd::run(args)),
+        Command::Resync(args) => block_on(resync::run(args)),
+        Command::Snapshot(args) => block_on(snapshot::run(args)),
         Command::Writes(args) => block_on(writes::run(args)),
         Command::Doctor(args) => block_on(doctor::run(args)),
         Command::Completions(args) => {

@@ -562,14 +562,18 @@ async fn completions_and_help_cover_every_command() {
     for shell in ["bash", "zsh", "fish"] {
         let (success, out, err) = plansync(&["completions", shell]).await;
         assert!(success, "{err}");
-        for sub in ["status", "explain", "plan", "writes", "doctor"] {
+        for sub in [
+            "status", "explain", "plan", "resync", "snapshot", "writes", "doctor",
+        ] {
             assert!(out.contains(sub), "{shell} completions lack {sub}");
         }
     }
     let (success, _, err) = plansync(&["completions", "powershell-ish"]).await;
     assert!(!success);
     assert!(err.contains("bash"), "{err}");
-    for command in ["status", "explain", "plan", "writes", "doctor", "sync"] {
+    for command in [
+        "status", "explain", "plan", "resync", "snapshot", "writes", "doctor", "sync",
+    ] {
         let (success, out, err) = plansync(&[command, "--help"]).await;
         assert!(success, "{err}");
         assert!(out.contains("--config"), "{command} --help:\n{out}");
@@ -578,4 +582,121 @@ async fn completions_and_help_cover_every_command() {
             "{command} --help has no example:\n{out}"
         );
     }
+}
+
+/// A CRM query's rows (one page is enough for these small orgs).
+async fn query(crm: &Crm, soql: &str) -> Vec<Value> {
+    let q: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
+    let body: Value = crm
+        .http
+        .get(format!("{}{API}/query?q={q}", crm.base))
+        .bearer_auth(&crm.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["records"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resync_re_pulls_what_it_names_and_reports_progress() {
+    // No lookback: an incremental cycle re-reads nothing before its cursors.
+    let s = Scenario::with_config("\n[sync]\nlookback_seconds = 0\n").await;
+    s.sync().await;
+    // The first cycle's own writes moved SystemModstamps: the second re-reads them.
+    s.sync().await;
+    let incremental = s.sync().await;
+    assert!(
+        incremental["objects"]["opportunity"]["pulled"]
+            .as_u64()
+            .unwrap()
+            < 3,
+        "{incremental}"
+    );
+
+    // One object: every opportunity again, with a progress line per page on stderr.
+    let config = s.config.to_str().unwrap();
+    let (success, stdout, stderr) = plansync(&[
+        "resync",
+        "--object",
+        "opportunity",
+        "--json",
+        "--config",
+        config,
+        "--as-of",
+        AS_OF,
+    ])
+    .await;
+    assert!(success, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["objects"]["opportunity"]["pulled"], 3, "{report}");
+    assert_eq!(report["fields_written"], 0, "{report}");
+    assert!(stderr.contains("pulling Opportunity: 3/3"), "{stderr}");
+
+    // One plan: its record is pulled again; a dry run writes nothing.
+    s.crm
+        .update("Opportunity", &s.open_b_q3, json!({"Amount": 25000}))
+        .await;
+    let out = ok(
+        &["resync", "--plan", &s.plan_b, "--dry-run", "--as-of", AS_OF],
+        &s.config,
+    )
+    .await;
+    assert!(out.contains("would set"), "{out}");
+    assert!(out.contains("Open_Pipeline__c: 20000 -> 25000"), "{out}");
+    assert_eq!(
+        s.crm.get("Account_Plan__c", &s.plan_b).await["Open_Pipeline__c"],
+        json!(20000)
+    );
+    let out = ok(
+        &["resync", "--plan", &s.plan_b, "--as-of", AS_OF],
+        &s.config,
+    )
+    .await;
+    assert!(!out.contains("would set"), "{out}");
+    assert_eq!(
+        s.crm.get("Account_Plan__c", &s.plan_b).await["Open_Pipeline__c"],
+        json!(25000)
+    );
+    let status = s.status_json().await;
+    assert_eq!(status["runs"][0]["kind"], "resync", "{status}");
+
+    // Bad targets are refused before anything runs.
+    let err = fails(&["resync", "--object", "Widget__c"], &s.config).await;
+    assert!(err.contains("opportunity"), "{err}");
+    let err = fails(&["resync"], &s.config).await;
+    assert!(err.contains("--plan") && err.contains("--all"), "{err}");
+    let err = fails(&["resync", "--all", "--plan", &s.plan_a], &s.config).await;
+    assert!(err.contains("cannot be used with"), "{err}");
+    s.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_upserts_one_record_per_plan_and_date_even_when_repeated() {
+    let s = Scenario::new().await;
+    s.sync().await;
+    let key = |plan: &str| format!("{plan}:2026-08-15");
+    for _ in 0..2 {
+        let out = ok(&["snapshot", "--date", "2026-08-15", "--json"], &s.config).await;
+        let report: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report["snapshots"], 2, "{report}");
+    }
+    let rows = query(
+        &s.crm,
+        "SELECT Snapshot_Key__c, Account_Plan__c, Won_Amount__c FROM Account_Plan_Snapshot__c",
+    )
+    .await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let a = rows
+        .iter()
+        .find(|r| r["Snapshot_Key__c"] == json!(key(&s.plan_a)))
+        .unwrap();
+    assert_eq!(a["Account_Plan__c"], json!(s.plan_a));
+    assert_eq!(a["Won_Amount__c"], json!(10000));
+    assert!(rows
+        .iter()
+        .any(|r| r["Snapshot_Key__c"] == json!(key(&s.plan_b))));
+    s.emulator.shutdown().await;
 }

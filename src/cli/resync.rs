@@ -1,0 +1,175 @@
+//! `plansync resync`: re-pulls what an admin names (a plan, an account, an object or
+//! everything) ignoring the cursors, recomputes and writes back, showing progress: a bar on a
+//! terminal, plain lines otherwise.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config;
+use crate::sync::{CycleReport, ObjectKind, Progress, ResyncTarget};
+
+use super::explain::normalize_id;
+use super::sync::{engine_from_config, DEFAULT_CONFIG};
+use super::CliError;
+
+/// Options of `plansync resync`: exactly one of `--plan`, `--account`, `--object`, `--all`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["plan", "account", "object", "all"])))]
+pub struct ResyncArgs {
+    /// The configuration file (TOML), layered with PLANSYNC__SECTION__KEY variables.
+    /// Example: --config ./plansync.toml
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+
+    /// Re-pull one plan: its record, its junction rows, its accounts and their opportunities,
+    /// contacts and activities. Example: plansync resync --plan a0P000000000001AAA
+    #[arg(long, value_name = "PLAN_ID")]
+    pub plan: Option<String>,
+
+    /// Re-pull one account with its plans, opportunities, contacts and activities.
+    /// Example: plansync resync --account 001000000000001AAA
+    #[arg(long, value_name = "ACCOUNT_ID")]
+    pub account: Option<String>,
+
+    /// Re-pull every record of one object, by API name or label (opportunity, plan,
+    /// plan_account, account, contact, task, event). Example: plansync resync --object Opportunity
+    #[arg(long, value_name = "NAME")]
+    pub object: Option<String>,
+
+    /// Re-pull every object and recompute every plan. Example: plansync resync --all
+    #[arg(long)]
+    pub all: bool,
+
+    /// Pull and compute, but write nothing to the CRM; print each change it would make.
+    /// Example: plansync resync --all --dry-run
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print one JSON object with what the run did instead of the text summary.
+    /// Example: --json
+    #[arg(long)]
+    pub json: bool,
+
+    /// Evaluate date-relative rules as of this date instead of today in the org's time zone.
+    /// Example: --as-of 2026-08-15
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<NaiveDate>,
+}
+
+/// The resync target the flags name.
+pub fn target(args: &ResyncArgs) -> Result<ResyncTarget, CliError> {
+    if args.all {
+        return Ok(ResyncTarget::All);
+    }
+    if let Some(plan) = &args.plan {
+        return Ok(ResyncTarget::Plan(normalize_id(plan)));
+    }
+    if let Some(account) = &args.account {
+        return Ok(ResyncTarget::Account(normalize_id(account)));
+    }
+    if let Some(name) = &args.object {
+        return ObjectKind::parse(name)
+            .map(ResyncTarget::Object)
+            .ok_or_else(|| {
+                CliError::Admin(format!(
+                    "--object {name:?} is not an object plansync pulls; use one of {}",
+                    ObjectKind::ALL.map(ObjectKind::label).join(", ")
+                ))
+            });
+    }
+    Err(CliError::Admin(
+        "name what to resync: --plan ID, --account ID, --object NAME or --all".into(),
+    ))
+}
+
+pub async fn run(args: ResyncArgs) -> Result<(), CliError> {
+    let target = target(&args)?;
+    let config = config::load(&args.config)?;
+    let mut engine = engine_from_config(&config)?;
+    let progress = Reporter::new(std::io::stderr().is_terminal());
+    let listener = progress.clone();
+    engine.on_progress(move |p| listener.report(p));
+    let result = engine.resync(target, args.dry_run, args.as_of).await;
+    progress.finish();
+    print_report(&result?, args.json)
+}
+
+/// Prints a run's report as text or JSON; a run that stopped early (the API budget, a
+/// shutdown) is an error, as for `plansync sync`.
+pub fn print_report(report: &CycleReport, json: bool) -> Result<(), CliError> {
+    if json {
+        let text = serde_json::to_string_pretty(report).map_err(|e| CliError::Io {
+            what: "cannot render the report as JSON".into(),
+            source: std::io::Error::other(e),
+        })?;
+        println!("{text}");
+    } else {
+        println!("{report}");
+    }
+    match &report.stopped_early {
+        Some(why) => Err(CliError::StoppedEarly(why.clone())),
+        None => Ok(()),
+    }
+}
+
+/// Shows progress on stderr: a bar on a terminal, one line per page or batch otherwise.
+#[derive(Clone)]
+pub struct Reporter {
+    bar: Option<ProgressBar>,
+    last: Arc<Mutex<Option<String>>>,
+}
+
+impl Reporter {
+    pub fn new(terminal: bool) -> Reporter {
+        let bar = terminal.then(|| {
+            let bar = ProgressBar::new(0);
+            let style = ProgressStyle::with_template(
+                "{spinner} {msg:<24} [{bar:30}] {pos}/{len} ({elapsed})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Reporter {
+            bar,
+            last: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub fn report(&self, p: &Progress) {
+        let (what, done, total) = match p {
+            Progress::Pulled {
+                object,
+                rows,
+                total,
+            } => (format!("pulling {object}"), *rows, *total),
+            Progress::Wrote { done, total } => ("writing back".to_string(), *done, *total),
+        };
+        match &self.bar {
+            Some(bar) => {
+                let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+                if last.as_deref() != Some(what.as_str()) {
+                    bar.reset();
+                    bar.set_message(what.clone());
+                    *last = Some(what);
+                }
+                bar.set_length(total.max(done));
+                bar.set_position(done);
+            }
+            None => eprintln!("{what}: {done}/{total}"),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
