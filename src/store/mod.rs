@@ -447,6 +447,28 @@ impl Store {
         ops::outbox_by_status(&self.conn, WriteStatus::Failed)
     }
 
+    /// Rows not settled yet: NEW, SENT, and transient failures, whatever their backoff.
+    pub fn unsettled_writes(&self) -> Result<Vec<OutboxRow>, StoreError> {
+        ops::unsettled_writes(&self.conn)
+    }
+
+    /// Writes the CRM refused for good, or an admin ignored, and nothing has replaced since:
+    /// the same values are not to be sent again.
+    pub fn standing_refusals(&self) -> Result<Vec<OutboxRow>, StoreError> {
+        ops::standing_refusals(&self.conn)
+    }
+
+    /// Deletes the run log's finished runs that started before `older_than`.
+    pub fn prune_runs(&mut self, older_than: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.transaction(|tx| ops::prune_runs(&tx.tx, older_than))
+    }
+
+    /// Deletes deleted-record tombstones last changed before `older_than` (the CRM's recycle
+    /// bin keeps deleted records 15 days; after that nothing refers to them).
+    pub fn purge_tombstones(&mut self, older_than: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.transaction(|tx| ops::purge_tombstones(&tx.tx, older_than))
+    }
+
     /// One outbox row (live, not archived).
     pub fn write(&self, id: i64) -> Result<Option<OutboxRow>, StoreError> {
         ops::outbox_row(&self.conn, id)

@@ -747,3 +747,42 @@ pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), 
     )?;
     Ok(())
 }
+
+pub(crate) fn unsettled_writes(conn: &Connection) -> Result<Vec<OutboxRow>, StoreError> {
+    let sql = format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox
+         WHERE status IN ('new', 'sent') OR (status = 'failed' AND permanent = 0)
+         ORDER BY id"
+    );
+    query_outbox(conn, &sql, [])
+}
+
+pub(crate) fn standing_refusals(conn: &Connection) -> Result<Vec<OutboxRow>, StoreError> {
+    let sql = format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox
+         WHERE (status = 'failed' AND permanent = 1)
+            OR (status = 'ignored' AND superseded_by IS NULL)
+         ORDER BY id"
+    );
+    query_outbox(conn, &sql, [])
+}
+
+pub(crate) fn prune_runs(
+    conn: &Connection,
+    older_than: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM runs WHERE finished_at IS NOT NULL AND started_at < ?1",
+        params![ts(older_than)],
+    )?)
+}
+
+pub(crate) fn purge_tombstones(
+    conn: &Connection,
+    older_than: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM mirror_records WHERE is_deleted = 1 AND system_modstamp < ?1",
+        params![ts(older_than)],
+    )?)
+}

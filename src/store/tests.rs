@@ -721,3 +721,86 @@ fn live_records_stream_in_id_order_without_the_deleted_ones() {
         .unwrap();
     assert_eq!(seen, ["a", "b"]);
 }
+
+#[test]
+fn unsettled_and_refused_writes_are_told_apart() {
+    let mut store = Store::open_in_memory().unwrap();
+    let now = Utc::now();
+    let write = |id: &str| NewWrite {
+        object: "Opportunity".into(),
+        record_id: id.into(),
+        kind: WriteKind::Update,
+        fields: serde_json::from_str(r#"{"Account_Plan__c":"a0P"}"#).unwrap(),
+        reason: "link".into(),
+    };
+    let ids = store
+        .enqueue(&[write("o1"), write("o2"), write("o3"), write("o4")], now)
+        .unwrap();
+    store
+        .mark_failed(ids[1], "UNABLE_TO_LOCK_ROW", "locked", false, now)
+        .unwrap();
+    store
+        .mark_failed(ids[2], "FIELD_CUSTOM_VALIDATION_EXCEPTION", "no", true, now)
+        .unwrap();
+    store.ignore_write(ids[3], now).unwrap();
+    let unsettled: Vec<String> = store
+        .unsettled_writes()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record_id)
+        .collect();
+    assert_eq!(unsettled, ["o1", "o2"]);
+    let refused: Vec<String> = store
+        .standing_refusals()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record_id)
+        .collect();
+    assert_eq!(refused, ["o3", "o4"]);
+}
+
+#[test]
+fn old_runs_and_old_tombstones_are_pruned() {
+    let mut store = Store::open_in_memory().unwrap();
+    let long_ago = Utc::now() - Duration::days(100);
+    let run = store.start_run("incremental", long_ago).unwrap();
+    store
+        .finish_run(run, "succeeded", &serde_json::json!({}), long_ago)
+        .unwrap();
+    let recent = store.start_run("incremental", Utc::now()).unwrap();
+    store
+        .finish_run(recent, "succeeded", &serde_json::json!({}), Utc::now())
+        .unwrap();
+    assert_eq!(
+        store.prune_runs(Utc::now() - Duration::days(90)).unwrap(),
+        1
+    );
+    assert_eq!(store.recent_runs(10).unwrap().len(), 1);
+
+    let rec = |id: &str, at, deleted| MirrorRecord {
+        id: id.into(),
+        system_modstamp: at,
+        is_deleted: deleted,
+        fields: serde_json::from_str(&format!(r#"{{"Id":"{id}"}}"#)).unwrap(),
+    };
+    store
+        .apply_page(
+            "Task",
+            &[
+                rec("old", long_ago, true),
+                rec("new", Utc::now(), true),
+                rec("live", long_ago, false),
+            ],
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        store
+            .purge_tombstones(Utc::now() - Duration::days(30))
+            .unwrap(),
+        1
+    );
+    assert!(store.record("Task", "old").unwrap().is_none());
+    assert!(store.record("Task", "new").unwrap().is_some());
+    assert!(store.record("Task", "live").unwrap().is_some());
+}

@@ -7,6 +7,7 @@ pub mod names;
 pub mod pull;
 pub mod push;
 pub mod report;
+pub mod runlock;
 pub mod scope;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -15,11 +16,11 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::crm::{soql, CrmClient, CrmError};
-use crate::domain::{CurrencyMode, Rates, Rules};
-use crate::store::{NewWrite, Store, StoreError};
+use crate::domain::{CurrencyMode, FindingKind, Rates, Rules};
+use crate::store::{NewWrite, Store, StoreError, WriteKind};
 
 pub use names::{Names, ObjectKind};
 pub use pull::PullMode;
@@ -40,6 +41,12 @@ pub enum SyncError {
     },
     #[error("the cycle was stopped: {0}")]
     Stopped(String),
+    #[error("cannot take the run lock {}: {source}", path.display())]
+    RunLock {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// What the cycle needs besides the CRM and the store.
@@ -75,6 +82,11 @@ const RECOMPUTED_ALL_ON: &str = "recomputed_all_on";
 
 /// The meta key holding the conversion rates the last full recompute used.
 const RATES_FINGERPRINT: &str = "rates_fingerprint";
+
+/// The meta key holding how far the CRM's delete log of `object` was last read.
+fn delete_log_key(object: &str) -> String {
+    format!("delete_log_covered:{object}")
+}
 
 /// The meta key holding the conversion rates the last cycle read.
 const CURRENCY_RATES: &str = "currency_rates";
@@ -264,6 +276,7 @@ impl SyncEngine {
 
     /// Runs one run and records it in the run log.
     async fn execute(&mut self, run: Run) -> Result<CycleReport, SyncError> {
+        let _run_lock = runlock::acquire(self.store.path(), &self.cancel).await?;
         let started = Instant::now();
         let now = Utc::now();
         let run_id = self.store.start_run(run.kind, now)?;
@@ -284,7 +297,12 @@ impl SyncEngine {
                 } else {
                     "succeeded"
                 };
-                let summary = serde_json::to_value(&report).unwrap_or_default();
+                let mut summary = serde_json::to_value(&report).unwrap_or_default();
+                // The run log keeps how many findings there were; the findings themselves are
+                // in the store's findings table (thousands of ambiguities per run otherwise).
+                if let Some(findings) = summary.get_mut("findings") {
+                    *findings = serde_json::json!(report.findings.len());
+                }
                 self.store
                     .finish_run(run_id, outcome, &summary, Utc::now())?;
                 info!(
@@ -373,13 +391,9 @@ impl SyncEngine {
             progress: &*progress,
         };
 
-        // Writes a previous run left in the outbox go first.
-        if !run.dry_run {
-            match push::drain(&self.crm, &mut self.store, self.settings.batch_size, &hooks).await {
-                Ok(pushed) => report.add_pushed(pushed),
-                Err(e) => return stopped_or(e, report),
-            }
-        }
+        // Writes a previous run left in the outbox (a crash, a transient refusal) are sent
+        // after this run's recompute, which first sets aside those no longer wanted: sending
+        // them before could put back a value a user has changed since.
 
         // Every plan is recomputed on a full run, a snapshot, and the first run of the day in
         // the org's time zone (activity dates age without any CRM change).
@@ -503,7 +517,9 @@ impl SyncEngine {
             return Ok(report);
         }
 
-        self.store.replace_findings(&planned.findings)?;
+        let findings = self.findings_to_keep(planned.findings, scope.as_ref())?;
+        self.store.replace_findings(&findings)?;
+        self.set_aside_unwanted(&planned.writes, &planned.rollups, now)?;
         let writes = self.without_refused(planned.writes)?;
         let new_writes: Vec<NewWrite> = writes
             .into_iter()
@@ -524,7 +540,84 @@ impl SyncEngine {
             Ok(pushed) => report.add_pushed(pushed),
             Err(e) => return stopped_or(e, report),
         }
+        self.maintain(now, run.recompute_all)?;
         Ok(report)
+    }
+
+    /// Keeps the store from growing for months: settled writes move to the archive after 31
+    /// days (design.md §5), the run log keeps 90 days, and a full run drops tombstones of
+    /// deletions older than the recycle bin's 15 days (twice that, to be safe).
+    fn maintain(&mut self, now: DateTime<Utc>, full: bool) -> Result<(), SyncError> {
+        let archived = self
+            .store
+            .archive_writes(now - chrono::Duration::days(31))?;
+        let pruned = self.store.prune_runs(now - chrono::Duration::days(90))?;
+        let purged = if full {
+            self.store
+                .purge_tombstones(now - chrono::Duration::days(30))?
+        } else {
+            0
+        };
+        if archived + pruned + purged > 0 {
+            debug!(archived, pruned, purged, "store maintenance");
+        }
+        Ok(())
+    }
+
+    /// The findings to keep: all of this recompute's, and, when only some plans were
+    /// recomputed, the earlier plan findings (an unknown currency) of the plans left alone.
+    fn findings_to_keep(
+        &self,
+        fresh: Vec<(String, String, String)>,
+        scope: Option<&BTreeSet<String>>,
+    ) -> Result<Vec<(String, String, String)>, SyncError> {
+        let Some(scope) = scope else {
+            return Ok(fresh);
+        };
+        let mut kept = fresh;
+        for old in self.store.findings()? {
+            let plan = old.subject.split(',').next().unwrap_or_default();
+            if old.kind == compute::finding_kind(FindingKind::UnknownCurrency)
+                && !scope.contains(plan)
+            {
+                kept.push((old.kind, old.subject, old.message));
+            }
+        }
+        Ok(kept)
+    }
+
+    /// Sets aside (IGNORED, "superseded") queued writes this recompute no longer wants: a link
+    /// write for an opportunity whose desired link now equals the CRM's (or that a user has
+    /// locked since), a rollup write for a recomputed plan that has nothing to change. They
+    /// would otherwise be sent after the fact and put back an outdated value.
+    fn set_aside_unwanted(
+        &mut self,
+        planned: &[compute::PlannedWrite],
+        recomputed: &BTreeMap<String, crate::domain::Rollups>,
+        now: DateTime<Utc>,
+    ) -> Result<(), SyncError> {
+        let names = &self.settings.names;
+        let wanted: HashSet<(&str, &str)> = planned
+            .iter()
+            .map(|w| (w.object.as_str(), w.record_id.as_str()))
+            .collect();
+        let mut set_aside = 0;
+        for row in self.store.unsettled_writes()? {
+            let is_link = row.object == names.opportunity.object;
+            let is_rollup =
+                row.object == names.plan.object && recomputed.contains_key(&row.record_id);
+            if (is_link || is_rollup)
+                && matches!(row.kind, WriteKind::Update)
+                && !wanted.contains(&(row.object.as_str(), row.record_id.as_str()))
+            {
+                self.store.ignore_write(row.id, now)?;
+                set_aside += 1;
+            }
+        }
+        if set_aside > 0 {
+            info!(set_aside, "queued writes no longer wanted were set aside");
+        }
+        Ok(())
     }
 
     /// Pulls each object as asked, reconciling full pulls and, after incremental pulls,
@@ -537,6 +630,9 @@ impl SyncEngine {
         changed: &mut Vec<pull::ChangedRecord>,
     ) -> Result<(), SyncError> {
         for (kind, mode) in pulls {
+            if let Some(why) = (hooks.stop)() {
+                return Err(SyncError::Stopped(why));
+            }
             let object = self.settings.names.object(*kind).to_string();
             let cursor_before = self.store.cursor(&object)?;
             let mut pulled = pull::pull_object(
@@ -565,8 +661,17 @@ impl SyncEngine {
                 }
                 PullMode::Incremental => {
                     if let Some(cursor) = cursor_before {
-                        let start = cursor.system_modstamp - self.settings.lookback;
-                        pulled.stats.deleted += self.apply_delete_log(&object, start).await?;
+                        // From where the log last reached, or the cursor for a first look.
+                        let covered = self
+                            .store
+                            .meta(&delete_log_key(&object))?
+                            .as_deref()
+                            .and_then(convert::parse_datetime);
+                        let start =
+                            covered.unwrap_or(cursor.system_modstamp) - self.settings.lookback;
+                        let removed = self.apply_delete_log(*kind, &object, start, hooks).await?;
+                        pulled.stats.deleted += removed.len() as u64;
+                        pulled.changed.extend(removed);
                     }
                 }
                 PullMode::Where(_) => {}
@@ -580,58 +685,95 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Step 2 of design.md §4: `getDeleted` since `start`; when the log no longer reaches back
-    /// that far, every Id of the object is listed and local rows the CRM lacks are removed.
-    /// A CRM that refuses the call only delays the removal to the nightly full run.
+    /// Step 2 of design.md §4: `getDeleted` since `start` removes records purged from the
+    /// recycle bin before a pull could see them as deleted; when the log no longer reaches
+    /// back that far, every live Id is listed and local rows the CRM lacks are removed. A CRM
+    /// that refuses the call only delays the removal to the nightly full run. The removed
+    /// records are returned as changes, so the plans they counted in are recomputed.
     async fn apply_delete_log(
         &mut self,
+        kind: ObjectKind,
         object: &str,
         start: DateTime<Utc>,
-    ) -> Result<u64, SyncError> {
+        hooks: &Hooks<'_>,
+    ) -> Result<Vec<pull::ChangedRecord>, SyncError> {
         let end = Utc::now();
         if end - start <= chrono::Duration::minutes(1) {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let log = match self.crm.get_deleted(object, start, end).await {
             Ok(log) => log,
             Err(CrmError::QuotaExceeded { message }) => return Err(SyncError::Stopped(message)),
             Err(e) => {
                 warn!(object, error = %e, "the delete log is not available; the nightly full run will reconcile");
-                return Ok(0);
+                return Ok(Vec::new());
             }
         };
-        if log
+        let gone: Vec<String> = if log
             .earliest_date_available
             .is_some_and(|earliest| earliest > start)
         {
             info!(
                 object,
-                "the delete log does not reach back to the cursor: listing every Id"
+                "the delete log does not reach back far enough: listing every Id"
             );
+            // queryAll, so archived tasks and events (absent from query) still count as live.
             let mut live = HashSet::new();
             let mut page = self
                 .crm
-                .query(&format!("SELECT Id FROM {object}"), false)
+                .query(
+                    &format!("SELECT Id FROM {object} WHERE IsDeleted = false"),
+                    true,
+                )
                 .await?;
             loop {
                 live.extend(page.records.iter().filter_map(|r| convert::text(r, "Id")));
-                match page.next_records_url.filter(|_| !page.done) {
-                    Some(next) => page = self.crm.query_more(&next).await?,
+                (hooks.progress)(&Progress::Pulled {
+                    object: object.to_string(),
+                    rows: live.len() as u64,
+                    total: page.total_size,
+                });
+                match page.next_records_url.take().filter(|_| !page.done) {
+                    Some(next) => {
+                        if let Some(why) = (hooks.stop)() {
+                            return Err(SyncError::Stopped(why));
+                        }
+                        page = self.crm.query_more(&next).await?;
+                    }
                     None => break,
                 }
             }
-            let gone: Vec<String> = self
-                .store
+            self.store
                 .live_ids(object)?
                 .into_iter()
                 .filter(|id| !live.contains(id))
-                .collect();
-            return Ok(self.store.remove_records(object, &gone)? as u64);
+                .collect()
+        } else {
+            let live: HashSet<String> = self.store.live_ids(object)?.into_iter().collect();
+            log.deleted
+                .into_iter()
+                .map(|(id, _)| id)
+                .filter(|id| live.contains(id))
+                .collect()
+        };
+        let mut removed = Vec::with_capacity(gone.len());
+        for id in &gone {
+            if let Some(record) = self.store.record(object, id)? {
+                removed.push(pull::ChangedRecord {
+                    kind,
+                    id: id.clone(),
+                    before: Some(record.fields.clone()),
+                    after: record.fields,
+                    deleted: true,
+                });
+            }
         }
-        let ids: Vec<String> = log.deleted.into_iter().map(|(id, _)| id).collect();
-        let live: HashSet<String> = self.store.live_ids(object)?.into_iter().collect();
-        let gone: Vec<String> = ids.into_iter().filter(|id| live.contains(id)).collect();
-        Ok(self.store.remove_records(object, &gone)? as u64)
+        self.store.remove_records(object, &gone)?;
+        if let Some(covered) = log.latest_date_covered {
+            self.store
+                .set_meta(&delete_log_key(object), &convert::format_datetime(covered))?;
+        }
+        Ok(removed)
     }
 
     /// The org's conversion rates, read whole every cycle (a few rows): CurrencyType, and
@@ -791,31 +933,38 @@ impl SyncEngine {
         ]
     }
 
-    /// Drops writes the CRM already refused permanently with exactly these values: they are
-    /// retried only when their inputs change (design.md §3.6), or when an admin asks.
+    /// Drops writes the CRM refused for good, or an admin ignored, with exactly these values:
+    /// they are tried again only when their values change, or when the record itself has
+    /// changed in the CRM since (a validation rule's inputs, say) (design.md §3.6).
     fn without_refused(
         &self,
         writes: Vec<compute::PlannedWrite>,
     ) -> Result<Vec<compute::PlannedWrite>, SyncError> {
-        let refused: BTreeMap<(String, String), serde_json::Map<String, serde_json::Value>> = self
-            .store
-            .failed_writes()?
-            .into_iter()
-            .filter(|r| r.permanent)
-            .map(|r| ((r.object, r.record_id), r.fields))
-            .collect();
-        Ok(writes
-            .into_iter()
-            .filter(|w| {
-                let Some(fields) = refused.get(&(w.object.clone(), w.record_id.clone())) else {
-                    return true;
-                };
-                // The change timestamp moves every time; compare the values that matter.
-                w.fields
-                    .iter()
-                    .filter(|(k, _)| **k != self.settings.names.plan.rollups_changed_at)
-                    .any(|(k, v)| fields.get(k) != Some(v))
-            })
-            .collect())
+        let mut refused: BTreeMap<(String, String), crate::store::OutboxRow> = BTreeMap::new();
+        for row in self.store.standing_refusals()? {
+            refused.insert((row.object.clone(), row.record_id.clone()), row);
+        }
+        let changed_at = &self.settings.names.plan.rollups_changed_at;
+        let mut kept = Vec::with_capacity(writes.len());
+        for w in writes {
+            let Some(row) = refused.get(&(w.object.clone(), w.record_id.clone())) else {
+                kept.push(w);
+                continue;
+            };
+            // The change timestamp moves every time; compare the values that matter.
+            let same_values = w
+                .fields
+                .iter()
+                .filter(|(k, _)| *k != changed_at)
+                .all(|(k, v)| row.fields.get(k) == Some(v));
+            let record_changed = self
+                .store
+                .record(&w.object, &w.record_id)?
+                .is_some_and(|r| r.system_modstamp > row.updated_at);
+            if !same_values || record_changed {
+                kept.push(w);
+            }
+        }
+        Ok(kept)
     }
 }

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use tracing::{info, warn};
 
-use crate::crm::{CrmClient, RecordWrite};
+use crate::crm::{CrmClient, CrmError, RecordWrite};
 use crate::store::{OutboxRow, Store, WriteKind};
 
 use super::report::WriteFailure;
@@ -50,7 +50,7 @@ pub async fn drain(
             }
             let ids: Vec<i64> = chunk.iter().map(|r| r.id).collect();
             store.mark_sent(&ids, Utc::now())?;
-            let results = match &kind {
+            let sent = match &kind {
                 WriteKind::Update => {
                     let writes: Vec<RecordWrite> = chunk
                         .iter()
@@ -60,7 +60,7 @@ pub async fn drain(
                             fields: r.fields.clone(),
                         })
                         .collect();
-                    crm.update(&writes).await?
+                    crm.update(&writes).await
                 }
                 WriteKind::Upsert { external_id_field } => {
                     let writes: Vec<RecordWrite> = chunk
@@ -71,7 +71,36 @@ pub async fn drain(
                             fields: r.fields.clone(),
                         })
                         .collect();
-                    crm.upsert(&object, external_id_field, &writes).await?
+                    crm.upsert(&object, external_id_field, &writes).await
+                }
+            };
+            let results = match sent {
+                Ok(results) => results,
+                Err(CrmError::QuotaExceeded { message }) => {
+                    return Err(SyncError::Stopped(message));
+                }
+                Err(error) => {
+                    // The CRM refused the whole request (an object or external id field it
+                    // does not have, a server failing after retries): every row of the batch
+                    // fails alike, and the other batches still go.
+                    let code = error.error_code().unwrap_or("REQUEST_FAILED").to_string();
+                    let message = error.to_string();
+                    let permanent = error.is_permanent();
+                    warn!(object = %object, %code, %message, rows = chunk.len(), "write request refused");
+                    let now = Utc::now();
+                    for row in chunk {
+                        store.mark_failed(row.id, &code, &message, permanent, now)?;
+                        pushed.failures.push(WriteFailure {
+                            object: object.clone(),
+                            record_id: row.record_id.clone(),
+                            status_code: code.clone(),
+                            message: message.clone(),
+                            permanent,
+                        });
+                    }
+                    done += chunk.len() as u64;
+                    (hooks.progress)(&Progress::Wrote { done, total });
+                    continue;
                 }
             };
             let now = Utc::now();

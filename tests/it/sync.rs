@@ -397,6 +397,18 @@ async fn a_record_the_crm_refuses_is_reported_and_the_rest_are_written() {
     let again = sync_json(&s.config, &["--as-of", AS_OF]).await;
     assert_eq!(again["write_failures"], json!([]), "{again}");
     assert_eq!(again["fields_written"], 0, "{again}");
+
+    // Once the record changes in the CRM (an admin fixes what the rule checks), it is.
+    s.emulator.with_org(|org| org.set_validation_failure(None));
+    s.crm
+        .update(
+            "Account_Plan__c",
+            &s.plan_b,
+            json!({"Name": "Acme Europe Q3 (fixed)"}),
+        )
+        .await;
+    s.sync().await;
+    assert_amount(&s.plan(&s.plan_b).await, "Open_Pipeline__c", "20000");
     s.emulator.shutdown().await;
 }
 
@@ -559,4 +571,81 @@ async fn amounts_in_other_currencies_convert_to_the_plans_currency() {
         "no Won_Amount__c line with {won}:\n{stdout}"
     );
     emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_write_no_longer_wanted_is_set_aside_not_sent() {
+    let s = Scenario::new().await;
+    s.sync().await;
+    // A user locks the August opportunity on A's plan instead of B's.
+    s.crm
+        .update(
+            "Opportunity",
+            &s.open_b_q3,
+            json!({"Account_Plan__c": s.plan_a, "Plan_Link_Locked__c": true}),
+        )
+        .await;
+    // Meanwhile the outbox still holds an older link write for it (left by a run that
+    // crashed before sending it, or refused it for a row lock).
+    let db = s.config.with_file_name("plansync.db");
+    {
+        let mut store = plansync::store::Store::open(&db).unwrap();
+        store
+            .enqueue(
+                &[plansync::store::NewWrite {
+                    object: "Opportunity".into(),
+                    record_id: s.open_b_q3.clone(),
+                    kind: plansync::store::WriteKind::Update,
+                    fields: serde_json::from_value(json!({"Account_Plan__c": s.plan_b})).unwrap(),
+                    reason: "link".into(),
+                }],
+                chrono::Utc::now(),
+            )
+            .unwrap();
+    }
+    s.sync().await;
+    // The user's locked link stands, and the old write is settled, not pending.
+    assert_eq!(s.link(&s.open_b_q3).await, json!(s.plan_a));
+    let store = plansync::store::Store::open(&db).unwrap();
+    assert!(store.unsettled_writes().unwrap().is_empty());
+    s.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_request_the_crm_refuses_whole_does_not_stop_later_cycles() {
+    let s = Scenario::new().await;
+    // The snapshot object is mapped to one the org does not have.
+    let text = std::fs::read_to_string(&s.config).unwrap()
+        + "\n[mapping.snapshot]\nobject = \"Missing_Snapshot__c\"\n";
+    std::fs::write(&s.config, text).unwrap();
+    let config = s.config.to_str().unwrap();
+    let (ok, stdout, stderr) = plansync(&[
+        "snapshot",
+        "--config",
+        config,
+        "--date",
+        "2026-08-31",
+        "--json",
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let failures = report["write_failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 3, "{report}");
+    assert!(
+        failures.iter().all(|f| f["permanent"] == json!(true)),
+        "{report}"
+    );
+    // The rollups of the same run were written, and the next cycles go on.
+    assert_amount(&s.plan(&s.plan_a).await, "Won_Amount__c", "10000");
+    s.crm
+        .update(
+            "Opportunity",
+            &s.open_b_q3,
+            json!({"CloseDate": "2026-10-15"}),
+        )
+        .await;
+    s.sync().await;
+    assert_eq!(s.link(&s.open_b_q3).await, json!(s.plan_a));
+    s.emulator.shutdown().await;
 }
