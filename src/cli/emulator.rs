@@ -145,6 +145,9 @@ fn serve(args: EmulatorArgs) -> Result<(), EmulatorCommandError> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        // The handlers go in before the address is announced: a client may send SIGTERM as
+        // soon as it reads the line, and without a handler that would kill the process.
+        let signals = Signals::install()?;
         let running = EmulatorBuilder::from_config(config).start().await?;
         {
             let mut stdout = std::io::stdout().lock();
@@ -154,25 +157,50 @@ fn serve(args: EmulatorArgs) -> Result<(), EmulatorCommandError> {
         if args.refresh_token.is_none() {
             tracing::info!(refresh_token = %running.refresh_token(), "refresh token for the refresh_token grant");
         }
-        wait_for_signal().await?;
+        signals.wait().await?;
         tracing::info!("stopping the emulator");
         running.shutdown().await;
         Ok(())
     })
 }
 
-async fn wait_for_signal() -> std::io::Result<()> {
+/// SIGTERM and SIGINT, listened for from the moment of `install`.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        tokio::select! {
-            _ = term.recv() => Ok(()),
-            result = tokio::signal::ctrl_c() => result,
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Signals {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
+
+    async fn wait(mut self) -> std::io::Result<()> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => {}
+                _ = self.int.recv() => {}
+            }
+            Ok(())
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            tokio::signal::ctrl_c().await
+        }
     }
 }
