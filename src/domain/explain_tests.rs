@@ -3,11 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::Value;
-
 use super::*;
-use crate::domain::currency::Rates;
 use crate::domain::model::{Account, Contact, Event, Task};
 use crate::domain::testutil::{d, dec, opp, plan};
 
@@ -344,121 +340,7 @@ fn the_breakdown_lists_each_opportunity_activity_and_contact_behind_the_numbers(
 
 // ---- the golden org ----
 
-const GOLDEN: &str = include_str!("../../tests/fixtures/golden/org.json");
-
-fn golden() -> (OrgData, Rules, NaiveDate) {
-    let org: Value = serde_json::from_str(GOLDEN).unwrap();
-    let s = |v: &Value, k: &str| v[k].as_str().map(str::to_string);
-    let date = |v: &Value, k: &str| v[k].as_str().map(d);
-    let num = |v: &Value, k: &str| match &v[k] {
-        Value::Number(n) => Some(dec(&n.to_string())),
-        _ => None,
-    };
-    let flag = |v: &Value, k: &str| v[k].as_bool().unwrap_or(false);
-    let list = |k: &str| org[k].as_array().unwrap().clone();
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_str().unwrap().to_string())
-            .collect()
-    };
-    let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for j in list("Account_Plan_Account__c") {
-        extra
-            .entry(s(&j, "Account_Plan__c").unwrap())
-            .or_default()
-            .push(s(&j, "Account__c").unwrap());
-    }
-    let data = OrgData {
-        accounts: list("Account")
-            .iter()
-            .map(|a| Account {
-                id: s(a, "Id").unwrap(),
-                parent_id: s(a, "ParentId"),
-            })
-            .collect(),
-        plans: list("Account_Plan__c")
-            .iter()
-            .map(|p| Plan {
-                id: s(p, "Id").unwrap(),
-                name: s(p, "Name").unwrap(),
-                account_id: s(p, "Account__c"),
-                extra_account_ids: extra.get(&s(p, "Id").unwrap()).cloned().unwrap_or_default(),
-                period_start: date(p, "Period_Start__c"),
-                period_end: date(p, "Period_End__c"),
-                revenue_target: num(p, "Revenue_Target__c"),
-                close_ratio_percent: num(p, "Close_Ratio__c"),
-                include_child_accounts: flag(p, "Include_Child_Accounts__c"),
-                status: s(p, "Status__c"),
-                currency: s(p, "CurrencyIsoCode"),
-                discriminator: None,
-            })
-            .collect(),
-        opportunities: list("Opportunity")
-            .iter()
-            .map(|o| Opportunity {
-                id: s(o, "Id").unwrap(),
-                account_id: s(o, "AccountId"),
-                amount: num(o, "Amount"),
-                close_date: date(o, "CloseDate"),
-                is_closed: flag(o, "IsClosed"),
-                is_won: flag(o, "IsWon"),
-                probability: num(o, "Probability"),
-                forecast_category: s(o, "ForecastCategoryName"),
-                currency: s(o, "CurrencyIsoCode"),
-                plan_id: s(o, "Account_Plan__c"),
-                link_locked: flag(o, "Plan_Link_Locked__c"),
-                discriminator: None,
-            })
-            .collect(),
-        contacts: list("Contact")
-            .iter()
-            .map(|c| Contact {
-                id: s(c, "Id").unwrap(),
-                account_id: s(c, "AccountId"),
-            })
-            .collect(),
-        tasks: list("Task")
-            .iter()
-            .map(|t| Task {
-                id: s(t, "Id").unwrap(),
-                account_id: s(t, "AccountId"),
-                what_id: s(t, "WhatId"),
-                who_id: s(t, "WhoId"),
-                activity_date: date(t, "ActivityDate"),
-                is_closed: flag(t, "IsClosed"),
-            })
-            .collect(),
-        events: list("Event")
-            .iter()
-            .map(|e| Event {
-                id: s(e, "Id").unwrap(),
-                account_id: s(e, "AccountId"),
-                what_id: s(e, "WhatId"),
-                who_id: s(e, "WhoId"),
-                activity_date: date(e, "ActivityDate"),
-                start: e["StartDateTime"].as_str().map(|t| {
-                    DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z")
-                        .unwrap()
-                        .with_timezone(&Utc)
-                }),
-                is_all_day: flag(e, "IsAllDayEvent"),
-            })
-            .collect(),
-        rates: Rates::single(),
-    };
-    let rules = Rules {
-        linkable_statuses: strings(&org["linkable_statuses"]),
-        rollup_statuses: strings(&org["rollup_statuses"]),
-        default_close_ratio_percent: num(&org, "default_close_ratio").unwrap(),
-        engaged_contact_days: org["engaged_contact_days"].as_i64().unwrap(),
-        timezone: org["org_timezone"].as_str().unwrap().parse().unwrap(),
-        use_discriminator: false,
-    };
-    let today = d(org["as_of"].as_str().unwrap());
-    (data, rules, today)
-}
+use crate::domain::golden_tests::golden;
 
 #[test]
 fn golden_breakdowns_add_up_to_the_computed_rollups() {

@@ -146,6 +146,13 @@ fn rules(org: &Value) -> Rules {
     }
 }
 
+/// The golden org as the domain's inputs, the rules it was evaluated with, and its `today`.
+pub(in crate::domain) fn golden() -> (OrgData, Rules, NaiveDate) {
+    let org: Value = serde_json::from_str(ORG).unwrap();
+    let today = org["as_of"].as_str().unwrap().parse().unwrap();
+    (org_data(&org), rules(&org), today)
+}
+
 fn expected_value(field: RollupField, v: &Value) -> FieldValue {
     match v {
         Value::Null => FieldValue::Null,

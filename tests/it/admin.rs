@@ -7,129 +7,9 @@ use std::time::Duration;
 use plansync::emulator::{Emulator, RunningEmulator};
 use serde_json::{json, Value};
 
-const API: &str = "/services/data/v62.0";
+use super::common::{plansync, write_config, write_config_with, Crm};
+
 const AS_OF: &str = "2026-08-15";
-
-/// A plain REST client for changing and checking the CRM the way a user would.
-struct Crm {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Crm {
-    async fn connect(emulator: &RunningEmulator) -> Crm {
-        let http = reqwest::Client::new();
-        let base = emulator.base_url().to_string();
-        let body: Value = http
-            .post(format!("{base}/services/oauth2/token"))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", emulator.client_id()),
-                ("client_secret", emulator.client_secret()),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = body["access_token"].as_str().unwrap().to_string();
-        Crm { http, base, token }
-    }
-
-    async fn create(&self, object: &str, fields: Value) -> String {
-        let resp = self
-            .http
-            .post(format!("{}{API}/sobjects/{object}/", self.base))
-            .bearer_auth(&self.token)
-            .json(&fields)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap();
-        assert_eq!(status, 201, "creating {object} {fields}: {body}");
-        body["id"].as_str().unwrap().to_string()
-    }
-
-    async fn update(&self, object: &str, id: &str, fields: Value) {
-        let resp = self
-            .http
-            .patch(format!("{}{API}/sobjects/{object}/{id}", self.base))
-            .bearer_auth(&self.token)
-            .json(&fields)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 204, "updating {object} {id}");
-    }
-
-    async fn get(&self, object: &str, id: &str) -> Value {
-        self.http
-            .get(format!("{}{API}/sobjects/{object}/{id}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-}
-
-/// A config file for the emulator and a store in `dir`, with `extra` TOML appended.
-fn write_config(dir: &Path, emulator: &RunningEmulator, extra: &str) -> PathBuf {
-    let secret = dir.join("client_secret");
-    std::fs::write(&secret, emulator.client_secret()).unwrap();
-    let config = dir.join("plansync.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[crm]
-login_url = "{base}"
-api_version = "62.0"
-
-[crm.auth]
-flow = "client_credentials"
-client_id = "{id}"
-client_secret_file = "{secret}"
-
-[store]
-path = "{store}"
-
-[org]
-timezone = "UTC"
-{extra}
-"#,
-            base = emulator.base_url(),
-            id = emulator.client_id(),
-            secret = secret.display(),
-            store = dir.join("plansync.db").display(),
-        ),
-    )
-    .unwrap();
-    config
-}
-
-/// Runs the real binary; returns (exit success, stdout, stderr).
-async fn plansync(args: &[&str]) -> (bool, String, String) {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_plansync"))
-            .args(&args)
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 /// Runs `plansync <command> <args> --config <config>`, asserting success; returns stdout.
 async fn ok(command: &[&str], config: &Path) -> String {
@@ -219,7 +99,7 @@ impl Scenario {
             )
             .await;
         let dir = tempfile::tempdir().unwrap();
-        let config = write_config(dir.path(), &emulator, extra);
+        let config = write_config_with(dir.path(), &emulator, extra);
         Scenario {
             emulator,
             crm,
@@ -531,7 +411,7 @@ async fn admin_commands_read_the_store_while_a_cycle_writes_it() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &emulator, "");
+    let config = write_config(dir.path(), &emulator);
     ok(&["sync", "--as-of", AS_OF], &config).await;
     let config_for_cycle = config.clone();
     let cycle =
@@ -582,22 +462,6 @@ async fn completions_and_help_cover_every_command() {
             "{command} --help has no example:\n{out}"
         );
     }
-}
-
-/// A CRM query's rows (one page is enough for these small orgs).
-async fn query(crm: &Crm, soql: &str) -> Vec<Value> {
-    let q: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
-    let body: Value = crm
-        .http
-        .get(format!("{}{API}/query?q={q}", crm.base))
-        .bearer_auth(&crm.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["records"].as_array().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -683,11 +547,12 @@ async fn snapshot_upserts_one_record_per_plan_and_date_even_when_repeated() {
         let report: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(report["snapshots"], 2, "{report}");
     }
-    let rows = query(
-        &s.crm,
-        "SELECT Snapshot_Key__c, Account_Plan__c, Won_Amount__c FROM Account_Plan_Snapshot__c",
-    )
-    .await;
+    let rows = s
+        .crm
+        .query(
+            "SELECT Snapshot_Key__c, Account_Plan__c, Won_Amount__c FROM Account_Plan_Snapshot__c",
+        )
+        .await;
     assert_eq!(rows.len(), 2, "{rows:?}");
     let a = rows
         .iter()

@@ -121,6 +121,11 @@ pub fn urlencode(s: &str) -> String {
 
 /// A config file for the emulator and a store in `dir`.
 pub fn write_config(dir: &Path, emulator: &RunningEmulator) -> PathBuf {
+    write_config_with(dir, emulator, "")
+}
+
+/// A config file for the emulator and a store in `dir`, with `extra` TOML appended.
+pub fn write_config_with(dir: &Path, emulator: &RunningEmulator, extra: &str) -> PathBuf {
     let secret = dir.join("client_secret");
     std::fs::write(&secret, emulator.client_secret()).unwrap();
     let config = dir.join("plansync.toml");
@@ -141,6 +146,7 @@ path = "{store}"
 
 [org]
 timezone = "UTC"
+{extra}
 "#,
             base = emulator.base_url(),
             id = emulator.client_id(),
