@@ -159,7 +159,8 @@ pub struct CrmAuthSection {
     pub private_key_file: Option<PathBuf>,
     pub client_secret_file: Option<PathBuf>,
     pub refresh_token_file: Option<PathBuf>,
-    /// The JWT `aud`; defaults to `login_url`.
+    /// The JWT `aud`; defaults to `https://login.salesforce.com`, or
+    /// `https://test.salesforce.com` for a sandbox login URL (never the My Domain URL).
     pub audience: Option<String>,
     /// From `PLANSYNC__CRM__AUTH__CLIENT_SECRET` only.
     #[serde(deserialize_with = "de_secret", serialize_with = "ser_secret")]
@@ -931,6 +932,25 @@ impl Sources<'_> {
 
 fn validate(config: &Config, sources: &Sources<'_>) -> Result<(), ConfigError> {
     check_url(&config.crm.login_url, "crm.login_url", sources)?;
+    let login_host = url::Url::parse(&config.crm.login_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    if config.crm.auth.flow == AuthFlow::ClientCredentials
+        && matches!(
+            login_host.as_deref(),
+            Some("login.salesforce.com" | "test.salesforce.com")
+        )
+    {
+        return Err(sources.invalid(
+            "crm.login_url",
+            format!(
+                "= {:?} is a shared login host, which answers the client_credentials flow with \
+                 \"request not supported on this domain\": use your org's My Domain URL, like \
+                 \"https://acme.my.salesforce.com\"",
+                config.crm.login_url
+            ),
+        ));
+    }
     if let Some(url) = &config.crm.instance_url {
         check_url(url, "crm.instance_url", sources)?;
     }
@@ -1214,7 +1234,7 @@ mod tests {
 
     #[test]
     fn environment_overrides_the_file() {
-        let toml = "[crm]\napi_version = \"60.0\"\n[rollups]\nengaged_contact_days = 30\n";
+        let toml = "[crm]\napi_version = \"60.0\"\nlogin_url = \"https://acme.my.salesforce.com\"\n[rollups]\nengaged_contact_days = 30\n";
         let config = load_from(
             toml,
             "f.toml",
@@ -1288,6 +1308,14 @@ mod tests {
             "{msg}"
         );
 
+        let msg = load_err(
+            "[crm]\nlogin_url = \"https://login.salesforce.com\"\n[crm.auth]\nflow = \"client_credentials\"\n",
+            &[],
+        );
+        assert!(
+            msg.contains("`crm.login_url`") && msg.contains("My Domain"),
+            "{msg}"
+        );
         let ok = load_from("[crm]\nlogin_url = \"http://localhost:3000\"\n", "f", &[]);
         assert!(ok.is_ok(), "{ok:?}");
 

@@ -84,7 +84,7 @@ impl Grant {
                     ));
                 }
                 audience = if aud.trim().is_empty() {
-                    login_url.origin().ascii_serialization()
+                    default_audience(login_url)
                 } else {
                     aud.trim().trim_end_matches('/').to_string()
                 };
@@ -268,5 +268,43 @@ pub(crate) fn parse_token_answer(status: u16, body: &[u8]) -> Result<TokenAnswer
             format!("not an OAuth error ({e})"),
             body,
         )),
+    }
+}
+
+/// The JWT `aud` a real org expects when none is configured: the sandbox login host for
+/// sandboxes, the production one otherwise. Never the My Domain URL, which orgs answer with
+/// `audience is invalid`.
+pub fn default_audience(login_url: &url::Url) -> String {
+    let host = login_url.host_str().unwrap_or_default();
+    if host == "test.salesforce.com" || host.ends_with(".sandbox.my.salesforce.com") {
+        "https://test.salesforce.com".into()
+    } else {
+        "https://login.salesforce.com".into()
+    }
+}
+
+#[cfg(test)]
+mod audience_tests {
+    use super::default_audience;
+
+    #[test]
+    fn the_default_audience_is_a_login_host_never_my_domain() {
+        let aud = |u: &str| default_audience(&url::Url::parse(u).unwrap());
+        assert_eq!(
+            aud("https://login.salesforce.com"),
+            "https://login.salesforce.com"
+        );
+        assert_eq!(
+            aud("https://acme.my.salesforce.com"),
+            "https://login.salesforce.com"
+        );
+        assert_eq!(
+            aud("https://test.salesforce.com"),
+            "https://test.salesforce.com"
+        );
+        assert_eq!(
+            aud("https://acme--uat.sandbox.my.salesforce.com"),
+            "https://test.salesforce.com"
+        );
     }
 }

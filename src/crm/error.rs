@@ -56,9 +56,9 @@ pub enum CrmError {
     InvalidRequest(String),
 }
 
-/// HTTP statuses that are worth retrying: 5xx, 420 (edge "setting things up") and 429.
+/// HTTP statuses that are worth retrying: 5xx, 406, 420 (edge "setting things up") and 429.
 pub(crate) fn is_retryable_status(status: u16) -> bool {
-    status >= 500 || status == 420 || status == 429
+    status >= 500 || status == 406 || status == 420 || status == 429
 }
 
 /// Request-level error codes that are transient whatever the status.
@@ -73,9 +73,15 @@ impl CrmError {
     pub fn is_retryable(&self) -> bool {
         match self {
             CrmError::Transport { .. } | CrmError::Timeout { .. } => true,
+            // A 403 REQUEST_LIMIT_EXCEEDED that is still an Api error is the concurrent
+            // request limit (the daily one becomes QuotaExceeded): back off and retry.
             CrmError::Api {
                 status, error_code, ..
-            } => is_retryable_status(*status) || TRANSIENT_CODES.contains(&error_code.as_str()),
+            } => {
+                is_retryable_status(*status)
+                    || TRANSIENT_CODES.contains(&error_code.as_str())
+                    || (*status == 403 && error_code == "REQUEST_LIMIT_EXCEEDED")
+            }
             CrmError::Decode { status, .. } => is_retryable_status(*status),
             CrmError::Auth { .. }
             | CrmError::SessionExpired

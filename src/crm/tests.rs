@@ -633,7 +633,9 @@ async fn jwt_bearer_sends_a_signed_assertion_with_the_right_claims() {
     let assertion = sent[0].form_value("assertion").unwrap();
     let public = std::fs::read(key_path("crm-test-key.pub.pem")).unwrap();
     let key = jsonwebtoken::DecodingKey::from_rsa_pem(&public).unwrap();
-    let audience = s.url.origin().ascii_serialization();
+    // No audience configured: the production login host, as real orgs expect (the stub's own
+    // URL, like a My Domain URL, would be refused as `audience is invalid`).
+    let audience = "https://login.salesforce.com".to_string();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.set_audience(&[audience.as_str()]);
     let decoded = jsonwebtoken::decode::<Value>(&assertion, &key, &validation).unwrap();

@@ -93,7 +93,12 @@ pub(crate) fn api_error(what: &str, status: u16, body: &[u8]) -> CrmError {
     let Some(first) = items.into_iter().next() else {
         return decode_error(what, status, "an empty error array", body);
     };
-    if status == 403 && first.error_code == "REQUEST_LIMIT_EXCEEDED" {
+    // The rolling 24-hour limit ends the cycle; the concurrent-request limits
+    // ("ConcurrentRequests", "ConcurrentPerOrgLongTxn") only ask for a back-off.
+    if status == 403
+        && first.error_code == "REQUEST_LIMIT_EXCEEDED"
+        && !first.message.contains("Concurrent")
+    {
         return CrmError::QuotaExceeded {
             message: first.message,
         };
@@ -332,6 +337,16 @@ mod tests {
         assert!(matches!(e, CrmError::Api { ref error_code, .. } if error_code == "INVALID_FIELD"));
         let e = api_error("q", 403, br#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#);
         assert!(matches!(e, CrmError::QuotaExceeded { .. }));
+        let e = api_error(
+            "q",
+            403,
+            br#"[{"message":"ConcurrentPerOrgLongTxn Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#,
+        );
+        assert!(
+            matches!(e, CrmError::Api { .. }) && e.is_retryable(),
+            "{e:?}"
+        );
+        assert!(api_error("q", 406, b"").is_retryable());
         let e = api_error("q", 503, b"");
         assert!(e.is_retryable());
         let e = api_error("q", 502, b"<html>bad gateway</html>");

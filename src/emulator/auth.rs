@@ -100,6 +100,18 @@ const BAD_ASSERTION: OAuthError = OAuthError::new("invalid_grant", "invalid asse
 const BAD_REFRESH_TOKEN: OAuthError =
     OAuthError::new("invalid_grant", "expired access/refresh token");
 
+/// The client credentials flow sent to the shared login hosts instead of the org's My Domain.
+pub const NOT_ON_THIS_DOMAIN: OAuthError =
+    OAuthError::new("invalid_grant", "request not supported on this domain");
+
+/// `login.salesforce.com` and `test.salesforce.com` (with or without a port): the hosts that
+/// refuse the client credentials flow, which must go to the org's own My Domain.
+pub fn is_shared_login_host(host: &str) -> bool {
+    let name = host.split(':').next().unwrap_or_default();
+    name.eq_ignore_ascii_case("login.salesforce.com")
+        || name.eq_ignore_ascii_case("test.salesforce.com")
+}
+
 /// Checks a token request. `form` is the decoded form body; `basic` the client id and secret
 /// of an `Authorization: Basic` header. Returns the granted scope.
 pub fn check_grant(
@@ -215,19 +227,16 @@ fn relax(validation: &mut Validation) {
     validation.required_spec_claims = HashSet::new();
 }
 
-/// `exp` as seconds since the epoch: a number or a numeric string; values too large to be
-/// seconds are milliseconds (sfdx-core sends `Date.now() + 300`).
+/// `exp` as seconds since the epoch: a number or a numeric string.
 fn exp_seconds(value: &Value) -> Option<f64> {
     let raw = match value {
         Value::Number(n) => n.as_f64()?,
         Value::String(s) => s.trim().parse::<f64>().ok()?,
         _ => return None,
     };
-    Some(if raw >= 100_000_000_000.0 {
-        raw / 1000.0
-    } else {
-        raw
-    })
+    // A value too large to be seconds (sfdx-core sends milliseconds) is taken as it is: far in
+    // the future, which real orgs accept.
+    Some(raw)
 }
 
 /// Decodes `Authorization: Basic base64(id:secret)`.
@@ -377,10 +386,11 @@ mod tests {
     }
 
     #[test]
-    fn exp_may_be_a_string_a_number_or_milliseconds() {
+    fn exp_may_be_a_string_a_number_or_a_huge_number() {
         assert_eq!(exp_seconds(&json!("1333685628")), Some(1333685628.0));
         assert_eq!(exp_seconds(&json!(1333685628)), Some(1333685628.0));
-        assert_eq!(exp_seconds(&json!(1706700000300u64)), Some(1706700000.3));
+        // Milliseconds read as seconds: far in the future, accepted as real orgs do.
+        assert_eq!(exp_seconds(&json!(1706700000300u64)), Some(1706700000300.0));
         assert_eq!(exp_seconds(&json!(true)), None);
     }
 

@@ -589,6 +589,12 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
         .and_then(|v| v.to_str().ok())
         .and_then(auth::parse_basic);
     let now = Utc::now();
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if form.get("grant_type").map(String::as_str) == Some("client_credentials")
+        && host.is_some_and(auth::is_shared_login_host)
+    {
+        return json_response(StatusCode::BAD_REQUEST, &auth::NOT_ON_THIS_DOMAIN.body());
+    }
     match auth::check_grant(&shared.auth, &form, basic, now) {
         Ok(scope) => {
             let access_token = shared.issue_token(now);

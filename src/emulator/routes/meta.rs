@@ -141,7 +141,14 @@ fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn window(raw: Option<&str>, days: i64, now: DateTime<Utc>) -> Result<Window, ApiError> {
+/// The `start`/`end` window of getUpdated (`max_age_days`: a start further back is refused)
+/// or getDeleted (`None`: any start; the answer's earliestDateAvailable tells the client how
+/// far back the log really goes).
+fn window(
+    raw: Option<&str>,
+    max_age_days: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Window, ApiError> {
     let params: Vec<(String, String)> = raw
         .map(|raw| {
             url::form_urlencoded::parse(raw.as_bytes())
@@ -170,7 +177,7 @@ fn window(raw: Option<&str>, days: i64, now: DateTime<Utc>) -> Result<Window, Ap
     if start >= end {
         return Err(replication_error("start date must be before end date"));
     }
-    if start < now - Duration::days(days) {
+    if let Some(days) = max_age_days.filter(|days| start < now - Duration::days(*days)) {
         return Err(replication_error(&format!(
             "start date cannot be more than {days} days ago"
         )));
@@ -220,7 +227,7 @@ pub(super) async fn updated(
     let now = Utc::now();
     let result = (|| {
         let name = object_def(&shared.read_org(), &object)?.name.clone();
-        let window = window(raw.as_deref(), UPDATED_WINDOW_DAYS, now)?;
+        let window = window(raw.as_deref(), Some(UPDATED_WINDOW_DAYS), now)?;
         let ids: Vec<String> = changed(&shared, &name, &window)
             .into_iter()
             .filter(|(_, _, deleted)| !deleted)
@@ -246,7 +253,7 @@ pub(super) async fn deleted(
     let now = Utc::now();
     let result = (|| {
         let name = object_def(&shared.read_org(), &object)?.name.clone();
-        let window = window(raw.as_deref(), DELETED_WINDOW_DAYS, now)?;
+        let window = window(raw.as_deref(), None, now)?;
         let records: Vec<Value> = changed(&shared, &name, &window)
             .into_iter()
             .filter(|(_, _, deleted)| *deleted)

@@ -88,6 +88,23 @@ async fn client_credentials_token_has_the_real_shape() {
         .unwrap();
     let (status, body) = read(response).await;
     assert_eq!(status, StatusCode::OK);
+
+    // Sent to the shared login host instead of the org's My Domain, the flow is refused.
+    let response = Client::new()
+        .post(format!("{}/services/oauth2/token", emu.base_url()))
+        .header(reqwest::header::HOST, "login.salesforce.com")
+        .basic_auth(emu.client_id(), Some(emu.client_secret()))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let (refused, error) = read(response).await;
+    assert_eq!(refused, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        error,
+        json!({"error": "invalid_grant", "error_description": "request not supported on this domain"})
+    );
+
     let api = Api {
         http: Client::new(),
         base: emu.base_url().to_string(),
@@ -186,6 +203,8 @@ async fn jwt_bearer_checks_signature_audience_subject_and_expiry() {
         claims("https://test.salesforce.com", USERNAME, json!(now + 180)),
         // sfdx-core sends milliseconds
         claims(login, USERNAME, json!(now * 1000 + 300)),
+        // ... computed from a clock a moment behind: still far in the future, still accepted
+        claims(login, USERNAME, json!((now - 2) * 1000 + 300)),
     ];
     for c in ok_cases {
         let (status, body) = token_request(

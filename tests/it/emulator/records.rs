@@ -318,11 +318,19 @@ async fn updated_and_deleted_windows() {
         fmt(start_at - chrono::Duration::days(40)),
         fmt(end_at)
     );
-    let (status, body) = api.get(&format!("/sobjects/Account/deleted{old}")).await;
+    // getUpdated refuses a start past its 30 days ...
+    let (status, body) = api.get(&format!("/sobjects/Account/updated{old}")).await;
     assert_eq!(
         (status, error_code(&body)),
         (StatusCode::BAD_REQUEST, "INVALID_REPLICATION_DATE")
     );
+    // ... getDeleted answers, with an earliestDateAvailable after the start: the client must
+    // then resynchronise in full (wire doc §4.2).
+    let (status, body) = api.get(&format!("/sobjects/Account/deleted{old}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let earliest = body["earliestDateAvailable"].as_str().unwrap();
+    let earliest = chrono::DateTime::parse_from_str(earliest, "%Y-%m-%dT%H:%M:%S%.3f%z").unwrap();
+    assert!(earliest > start_at - chrono::Duration::days(40));
     emu.shutdown().await;
 }
 
