@@ -3,9 +3,9 @@
 //! cursor advance so a crash loses no page. A resync pulls by a filter instead, ignoring and
 //! keeping the cursor.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
-use tracing::{debug, info_span, Instrument};
+use tracing::{debug, info_span, warn, Instrument};
 
 use crate::crm::{soql, CrmClient};
 use crate::store::{Cursor, MirrorRecord, Store};
@@ -38,12 +38,9 @@ pub fn build_query(names: &Names, kind: ObjectKind, filter: Option<&str>) -> Str
     }
 }
 
-/// The incremental filter from a cursor.
-pub fn since_filter(cursor: &Cursor, lookback: Duration) -> String {
-    format!(
-        "{SYSTEM_MODSTAMP} >= {}",
-        soql::datetime(cursor.system_modstamp - lookback)
-    )
+/// The incremental filter: what changed at or after `at` (the cursor minus the lookback).
+pub fn since_filter(at: DateTime<Utc>) -> String {
+    format!("{SYSTEM_MODSTAMP} >= {}", soql::datetime(at))
 }
 
 /// A record that arrived with different values than the mirror held.
@@ -84,53 +81,34 @@ pub async fn pull_object(
     async {
         let mut pulled = Pulled::default();
         match mode {
-            PullMode::Incremental => {
-                let cursor = store.cursor(&object)?;
-                let filter = cursor.map(|c| since_filter(&c, lookback));
+            PullMode::Incremental | PullMode::Full => {
+                let since = match mode {
+                    PullMode::Incremental => store
+                        .cursor(&object)?
+                        .map(|c| c.system_modstamp - lookback),
+                    _ => None,
+                };
+                let filter = since.map(since_filter);
                 let query = build_query(names, kind, filter.as_deref());
-                run_query(
-                    crm,
-                    store,
-                    kind,
-                    &object,
-                    &query,
-                    true,
-                    true,
-                    &mut pulled,
-                    hooks,
-                )
-                .await?;
-            }
-            PullMode::Full => {
-                let query = build_query(names, kind, None);
-                run_query(
-                    crm,
-                    store,
-                    kind,
-                    &object,
-                    &query,
-                    true,
-                    false,
-                    &mut pulled,
-                    hooks,
-                )
-                .await?;
+                let track = matches!(mode, PullMode::Incremental);
+                match run_query(crm, store, kind, &object, &query, true, track, &mut pulled, hooks)
+                    .await
+                {
+                    Err(e) if is_query_timeout(&e) => {
+                        warn!(object = %object, "the query timed out: pulling by SystemModstamp windows");
+                        let from = since.unwrap_or_else(earliest_modstamp);
+                        let until = Utc::now() + Duration::minutes(1);
+                        pull_windows(crm, store, names, kind, (from, until), track, &mut pulled, hooks)
+                            .await?;
+                    }
+                    other => other?,
+                }
             }
             PullMode::Where(filters) => {
                 for filter in filters {
                     let query = build_query(names, kind, Some(filter));
-                    run_query(
-                        crm,
-                        store,
-                        kind,
-                        &object,
-                        &query,
-                        false,
-                        true,
-                        &mut pulled,
-                        hooks,
-                    )
-                    .await?;
+                    run_query(crm, store, kind, &object, &query, false, true, &mut pulled, hooks)
+                        .await?;
                 }
             }
         }
@@ -138,6 +116,69 @@ pub async fn pull_object(
     }
     .instrument(span)
     .await
+}
+
+/// Whether the CRM gave up on a query for running too long (wire doc §3: shrink the window).
+fn is_query_timeout(error: &SyncError) -> bool {
+    matches!(error, SyncError::Crm(e) if e.error_code() == Some("QUERY_TIMEOUT"))
+}
+
+/// Before any record's SystemModstamp (the CRM began in 1999).
+fn earliest_modstamp() -> DateTime<Utc> {
+    DateTime::from_timestamp(915_148_800, 0).unwrap_or_default()
+}
+
+/// Pulls `[from, until)` as ascending SystemModstamp windows, halving a window whose query
+/// times out, down to a minute (as tap-salesforce and Airbyte do). Ascending order keeps
+/// every cursor advance valid.
+#[allow(clippy::too_many_arguments)]
+async fn pull_windows(
+    crm: &CrmClient,
+    store: &mut Store,
+    names: &Names,
+    kind: ObjectKind,
+    (from, until): (DateTime<Utc>, DateTime<Utc>),
+    track_changes: bool,
+    pulled: &mut Pulled,
+    hooks: &Hooks<'_>,
+) -> Result<(), SyncError> {
+    let object = names.object(kind).to_string();
+    // Halves of a window: the earlier is pulled first, so it goes on the stack last.
+    let mut windows = vec![halve(from, until)[1], halve(from, until)[0]];
+    while let Some((lo, hi)) = windows.pop() {
+        let filter = format!(
+            "{SYSTEM_MODSTAMP} >= {} AND {SYSTEM_MODSTAMP} < {}",
+            soql::datetime(lo),
+            soql::datetime(hi)
+        );
+        let query = build_query(names, kind, Some(&filter));
+        match run_query(
+            crm,
+            store,
+            kind,
+            &object,
+            &query,
+            true,
+            track_changes,
+            pulled,
+            hooks,
+        )
+        .await
+        {
+            Err(e) if is_query_timeout(&e) && hi - lo > Duration::minutes(1) => {
+                let [first, second] = halve(lo, hi);
+                windows.push(second);
+                windows.push(first);
+            }
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+fn halve(lo: DateTime<Utc>, hi: DateTime<Utc>) -> [(DateTime<Utc>, DateTime<Utc>); 2] {
+    let mid = lo + (hi - lo) / 2;
+    [(lo, mid), (mid, hi)]
 }
 
 /// Runs one query through all its pages into the store.
@@ -266,11 +307,8 @@ mod tests {
             q,
             "SELECT Id, SystemModstamp, IsDeleted, AccountId FROM Contact ORDER BY SystemModstamp, Id"
         );
-        let cursor = Cursor {
-            system_modstamp: parse_datetime("2026-08-15T10:10:00.000+0000").unwrap(),
-            id: "003000000000001AAA".into(),
-        };
-        let filter = since_filter(&cursor, Duration::seconds(600));
+        let cursor = parse_datetime("2026-08-15T10:10:00.000+0000").unwrap();
+        let filter = since_filter(cursor - Duration::seconds(600));
         assert_eq!(filter, "SystemModstamp >= 2026-08-15T10:00:00.000Z");
     }
 

@@ -649,3 +649,18 @@ async fn a_write_request_the_crm_refuses_whole_does_not_stop_later_cycles() {
     assert_eq!(s.link(&s.open_b_q3).await, json!(s.plan_a));
     s.emulator.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_that_times_out_is_pulled_in_windows() {
+    let s = Scenario::new().await;
+    // Request 1 of the cycle reads the limits; request 2 is the accounts' query.
+    s.emulator.set_faults_str("timeout@2").unwrap();
+    let report = s.sync().await;
+    assert_eq!(report["objects"]["account"]["pulled"], 3, "{report}");
+    assert!(
+        report["objects"]["account"]["pages"].as_u64().unwrap() >= 2,
+        "{report}"
+    );
+    assert_eq!(s.link(&s.won_a).await, json!(s.plan_a));
+    s.emulator.shutdown().await;
+}
