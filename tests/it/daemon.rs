@@ -288,9 +288,55 @@ async fn a_second_daemon_on_the_same_store_is_refused_and_commands_still_run() {
         let status: Value = serde_json::from_str(&stdout).unwrap();
         assert!(status.is_object(), "{stdout}");
     }
+    // An admin's resync takes its turn between the daemon's runs and writes what it finds:
+    // the plan's target changes, and the resync of that plan writes the new numbers.
+    org.crm
+        .update(
+            "Account_Plan__c",
+            &org.plan,
+            json!({"Revenue_Target__c": 250000}),
+        )
+        .await;
+    let (ok, stdout, stderr) =
+        plansync(&["resync", "--plan", &org.plan, "--config", config, "--json"]).await;
+    assert!(ok, "{stderr}\n{stdout}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["write_failures"], json!([]), "{report}");
+    let plan = org.crm.get("Account_Plan__c", &org.plan).await;
+    assert_eq!(plan["New_Sales_Needed__c"].to_string(), "250000", "{plan}");
     // The daemon still works.
     org.move_into_plan_and_wait_for_the_link(&mut daemon).await;
     daemon.stop().await;
+    org.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_snapshot_schedule_upserts_one_snapshot_per_plan_and_day() {
+    let org = SmallOrg::new().await;
+    let mut daemon = Daemon::start(
+        &org.config,
+        "snapshot",
+        &[],
+        &[("PLANSYNC__SCHEDULE__SNAPSHOT", "*/2 * * * * *")],
+    );
+    daemon
+        .wait_for_log("two snapshot runs", |l| {
+            l.matches("kind=\"snapshot\"").count() >= 2
+                || l.matches("\"kind\":\"snapshot\"").count() >= 2
+        })
+        .await;
+    daemon.stop().await;
+    // Several fires on the same day update one record per plan.
+    let rows = org
+        .crm
+        .query("SELECT Snapshot_Key__c, Account_Plan__c FROM Account_Plan_Snapshot__c")
+        .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["Account_Plan__c"], json!(org.plan));
+    assert!(rows[0]["Snapshot_Key__c"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{}:", org.plan)));
     org.emulator.shutdown().await;
 }
 
