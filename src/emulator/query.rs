@@ -26,6 +26,8 @@ pub struct Cursor {
     query: Query,
     ids: Vec<String>,
     batch: usize,
+    /// queryAll: deleted records stay in the pages.
+    all_rows: bool,
 }
 
 /// The open query locators, oldest first.
@@ -102,7 +104,12 @@ pub fn run(org: &Org, text: &str, all_rows: bool, batch: usize) -> Result<Cursor
         .iter()
         .map(|r| record_id(r).to_string())
         .collect();
-    Ok(Cursor { query, ids, batch })
+    Ok(Cursor {
+        query,
+        ids,
+        batch,
+        all_rows,
+    })
 }
 
 /// A query's first page: records `0..batch`; opens a locator when more remain.
@@ -156,6 +163,8 @@ fn page(org: &Org, cursor: &Cursor, offset: usize, version: &str, locator: Optio
     let records: Vec<Value> = cursor.ids[offset..end]
         .iter()
         .filter_map(|id| org.get(&cursor.query.object, id))
+        // A record deleted since the query ran leaves a plain query's later pages.
+        .filter(|r| cursor.all_rows || !is_deleted(r))
         .map(|r| cursor.query.project(r, org, version))
         .collect();
     let done = end >= cursor.ids.len();

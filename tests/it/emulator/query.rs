@@ -75,6 +75,15 @@ async fn pages_follow_next_records_url_and_repeat_identically() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(via_all, second);
+
+    // A record deleted after the query ran no longer shows on a plain query's pages.
+    let gone = created[250].clone();
+    api.call(Method::DELETE, &format!("/sobjects/Account/{gone}"), None)
+        .await;
+    let (_, after) = api.get(&next).await;
+    let left = ids(&after);
+    assert_eq!(left.len(), 199, "{after}");
+    assert!(!left.contains(&gone));
     emu.shutdown().await;
 }
 
