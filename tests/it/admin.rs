@@ -7,7 +7,7 @@ use std::time::Duration;
 use plansync::emulator::{Emulator, RunningEmulator};
 use serde_json::{json, Value};
 
-use super::common::{plansync, write_config, write_config_with, Crm};
+use super::common::{plansync, write_config, write_config_with, Acme, Crm};
 
 const AS_OF: &str = "2026-08-15";
 
@@ -52,52 +52,14 @@ impl Scenario {
     async fn with_config(extra: &str) -> Scenario {
         let emulator = Emulator::builder().seed("empty").start().await.unwrap();
         let crm = Crm::connect(&emulator).await;
-        let account_a = crm.create("Account", json!({"Name": "Acme"})).await;
-        let account_b = crm
-            .create(
-                "Account",
-                json!({"Name": "Acme Europe", "ParentId": account_a}),
-            )
-            .await;
-        let plan_a = crm
-            .create(
-                "Account_Plan__c",
-                json!({"Name": "Acme 2026", "Account__c": account_a, "Status__c": "Active",
-                       "Period_Start__c": "2026-01-01", "Period_End__c": "2026-12-31",
-                       "Revenue_Target__c": 100000, "Close_Ratio__c": 50,
-                       "Include_Child_Accounts__c": true}),
-            )
-            .await;
-        let plan_b = crm
-            .create(
-                "Account_Plan__c",
-                json!({"Name": "Acme Europe Q3", "Account__c": account_b, "Status__c": "Active",
-                       "Period_Start__c": "2026-07-01", "Period_End__c": "2026-09-30",
-                       "Revenue_Target__c": 50000}),
-            )
-            .await;
-        let won_a = crm
-            .create(
-                "Opportunity",
-                json!({"Name": "Won in March", "AccountId": account_a, "CloseDate": "2026-03-01",
-                       "StageName": "Closed Won", "Amount": 10000}),
-            )
-            .await;
-        let open_b_q3 = crm
-            .create(
-                "Opportunity",
-                json!({"Name": "Europe in August", "AccountId": account_b,
-                       "CloseDate": "2026-08-01", "StageName": "Prospecting", "Amount": 20000}),
-            )
-            .await;
-        let open_b_nov = crm
-            .create(
-                "Opportunity",
-                json!({"Name": "Europe in November", "AccountId": account_b,
-                       "CloseDate": "2026-11-01", "StageName": "Negotiation/Review",
-                       "Amount": 30000}),
-            )
-            .await;
+        let Acme {
+            plan_a,
+            plan_b,
+            won_a,
+            open_b_q3,
+            open_b_nov,
+            ..
+        } = Acme::create(&crm).await;
         let dir = tempfile::tempdir().unwrap();
         let config = write_config_with(dir.path(), &emulator, extra);
         Scenario {

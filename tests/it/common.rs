@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use plansync::emulator::RunningEmulator;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub const API: &str = "/services/data/v62.0";
 
@@ -175,4 +175,77 @@ pub async fn plansync(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// The hand-built org both the sync and the admin tests start from: account A (Acme) with
+/// child B (Acme Europe); plan PA on A with child accounts for 2026 (target 100,000, close
+/// ratio 50 %), plan PB on B for Q3 2026 (target 50,000); a won opportunity on A in March
+/// (10,000), open ones on B in August (Prospecting, 20,000) and November
+/// (Negotiation/Review, 30,000).
+pub struct Acme {
+    pub account_b: String,
+    pub plan_a: String,
+    pub plan_b: String,
+    pub won_a: String,
+    pub open_b_q3: String,
+    pub open_b_nov: String,
+}
+
+impl Acme {
+    pub async fn create(crm: &Crm) -> Acme {
+        let account_a = crm.create("Account", json!({"Name": "Acme"})).await;
+        let account_b = crm
+            .create(
+                "Account",
+                json!({"Name": "Acme Europe", "ParentId": account_a}),
+            )
+            .await;
+        let plan_a = crm
+            .create(
+                "Account_Plan__c",
+                json!({"Name": "Acme 2026", "Account__c": account_a, "Status__c": "Active",
+                       "Period_Start__c": "2026-01-01", "Period_End__c": "2026-12-31",
+                       "Revenue_Target__c": 100000, "Close_Ratio__c": 50,
+                       "Include_Child_Accounts__c": true}),
+            )
+            .await;
+        let plan_b = crm
+            .create(
+                "Account_Plan__c",
+                json!({"Name": "Acme Europe Q3", "Account__c": account_b, "Status__c": "Active",
+                       "Period_Start__c": "2026-07-01", "Period_End__c": "2026-09-30",
+                       "Revenue_Target__c": 50000}),
+            )
+            .await;
+        let won_a = crm
+            .create(
+                "Opportunity",
+                json!({"Name": "Won in March", "AccountId": account_a, "CloseDate": "2026-03-01",
+                       "StageName": "Closed Won", "Amount": 10000}),
+            )
+            .await;
+        let open_b_q3 = crm
+            .create(
+                "Opportunity",
+                json!({"Name": "Europe in August", "AccountId": account_b,
+                       "CloseDate": "2026-08-01", "StageName": "Prospecting", "Amount": 20000}),
+            )
+            .await;
+        let open_b_nov = crm
+            .create(
+                "Opportunity",
+                json!({"Name": "Europe in November", "AccountId": account_b,
+                       "CloseDate": "2026-11-01", "StageName": "Negotiation/Review",
+                       "Amount": 30000}),
+            )
+            .await;
+        Acme {
+            account_b,
+            plan_a,
+            plan_b,
+            won_a,
+            open_b_q3,
+            open_b_nov,
+        }
+    }
 }

@@ -10,7 +10,7 @@ use plansync::emulator::{Emulator, RunningEmulator};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::common::{plansync, write_config, Crm};
+use super::common::{plansync, write_config, Acme, Crm};
 
 /// `plansync sync --json` with extra flags; asserts it exits 0 and returns the report.
 async fn sync_json(config: &Path, extra: &[&str]) -> Value {
@@ -130,52 +130,15 @@ impl Scenario {
     async fn new() -> Scenario {
         let emulator = Emulator::builder().seed("empty").start().await.unwrap();
         let crm = Crm::connect(&emulator).await;
-        let account_a = crm.create("Account", json!({"Name": "Acme"})).await;
-        let account_b = crm
-            .create(
-                "Account",
-                json!({"Name": "Acme Europe", "ParentId": account_a}),
-            )
-            .await;
-        let plan_a = crm
-            .create(
-                "Account_Plan__c",
-                json!({"Name": "Acme 2026", "Account__c": account_a, "Status__c": "Active",
-                       "Period_Start__c": "2026-01-01", "Period_End__c": "2026-12-31",
-                       "Revenue_Target__c": 100000, "Close_Ratio__c": 50,
-                       "Include_Child_Accounts__c": true}),
-            )
-            .await;
-        let plan_b = crm
-            .create(
-                "Account_Plan__c",
-                json!({"Name": "Acme Europe Q3", "Account__c": account_b, "Status__c": "Active",
-                       "Period_Start__c": "2026-07-01", "Period_End__c": "2026-09-30",
-                       "Revenue_Target__c": 50000}),
-            )
-            .await;
-        let won_a = crm
-            .create(
-                "Opportunity",
-                json!({"Name": "Won in March", "AccountId": account_a, "CloseDate": "2026-03-01",
-                       "StageName": "Closed Won", "Amount": 10000}),
-            )
-            .await;
-        let open_b_q3 = crm
-            .create(
-                "Opportunity",
-                json!({"Name": "Europe in August", "AccountId": account_b,
-                       "CloseDate": "2026-08-01", "StageName": "Prospecting", "Amount": 20000}),
-            )
-            .await;
-        let open_b_nov = crm
-            .create(
-                "Opportunity",
-                json!({"Name": "Europe in November", "AccountId": account_b,
-                       "CloseDate": "2026-11-01", "StageName": "Negotiation/Review",
-                       "Amount": 30000}),
-            )
-            .await;
+        let Acme {
+            account_b,
+            plan_a,
+            plan_b,
+            won_a,
+            open_b_q3,
+            open_b_nov,
+            ..
+        } = Acme::create(&crm).await;
         // An unrelated account and plan: no change below touches it.
         let account_c = crm.create("Account", json!({"Name": "Globex"})).await;
         let plan_c = crm
