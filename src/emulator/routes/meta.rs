@@ -244,6 +244,20 @@ pub(super) async fn updated(
     }
 }
 
+/// `GET /services/data/vXX.X`: the resources of the version (those the emulator serves).
+pub(super) async fn resources(Extension(version): Extension<ApiVersion>) -> Response {
+    let v = format!("/services/data/v{}", version.0);
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "limits": format!("{v}/limits"),
+            "query": format!("{v}/query"),
+            "queryAll": format!("{v}/queryAll"),
+            "sobjects": format!("{v}/sobjects"),
+        }),
+    )
+}
+
 /// `GET sobjects/{object}/deleted/?start=&end=`.
 pub(super) async fn deleted(
     State(shared): State<Arc<Shared>>,

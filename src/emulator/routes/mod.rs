@@ -9,7 +9,7 @@ mod records;
 
 use std::sync::Arc;
 
-use axum::routing::{get, patch, post};
+use axum::routing::{any, get, patch, post};
 use axum::Router;
 use serde_json::{Map, Value};
 
@@ -59,6 +59,15 @@ pub(crate) fn data_routes() -> Router<Arc<Shared>> {
             &r("/composite/sobjects/{object}/{field}"),
             patch(collections::upsert),
         )
+        .route(V, get(meta::resources))
+        .route(&r("/"), get(meta::resources))
+        // Anything else under a version still passes the session gate and is counted, and
+        // answers the CRM's NOT_FOUND array.
+        .route(&r("/{*rest}"), any(not_found))
+}
+
+async fn not_found() -> super::wire::ApiError {
+    super::wire::ApiError::not_found()
 }
 
 /// A JSON object body, or why it is not one.

@@ -386,3 +386,35 @@ async fn refuses_non_loopback_addresses_unless_allowed() {
         .unwrap();
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn every_path_under_a_version_is_behind_the_session_gate() {
+    let emu = Emulator::builder().seed("empty").start().await.unwrap();
+    let http = Client::new();
+    let url = |path: &str| format!("{}/services/data/v59.0{path}", emu.base_url());
+    // No session: 401 INVALID_SESSION_ID, even for a path no route serves.
+    for path in ["/", "/composite", "/no/such/resource"] {
+        let (status, body) = read(http.get(url(path)).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(body[0]["errorCode"], "INVALID_SESSION_ID", "{path}");
+    }
+    let token = emu.access_token();
+    // The version's root lists its resources.
+    let response = http.get(url("/")).bearer_auth(&token).send().await.unwrap();
+    assert!(response.headers().contains_key("sforce-limit-info"));
+    let (status, body) = read(response).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["sobjects"], "/services/data/v59.0/sobjects");
+    // An unknown resource: the CRM's NOT_FOUND array, counted like any data call.
+    let response = http
+        .get(url("/composite/graph"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().contains_key("sforce-limit-info"));
+    let (status, body) = read(response).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body[0]["errorCode"], "NOT_FOUND");
+    emu.shutdown().await;
+}
