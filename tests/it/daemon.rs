@@ -545,3 +545,31 @@ async fn trace_logs_never_show_the_client_secret_or_the_access_token() {
     );
     assert!(!log.contains(token_prefix), "an access token is in the log");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_exits_at_once_without_waiting_for_the_run() {
+    let emulator = Emulator::builder().seed("demo").start().await.unwrap();
+    // Every data request takes 5 s: the run's next safe point is far away.
+    emulator.set_faults_str("slow=1:5000").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &emulator);
+    let mut daemon = Daemon::start(&config, "impatient", &[], &[]);
+    daemon
+        .wait_for_log("a run in progress", |l| l.contains("run started"))
+        .await;
+    daemon.signal("TERM");
+    daemon
+        .wait_for_log("the first signal", |l| l.contains("stopping"))
+        .await;
+    daemon.signal("TERM");
+    let status = daemon.wait_exit().await;
+    let log = daemon.log();
+    assert_eq!(status.code(), Some(130), "{log}");
+    assert!(log.contains("second signal"), "{log}");
+    // The store is still usable: the cut run is recorded as not finished.
+    let store = Store::open(&dir.path().join("plansync.db")).unwrap();
+    let runs = store.recent_runs(10).unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].outcome, None, "{runs:?}");
+    emulator.shutdown().await;
+}
