@@ -371,6 +371,16 @@ impl Store {
         ops::for_each_live_record(&self.conn, object, &mut f)
     }
 
+    /// The mirror's versions (live or tombstone) of the records with these Ids, by Id; Ids it
+    /// does not hold are absent.
+    pub fn records_by_id(
+        &self,
+        object: &str,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, MirrorRecord>, StoreError> {
+        ops::records_by_id(&self.conn, object, ids)
+    }
+
     pub fn record(&self, object: &str, id: &str) -> Result<Option<MirrorRecord>, StoreError> {
         ops::record(&self.conn, object, id)
     }

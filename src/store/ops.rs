@@ -172,6 +172,31 @@ pub(crate) fn for_each_live_record(
     Ok(())
 }
 
+/// The mirror's versions (live or tombstone) of the records with these Ids, by Id.
+pub(crate) fn records_by_id(
+    conn: &Connection,
+    object: &str,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, MirrorRecord>, StoreError> {
+    let mut found = std::collections::HashMap::with_capacity(ids.len());
+    // Well under SQLite's limit on bound parameters per statement.
+    for chunk in ids.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let sql = format!(
+            "SELECT id, system_modstamp, is_deleted, fields FROM mirror_records
+             WHERE object = ? AND id IN ({marks})"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let params = std::iter::once(object).chain(chunk.iter().map(String::as_str));
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), mirror_row)?;
+        for row in rows {
+            let record = to_record(object, row?)?;
+            found.insert(record.id.clone(), record);
+        }
+    }
+    Ok(found)
+}
+
 pub(crate) fn record(
     conn: &Connection,
     object: &str,

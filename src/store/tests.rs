@@ -804,3 +804,30 @@ fn old_runs_and_old_tombstones_are_pruned() {
     assert!(store.record("Task", "new").unwrap().is_some());
     assert!(store.record("Task", "live").unwrap().is_some());
 }
+
+#[test]
+fn records_by_id_returns_live_and_deleted_versions_of_the_ids_it_holds() {
+    let mut store = Store::open_in_memory().unwrap();
+    let at = Utc::now();
+    let rec = |id: &str, deleted: bool| MirrorRecord {
+        id: id.into(),
+        system_modstamp: at,
+        is_deleted: deleted,
+        fields: serde_json::from_str(&format!(r#"{{"Id":"{id}"}}"#)).unwrap(),
+    };
+    let many: Vec<MirrorRecord> = (0..1200)
+        .map(|i| rec(&format!("r{i:04}"), i == 7))
+        .collect();
+    store.apply_page("Event", &many, None).unwrap();
+    let ids: Vec<String> = ["r0007", "r1100", "missing", "r0001"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain((0..1000).map(|i| format!("r{i:04}")))
+        .collect();
+    let found = store.records_by_id("Event", &ids).unwrap();
+    assert_eq!(found.len(), 1001);
+    assert!(found["r0007"].is_deleted);
+    assert!(!found["r1100"].is_deleted);
+    assert!(!found.contains_key("missing"));
+    assert!(store.records_by_id("Task", &ids).unwrap().is_empty());
+}

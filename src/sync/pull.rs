@@ -197,9 +197,19 @@ async fn run_query(
     debug!(%query, "querying");
     let mut page = crm.query(query, true).await?;
     loop {
-        let mut records = Vec::with_capacity(page.records.len());
-        for fields in page.records {
-            let record = mirror_record(object, fields)?;
+        let records = page
+            .records
+            .into_iter()
+            .map(|fields| mirror_record(object, fields))
+            .collect::<Result<Vec<_>, _>>()?;
+        // The mirror's versions of the whole page, in one query.
+        let mut previous = if track_changes {
+            let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+            store.records_by_id(object, &ids)?
+        } else {
+            Default::default()
+        };
+        for record in &records {
             if record.is_deleted {
                 pulled.stats.deleted += 1;
             } else {
@@ -207,7 +217,7 @@ async fn run_query(
                 pulled.live_ids.push(record.id.clone());
             }
             if track_changes {
-                let before = store.record(object, &record.id)?;
+                let before = previous.remove(&record.id);
                 let unchanged = before.as_ref().is_some_and(|b| {
                     b.is_deleted == record.is_deleted && same_values(&b.fields, &record.fields)
                 });
@@ -221,7 +231,6 @@ async fn run_query(
                     });
                 }
             }
-            records.push(record);
         }
         let next_cursor = records.last().filter(|_| advance_cursor).map(|r| Cursor {
             system_modstamp: r.system_modstamp,
