@@ -457,9 +457,19 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/services/data", get(versions))
         .route("/services/data/", get(versions))
         .merge(data)
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { ApiError::not_found() })
         .layer(middleware::from_fn_with_state(shared.clone(), latency))
         .with_state(shared)
+}
+
+/// A method the resource does not serve: the CRM's error array, not an empty 405.
+async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        &format!("HTTP Method '{method}' not allowed"),
+    )
 }
 
 async fn latency(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {

@@ -418,3 +418,19 @@ async fn every_path_under_a_version_is_behind_the_session_gate() {
     assert_eq!(body[0]["errorCode"], "NOT_FOUND");
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_method_a_resource_does_not_serve_is_an_error_array() {
+    let emu = Emulator::builder().seed("empty").start().await.unwrap();
+    let response = Client::new()
+        .put(format!("{}/services/data/v59.0/limits", emu.base_url()))
+        .bearer_auth(emu.access_token())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(response).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body[0]["errorCode"], "METHOD_NOT_ALLOWED");
+    assert!(body[0]["message"].as_str().unwrap().contains("PUT"));
+    emu.shutdown().await;
+}
