@@ -106,7 +106,7 @@ async fn checks(args: &DoctorArgs) -> Vec<Check> {
                 Check::problem(
                     "configuration",
                     error_chain(&e),
-                    "fix the file or the PLANSYNC__ variable named above (config/example.toml documents every key)",
+                    "fix the file or the PLANSYNC__ variable named above (config/plansync.example.toml documents every key)",
                 ),
                 &mut out,
             );

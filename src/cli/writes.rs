@@ -53,18 +53,27 @@ pub async fn run(args: WritesArgs) -> Result<(), CliError> {
     let (_config, mut store) = config_and_store(&args.config)?;
     match args.action {
         WritesAction::List { json } => {
-            let rows = store.failed_writes()?;
+            // Failed writes, then those an admin ignored (which `retry` can still send).
+            let mut rows = store.failed_writes()?;
+            rows.extend(
+                store
+                    .standing_refusals()?
+                    .into_iter()
+                    .filter(|r| r.status == WriteStatus::Ignored),
+            );
             if json {
                 let list: Vec<Value> = rows.iter().map(write_json).collect();
                 println!("{}", pretty(&Value::Array(list)));
                 return Ok(());
             }
             if rows.is_empty() {
-                println!("No failed writes.");
+                println!("No failed or ignored writes.");
                 return Ok(());
             }
             for row in &rows {
-                let kind = if row.permanent {
+                let kind = if row.status == WriteStatus::Ignored {
+                    "ignored (not sent again while its values stay the same; `retry` sends it)"
+                } else if row.permanent {
                     "refused (permanent: retried only when its inputs change or an admin asks)"
                 } else {
                     "failed (transient: retried automatically with backoff)"
@@ -92,7 +101,7 @@ pub async fn run(args: WritesArgs) -> Result<(), CliError> {
                 );
             }
             println!(
-                "\n{} failed write(s). Retry one with `plansync writes retry ID`, give up with `plansync writes ignore ID`.",
+                "\n{} failed or ignored write(s). Retry one with `plansync writes retry ID`, give up with `plansync writes ignore ID`.",
                 rows.len()
             );
         }

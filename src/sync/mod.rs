@@ -348,6 +348,7 @@ impl SyncEngine {
                 .date_naive()
         });
         let mut report = CycleReport {
+            kind: run.kind.to_string(),
             full: run.recompute_all,
             dry_run: run.dry_run,
             today: today.to_string(),
@@ -400,8 +401,11 @@ impl SyncEngine {
         // So is the first run after one that did not complete, or after a dry run: either
         // may have refreshed the mirror without recomputing, and what it pulled no longer
         // looks changed.
+        // A snapshot run pulls too but writes only snapshots: it counts like a dry run.
         let previous_completed = self.store.recent_runs(2)?.get(1).is_some_and(|r| {
-            r.outcome.as_deref() == Some("succeeded") && !r.kind.contains("dry-run")
+            r.outcome.as_deref() == Some("succeeded")
+                && !r.kind.contains("dry-run")
+                && !r.kind.contains("snapshot")
         });
         let recompute_all = run.recompute_all
             || !previous_completed
@@ -505,9 +509,13 @@ impl SyncEngine {
         report.links_changed = planned.links_changed;
         report.findings = planned.findings.iter().map(|(_, _, m)| m.clone()).collect();
         if let Some(date) = run.snapshot {
+            // A snapshot run writes the snapshot records only: the plans' own fields and the
+            // links stay the cycles' job (a snapshot for a past date must not put that date's
+            // values on the live plans).
             let snapshots = compute::snapshot_writes(names, &planned.rollups, date);
             report.snapshots = snapshots.len() as u64;
-            planned.writes.extend(snapshots);
+            report.links_changed = 0;
+            planned.writes = snapshots;
         }
 
         if run.dry_run {
@@ -519,7 +527,9 @@ impl SyncEngine {
 
         let findings = self.findings_to_keep(planned.findings, scope.as_ref())?;
         self.store.replace_findings(&findings)?;
-        self.set_aside_unwanted(&planned.writes, &planned.rollups, now)?;
+        if run.snapshot.is_none() {
+            self.set_aside_unwanted(&planned.writes, &planned.rollups, now)?;
+        }
         let writes = self.without_refused(planned.writes)?;
         let new_writes: Vec<NewWrite> = writes
             .into_iter()
@@ -532,7 +542,7 @@ impl SyncEngine {
             })
             .collect();
         self.store.enqueue(&new_writes, now)?;
-        if scope.is_none() {
+        if scope.is_none() && run.snapshot.is_none() {
             self.store.set_meta(RECOMPUTED_ALL_ON, &today.to_string())?;
             self.store.set_meta(RATES_FINGERPRINT, &fingerprint)?;
         }

@@ -64,6 +64,8 @@ pub struct Pulled {
     /// Records whose values differ from the mirror's (for incremental pulls only; a full
     /// pull recomputes everything anyway).
     pub changed: Vec<ChangedRecord>,
+    /// Rows the object's queries announced so far (their totalSize summed), for progress.
+    pub expected: u64,
 }
 
 /// Pulls one object into the store.
@@ -196,6 +198,7 @@ async fn run_query(
 ) -> Result<(), SyncError> {
     debug!(%query, "querying");
     let mut page = crm.query(query, true).await?;
+    pulled.expected += page.total_size;
     loop {
         let records = page
             .records
@@ -241,7 +244,7 @@ async fn run_query(
         (hooks.progress)(&Progress::Pulled {
             object: object.to_string(),
             rows: pulled.stats.pulled + pulled.stats.deleted,
-            total: page.total_size,
+            total: pulled.expected,
         });
         if page.done {
             return Ok(());

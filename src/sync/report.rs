@@ -42,6 +42,8 @@ pub struct WriteFailure {
 /// Everything a cycle reports.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CycleReport {
+    /// The run: `incremental`, `full`, `dry-run`, `resync`, `snapshot` ...
+    pub kind: String,
     pub full: bool,
     pub dry_run: bool,
     /// The date the date-relative rules were evaluated for (org time zone).
@@ -78,9 +80,7 @@ impl CycleReport {
 
 impl fmt::Display for CycleReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = if self.full { "full" } else { "incremental" };
-        let mode = if self.dry_run { " (dry run)" } else { "" };
-        writeln!(f, "{kind} cycle{mode} for {}:", self.today)?;
+        writeln!(f, "{} run for {}:", self.kind, self.today)?;
         for (object, s) in &self.objects {
             writeln!(
                 f,

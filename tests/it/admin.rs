@@ -283,9 +283,10 @@ async fn writes_lists_refusals_and_an_admin_retries_or_ignores_them() {
     ok(&["writes", "ignore", &id], &s.config).await;
     let err = fails(&["writes", "ignore", &id], &s.config).await;
     assert!(err.contains("already ignored"), "{err}");
-    assert!(ok(&["writes", "list"], &s.config)
-        .await
-        .contains("No failed writes"));
+    // An ignored write stays listed, so its id is there to retry it.
+    let text = ok(&["writes", "list"], &s.config).await;
+    assert!(text.contains(&format!("#{id} ")), "{text}");
+    assert!(text.contains("ignored (not sent again"), "{text}");
 
     // The admin fixed the rule and retries: the next cycle sends the write first.
     s.emulator.with_org(|org| org.set_validation_failure(None));

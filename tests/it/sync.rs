@@ -454,6 +454,20 @@ async fn snapshots_are_upserted_once_per_plan_and_date() {
         .unwrap();
     assert_amount(a, "Won_Amount__c", "10000");
     assert_amount(a, "Open_Pipeline__c", "30000");
+
+    // A change the snapshot run pulled (but, writing only snapshots, did not write) still
+    // reaches the plan on the next cycle.
+    s.crm
+        .update("Opportunity", &s.won_a, json!({"Amount": 15000}))
+        .await;
+    // (On the cycles' own date, so only the snapshot run's own bookkeeping could tell the next
+    // cycle that the plan must be recomputed.)
+    let as_of = chrono::NaiveDate::parse_from_str(AS_OF, "%Y-%m-%d").unwrap();
+    engine.snapshot(as_of, false).await.unwrap();
+    assert_amount(&s.plan(&s.plan_a).await, "Won_Amount__c", "10000");
+    drop(engine);
+    s.sync().await;
+    assert_amount(&s.plan(&s.plan_a).await, "Won_Amount__c", "15000");
     s.emulator.shutdown().await;
 }
 
@@ -599,7 +613,10 @@ async fn a_write_request_the_crm_refuses_whole_does_not_stop_later_cycles() {
         failures.iter().all(|f| f["permanent"] == json!(true)),
         "{report}"
     );
-    // The rollups of the same run were written, and the next cycles go on.
+    // A snapshot run writes nothing but snapshots: the plans are untouched ...
+    assert_eq!(s.plan(&s.plan_a).await["Won_Amount__c"], Value::Null);
+    // ... and the next cycles go on, writing rollups and links.
+    s.sync().await;
     assert_amount(&s.plan(&s.plan_a).await, "Won_Amount__c", "10000");
     s.crm
         .update(
