@@ -265,6 +265,21 @@ fn digits_before_point(d: Decimal) -> u32 {
     }
 }
 
+/// STRING_TOO_LONG when a text value is longer than its field allows.
+fn check_length(f: &FieldDef, s: &str) -> Result<(), RecordError> {
+    if s.chars().count() > f.length as usize {
+        return Err(RecordError::new(
+            "STRING_TOO_LONG",
+            format!(
+                "{}: data value too large: {} (max length={})",
+                f.label, s, f.length
+            ),
+            vec![f.name.clone()],
+        ));
+    }
+    Ok(())
+}
+
 fn type_error(f: &FieldDef, v: &Value) -> RecordError {
     RecordError::new(
         "INVALID_TYPE_ON_FIELD_IN_RECORD",
@@ -1142,16 +1157,7 @@ impl Org {
                 if s.is_empty() {
                     return Ok(None);
                 }
-                if s.chars().count() > f.length as usize {
-                    return Err(RecordError::new(
-                        "STRING_TOO_LONG",
-                        format!(
-                            "{}: data value too large: {} (max length={})",
-                            f.label, s, f.length
-                        ),
-                        vec![f.name.clone()],
-                    ));
-                }
+                check_length(f, &s)?;
                 Ok(Some(Value::String(s)))
             }
             FieldType::Picklist => {
@@ -1174,16 +1180,7 @@ impl Org {
                         }
                     }
                 }
-                if s.chars().count() > f.length as usize {
-                    return Err(RecordError::new(
-                        "STRING_TOO_LONG",
-                        format!(
-                            "{}: data value too large: {} (max length={})",
-                            f.label, s, f.length
-                        ),
-                        vec![f.name.clone()],
-                    ));
-                }
+                check_length(f, s)?;
                 Ok(Some(Value::from(s)))
             }
             FieldType::Boolean => match v {
