@@ -81,6 +81,7 @@ const EMBEDDED: &[(&str, &str)] = embed!(
     "Account_Plan__c/fields/Status__c.field-meta.xml",
     "Account_Plan__c/fields/Won_Amount__c.field-meta.xml",
     "Account_Plan__c/fields/Won_Count__c.field-meta.xml",
+    "Account_Plan__c/fields/Sync_Problem__c.field-meta.xml",
     "Account_Plan__c/fields/Lost_Amount__c.field-meta.xml",
     "Account_Plan__c/fields/Lost_Count__c.field-meta.xml",
     "Account_Plan__c/fields/Open_Pipeline__c.field-meta.xml",
@@ -125,6 +126,9 @@ const EMBEDDED: &[(&str, &str)] = embed!(
     "Account_Plan_Snapshot__c/fields/Overdue_Task_Count__c.field-meta.xml",
     "Account_Plan_Snapshot__c/fields/Contact_Count__c.field-meta.xml",
     "Account_Plan_Snapshot__c/fields/Engaged_Contact_Count__c.field-meta.xml",
+    "Account_Plan_Snapshot__c/fields/Revenue_Target__c.field-meta.xml",
+    "Account_Plan_Snapshot__c/fields/Close_Ratio_Used__c.field-meta.xml",
+    "Account_Plan_Snapshot__c/fields/Plan_Status__c.field-meta.xml",
     "Opportunity/fields/Account_Plan__c.field-meta.xml",
     "Opportunity/fields/Plan_Link_Locked__c.field-meta.xml",
 );
