@@ -29,9 +29,7 @@ pub const ENV_PREFIX: &str = "PLANSYNC__";
 /// What went wrong, with the key, the source and what is allowed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error(
-        "cannot read the configuration file {path}: {source} (give its path with --config PATH)"
-    )]
+    #[error("cannot read the configuration file {path} (give its path with --config PATH)")]
     Read {
         path: PathBuf,
         #[source]
@@ -62,7 +60,7 @@ pub enum ConfigError {
         file_key: String,
         env: String,
     },
-    #[error("cannot read the secret file {path} named by `{key}`: {source}")]
+    #[error("cannot read the secret file {path} named by `{key}`")]
     SecretFile {
         key: String,
         path: PathBuf,
@@ -89,6 +87,20 @@ pub struct Config {
     pub sync: SyncSection,
     pub schedule: ScheduleSection,
     pub metrics: MetricsSection,
+    /// Where the configuration was read from (the file's path), for messages.
+    #[serde(skip)]
+    pub origin: String,
+}
+
+impl Config {
+    /// Where the configuration was read from, for messages: the file's path.
+    pub fn origin(&self) -> &str {
+        if self.origin.is_empty() {
+            "the configuration"
+        } else {
+            &self.origin
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -140,6 +152,17 @@ pub enum AuthFlow {
     JwtBearer,
     ClientCredentials,
     RefreshToken,
+}
+
+impl AuthFlow {
+    /// The name the configuration uses (`[crm.auth] flow`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFlow::JwtBearer => "jwt_bearer",
+            AuthFlow::ClientCredentials => "client_credentials",
+            AuthFlow::RefreshToken => "refresh_token",
+        }
+    }
 }
 
 choice_deserialize!(AuthFlow {
@@ -209,17 +232,18 @@ impl CrmAuthSection {
     }
 
     /// Checks that the chosen flow has what it needs (without reading secret files), for
-    /// commands that are about to talk to the CRM.
-    pub fn check_complete(&self) -> Result<(), ConfigError> {
+    /// commands that are about to talk to the CRM. `origin` names the configuration file.
+    pub fn check_complete(&self, origin: &str) -> Result<(), ConfigError> {
         let missing = |key: &str, what: &str| ConfigError::Invalid {
-            origin: "configuration".into(),
+            origin: origin.to_string(),
             key: format!("crm.auth.{key}"),
-            message: format!("is required by the {:?} flow: {what}", self.flow),
+            message: format!("is required by the {} flow: {what}", self.flow.as_str()),
         };
         if self.client_id.is_none() {
             return Err(missing(
                 "client_id",
-                "set it to the connected app's consumer key",
+                "set it under [crm.auth] to the connected app's consumer key, or set \
+                 PLANSYNC__CRM__AUTH__CLIENT_ID",
             ));
         }
         match self.flow {
@@ -759,6 +783,8 @@ pub fn load_from(
             .collect(),
     };
     validate(&config, &sources)?;
+    let mut config = config;
+    config.origin = origin.to_string();
     Ok(config)
 }
 
@@ -1383,7 +1409,7 @@ mod tests {
             "file-token-value"
         );
         assert!(auth.private_key_pem().unwrap().is_none());
-        auth.check_complete().unwrap();
+        auth.check_complete("f").unwrap();
 
         let debug = format!("{config:?} {auth:#?}");
         let shown = serde_json::to_string(&config).unwrap();
@@ -1406,8 +1432,33 @@ mod tests {
     #[test]
     fn incomplete_auth_names_the_missing_key() {
         let config = load_from("[crm.auth]\nclient_id = \"abc\"\n", "f", &[]).unwrap();
-        let msg = config.crm.auth.check_complete().unwrap_err().to_string();
+        let msg = config
+            .crm
+            .auth
+            .check_complete(config.origin())
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("crm.auth.username"), "{msg}");
+        assert!(msg.starts_with("f: "), "{msg}");
+        assert!(msg.contains("the jwt_bearer flow"), "{msg}");
+        let config = load_from(
+            "[crm]\nlogin_url = \"https://acme.my.salesforce.com\"\n[crm.auth]\nflow = \"client_credentials\"\nclient_secret_file = \"s\"\n",
+            "/etc/plansync/plansync.toml",
+            &[],
+        )
+        .unwrap();
+        let msg = config
+            .crm
+            .auth
+            .check_complete(config.origin())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            msg,
+            "/etc/plansync/plansync.toml: `crm.auth.client_id` is required by the \
+             client_credentials flow: set it under [crm.auth] to the connected app's consumer \
+             key, or set PLANSYNC__CRM__AUTH__CLIENT_ID"
+        );
     }
 
     #[test]

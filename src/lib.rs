@@ -14,6 +14,7 @@ pub mod crm;
 pub mod daemon;
 pub mod domain;
 pub mod emulator;
+pub mod error;
 pub mod metadata;
 pub mod store;
 pub mod sync;

@@ -35,7 +35,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         .scale(args.scale.max(1))
         .start()
         .await
-        .map_err(|e| CliError::Emulator(e.to_string()))?;
+        .map_err(|e| CliError::Emulator(crate::error::chain(&e)))?;
     println!(
         "Started the CRM emulator at {} with the demo org.",
         emulator.base_url()

@@ -8,14 +8,15 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::config::{self, Config, CurrencyMode, Mapping};
+use crate::config::{self, Config, ConfigError, CurrencyMode, Mapping};
 use crate::crm::{CrmClient, CrmError};
 use crate::domain::RollupField;
 use crate::metadata::{standard, Catalog, FieldType};
 use crate::store::{Store, LATEST_VERSION};
 
 use super::sync::{crm_config, DEFAULT_CONFIG};
-use super::{error_chain, CliError};
+use super::CliError;
+use crate::error::chain as error_chain;
 
 /// Options of `plansync doctor`.
 #[derive(Debug, clap::Args)]
@@ -128,11 +129,7 @@ async fn checks(args: &DoctorArgs) -> Vec<Check> {
         }
         Err(e) => {
             record(
-                Check::problem(
-                    "secrets",
-                    error_chain(&e),
-                    "make the secret files readable by the plansync user, or set the variables [crm.auth] names",
-                ),
+                Check::problem("secrets", error_chain(&e), secrets_fix(&e, &config)),
                 &mut out,
             );
             return out;
@@ -239,7 +236,7 @@ async fn checks(args: &DoctorArgs) -> Vec<Check> {
             record(
                 Check::problem(
                     "metadata",
-                    e.to_string(),
+                    error_chain(&e),
                     "the embedded schema is damaged; reinstall plansync",
                 ),
                 &mut out,
@@ -268,8 +265,23 @@ async fn checks(args: &DoctorArgs) -> Vec<Check> {
     out
 }
 
-fn flow(config: &Config) -> String {
-    format!("{:?}", config.crm.auth.flow).to_lowercase()
+fn flow(config: &Config) -> &'static str {
+    config.crm.auth.flow.as_str()
+}
+
+/// What to do about a credentials problem: set the missing key, or make the secret readable.
+fn secrets_fix(err: &CliError, config: &Config) -> String {
+    match err {
+        CliError::Config(ConfigError::Invalid { key, .. }) => {
+            let (table, name) = key.rsplit_once('.').unwrap_or(("crm.auth", key));
+            format!(
+                "set [{table}] {name} in {} (or the variable PLANSYNC__{}); config/plansync.example.toml shows each flow's keys",
+                config.origin(),
+                key.replace('.', "__").to_ascii_uppercase()
+            )
+        }
+        _ => "make the secret file named above readable by the plansync user (and not empty), or give the secret in the variable [crm.auth] documents".into(),
+    }
 }
 
 fn store_check(config: &Config) -> Check {

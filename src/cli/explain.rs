@@ -6,14 +6,15 @@ use std::path::PathBuf;
 
 use crate::domain::explain::{explain_link, EmptyBecause, LinkExplanation, PlanFacts};
 use crate::domain::{Membership, Rules};
-use crate::metadata::id;
 use crate::sync::compute::org_data;
 use crate::sync::convert::text;
 use crate::sync::SyncEngine;
 
+use super::ids;
 use super::status::{config_and_store, names_of};
 use super::sync::{sync_settings, DEFAULT_CONFIG};
 use super::CliError;
+use crate::sync::ObjectKind;
 
 /// Options of `plansync explain`.
 #[derive(Debug, clap::Args)]
@@ -27,22 +28,22 @@ pub struct ExplainArgs {
     pub config: PathBuf,
 }
 
-/// A 15-character Id as its 18-character form; anything else as given.
-pub fn normalize_id(input: &str) -> String {
-    let trimmed = input.trim();
-    id::to18(trimmed).unwrap_or_else(|_| trimmed.to_string())
-}
-
 pub async fn run(args: ExplainArgs) -> Result<(), CliError> {
     let (config, store) = config_and_store(&args.config)?;
     let names = names_of(&config);
+    let opp_id = ids::check_arg(
+        &args.opportunity_id,
+        ObjectKind::Opportunity,
+        "explain",
+        &names,
+        Some(&store),
+    )?;
     let rules = sync_settings(&config).rules;
     let inputs = org_data(
         &store,
         &names,
         SyncEngine::stored_rates(&store, sync_settings(&config).currency)?,
     )?;
-    let opp_id = normalize_id(&args.opportunity_id);
     let explanation = explain_link(&inputs.org, &rules, &opp_id).ok_or_else(|| {
         CliError::Admin(format!(
             "no opportunity {opp_id} in the store's mirror of the CRM (deleted, mistyped, or not pulled yet: run `plansync sync`)"
@@ -186,16 +187,4 @@ pub fn render(
         out.push_str(&format!("  - {}\n", lever.describe(rules)));
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fifteen_character_ids_become_eighteen() {
-        assert_eq!(normalize_id(" 001000000000001 "), "001000000000001AAA");
-        assert_eq!(normalize_id("001000000000001AAA"), "001000000000001AAA");
-        assert_eq!(normalize_id("not-an-id"), "not-an-id");
-    }
 }

@@ -10,6 +10,7 @@ pub mod table;
 pub mod completions;
 pub mod doctor;
 pub mod explain;
+pub mod ids;
 pub mod plan_cmd;
 pub mod resync;
 pub mod snapshot;
@@ -22,6 +23,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::ConfigError;
 use crate::crm::CrmError;
+use crate::error::chain as error_chain;
 use crate::store::StoreError;
 use crate::sync::SyncError;
 
@@ -113,25 +115,34 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
 }
 
-/// Why a command failed; each says what to fix.
+/// Why a command failed; each says what to fix. Messages follow [`crate::error`]: a variant
+/// that wraps a cause keeps it as its source and does not repeat it.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error("configuration: {0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("the CRM: {0}")]
+    #[error(transparent)]
     Crm(#[from] CrmError),
-    #[error("the local store: {0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
+    #[error(transparent)]
     Sync(#[from] SyncError),
-    #[error("{0}")]
+    #[error(transparent)]
     Daemon(#[from] crate::daemon::DaemonError),
     #[error("the emulator: {0}")]
     Emulator(String),
     /// An admin command's input names nothing, or asks for what cannot be done.
     #[error("{0}")]
     Admin(String),
-    #[error("{what}: {source}")]
+    /// An admin command's input is wrong: a malformed Id, another object's Id, a record the
+    /// CRM does not have. Fix the command line.
+    #[error("{0}")]
+    Input(String),
+    /// A field or object under `[mapping]` that the CRM does not have (found when the CRM
+    /// refused a query): fix the configuration or the org.
+    #[error("{0}")]
+    Mapping(String),
+    #[error("{what}")]
     Io {
         what: String,
         #[source]
@@ -141,12 +152,18 @@ pub enum CliError {
     StoppedEarly(String),
 }
 
+impl From<crate::metadata::id::IdCheckError> for CliError {
+    fn from(e: crate::metadata::id::IdCheckError) -> Self {
+        CliError::Input(e.to_string())
+    }
+}
+
 impl CliError {
-    /// The process exit status: 2 for a configuration to fix, 3 for a run that stopped early
-    /// on purpose (the API budget), 1 for everything else.
+    /// The process exit status: 2 for a configuration or an input to fix, 3 for a run that
+    /// stopped early on purpose (the API budget), 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Config(_) => 2,
+            CliError::Config(_) | CliError::Input(_) | CliError::Mapping(_) => 2,
             CliError::StoppedEarly(_) => 3,
             _ => 1,
         }
@@ -163,7 +180,7 @@ pub fn main() -> ExitCode {
     };
     init_logging(cli.log_format, default_filter);
     let outcome: Result<(), (String, u8)> = match cli.command {
-        Command::Emulator(args) => emulator::run(*args).map_err(|e| (e.to_string(), 1)),
+        Command::Emulator(args) => emulator::run(*args).map_err(|e| (error_chain(&*e), 1)),
         Command::Sync(args) => block_on(sync::run(args)),
         Command::Demo(args) => block_on(demo::run(args)),
         Command::Run(args) => block_on(run::run(args)),
@@ -199,21 +216,6 @@ fn block_on(
     runtime
         .block_on(fut)
         .map_err(|e| (error_chain(&e), e.exit_code()))
-}
-
-/// An error with its causes, `outer: inner: innermost`.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Logs go to stderr, so stdout stays for the command's own output.

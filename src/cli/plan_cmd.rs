@@ -15,11 +15,12 @@ use crate::domain::{today_in, Membership, Rules};
 use crate::sync::compute::org_data;
 use crate::sync::SyncEngine;
 
-use super::explain::normalize_id;
+use super::ids;
 use super::plans::money;
 use super::status::{config_and_store, names_of};
 use super::sync::{sync_settings, DEFAULT_CONFIG};
 use super::CliError;
+use crate::sync::ObjectKind;
 
 /// Options of `plansync plan`.
 #[derive(Debug, clap::Args)]
@@ -41,6 +42,13 @@ pub struct PlanArgs {
 pub async fn run(args: PlanArgs) -> Result<(), CliError> {
     let (config, store) = config_and_store(&args.config)?;
     let names = names_of(&config);
+    let plan_id = ids::check_arg(
+        &args.plan_id,
+        ObjectKind::Plan,
+        "plan",
+        &names,
+        Some(&store),
+    )?;
     let rules = sync_settings(&config).rules;
     let inputs = org_data(
         &store,
@@ -50,7 +58,6 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
     let today = args
         .as_of
         .unwrap_or_else(|| today_in(rules.timezone, Utc::now()));
-    let plan_id = normalize_id(&args.plan_id);
     let b = plan_breakdown(&inputs.org, &rules, today, &plan_id).ok_or_else(|| {
         CliError::Admin(format!(
             "no account plan {plan_id} in the store's mirror of the CRM (deleted, mistyped, or not pulled yet: run `plansync sync`)"

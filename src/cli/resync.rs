@@ -11,9 +11,9 @@ use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config;
-use crate::sync::{CycleReport, ObjectKind, Progress, ResyncTarget};
+use crate::sync::{CycleReport, ObjectKind, Progress, ResyncTarget, SyncEngine};
 
-use super::explain::normalize_id;
+use super::ids;
 use super::sync::{engine_from_config, DEFAULT_CONFIG};
 use super::CliError;
 
@@ -61,16 +61,16 @@ pub struct ResyncArgs {
     pub as_of: Option<NaiveDate>,
 }
 
-/// The resync target the flags name.
+/// The resync target the flags name; Ids as given (see [`checked`]).
 pub fn target(args: &ResyncArgs) -> Result<ResyncTarget, CliError> {
     if args.all {
         return Ok(ResyncTarget::All);
     }
     if let Some(plan) = &args.plan {
-        return Ok(ResyncTarget::Plan(normalize_id(plan)));
+        return Ok(ResyncTarget::Plan(plan.trim().to_string()));
     }
     if let Some(account) = &args.account {
-        return Ok(ResyncTarget::Account(normalize_id(account)));
+        return Ok(ResyncTarget::Account(account.trim().to_string()));
     }
     if let Some(name) = &args.object {
         return ObjectKind::parse(name)
@@ -87,10 +87,28 @@ pub fn target(args: &ResyncArgs) -> Result<ResyncTarget, CliError> {
     ))
 }
 
+/// The target with its Id checked: well formed and of the right object (locally), and a
+/// record the CRM has (one query), so a wrong Id fails with what is wrong instead of pulling
+/// nothing.
+pub async fn checked(target: ResyncTarget, engine: &SyncEngine) -> Result<ResyncTarget, CliError> {
+    let names = &engine.settings().names;
+    let (kind, raw, taker) = match &target {
+        ResyncTarget::Plan(raw) => (ObjectKind::Plan, raw, "--plan"),
+        ResyncTarget::Account(raw) => (ObjectKind::Account, raw, "--account"),
+        ResyncTarget::All | ResyncTarget::Object(_) => return Ok(target),
+    };
+    let id = ids::check_with_crm(raw, kind, taker, names, engine.store(), engine.crm()).await?;
+    Ok(match kind {
+        ObjectKind::Plan => ResyncTarget::Plan(id),
+        _ => ResyncTarget::Account(id),
+    })
+}
+
 pub async fn run(args: ResyncArgs) -> Result<(), CliError> {
     let target = target(&args)?;
     let config = config::load(&args.config)?;
     let mut engine = engine_from_config(&config)?;
+    let target = checked(target, &engine).await?;
     let progress = Reporter::new(std::io::stderr().is_terminal());
     let listener = progress.clone();
     engine.on_progress(move |p| listener.report(p));

@@ -91,6 +91,22 @@ fn run_json(run: &RunRow) -> Value {
     let duration_ms = run
         .finished_at
         .map(|f| (f - run.started_at).num_milliseconds());
+    let dry_run = summary
+        .get("dry_run")
+        .and_then(Value::as_bool)
+        .unwrap_or_else(|| run.kind.contains("dry-run"));
+    // (written, would write) of `records` or `fields`. A dry run writes nothing; runs logged
+    // before the run log kept dry runs' counts apart had them as `*_written`.
+    let counts = |what: &str| -> (Value, Value) {
+        let written = summary.get(format!("{what}_written").as_str()).cloned();
+        let would = summary.get(format!("{what}_would_write").as_str()).cloned();
+        match (dry_run, would) {
+            (true, None) => (json!(0), written.unwrap_or(Value::Null)),
+            (_, would) => (written.unwrap_or(Value::Null), would.unwrap_or(json!(0))),
+        }
+    };
+    let (records_written, records_would_write) = counts("records");
+    let (fields_written, fields_would_write) = counts("fields");
     json!({
         "id": run.id,
         "kind": run.kind,
@@ -100,8 +116,11 @@ fn run_json(run: &RunRow) -> Value {
         "outcome": run.outcome,
         "plans_recomputed": summary.get("plans_recomputed"),
         "links_changed": summary.get("links_changed"),
-        "records_written": summary.get("records_written"),
-        "fields_written": summary.get("fields_written"),
+        "dry_run": dry_run,
+        "records_written": records_written,
+        "fields_written": fields_written,
+        "records_would_write": records_would_write,
+        "fields_would_write": fields_would_write,
         "write_failures": summary.get("write_failures").and_then(Value::as_array).map(Vec::len),
         "api_calls": summary.get("api_calls"),
         "stopped_early": summary.get("stopped_early"),
@@ -242,6 +261,14 @@ pub fn render(r: &Value) -> String {
         }
         out.push_str(&indent(&t.render()));
         for run in &runs {
+            if run["dry_run"] == true && run["outcome"] == "succeeded" {
+                out.push_str(&format!(
+                    "  run {} was a dry run: would write {} fields on {} records, wrote nothing\n",
+                    show(&run["id"]),
+                    show(&run["fields_would_write"]),
+                    show(&run["records_would_write"])
+                ));
+            }
             if let Some(e) = run["error"].as_str() {
                 out.push_str(&format!("  run {} failed: {e}\n", show(&run["id"])));
             }

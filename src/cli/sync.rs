@@ -75,11 +75,11 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
 pub fn crm_config(config: &Config) -> Result<CrmConfig, CliError> {
     let crm = &config.crm;
     let auth = &crm.auth;
-    auth.check_complete()?;
+    auth.check_complete(config.origin())?;
     let url = |key: &str, value: &str| {
         Url::parse(value).map_err(|e| {
             CliError::Config(ConfigError::Invalid {
-                origin: "configuration".into(),
+                origin: config.origin().to_string(),
                 key: key.into(),
                 message: format!("is not a URL ({value:?}): {e}"),
             })
@@ -88,9 +88,9 @@ pub fn crm_config(config: &Config) -> Result<CrmConfig, CliError> {
     let client_id = auth.client_id.clone().unwrap_or_default();
     let missing = |what: &str| {
         CliError::Config(ConfigError::Invalid {
-            origin: "configuration".into(),
+            origin: config.origin().to_string(),
             key: format!("crm.auth.{what}"),
-            message: format!("is needed by the {} flow", flow_name(auth.flow)),
+            message: format!("is needed by the {} flow", auth.flow.as_str()),
         })
     };
     let auth_config = match auth.flow {
@@ -128,14 +128,6 @@ pub fn crm_config(config: &Config) -> Result<CrmConfig, CliError> {
         timeout: Duration::from_secs(config.http.timeout_seconds),
         max_retries: config.http.max_retries,
     })
-}
-
-fn flow_name(flow: AuthFlow) -> &'static str {
-    match flow {
-        AuthFlow::JwtBearer => "jwt_bearer",
-        AuthFlow::ClientCredentials => "client_credentials",
-        AuthFlow::RefreshToken => "refresh_token",
-    }
 }
 
 /// The sync engine's settings from `[org]`, `[rollups]`, `[linking]`, `[mapping]`,

@@ -185,14 +185,7 @@ fn display_url(url: &Url) -> String {
 
 /// A reqwest error with its causes, without the URL (which the caller adds).
 fn error_chain(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
+    crate::error::chain(e)
 }
 
 /// Splits records into collections requests of at most 200 records and 10 same-type runs.
@@ -487,6 +480,18 @@ impl CrmClient {
             .await?;
         serde_json::from_slice(&raw.body)
             .map_err(|e| decode_error(&what, raw.status, format!("not JSON ({e})"), &raw.body))
+    }
+
+    /// `GET /sobjects`: every object the integration user can see, with its key prefix, as
+    /// raw JSON (`{"sobjects": [{"name", "keyPrefix", ...}]}`).
+    pub async fn describe_global(&self) -> Result<Value, CrmError> {
+        let what = "the list of objects";
+        let target = Target::path(self.data_path("sobjects"));
+        let raw = self
+            .execute(Method::GET, target, Body::None, true, what)
+            .await?;
+        serde_json::from_slice(&raw.body)
+            .map_err(|e| decode_error(what, raw.status, format!("not JSON ({e})"), &raw.body))
     }
 
     /// `GET /services/data`: the API versions the instance serves (`"62.0"` ...), oldest

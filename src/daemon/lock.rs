@@ -20,7 +20,7 @@ pub enum LockError {
         /// ` (pid N)` when the holder wrote its pid.
         holder: String,
     },
-    #[error("cannot use the lock file {path}: {source}")]
+    #[error("cannot use the lock file {path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -51,13 +51,13 @@ pub struct DaemonSettings {
 pub enum DaemonError {
     #[error(transparent)]
     Lock(#[from] lock::LockError),
-    #[error("cannot serve metrics on {addr} ([metrics] listen): {source}")]
+    #[error("cannot serve metrics on {addr} ([metrics] listen)")]
     Metrics {
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot install the SIGTERM and SIGINT handlers: {0}")]
+    #[error("cannot install the SIGTERM and SIGINT handlers")]
     Signals(#[source] std::io::Error),
     #[error("no [schedule] expression fires again after {after}: check their year fields")]
     NoFires { after: DateTime<Utc> },
@@ -303,7 +303,7 @@ impl Daemon {
                 Some(why) => (Outcome::Partial(why.clone()), Some(report)),
                 None => (Outcome::Succeeded, Some(report)),
             },
-            Err(err) => (Outcome::Failed(crate::cli::error_chain(&err)), None),
+            Err(err) => (Outcome::Failed(crate::error::chain(&err)), None),
         })
     }
 
@@ -407,7 +407,9 @@ impl Daemon {
                     cursors.insert(object, cursor.system_modstamp);
                 }
                 Ok(None) => {}
-                Err(err) => warn!(%object, error = %err, "cannot read the cursor for metrics"),
+                Err(err) => {
+                    warn!(%object, error = %crate::error::Chain(&err), "cannot read the cursor for metrics")
+                }
             }
         }
         let outbox = store.outbox_depth();
@@ -428,7 +430,9 @@ impl Daemon {
                 state.outbox_depth = depth;
                 state.outbox_oldest = oldest;
             }
-            Err(err) => warn!(error = %err, "cannot read the outbox depth for metrics"),
+            Err(err) => {
+                warn!(error = %crate::error::Chain(&err), "cannot read the outbox depth for metrics")
+            }
         }
         if usage.is_some() {
             state.api_usage = usage;

@@ -43,7 +43,7 @@ impl std::fmt::Debug for JwtConfig {
 
 /// The public key is not a PEM RSA public key.
 #[derive(Debug, thiserror::Error)]
-#[error("the JWT public key is not a PEM-encoded RSA public key: {0}")]
+#[error("the JWT public key is not a PEM-encoded RSA public key")]
 pub struct BadPublicKey(#[source] jsonwebtoken::errors::Error);
 
 impl JwtConfig {

@@ -36,7 +36,7 @@ pub const GOLDEN_OBJECTS: &[&str] = &[
 pub enum SeedError {
     #[error("unknown seed {0:?}; the known seeds are: empty, demo, golden")]
     Unknown(String),
-    #[error("seed {seed}: creating {object} {what} failed: {source}")]
+    #[error("seed {seed}: creating {object} {what} failed")]
     Record {
         seed: String,
         object: String,

@@ -44,7 +44,7 @@ pub enum EmulatorError {
          well-known credentials; pass --allow-remote to listen there anyway"
     )]
     NotLoopback { addr: SocketAddr },
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
         #[source]
@@ -247,13 +247,13 @@ fn build_org(
     now: DateTime<Utc>,
 ) -> Result<Org, EmulatorError> {
     let catalog = crate::metadata::standard::catalog(config.multi_currency.is_some())
-        .map_err(|e| EmulatorError::Org(e.to_string()))?;
+        .map_err(|e| EmulatorError::Org(crate::error::chain(&e)))?;
     let mut org = Org::new(catalog, now);
     if let Some(iso) = &config.multi_currency {
         set_corporate_currency(&mut org, iso, now)?;
     }
     let summary = seed::seed(&mut org, &config.seed, config.scale, today, now)
-        .map_err(|e| EmulatorError::Org(e.to_string()))?;
+        .map_err(|e| EmulatorError::Org(crate::error::chain(&e)))?;
     tracing::info!(seed = %summary.seed, records = summary.total(), "org seeded");
     Ok(org)
 }

@@ -12,13 +12,13 @@ use super::{FieldDef, FieldType, ObjectDef, PicklistValue};
 /// Why a metadata file could not be used. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
-    #[error("{file}: cannot read: {source}")]
+    #[error("{file}: cannot read")]
     Io {
         file: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("{file}: not well-formed XML: {source}")]
+    #[error("{file}: not well-formed XML")]
     Xml {
         file: String,
         #[source]

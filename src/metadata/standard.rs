@@ -28,6 +28,23 @@ pub const TASK_STATUSES: &[(&str, bool, bool)] = &[
     ("Deferred", false, false),
 ];
 
+/// The opportunity types a new org starts with.
+pub const OPPORTUNITY_TYPES: &[&str] = &[
+    "Existing Customer - Upgrade",
+    "Existing Customer - Replacement",
+    "Existing Customer - Downgrade",
+    "New Customer",
+];
+
+/// The lead sources a new org starts with (Lead, Opportunity and Contact share them).
+pub const LEAD_SOURCES: &[&str] = &[
+    "Web",
+    "Phone Inquiry",
+    "Partner Referral",
+    "Purchased List",
+    "Other",
+];
+
 /// Forecast category names and the ForecastCategory value each implies.
 pub const FORECAST_CATEGORIES: &[(&str, &str)] = &[
     ("Pipeline", "Pipeline"),
@@ -206,6 +223,35 @@ pub fn standard_objects() -> Vec<ObjectDef> {
                 18,
                 0,
             ),
+            field("Description", "Account Description", FieldType::Textarea),
+            field("Website", "Website", FieldType::Url),
+            sized(field("Phone", "Account Phone", FieldType::Phone), 40),
+            sized(
+                field("BillingStreet", "Billing Street", FieldType::Textarea),
+                255,
+            ),
+            sized(field("BillingCity", "Billing City", FieldType::String), 40),
+            sized(
+                field("BillingState", "Billing State/Province", FieldType::String),
+                80,
+            ),
+            sized(
+                field(
+                    "BillingPostalCode",
+                    "Billing Zip/Postal Code",
+                    FieldType::String,
+                ),
+                20,
+            ),
+            sized(
+                field("BillingCountry", "Billing Country", FieldType::String),
+                80,
+            ),
+            numeric(
+                field("NumberOfEmployees", "Employees", FieldType::Int),
+                8,
+                0,
+            ),
         ],
     );
 
@@ -227,6 +273,11 @@ pub fn standard_objects() -> Vec<ObjectDef> {
             ),
             sized(field("Title", "Title", FieldType::String), 128),
             field("Email", "Email", FieldType::Email),
+            sized(field("Phone", "Business Phone", FieldType::Phone), 40),
+            sized(
+                field("MailingCountry", "Mailing Country", FieldType::String),
+                80,
+            ),
             owner(),
         ],
     );
@@ -273,6 +324,10 @@ pub fn standard_objects() -> Vec<ObjectDef> {
             )),
             probability,
             forecast_name,
+            field("Description", "Description", FieldType::Textarea),
+            picklist("Type", "Opportunity Type", OPPORTUNITY_TYPES, false),
+            picklist("LeadSource", "Lead Source", LEAD_SOURCES, false),
+            field("NextStep", "Next Step", FieldType::String),
             owner(),
         ],
     );
@@ -571,6 +626,54 @@ mod tests {
             ty(&c, "CurrencyType", "ConversionRate"),
             (FieldType::Double, 18, 6)
         );
+    }
+
+    #[test]
+    fn standard_fields_admin_scripts_use_are_described_as_a_new_org_does() {
+        let c = catalog(false).unwrap();
+        // (object, field, type, length, precision)
+        let expected = [
+            ("Account", "Description", FieldType::Textarea, 32000, 0),
+            ("Account", "Website", FieldType::Url, 255, 0),
+            ("Account", "Phone", FieldType::Phone, 40, 0),
+            ("Account", "BillingStreet", FieldType::Textarea, 255, 0),
+            ("Account", "BillingCity", FieldType::String, 40, 0),
+            ("Account", "BillingState", FieldType::String, 80, 0),
+            ("Account", "BillingPostalCode", FieldType::String, 20, 0),
+            ("Account", "BillingCountry", FieldType::String, 80, 0),
+            ("Account", "NumberOfEmployees", FieldType::Int, 0, 8),
+            ("Contact", "Phone", FieldType::Phone, 40, 0),
+            ("Contact", "MailingCountry", FieldType::String, 80, 0),
+            ("Opportunity", "Description", FieldType::Textarea, 32000, 0),
+            ("Opportunity", "Type", FieldType::Picklist, 255, 0),
+            ("Opportunity", "LeadSource", FieldType::Picklist, 255, 0),
+            ("Opportunity", "NextStep", FieldType::String, 255, 0),
+        ];
+        for (object, name, ty, length, precision) in expected {
+            let f = c.object(object).and_then(|o| o.field(name)).unwrap();
+            assert_eq!(
+                (f.field_type, f.length, f.precision, f.scale),
+                (ty, length, precision, 0),
+                "{object}.{name}"
+            );
+            assert!(
+                f.createable && f.updateable && f.nillable,
+                "{object}.{name}"
+            );
+            assert!(!f.custom, "{object}.{name}");
+        }
+        let opp = c.object("Opportunity").unwrap();
+        let values = |n: &str| -> Vec<String> {
+            opp.field(n)
+                .unwrap()
+                .picklist_values
+                .iter()
+                .map(|v| v.value.clone())
+                .collect()
+        };
+        assert_eq!(values("Type")[3], "New Customer");
+        assert!(values("LeadSource").contains(&"Partner Referral".to_string()));
+        assert!(!opp.field("LeadSource").unwrap().restricted_picklist);
     }
 
     #[test]

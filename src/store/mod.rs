@@ -174,7 +174,7 @@ pub struct Finding {
 pub enum StoreError {
     /// The file cannot be opened or is not a plansync database: fix the path or permissions.
     #[error(
-        "cannot open the store at {path}: {source} (check [store] path, that its directory \
+        "cannot open the store at {path} (check [store] path, that its directory \
          exists and is writable by the plansync user, and that the file is a plansync database)"
     )]
     Open {
@@ -184,8 +184,8 @@ pub enum StoreError {
     },
     /// A migration failed; the database stays at the previous version.
     #[error(
-        "store migration {version} ({name}) failed: {source}; the database was left at version \
-         {}, restore a backup or report the error",
+        "store migration {version} ({name}) failed; the database was left at version {}, restore \
+         a backup or report the error",
         .version - 1
     )]
     Migration {
@@ -221,7 +221,7 @@ pub enum StoreError {
     /// A value given to the store cannot be stored (for instance a non-serializable summary).
     #[error("invalid value for the store: {what}")]
     Invalid { what: String },
-    #[error("store query failed: {0}")]
+    #[error("store query failed")]
     Sqlite(#[from] rusqlite::Error),
 }
 

@@ -31,7 +31,7 @@ pub use report::{Change, CycleReport, ObjectStats, WriteFailure};
 pub enum SyncError {
     #[error(transparent)]
     Crm(#[from] CrmError),
-    #[error("the local store: {0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the CRM sent {object} {id} in a shape plansync cannot use: {why}")]
     BadRecord {
@@ -41,7 +41,7 @@ pub enum SyncError {
     },
     #[error("the cycle was stopped: {0}")]
     Stopped(String),
-    #[error("cannot take the run lock {}: {source}", path.display())]
+    #[error("cannot take the run lock {}", path.display())]
     RunLock {
         path: std::path::PathBuf,
         #[source]
@@ -316,12 +316,12 @@ impl SyncEngine {
                 Ok(report)
             }
             Err(err) => {
-                let summary = serde_json::json!({ "error": err.to_string() });
+                let summary = serde_json::json!({ "error": crate::error::chain(&err) });
                 if let Err(store_err) =
                     self.store
                         .finish_run(run_id, "failed", &summary, Utc::now())
                 {
-                    warn!(error = %store_err, "could not record the failed run");
+                    warn!(error = %crate::error::Chain(&store_err), "could not record the failed run");
                 }
                 Err(err)
             }
@@ -519,8 +519,8 @@ impl SyncEngine {
         }
 
         if run.dry_run {
-            report.fields_written = planned.writes.iter().map(|w| w.fields.len() as u64).sum();
-            report.records_written = planned.writes.len() as u64;
+            report.fields_would_write = planned.writes.iter().map(|w| w.fields.len() as u64).sum();
+            report.records_would_write = planned.writes.len() as u64;
             report.changes = planned.writes.into_iter().flat_map(|w| w.changes).collect();
             return Ok(report);
         }

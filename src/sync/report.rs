@@ -51,9 +51,15 @@ pub struct CycleReport {
     pub objects: BTreeMap<String, ObjectStats>,
     pub plans_recomputed: u64,
     pub links_changed: u64,
-    /// Field values sent and accepted by the CRM (planned ones, in a dry run).
+    /// Field values sent and accepted by the CRM (always 0 in a dry run, which writes
+    /// nothing).
     pub fields_written: u64,
+    /// Records sent and accepted by the CRM (always 0 in a dry run).
     pub records_written: u64,
+    /// In a dry run: the field values it would have written (0 in other runs).
+    pub fields_would_write: u64,
+    /// In a dry run: the records it would have written (0 in other runs).
+    pub records_would_write: u64,
     /// Plan snapshots upserted (planned ones, in a dry run).
     pub snapshots: u64,
     pub write_failures: Vec<WriteFailure>,
@@ -88,11 +94,26 @@ impl fmt::Display for CycleReport {
                 object, s.pulled, s.deleted
             )?;
         }
-        writeln!(
-            f,
-            "  plans recomputed {}, links changed {}, fields written {} on {} records",
-            self.plans_recomputed, self.links_changed, self.fields_written, self.records_written
-        )?;
+        if self.dry_run {
+            writeln!(
+                f,
+                "  plans recomputed {}, links changed {}, dry run: would write {} fields on {} \
+                 records (nothing written)",
+                self.plans_recomputed,
+                self.links_changed,
+                self.fields_would_write,
+                self.records_would_write
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  plans recomputed {}, links changed {}, fields written {} on {} records",
+                self.plans_recomputed,
+                self.links_changed,
+                self.fields_written,
+                self.records_written
+            )?;
+        }
         if self.snapshots > 0 {
             writeln!(f, "  plan snapshots {}", self.snapshots)?;
         }
@@ -138,5 +159,42 @@ impl fmt::Display for CycleReport {
                 .unwrap_or_default(),
             self.duration_ms
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dry_run_says_what_it_would_write_and_that_it_wrote_nothing() {
+        let dry = CycleReport {
+            kind: "snapshot-dry-run".into(),
+            dry_run: true,
+            fields_would_write: 176,
+            records_would_write: 8,
+            ..CycleReport::default()
+        };
+        let text = dry.to_string();
+        assert!(
+            text.contains("dry run: would write 176 fields on 8 records (nothing written)"),
+            "{text}"
+        );
+        assert!(!text.contains("fields written"), "{text}");
+        let json = serde_json::to_value(&dry).unwrap();
+        assert_eq!(json["records_written"], 0);
+        assert_eq!(json["fields_written"], 0);
+        assert_eq!(json["records_would_write"], 8);
+        assert_eq!(json["fields_would_write"], 176);
+
+        let real = CycleReport {
+            kind: "incremental".into(),
+            fields_written: 3,
+            records_written: 1,
+            ..CycleReport::default()
+        };
+        let text = real.to_string();
+        assert!(text.contains("fields written 3 on 1 records"), "{text}");
+        assert!(!text.contains("would write"), "{text}");
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use plansync::emulator::{Emulator, RunningEmulator};
 use serde_json::{json, Value};
 
-use super::common::{plansync, write_config, write_config_with, Acme, Crm};
+use super::common::{plansync, plansync_code, write_config, write_config_with, Acme, Crm};
 
 const AS_OF: &str = "2026-08-15";
 
@@ -244,7 +244,10 @@ async fn plan_breaks_each_rollup_down_to_its_records() {
     );
     assert!(out.contains(&s.open_b_q3), "{out}");
 
-    let err = fails(&["plan", "a00000000000099AAA"], &s.config).await;
+    // A plan Id the mirror does not hold; then Ids of the wrong shape or object, refused
+    // before anything is computed.
+    let missing = plansync::metadata::id::to18(&format!("{}zz", &s.plan_a[..13])).unwrap();
+    let err = fails(&["plan", &missing], &s.config).await;
     assert!(err.contains("no account plan"), "{err}");
     s.emulator.shutdown().await;
 }
@@ -526,5 +529,104 @@ async fn snapshot_upserts_one_record_per_plan_and_date_even_when_repeated() {
     assert!(rows
         .iter()
         .any(|r| r["Snapshot_Key__c"] == json!(key(&s.plan_b))));
+    s.emulator.shutdown().await;
+}
+
+/// Runs the command expecting exit status 2 (an input or configuration to fix); returns
+/// stderr.
+async fn refused(command: &[&str], config: &Path) -> String {
+    let mut args = command.to_vec();
+    args.extend(["--config", config.to_str().unwrap()]);
+    let (code, stdout, stderr) = plansync_code(&args).await;
+    assert_eq!(code, 2, "plansync {args:?}:\n{stderr}\n{stdout}");
+    stderr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_given_to_admin_commands_are_checked_before_anything_runs() {
+    let s = Scenario::new().await;
+    let account = s
+        .crm
+        .query("SELECT Id FROM Account WHERE Name = 'Acme'")
+        .await[0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Before any cycle: the store knows no prefix yet, the CRM names the plan's.
+    let err = refused(&["resync", "--account", &s.plan_a], &s.config).await;
+    assert!(
+        err.contains(&format!(
+            "{} is an Account_Plan__c Id (key prefix a0P); --account takes an Account Id",
+            s.plan_a
+        )),
+        "{err}"
+    );
+    s.sync().await;
+    let runs_before = s.status_json().await["runs"].as_array().unwrap().len();
+
+    // resync: another object's Id, an Id the CRM does not have, text that is no Id.
+    let err = refused(&["resync", "--account", &s.plan_a], &s.config).await;
+    assert!(err.contains("is an Account_Plan__c Id"), "{err}");
+    let err = refused(&["resync", "--plan", &account], &s.config).await;
+    assert!(
+        err.contains(&format!(
+            "{account} is an Account Id (key prefix 001); --plan takes an Account_Plan__c Id"
+        )),
+        "{err}"
+    );
+    let err = refused(&["resync", "--plan", &s.open_b_q3], &s.config).await;
+    assert!(err.contains("is an Opportunity Id"), "{err}");
+    let missing = plansync::metadata::id::to18(&format!("{}zz", &s.plan_a[..13])).unwrap();
+    let err = refused(&["resync", "--plan", &missing], &s.config).await;
+    assert!(
+        err.contains(&format!("the CRM has no Account_Plan__c with Id {missing}")),
+        "{err}"
+    );
+    let err = refused(&["resync", "--plan", "not-an-id"], &s.config).await;
+    assert!(
+        err.contains("\"not-an-id\" is not a record Id (an Id has only letters and digits"),
+        "{err}"
+    );
+    assert!(!err.contains("MALFORMED") && !err.contains("SOQL"), "{err}");
+    let mangled = format!("{}XYZ", &s.plan_a[..15]);
+    let err = refused(&["resync", "--plan", &mangled], &s.config).await;
+    assert!(err.contains("checksum"), "{err}");
+    // None of them ran anything.
+    let runs_after = s.status_json().await["runs"].as_array().unwrap().len();
+    assert_eq!(runs_after, runs_before);
+    // The 15-character and the lower-cased 18-character forms are the same plan.
+    ok(
+        &["resync", "--plan", &s.plan_a[..15], "--as-of", AS_OF],
+        &s.config,
+    )
+    .await;
+
+    // explain and plan: the object the Id belongs to, not "run plansync sync".
+    let err = refused(&["explain", &account], &s.config).await;
+    assert!(
+        err.contains(&format!(
+            "{account} is an Account Id (key prefix 001); explain takes an Opportunity Id"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("plansync sync"), "{err}");
+    let err = refused(&["explain", &s.plan_b], &s.config).await;
+    assert!(err.contains("is an Account_Plan__c Id"), "{err}");
+    let err = refused(&["plan", &s.open_b_nov], &s.config).await;
+    assert!(
+        err.contains("is an Opportunity Id (key prefix 006); plan takes an Account_Plan__c Id"),
+        "{err}"
+    );
+    let err = refused(&["plan", "a0P-1"], &s.config).await;
+    assert!(err.contains("is not a record Id"), "{err}");
+    let err = refused(&["explain", "00Q000000000001"], &s.config).await;
+    assert!(err.contains("is a Lead Id"), "{err}");
+    let lower = s.open_b_q3.to_ascii_lowercase();
+    let out = ok(&["explain", &lower], &s.config).await;
+    assert!(
+        out.contains(&format!("Opportunity {}", s.open_b_q3)),
+        "{out}"
+    );
     s.emulator.shutdown().await;
 }

@@ -459,7 +459,9 @@ async fn dry_run_fields(config: &Path) -> u64 {
     .await;
     assert!(ok, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
-    report["fields_written"].as_u64().unwrap()
+    // A dry run writes nothing; what it would write is counted apart.
+    assert_eq!(report["fields_written"], 0, "{report}");
+    report["fields_would_write"].as_u64().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::records::object_def;
 use crate::emulator::server::{ApiVersion, Shared};
 use crate::emulator::wire::{json_response, ApiError};
-use crate::metadata::{FieldDef, ObjectDef};
+use crate::metadata::{FieldDef, FieldType, ObjectDef};
 
 /// Days of history getUpdated serves.
 const UPDATED_WINDOW_DAYS: i64 = 30;
@@ -74,6 +74,8 @@ fn field_json(f: &FieldDef) -> Value {
         "type": f.field_type.as_str(),
         "length": f.length,
         "precision": f.precision,
+        // Integer fields state their size in digits, as a real org's describe does.
+        "digits": if f.field_type == FieldType::Int { f.precision } else { 0 },
         "scale": f.scale,
         "nillable": f.nillable,
         "createable": f.createable,

@@ -400,3 +400,137 @@ async fn object_list_and_describe() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     emu.shutdown().await;
 }
+
+/// The standard fields every org has and admin scripts use: described as a new org describes
+/// them, writable, queryable, and checked for length like any other field.
+#[tokio::test]
+async fn standard_fields_of_a_new_org_are_described_written_and_queried() {
+    let emu = start().await;
+    let api = Api::login(&emu).await;
+    let field = |describe: &Value, name: &str| -> Value {
+        describe["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap_or_else(|| panic!("describe has no {name}"))
+            .clone()
+    };
+    // (object, field, type, length, digits)
+    let expected = [
+        ("Account", "Description", "textarea", 32000, 0),
+        ("Account", "Website", "url", 255, 0),
+        ("Account", "Phone", "phone", 40, 0),
+        ("Account", "BillingStreet", "textarea", 255, 0),
+        ("Account", "BillingCity", "string", 40, 0),
+        ("Account", "BillingState", "string", 80, 0),
+        ("Account", "BillingPostalCode", "string", 20, 0),
+        ("Account", "BillingCountry", "string", 80, 0),
+        ("Account", "NumberOfEmployees", "int", 0, 8),
+        ("Contact", "Phone", "phone", 40, 0),
+        ("Contact", "MailingCountry", "string", 80, 0),
+        ("Opportunity", "Description", "textarea", 32000, 0),
+        ("Opportunity", "Type", "picklist", 255, 0),
+        ("Opportunity", "LeadSource", "picklist", 255, 0),
+        ("Opportunity", "NextStep", "string", 255, 0),
+    ];
+    for (object, name, ty, length, digits) in expected {
+        let (status, describe) = api.get(&format!("/sobjects/{object}/describe")).await;
+        assert_eq!(status, StatusCode::OK);
+        let f = field(&describe, name);
+        assert_eq!(f["type"], ty, "{object}.{name}");
+        assert_eq!(f["length"], length, "{object}.{name}");
+        assert_eq!(f["digits"], digits, "{object}.{name}");
+        assert_eq!(f["custom"], false, "{object}.{name}");
+        assert_eq!(f["createable"], true, "{object}.{name}");
+        assert_eq!(f["updateable"], true, "{object}.{name}");
+    }
+    let (_, describe) = api.get("/sobjects/Opportunity/describe").await;
+    let type_field = field(&describe, "Type");
+    let types: Vec<&str> = type_field["picklistValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["value"].as_str())
+        .collect();
+    assert!(types.contains(&"New Customer"), "{types:?}");
+
+    let account = api
+        .create(
+            "Account",
+            json!({"Name": "Globex", "Description": "Long-standing customer.\nRenewal in Q3.",
+                   "Website": "https://globex.example", "Phone": "+1 555 0100",
+                   "BillingStreet": "1 Main St\nSuite 5", "BillingCity": "Springfield",
+                   "BillingState": "OR", "BillingPostalCode": "97477",
+                   "BillingCountry": "United States", "NumberOfEmployees": 1200}),
+        )
+        .await;
+    api.create(
+        "Contact",
+        json!({"LastName": "Lee", "AccountId": account, "Phone": "+1 555 0101",
+               "MailingCountry": "Canada"}),
+    )
+    .await;
+    api.create(
+        "Opportunity",
+        json!({"Name": "Globex renewal", "AccountId": account, "CloseDate": "2026-09-30",
+               "StageName": "Prospecting", "Description": "Three-year term",
+               "Type": "Existing Customer - Upgrade", "LeadSource": "Partner Referral",
+               "NextStep": "Send the quote"}),
+    )
+    .await;
+    let (status, body) = api
+        .query("SELECT Website, Phone, BillingCity, BillingPostalCode, NumberOfEmployees, Description FROM Account WHERE BillingCountry = 'United States'")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let row = &body["records"][0];
+    assert_eq!(row["Website"], "https://globex.example");
+    assert_eq!(row["Phone"], "+1 555 0100");
+    assert_eq!(row["BillingCity"], "Springfield");
+    assert_eq!(row["BillingPostalCode"], "97477");
+    assert_eq!(row["NumberOfEmployees"], 1200);
+    assert_eq!(
+        row["Description"],
+        "Long-standing customer.\nRenewal in Q3."
+    );
+    let (_, body) = api
+        .query("SELECT Phone, MailingCountry, Account.BillingState FROM Contact")
+        .await;
+    assert_eq!(body["records"][0]["MailingCountry"], "Canada", "{body}");
+    assert_eq!(
+        body["records"][0]["Account"]["BillingState"], "OR",
+        "{body}"
+    );
+    let (_, body) = api
+        .query("SELECT Type, LeadSource, NextStep, Description FROM Opportunity WHERE LeadSource = 'Partner Referral'")
+        .await;
+    let row = &body["records"][0];
+    assert_eq!(row["Type"], "Existing Customer - Upgrade", "{body}");
+    assert_eq!(row["NextStep"], "Send the quote");
+    assert_eq!(row["Description"], "Three-year term");
+
+    // Their sizes hold: a 41-character city and a 9-digit head count are refused.
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/sobjects/Account",
+            Some(json!({"Name": "Initech", "BillingCity": "x".repeat(41)})),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "STRING_TOO_LONG")
+    );
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/sobjects/Account",
+            Some(json!({"Name": "Initech", "NumberOfEmployees": 123_456_789})),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "NUMBER_OUTSIDE_VALID_RANGE")
+    );
+    emu.shutdown().await;
+}
