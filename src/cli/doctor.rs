@@ -8,12 +8,12 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::config::{self, Config, ConfigError, CurrencyMode, Mapping};
+use crate::config::{self, Config, ConfigError, CurrencyMode};
 use crate::crm::{CrmClient, CrmError};
-use crate::domain::RollupField;
-use crate::metadata::{standard, Catalog, FieldType};
+use crate::metadata::standard;
 use crate::store::{Store, LATEST_VERSION};
 
+use super::mapping::{expected_fields, field_problems, ExpectedField, FIELD_FIX, OBJECT_FIX};
 use super::sync::{crm_config, DEFAULT_CONFIG};
 use super::CliError;
 use crate::error::chain as error_chain;
@@ -252,13 +252,7 @@ async fn checks(args: &DoctorArgs) -> Vec<Check> {
         }
         let check = match &described[&object] {
             Ok(describe) => object_check(&object, &fields, describe),
-            Err(e) => Check::problem(
-                format!("object {object}"),
-                e.clone(),
-                format!(
-                    "deploy the objects in schema/salesforce (sf project deploy start), give the integration user access to {object}, or fix its name under [mapping]"
-                ),
-            ),
+            Err(e) => Check::problem(format!("object {object}"), e.clone(), OBJECT_FIX),
         };
         record(check, &mut out);
     }
@@ -324,172 +318,12 @@ fn store_check(config: &Config) -> Check {
     }
 }
 
-/// A mapped field to look for, with what the CRM must allow.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExpectedField {
-    /// `[mapping.<table>] <key>`, for messages.
-    pub key: String,
-    pub name: String,
-    pub expected_type: Option<FieldType>,
-    /// plansync updates it.
-    pub updateable: bool,
-    /// plansync creates records with it (snapshot upserts).
-    pub createable: bool,
-}
-
-/// Every mapped object with the fields to check, in mapping order.
-pub fn expected_fields(config: &Config, catalog: &Catalog) -> Vec<(String, Vec<ExpectedField>)> {
-    let multi_currency = config.currency.mode != CurrencyMode::Single;
-    let defaults = serde_json::to_value(Mapping::default()).unwrap_or_default();
-    let configured = serde_json::to_value(&config.mapping).unwrap_or_default();
-    let (Some(defaults), Some(configured)) = (defaults.as_object(), configured.as_object()) else {
-        return Vec::new();
-    };
-    let snapshot_default = defaults
-        .get("snapshot")
-        .and_then(|t| t["object"].as_str())
-        .unwrap_or("Account_Plan_Snapshot__c");
-    let mut out: Vec<(String, Vec<ExpectedField>)> = Vec::new();
-    let mut snapshot_metrics = Vec::new();
-    for (table, default_table) in defaults {
-        if !multi_currency && matches!(table.as_str(), "currency_type" | "dated_conversion_rate") {
-            continue;
-        }
-        let (Some(default_table), Some(conf_table)) = (
-            default_table.as_object(),
-            configured.get(table).and_then(Value::as_object),
-        ) else {
-            continue;
-        };
-        let default_object = default_table["object"].as_str().unwrap_or_default();
-        let object = conf_table["object"]
-            .as_str()
-            .unwrap_or(default_object)
-            .to_string();
-        let def = catalog.object(default_object);
-        let mut fields = Vec::new();
-        for (key, default_name) in default_table {
-            if key == "object" || (!multi_currency && key == "currency_iso_code") {
-                continue;
-            }
-            let default_name = default_name.as_str().unwrap_or_default();
-            let name = conf_table[key].as_str().unwrap_or(default_name).to_string();
-            let rollup = RollupField::from_api_name(default_name).is_some();
-            let written = match table.as_str() {
-                "opportunity" => key == "plan_link",
-                "plan" => rollup || key == "rollups_changed_at",
-                "snapshot" => true,
-                _ => false,
-            };
-            fields.push(ExpectedField {
-                key: format!("[mapping.{table}] {key}"),
-                name: name.clone(),
-                expected_type: def
-                    .and_then(|d| d.field(default_name))
-                    .map(|f| f.field_type),
-                updateable: written,
-                createable: table == "snapshot",
-            });
-            if table == "plan" && rollup {
-                if let Some(f) = catalog
-                    .object(snapshot_default)
-                    .and_then(|s| s.field(default_name))
-                {
-                    snapshot_metrics.push(ExpectedField {
-                        key: format!("snapshot metric (as [mapping.plan] {key})"),
-                        name,
-                        expected_type: Some(f.field_type),
-                        updateable: true,
-                        createable: true,
-                    });
-                }
-            }
-        }
-        if let Some(disc) = &config.linking.discriminator_field {
-            if matches!(table.as_str(), "opportunity" | "plan") {
-                fields.push(ExpectedField {
-                    key: "[linking] discriminator_field".into(),
-                    name: disc.clone(),
-                    expected_type: Some(FieldType::Picklist),
-                    updateable: false,
-                    createable: false,
-                });
-            }
-        }
-        out.push((object, fields));
-    }
-    if let Some((_, fields)) = out.iter_mut().find(|(o, _)| {
-        configured
-            .get("snapshot")
-            .and_then(|t| t["object"].as_str())
-            .is_some_and(|s| s == o)
-    }) {
-        fields.extend(snapshot_metrics);
-    }
-    out
-}
-
-/// Whether a field of type `actual` can carry what plansync reads or writes as `expected`.
-pub fn compatible(expected: FieldType, actual: &str) -> bool {
-    if expected.as_str() == actual {
-        return true;
-    }
-    let numeric = ["int", "double", "currency", "percent"];
-    let textual = [
-        "id",
-        "string",
-        "textarea",
-        "picklist",
-        "reference",
-        "email",
-        "phone",
-        "url",
-    ];
-    (expected.is_numeric() && numeric.contains(&actual))
-        || (expected.is_textual() && textual.contains(&actual))
-}
-
 /// Checks one object's describe against the fields plansync maps to it.
 pub fn object_check(object: &str, fields: &[ExpectedField], describe: &Value) -> Check {
-    let described: HashMap<String, &Value> = describe["fields"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f["name"].as_str().map(|n| (n.to_ascii_lowercase(), f)))
+    let problems: Vec<String> = field_problems(fields, describe)
+        .iter()
+        .map(ToString::to_string)
         .collect();
-    let mut problems = Vec::new();
-    for f in fields {
-        let Some(d) = described.get(&f.name.to_ascii_lowercase()) else {
-            problems.push(format!(
-                "{} ({}) does not exist or is not visible to the integration user",
-                f.name, f.key
-            ));
-            continue;
-        };
-        let actual = d["type"].as_str().unwrap_or("?");
-        if let Some(expected) = f.expected_type {
-            if !compatible(expected, actual) {
-                problems.push(format!(
-                    "{} ({}) is of type {actual}, expected {}",
-                    f.name,
-                    f.key,
-                    expected.as_str()
-                ));
-            }
-        }
-        if f.updateable && d["updateable"].as_bool() != Some(true) {
-            problems.push(format!(
-                "{} ({}) is not updateable by the integration user",
-                f.name, f.key
-            ));
-        }
-        if f.createable && d["createable"].as_bool() != Some(true) {
-            problems.push(format!(
-                "{} ({}) is not createable by the integration user",
-                f.name, f.key
-            ));
-        }
-    }
     if problems.is_empty() {
         let written = fields.iter().filter(|f| f.updateable).count();
         Check::ok(
@@ -505,17 +339,16 @@ pub fn object_check(object: &str, fields: &[ExpectedField], describe: &Value) ->
             ),
         )
     } else {
-        Check::problem(
-            format!("object {object}"),
-            problems.join("; "),
-            "deploy schema/salesforce, grant field-level security (read, and edit where plansync writes) to the integration user, or fix the names under [mapping]",
-        )
+        Check::problem(format!("object {object}"), problems.join("; "), FIELD_FIX)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::mapping::expected_fields;
+    use crate::config::Config;
+    use crate::metadata::FieldType;
     use serde_json::json;
 
     fn field(name: &str, t: FieldType, write: bool) -> ExpectedField {

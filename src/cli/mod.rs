@@ -11,6 +11,7 @@ pub mod completions;
 pub mod doctor;
 pub mod explain;
 pub mod ids;
+pub mod mapping;
 pub mod plan_cmd;
 pub mod resync;
 pub mod snapshot;

@@ -114,7 +114,10 @@ pub async fn run(args: ResyncArgs) -> Result<(), CliError> {
     engine.on_progress(move |p| listener.report(p));
     let result = engine.resync(target, args.dry_run, args.as_of).await;
     progress.finish();
-    print_report(&result?, args.json)
+    match result {
+        Ok(report) => print_report(&report, args.json),
+        Err(e) => Err(super::mapping::explain_failure(e, &config, engine.crm()).await),
+    }
 }
 
 /// Prints a run's report as text or JSON; a run that stopped early (the API budget, a

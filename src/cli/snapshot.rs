@@ -48,5 +48,8 @@ pub async fn run(args: SnapshotArgs) -> Result<(), CliError> {
     engine.on_progress(move |p| listener.report(p));
     let result = engine.snapshot(date, args.dry_run).await;
     progress.finish();
-    print_report(&result?, args.json)
+    match result {
+        Ok(report) => print_report(&report, args.json),
+        Err(e) => Err(super::mapping::explain_failure(e, &config, engine.crm()).await),
+    }
 }

@@ -48,13 +48,17 @@ pub struct SyncArgs {
 pub async fn run(args: SyncArgs) -> Result<(), CliError> {
     let config = config::load(&args.config)?;
     let mut engine = engine_from_config(&config)?;
-    let report = engine
+    let result = engine
         .run_cycle(CycleOptions {
             full: args.full,
             dry_run: args.dry_run,
             as_of: args.as_of,
         })
-        .await?;
+        .await;
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => return Err(super::mapping::explain_failure(e, &config, engine.crm()).await),
+    };
     if args.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| CliError::Io {
             what: "cannot render the report as JSON".into(),

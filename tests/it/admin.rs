@@ -630,3 +630,174 @@ async fn ids_given_to_admin_commands_are_checked_before_anything_runs() {
     );
     s.emulator.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapped_field_the_org_lacks_stops_the_cycle_naming_the_key_field_and_file() {
+    let s =
+        Scenario::with_config("\n[mapping.opportunity]\nplan_link = \"Missing_Link__c\"\n").await;
+    let file = s.config.to_str().unwrap();
+    for command in [
+        vec!["sync"],
+        vec!["sync", "--dry-run"],
+        vec!["snapshot", "--date", AS_OF],
+        vec!["resync", "--object", "opportunity"],
+    ] {
+        let err = refused(&command, &s.config).await;
+        assert!(
+            err.contains(&format!("plansync: {file}: the CRM refused a query")),
+            "{command:?}: {err}"
+        );
+        assert!(
+            err.contains(
+                "[mapping.opportunity] plan_link = \"Missing_Link__c\": Opportunity has no field \
+                 Missing_Link__c"
+            ),
+            "{command:?}: {err}"
+        );
+        assert!(
+            err.contains(&format!("under [mapping] in {file}")) && err.contains("plansync doctor"),
+            "{command:?}: {err}"
+        );
+        // The CRM's raw query error is replaced, not repeated.
+        assert!(!err.contains("No such column"), "{command:?}: {err}");
+        // Only the field that is missing is named.
+        assert!(!err.contains("Won_Amount__c"), "{command:?}: {err}");
+    }
+    s.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_errors_are_printed_once_with_the_file_the_key_and_the_flow() {
+    let s = Scenario::new().await;
+    let file = s.config.to_str().unwrap().to_string();
+    let good = std::fs::read_to_string(&s.config).unwrap();
+
+    // doctor names the flow as the configuration does.
+    let (success, out, _) = plansync(&["doctor", "--config", &file]).await;
+    assert!(success, "{out}");
+    assert!(
+        out.contains("ok       secrets: the client_credentials credentials are readable"),
+        "{out}"
+    );
+
+    // No client id: exit 2, the file, the key and the flow's name, said once.
+    let client_id_line = good
+        .lines()
+        .find(|l| l.starts_with("client_id"))
+        .unwrap()
+        .to_string();
+    std::fs::write(&s.config, good.replace(&client_id_line, "")).unwrap();
+    let (code, _, err) = plansync_code(&["sync", "--config", &file]).await;
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err.trim(),
+        format!(
+            "plansync: {file}: `crm.auth.client_id` is required by the client_credentials flow: \
+             set it under [crm.auth] to the connected app's consumer key, or set \
+             PLANSYNC__CRM__AUTH__CLIENT_ID"
+        )
+    );
+    let (success, out, _) = plansync(&["doctor", "--config", &file]).await;
+    assert!(!success);
+    assert!(out.contains("PROBLEM  secrets:"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "fix: set [crm.auth] client_id in {file} (or the variable PLANSYNC__CRM__AUTH__CLIENT_ID)"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("secret file"), "{out}");
+
+    // An unreadable secret file: its path and key, and the system's reason once.
+    let missing_secret = good.replace("client_secret\"", "no_such_secret\"");
+    std::fs::write(&s.config, &missing_secret).unwrap();
+    let (code, _, err) = plansync_code(&["sync", "--config", &file]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("cannot read the secret file")
+            && err.contains("no_such_secret")
+            && err.contains("`crm.auth.client_secret_file`"),
+        "{err}"
+    );
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+    let (_, out, _) = plansync(&["doctor", "--config", &file]).await;
+    assert!(
+        out.contains("fix: make the secret file named above readable"),
+        "{out}"
+    );
+
+    // No configuration file at all.
+    let absent = format!("{file}.absent");
+    let (code, _, err) = plansync_code(&["status", "--config", &absent]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "plansync: cannot read the configuration file {absent} (give its path with --config PATH): "
+        )),
+        "{err}"
+    );
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+
+    // An unknown key: named with the file, once.
+    std::fs::write(&s.config, format!("{good}\n[sync]\nlookback = 5\n")).unwrap();
+    let (code, _, err) = plansync_code(&["sync", "--config", &file]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with(&format!("plansync: {file}: unknown key `sync.lookback`")),
+        "{err}"
+    );
+    for text in [&err, &out] {
+        assert!(!text.contains("configuration: configuration"), "{text}");
+        assert!(
+            !text.contains("ClientCredentials") && !text.contains("clientcredentials"),
+            "{text}"
+        );
+    }
+    s.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_reports_what_it_would_write_and_the_run_log_keeps_it_apart() {
+    let s = Scenario::new().await;
+    s.sync().await;
+    let out = ok(
+        &["snapshot", "--date", AS_OF, "--dry-run", "--json"],
+        &s.config,
+    )
+    .await;
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["dry_run"], true, "{report}");
+    assert_eq!(report["records_written"], 0, "{report}");
+    assert_eq!(report["fields_written"], 0, "{report}");
+    // Two plans get rollups: two snapshot records would be written.
+    assert_eq!(report["records_would_write"], 2, "{report}");
+    let fields = report["fields_would_write"].as_u64().unwrap();
+    assert!(fields > 2 * 3, "{report}");
+    // Nothing was written.
+    let rows = s.crm.query("SELECT Id FROM Account_Plan_Snapshot__c").await;
+    assert!(rows.is_empty(), "{rows:?}");
+
+    let status = s.status_json().await;
+    let run = &status["runs"][0];
+    assert_eq!(run["kind"], "snapshot-dry-run", "{run}");
+    assert_eq!(run["dry_run"], true, "{run}");
+    assert_eq!(run["records_written"], 0, "{run}");
+    assert_eq!(run["fields_written"], 0, "{run}");
+    assert_eq!(run["records_would_write"], 2, "{run}");
+    assert_eq!(run["fields_would_write"], fields, "{run}");
+    // The real cycle before it wrote, and would have written nothing more.
+    assert!(status["runs"][1]["records_written"].as_u64().unwrap() > 0);
+    assert_eq!(status["runs"][1]["records_would_write"], 0);
+
+    let text = ok(&["status"], &s.config).await;
+    assert!(
+        text.contains(&format!(
+            "was a dry run: would write {fields} fields on 2 records, wrote nothing"
+        )),
+        "{text}"
+    );
+    let text = ok(&["sync", "--dry-run", "--as-of", AS_OF], &s.config).await;
+    assert!(text.contains("dry run: would write"), "{text}");
+    assert!(!text.contains("fields written"), "{text}");
+    s.emulator.shutdown().await;
+}
