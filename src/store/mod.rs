@@ -14,11 +14,13 @@
 //! - A page never replaces a stored record with an older `SystemModstamp`, and a cursor never
 //!   moves backwards (the lookback overlap re-reads older rows); [`Store::reset_cursor`] is the
 //!   way back.
-//! - [`Store::enqueue`] supersedes by replacing: a NEW or transiently FAILED row for the same
-//!   record (same object, record id and kind) takes the new fields, because the sync engine
-//!   diffs the whole desired state against the mirror, so a field absent from the new write no
-//!   longer needs writing. A permanently FAILED row for the record becomes IGNORED with
-//!   `superseded_by` naming the new row. SENT rows are never touched (their result is unknown).
+//! - [`Store::enqueue`] supersedes by replacing: a NEW, SENT or transiently FAILED row for the
+//!   same record (same object, record id and kind) takes the new fields, because the sync
+//!   engine diffs the whole desired state against the mirror, so a field absent from the new
+//!   write no longer needs writing. Other such rows and a permanently FAILED row for the record
+//!   become IGNORED with `superseded_by` naming the new row. A SENT row is one whose outcome is
+//!   unknown: runs are serialized and the engine settles SENT rows
+//!   ([`Store::settle_in_doubt`]) before it enqueues, so nothing is in flight when it does.
 //! - [`Store::pending_writes`] returns at most one row per record (the oldest), so a batch
 //!   never carries two writes for the same record.
 
@@ -418,9 +420,9 @@ impl Store {
         self.transaction(|tx| tx.enqueue(writes, now))
     }
 
-    /// Writes to send, oldest first, at most one per record: NEW rows, SENT rows (sent before a
-    /// crash, result unknown; resending is idempotent) and transient failures whose backoff
-    /// has passed at `now`.
+    /// Writes to send, oldest first, at most one per record: NEW rows, SENT rows (in flight, or
+    /// left by a process that died; the sync engine settles those before it drains) and
+    /// transient failures whose backoff has passed at `now`.
     pub fn pending_writes(
         &self,
         now: DateTime<Utc>,
@@ -450,6 +452,24 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.transaction(|tx| tx.mark_failed(id, error_code, message, permanent, now))
+    }
+
+    /// Rows left SENT: at the start of a run (runs are serialized) these are writes whose
+    /// outcome is unknown, because the process that sent them died before recording it.
+    pub fn writes_in_doubt(&self) -> Result<Vec<OutboxRow>, StoreError> {
+        ops::outbox_by_status(&self.conn, WriteStatus::Sent)
+    }
+
+    /// Settles SENT rows whose outcome was unknown, in one transaction: `landed` (the CRM holds
+    /// their values) become SUCCEEDED, `requeued` go back to NEW. A row that is not SENT is
+    /// [`StoreError::InvalidState`].
+    pub fn settle_in_doubt(
+        &mut self,
+        landed: &[i64],
+        requeued: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.transaction(|tx| ops::settle_in_doubt(&tx.tx, landed, requeued, now))
     }
 
     /// Every FAILED row (transient and permanent), oldest first.

@@ -393,7 +393,7 @@ pub(crate) fn enqueue(
             .prepare_cached(
                 "SELECT id FROM outbox
                  WHERE object = ?1 AND record_id = ?2 AND kind = ?3 AND external_id_field IS ?4
-                   AND (status = 'new' OR (status = 'failed' AND permanent = 0))
+                   AND (status IN ('new', 'sent') OR (status = 'failed' AND permanent = 0))
                  ORDER BY id",
             )?
             .query_map(
@@ -430,11 +430,12 @@ pub(crate) fn enqueue(
                 conn.last_insert_rowid()
             }
         };
-        // Older unsent duplicates and permanent failures for the record are replaced by `id`.
+        // Older duplicates not known to have reached the CRM, and permanent failures for the
+        // record, are replaced by `id`.
         conn.execute(
             "UPDATE outbox SET status = 'ignored', superseded_by = ?4, updated_at = ?5
              WHERE object = ?1 AND record_id = ?2 AND kind = ?3 AND id <> ?4
-               AND (status = 'new' OR status = 'failed')",
+               AND status IN ('new', 'sent', 'failed')",
             params![write.object, write.record_id, kind, id, now],
         )?;
         ids.push(id);
@@ -460,6 +461,29 @@ pub(crate) fn pending_writes(
          LIMIT ?2"
     );
     query_outbox(conn, &sql, params![ts(now), sql_limit(limit)])
+}
+
+/// Settles writes whose outcome was unknown: `landed` (the CRM holds their values) succeed,
+/// `requeued` go back to NEW, to be superseded, set aside or sent again.
+pub(crate) fn settle_in_doubt(
+    conn: &Connection,
+    landed: &[i64],
+    requeued: &[i64],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let now = ts(now);
+    let mut stmt = conn.prepare_cached(
+        "UPDATE outbox SET status = ?2, last_error_code = NULL, last_error_message = NULL,
+            permanent = 0, next_attempt_at = NULL, updated_at = ?3
+         WHERE id = ?1",
+    )?;
+    for (ids, status) in [(landed, "succeeded"), (requeued, "new")] {
+        for &id in ids {
+            status_for(conn, id, &[WriteStatus::Sent], "settle")?;
+            stmt.execute(params![id, status, now])?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads a row's status and checks it is one of `allowed`.

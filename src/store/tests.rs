@@ -376,19 +376,20 @@ fn enqueue_supersedes_unsent_writes_for_the_same_record() {
     assert_eq!(row.fields, fields(json!({"Won_Amount__c": 20})));
     assert_eq!(pending_ids(&store, t(5)), vec![first]);
 
-    // A SENT row is not touched: its result is unknown. The new write waits behind it.
+    // A SENT row (left by a run that died with it in flight: nothing is in flight while the
+    // engine enqueues) is replaced too, so its outdated values are never sent before the new
+    // ones, nor a second write for the record queued behind it.
     store.mark_sent(&[first], t(6)).unwrap();
     let third = store
         .enqueue(&[update("a0P1", json!({"Won_Amount__c": 30}))], t(7))
         .unwrap()[0];
-    assert_ne!(third, first);
+    assert_eq!(third, first);
+    let row = store.write(third).unwrap().unwrap();
     assert_eq!(
-        store.write(first).unwrap().unwrap().fields["Won_Amount__c"],
-        json!(20)
+        (row.status, row.fields["Won_Amount__c"].clone()),
+        (WriteStatus::New, json!(30))
     );
-    assert_eq!(pending_ids(&store, t(7)), vec![first]);
-    store.mark_succeeded(&[first], t(8)).unwrap();
-    assert_eq!(pending_ids(&store, t(8)), vec![third]);
+    assert_eq!(pending_ids(&store, t(7)), vec![third]);
 
     // A transient failure is replaced too, and due at once.
     store.mark_sent(&[third], t(9)).unwrap();
@@ -405,6 +406,64 @@ fn enqueue_supersedes_unsent_writes_for_the_same_record() {
         (WriteStatus::New, 0, None)
     );
     assert_eq!(pending_ids(&store, t(10)), vec![fourth]);
+}
+
+#[test]
+fn writes_in_doubt_are_settled_as_landed_or_queued_again() {
+    let mut store = Store::open_in_memory().unwrap();
+    let ids = store
+        .enqueue(
+            &[
+                update("a0P1", json!({"Won_Amount__c": 10})),
+                update("a0P2", json!({"Won_Amount__c": 20})),
+                update("a0P3", json!({"Won_Amount__c": 30})),
+            ],
+            t(0),
+        )
+        .unwrap();
+    store.mark_sent(&ids[..2], t(1)).unwrap();
+    let in_doubt: Vec<i64> = store
+        .writes_in_doubt()
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(in_doubt, ids[..2].to_vec());
+
+    store.settle_in_doubt(&[ids[0]], &[ids[1]], t(2)).unwrap();
+    let landed = store.write(ids[0]).unwrap().unwrap();
+    assert_eq!(
+        (landed.status, landed.attempts, landed.updated_at),
+        (WriteStatus::Succeeded, 1, t(2))
+    );
+    let requeued = store.write(ids[1]).unwrap().unwrap();
+    assert_eq!(
+        (requeued.status, requeued.attempts),
+        (WriteStatus::New, 1),
+        "the attempt stays counted"
+    );
+    assert!(store.writes_in_doubt().unwrap().is_empty());
+    assert_eq!(pending_ids(&store, t(2)), vec![ids[1], ids[2]]);
+
+    // Only a SENT row can be settled; a failed call changes nothing.
+    let err = store.settle_in_doubt(&[ids[1]], &[], t(3)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidState {
+                status: WriteStatus::New,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    store.mark_sent(&[ids[2]], t(4)).unwrap();
+    assert!(store.settle_in_doubt(&[], &[ids[2], ids[0]], t(5)).is_err());
+    assert_eq!(
+        store.write(ids[2]).unwrap().unwrap().status,
+        WriteStatus::Sent,
+        "settling is one transaction"
+    );
 }
 
 #[test]

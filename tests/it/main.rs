@@ -4,6 +4,7 @@
 
 mod admin;
 mod common;
+mod crash;
 mod daemon;
 mod emulator;
 mod sync;
