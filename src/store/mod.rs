@@ -148,6 +148,9 @@ pub struct OutboxRow {
     pub superseded_by: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// IGNORED by the sync engine because a recompute no longer wanted its values (not by an
+    /// admin): no refusal, the same values go out again when a later recompute wants them.
+    pub set_aside: bool,
 }
 
 /// One entry of the run log.
@@ -483,7 +486,8 @@ impl Store {
     }
 
     /// Writes the CRM refused for good, or an admin ignored, and nothing has replaced since:
-    /// the same values are not to be sent again.
+    /// the same values are not to be sent again. Writes the sync engine set aside are not
+    /// among them.
     pub fn standing_refusals(&self) -> Result<Vec<OutboxRow>, StoreError> {
         ops::standing_refusals(&self.conn)
     }
@@ -512,6 +516,12 @@ impl Store {
     /// Admin: gives up on a NEW, SENT or FAILED row.
     pub fn ignore_write(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.transaction(|tx| tx.ignore_write(id, now))
+    }
+
+    /// Sync engine: sets aside a NEW, SENT or FAILED row no recompute wants any more (IGNORED
+    /// with `set_aside`, which is no refusal of its values).
+    pub fn set_aside_write(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.transaction(|tx| ops::set_aside_write(&tx.tx, id, now))
     }
 
     /// Moves SUCCEEDED and IGNORED rows last updated before `older_than` to the archive

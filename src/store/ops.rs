@@ -262,7 +262,7 @@ pub(crate) fn patch_record(
 
 const OUTBOX_COLUMNS: &str = "id, object, record_id, kind, external_id_field, fields, reason, \
      status, attempts, last_error_code, last_error_message, permanent, next_attempt_at, \
-     superseded_by, created_at, updated_at";
+     superseded_by, created_at, updated_at, set_aside";
 
 /// Unsettled rows: they still have to reach the CRM.
 const UNSETTLED: &str = "(status IN ('new', 'sent') OR (status = 'failed' AND permanent = 0))";
@@ -284,6 +284,7 @@ struct RawOutbox {
     superseded_by: Option<i64>,
     created_at: String,
     updated_at: String,
+    set_aside: bool,
 }
 
 fn raw_outbox(row: &Row<'_>) -> rusqlite::Result<RawOutbox> {
@@ -304,6 +305,7 @@ fn raw_outbox(row: &Row<'_>) -> rusqlite::Result<RawOutbox> {
         superseded_by: row.get(13)?,
         created_at: row.get(14)?,
         updated_at: row.get(15)?,
+        set_aside: row.get(16)?,
     })
 }
 
@@ -347,6 +349,7 @@ impl TryFrom<RawOutbox> for OutboxRow {
             last_error_message: raw.last_error_message,
             permanent: raw.permanent,
             superseded_by: raw.superseded_by,
+            set_aside: raw.set_aside,
         })
     }
 }
@@ -406,7 +409,7 @@ pub(crate) fn enqueue(
                 conn.execute(
                     "UPDATE outbox SET fields = ?2, reason = ?3, status = 'new', attempts = 0,
                         last_error_code = NULL, last_error_message = NULL, permanent = 0,
-                        next_attempt_at = NULL, updated_at = ?4
+                        next_attempt_at = NULL, set_aside = 0, updated_at = ?4
                      WHERE id = ?1",
                     params![id, fields, write.reason, now],
                 )?;
@@ -605,7 +608,7 @@ pub(crate) fn retry_write(
     status_for(conn, id, &[Failed, Ignored], "retry")?;
     conn.execute(
         "UPDATE outbox SET status = 'new', permanent = 0, next_attempt_at = NULL,
-            superseded_by = NULL, updated_at = ?2
+            superseded_by = NULL, set_aside = 0, updated_at = ?2
          WHERE id = ?1",
         params![id, ts(now)],
     )?;
@@ -620,7 +623,26 @@ pub(crate) fn ignore_write(
     use WriteStatus::*;
     status_for(conn, id, &[New, Sent, Failed], "ignore")?;
     conn.execute(
-        "UPDATE outbox SET status = 'ignored', next_attempt_at = NULL, updated_at = ?2
+        "UPDATE outbox SET status = 'ignored', next_attempt_at = NULL, set_aside = 0,
+            updated_at = ?2
+         WHERE id = ?1",
+        params![id, ts(now)],
+    )?;
+    Ok(())
+}
+
+/// The sync engine's setting aside of a write no recompute wants any more: IGNORED, but no
+/// refusal of its values (see [`standing_refusals`]).
+pub(crate) fn set_aside_write(
+    conn: &Connection,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use WriteStatus::*;
+    status_for(conn, id, &[New, Sent, Failed], "set aside")?;
+    conn.execute(
+        "UPDATE outbox SET status = 'ignored', next_attempt_at = NULL, set_aside = 1,
+            updated_at = ?2
          WHERE id = ?1",
         params![id, ts(now)],
     )?;
@@ -637,10 +659,10 @@ pub(crate) fn archive_writes(
         &format!(
             "INSERT INTO outbox_archive (id, object, record_id, kind, external_id_field, fields,
                 reason, status, attempts, last_error_code, last_error_message, permanent,
-                superseded_by, created_at, updated_at)
+                superseded_by, created_at, updated_at, set_aside)
              SELECT id, object, record_id, kind, external_id_field, fields, reason, status,
                 attempts, last_error_code, last_error_message, permanent, superseded_by,
-                created_at, updated_at
+                created_at, updated_at, set_aside
              FROM outbox WHERE {settled}"
         ),
         [&cutoff],
@@ -810,7 +832,7 @@ pub(crate) fn standing_refusals(conn: &Connection) -> Result<Vec<OutboxRow>, Sto
     let sql = format!(
         "SELECT {OUTBOX_COLUMNS} FROM outbox
          WHERE (status = 'failed' AND permanent = 1)
-            OR (status = 'ignored' AND superseded_by IS NULL)
+            OR (status = 'ignored' AND superseded_by IS NULL AND set_aside = 0)
          ORDER BY id"
     );
     query_outbox(conn, &sql, [])

@@ -793,7 +793,16 @@ fn unsettled_and_refused_writes_are_told_apart() {
         reason: "link".into(),
     };
     let ids = store
-        .enqueue(&[write("o1"), write("o2"), write("o3"), write("o4")], now)
+        .enqueue(
+            &[
+                write("o1"),
+                write("o2"),
+                write("o3"),
+                write("o4"),
+                write("o5"),
+            ],
+            now,
+        )
         .unwrap();
     store
         .mark_failed(ids[1], "UNABLE_TO_LOCK_ROW", "locked", false, now)
@@ -802,6 +811,11 @@ fn unsettled_and_refused_writes_are_told_apart() {
         .mark_failed(ids[2], "FIELD_CUSTOM_VALIDATION_EXCEPTION", "no", true, now)
         .unwrap();
     store.ignore_write(ids[3], now).unwrap();
+    // Set aside by the engine (no longer wanted): settled, but no refusal of its values.
+    store.set_aside_write(ids[4], now).unwrap();
+    let row = store.write(ids[4]).unwrap().unwrap();
+    assert_eq!((row.status, row.set_aside), (WriteStatus::Ignored, true));
+    assert!(!store.write(ids[3]).unwrap().unwrap().set_aside);
     let unsettled: Vec<String> = store
         .unsettled_writes()
         .unwrap()
@@ -816,6 +830,11 @@ fn unsettled_and_refused_writes_are_told_apart() {
         .map(|r| r.record_id)
         .collect();
     assert_eq!(refused, ["o3", "o4"]);
+    // An admin may still retry a set-aside write, and ignoring it makes it a refusal.
+    store.retry_write(ids[4], now).unwrap();
+    store.ignore_write(ids[4], now).unwrap();
+    assert!(!store.write(ids[4]).unwrap().unwrap().set_aside);
+    assert_eq!(store.standing_refusals().unwrap().len(), 3);
 }
 
 #[test]

@@ -721,7 +721,7 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Sets aside (IGNORED, "superseded") queued writes this recompute no longer wants: a link
+    /// Sets aside (IGNORED, `set_aside`) queued writes this recompute no longer wants: a link
     /// write for an opportunity whose desired link now equals the CRM's (or that a user has
     /// locked since), a rollup write for a recomputed plan that has nothing to change. They
     /// would otherwise be sent after the fact and put back an outdated value.
@@ -745,7 +745,7 @@ impl SyncEngine {
                 && matches!(row.kind, WriteKind::Update)
                 && !wanted.contains(&(row.object.as_str(), row.record_id.as_str()))
             {
-                self.store.ignore_write(row.id, now)?;
+                self.store.set_aside_write(row.id, now)?;
                 set_aside += 1;
             }
         }

@@ -1,0 +1,74 @@
+//! The outbox across cycles, end to end: a write a recompute no longer wants is set aside, and
+//! goes out again when a later recompute wants the same values.
+
+use plansync::emulator::Emulator;
+use serde_json::{json, Value};
+
+use super::common::{plansync, write_config, Acme, Crm};
+
+const AS_OF: &str = "2026-08-15";
+
+async fn sync(config: &std::path::Path) -> Value {
+    let config = config.to_str().unwrap();
+    let (ok, stdout, stderr) =
+        plansync(&["sync", "--config", config, "--as-of", AS_OF, "--json"]).await;
+    assert!(ok, "plansync sync failed:\n{stderr}\n{stdout}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_set_aside_goes_out_when_its_values_are_wanted_again() {
+    let emulator = Emulator::builder().seed("empty").start().await.unwrap();
+    let crm = Crm::connect(&emulator).await;
+    let acme = Acme::create(&crm).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &emulator);
+    sync(&config).await;
+    let won = |plan: Value| plan["Won_Amount__c"].clone();
+    assert_eq!(
+        won(crm.get("Account_Plan__c", &acme.plan_a).await),
+        json!(10000)
+    );
+
+    // The March deal grows to 12,000, but every row is locked: the plan's write fails for now.
+    crm.update("Opportunity", &acme.won_a, json!({"Amount": 12000}))
+        .await;
+    emulator.set_faults_str("lock=1").unwrap();
+    let locked = sync(&config).await;
+    assert_eq!(
+        locked["write_failures"][0]["status_code"], "UNABLE_TO_LOCK_ROW",
+        "{locked}"
+    );
+    emulator.set_faults_str("").unwrap();
+
+    // Back to 10,000 before the retry is due: the queued write is set aside, nothing is sent.
+    crm.update("Opportunity", &acme.won_a, json!({"Amount": 10000}))
+        .await;
+    let back = sync(&config).await;
+    assert_eq!(back["records_written"], 0, "{back}");
+    let (ok, listed, _) = plansync(&[
+        "writes",
+        "list",
+        "--config",
+        config.to_str().unwrap(),
+        "--json",
+    ])
+    .await;
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<Value>(&listed).unwrap(),
+        json!([]),
+        "a write set aside is neither failed nor ignored by an admin"
+    );
+
+    // And 12,000 again: the same values as the write set aside, which was no refusal.
+    crm.update("Opportunity", &acme.won_a, json!({"Amount": 12000}))
+        .await;
+    let again = sync(&config).await;
+    assert_eq!(again["write_failures"], json!([]), "{again}");
+    assert_eq!(
+        won(crm.get("Account_Plan__c", &acme.plan_a).await),
+        json!(12000)
+    );
+    emulator.shutdown().await;
+}
