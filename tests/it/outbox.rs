@@ -72,3 +72,58 @@ async fn a_write_set_aside_goes_out_when_its_values_are_wanted_again() {
     );
     emulator.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_run_sends_snapshots_only_and_the_next_cycle_reconciles_the_rest() {
+    let emulator = Emulator::builder().seed("empty").start().await.unwrap();
+    let crm = Crm::connect(&emulator).await;
+    let acme = Acme::create(&crm).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &emulator);
+    sync(&config).await;
+    // A plan write left queued by an earlier run, its value outdated since.
+    {
+        let mut store = plansync::store::Store::open(&dir.path().join("plansync.db")).unwrap();
+        store
+            .enqueue(
+                &[plansync::store::NewWrite {
+                    object: "Account_Plan__c".into(),
+                    record_id: acme.plan_a.clone(),
+                    kind: plansync::store::WriteKind::Update,
+                    fields: serde_json::from_value(json!({"Won_Amount__c": 55555})).unwrap(),
+                    reason: "rollups".into(),
+                }],
+                chrono::Utc::now(),
+            )
+            .unwrap();
+    }
+    let config_text = config.to_str().unwrap();
+    let (ok, stdout, stderr) = plansync(&[
+        "snapshot",
+        "--config",
+        config_text,
+        "--date",
+        "2026-08-31",
+        "--json",
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["snapshots"], 2, "{report}");
+    assert_eq!(report["records_written"], 2, "only the snapshots: {report}");
+    let won = |plan: Value| plan["Won_Amount__c"].clone();
+    assert_eq!(
+        won(crm.get("Account_Plan__c", &acme.plan_a).await),
+        json!(10000)
+    );
+    // The next cycle recomputes the plan, wants nothing of it, and sets the old write aside.
+    let next = sync(&config).await;
+    assert_eq!(next["records_written"], 0, "{next}");
+    assert_eq!(
+        won(crm.get("Account_Plan__c", &acme.plan_a).await),
+        json!(10000)
+    );
+    let store = plansync::store::Store::open(&dir.path().join("plansync.db")).unwrap();
+    assert!(store.unsettled_writes().unwrap().is_empty());
+    emulator.shutdown().await;
+}
