@@ -23,6 +23,11 @@
 //!   ([`Store::settle_in_doubt`]) before it enqueues, so nothing is in flight when it does.
 //! - [`Store::pending_writes`] returns at most one row per record (the oldest), so a batch
 //!   never carries two writes for the same record.
+//! - Besides NEW → SENT → SUCCEEDED | FAILED | IGNORED, a SENT row whose outcome was unknown
+//!   goes back to NEW when the CRM turns out not to hold its values
+//!   ([`Store::settle_in_doubt`]), and a row the sync engine sets aside
+//!   ([`Store::set_aside_write`]) is IGNORED with `set_aside`: settled, yet no refusal of its
+//!   values, unlike a row an admin ignored ([`Store::standing_refusals`] leaves it out).
 
 mod migrations;
 mod ops;

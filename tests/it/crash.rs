@@ -250,24 +250,16 @@ fn number(d: Decimal) -> Value {
     Value::Number(serde_json::Number::from_str(&d.to_string()).unwrap())
 }
 
-/// How a drill trial went.
-struct Trial {
-    point: u64,
-    /// The aborted run finished instead: there are fewer points than `point`.
-    completed: bool,
-}
-
 /// One trial: a synced org, the `before` change, a cycle aborted at `point`, the `between`
-/// change when given, then one cycle that must leave the CRM equal to `want`.
-async fn trial(point: u64, before: &Changes, between: Option<&Changes>, want: &CrmState) -> Trial {
+/// change when given, then one cycle that must leave the CRM equal to `want`. Returns false
+/// when the run meant to abort finished instead: the write-back has fewer points than `point`.
+async fn trial(point: u64, before: &Changes, between: Option<&Changes>, want: &CrmState) -> bool {
     let org = Org::synced().await;
     apply(&org.crm, before).await;
     let (ok, stdout, stderr) = sync(&org.config, Some(point)).await;
     if ok {
-        return Trial {
-            point,
-            completed: true,
-        };
+        org.emulator.shutdown().await;
+        return false;
     }
     assert!(
         stdout.is_empty(),
@@ -315,10 +307,7 @@ async fn trial(point: u64, before: &Changes, between: Option<&Changes>, want: &C
         "abort at point {point}, {label}: the next cycle still wrote: {next}"
     );
     org.emulator.shutdown().await;
-    Trial {
-        point,
-        completed: false,
-    }
+    true
 }
 
 #[cfg(debug_assertions)]
@@ -362,11 +351,12 @@ async fn one_cycle_after_a_crash_mid_write_back_leaves_the_crm_as_a_clean_run_wo
                 async move { trial(point, &before, variant.then_some(&between), &want).await },
             );
         }
+        let mut completed = false;
         while let Some(done) = set.join_next().await {
-            let done = done.unwrap();
-            if done.completed {
-                break 'points done.point - 1;
-            }
+            completed |= !done.unwrap();
+        }
+        if completed {
+            break 'points point - 1;
         }
         point += 1;
     };
