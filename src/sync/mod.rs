@@ -723,8 +723,9 @@ impl SyncEngine {
 
     /// Sets aside (IGNORED, `set_aside`) queued writes this recompute no longer wants: a link
     /// write for an opportunity whose desired link now equals the CRM's (or that a user has
-    /// locked since), a rollup write for a recomputed plan that has nothing to change. They
-    /// would otherwise be sent after the fact and put back an outdated value.
+    /// locked since), a rollup write for a recomputed plan that has nothing to change, or for a
+    /// plan the CRM has deleted since. They would otherwise be sent after the fact and put back
+    /// an outdated value (or fail on a deleted record).
     fn set_aside_unwanted(
         &mut self,
         planned: &[compute::PlannedWrite],
@@ -739,8 +740,13 @@ impl SyncEngine {
         let mut set_aside = 0;
         for row in self.store.unsettled_writes()? {
             let is_link = row.object == names.opportunity.object;
-            let is_rollup =
-                row.object == names.plan.object && recomputed.contains_key(&row.record_id);
+            let is_plan = row.object == names.plan.object;
+            let is_rollup = is_plan
+                && (recomputed.contains_key(&row.record_id)
+                    || self
+                        .store
+                        .record(&row.object, &row.record_id)?
+                        .is_none_or(|r| r.is_deleted));
             if (is_link || is_rollup)
                 && matches!(row.kind, WriteKind::Update)
                 && !wanted.contains(&(row.object.as_str(), row.record_id.as_str()))

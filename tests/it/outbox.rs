@@ -127,3 +127,42 @@ async fn a_snapshot_run_sends_snapshots_only_and_the_next_cycle_reconciles_the_r
     assert!(store.unsettled_writes().unwrap().is_empty());
     emulator.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_write_for_a_plan_deleted_since_is_set_aside_not_sent() {
+    let emulator = Emulator::builder().seed("empty").start().await.unwrap();
+    let crm = Crm::connect(&emulator).await;
+    let acme = Acme::create(&crm).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &emulator);
+    sync(&config).await;
+    // A write for B's plan left queued (a crash, a row lock), and the plan deleted since.
+    let db = dir.path().join("plansync.db");
+    {
+        let mut store = plansync::store::Store::open(&db).unwrap();
+        store
+            .enqueue(
+                &[plansync::store::NewWrite {
+                    object: "Account_Plan__c".into(),
+                    record_id: acme.plan_b.clone(),
+                    kind: plansync::store::WriteKind::Update,
+                    fields: serde_json::from_value(json!({"Open_Pipeline__c": 1})).unwrap(),
+                    reason: "rollups".into(),
+                }],
+                chrono::Utc::now(),
+            )
+            .unwrap();
+    }
+    crm.delete("Account_Plan__c", &acme.plan_b).await;
+    let report = sync(&config).await;
+    assert_eq!(report["write_failures"], json!([]), "{report}");
+    // The August deal moves to A's plan, the only one left for it; nothing else is queued.
+    assert_eq!(
+        crm.get("Opportunity", &acme.open_b_q3).await["Account_Plan__c"],
+        json!(acme.plan_a)
+    );
+    let store = plansync::store::Store::open(&db).unwrap();
+    assert!(store.unsettled_writes().unwrap().is_empty());
+    assert!(store.standing_refusals().unwrap().is_empty());
+    emulator.shutdown().await;
+}
