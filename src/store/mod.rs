@@ -469,14 +469,14 @@ impl Store {
     }
 
     /// Settles SENT rows whose outcome was unknown, in one transaction: `landed` (the CRM holds
-    /// their values) become SUCCEEDED, `requeued` go back to NEW. A row that is not SENT is
-    /// [`StoreError::InvalidState`].
+    /// their values) become SUCCEEDED, `requeued` go back to NEW. A row no longer SENT (an
+    /// admin ignored it meanwhile) is left as it is; returns how many rows were settled.
     pub fn settle_in_doubt(
         &mut self,
         landed: &[i64],
         requeued: &[i64],
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<usize, StoreError> {
         self.transaction(|tx| ops::settle_in_doubt(&tx.tx, landed, requeued, now))
     }
 

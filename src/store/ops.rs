@@ -467,26 +467,27 @@ pub(crate) fn pending_writes(
 }
 
 /// Settles writes whose outcome was unknown: `landed` (the CRM holds their values) succeed,
-/// `requeued` go back to NEW, to be superseded, set aside or sent again.
+/// `requeued` go back to NEW, to be superseded, set aside or sent again. A row no longer SENT
+/// (an admin ignored it meanwhile) keeps the admin's decision; returns how many were settled.
 pub(crate) fn settle_in_doubt(
     conn: &Connection,
     landed: &[i64],
     requeued: &[i64],
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<usize, StoreError> {
     let now = ts(now);
     let mut stmt = conn.prepare_cached(
         "UPDATE outbox SET status = ?2, last_error_code = NULL, last_error_message = NULL,
             permanent = 0, next_attempt_at = NULL, updated_at = ?3
-         WHERE id = ?1",
+         WHERE id = ?1 AND status = 'sent'",
     )?;
+    let mut settled = 0;
     for (ids, status) in [(landed, "succeeded"), (requeued, "new")] {
         for &id in ids {
-            status_for(conn, id, &[WriteStatus::Sent], "settle")?;
-            stmt.execute(params![id, status, now])?;
+            settled += stmt.execute(params![id, status, now])?;
         }
     }
-    Ok(())
+    Ok(settled)
 }
 
 /// Reads a row's status and checks it is one of `allowed`.

@@ -445,24 +445,20 @@ fn writes_in_doubt_are_settled_as_landed_or_queued_again() {
     assert!(store.writes_in_doubt().unwrap().is_empty());
     assert_eq!(pending_ids(&store, t(2)), vec![ids[1], ids[2]]);
 
-    // Only a SENT row can be settled; a failed call changes nothing.
-    let err = store.settle_in_doubt(&[ids[1]], &[], t(3)).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::InvalidState {
-                status: WriteStatus::New,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    // Only SENT rows are settled: one an admin ignored meanwhile keeps that decision.
     store.mark_sent(&[ids[2]], t(4)).unwrap();
-    assert!(store.settle_in_doubt(&[], &[ids[2], ids[0]], t(5)).is_err());
+    store.ignore_write(ids[2], t(5)).unwrap();
+    assert_eq!(
+        store.settle_in_doubt(&[ids[1]], &[ids[2]], t(6)).unwrap(),
+        0
+    );
+    assert_eq!(
+        store.write(ids[1]).unwrap().unwrap().status,
+        WriteStatus::New
+    );
     assert_eq!(
         store.write(ids[2]).unwrap().unwrap().status,
-        WriteStatus::Sent,
-        "settling is one transaction"
+        WriteStatus::Ignored
     );
 }
 

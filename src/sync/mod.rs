@@ -712,12 +712,13 @@ impl SyncEngine {
                 requeued.push(row.id);
             }
         }
+        let settled = self.store.settle_in_doubt(&landed, &requeued, now)?;
         info!(
             landed = landed.len(),
             requeued = requeued.len(),
+            settled,
             "settled the writes whose outcome was unknown"
         );
-        self.store.settle_in_doubt(&landed, &requeued, now)?;
         Ok(())
     }
 
