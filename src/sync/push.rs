@@ -222,10 +222,11 @@ fn record_results(
     Ok(())
 }
 
-/// Crash drills, in debug builds only: with `PLANSYNC_DRILL_ABORT_AT=N` the process aborts (no
-/// unwinding, no destructors: as `kill -9` would end it) at the N-th point of the write-back.
-/// Each batch has two points: after its rows are marked SENT and before the request, and after
-/// the CRM has answered and before any result is recorded. Release builds ignore the variable.
+/// Crash drills, in debug builds only: with `PLANSYNC_DRILL_ABORT_AT=N` the process kills
+/// itself with SIGKILL (no unwinding, no destructors, no core file) at the N-th point of the
+/// write-back. Each batch has two points: after its rows are marked SENT and before the
+/// request, and after the CRM has answered and before any result is recorded. Release builds
+/// ignore the variable.
 mod drill {
     #[cfg(debug_assertions)]
     pub fn point() {
@@ -238,6 +239,11 @@ mod drill {
             return;
         };
         if PASSED.fetch_add(1, Ordering::SeqCst) + 1 == at {
+            let pid = std::process::id().to_string();
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status();
+            // No `kill` to run: end without unwinding all the same.
             std::process::abort();
         }
     }
