@@ -14,13 +14,20 @@
 //! - A page never replaces a stored record with an older `SystemModstamp`, and a cursor never
 //!   moves backwards (the lookback overlap re-reads older rows); [`Store::reset_cursor`] is the
 //!   way back.
-//! - [`Store::enqueue`] supersedes by replacing: a NEW or transiently FAILED row for the same
-//!   record (same object, record id and kind) takes the new fields, because the sync engine
-//!   diffs the whole desired state against the mirror, so a field absent from the new write no
-//!   longer needs writing. A permanently FAILED row for the record becomes IGNORED with
-//!   `superseded_by` naming the new row. SENT rows are never touched (their result is unknown).
+//! - [`Store::enqueue`] supersedes by replacing: a NEW, SENT or transiently FAILED row for the
+//!   same record (same object, record id and kind) takes the new fields, because the sync
+//!   engine diffs the whole desired state against the mirror, so a field absent from the new
+//!   write no longer needs writing. Other such rows and a permanently FAILED row for the record
+//!   become IGNORED with `superseded_by` naming the new row. A SENT row is one whose outcome is
+//!   unknown: runs are serialized and the engine settles SENT rows
+//!   ([`Store::settle_in_doubt`]) before it enqueues, so nothing is in flight when it does.
 //! - [`Store::pending_writes`] returns at most one row per record (the oldest), so a batch
 //!   never carries two writes for the same record.
+//! - Besides NEW → SENT → SUCCEEDED | FAILED | IGNORED, a SENT row whose outcome was unknown
+//!   goes back to NEW when the CRM turns out not to hold its values
+//!   ([`Store::settle_in_doubt`]), and a row the sync engine sets aside
+//!   ([`Store::set_aside_write`]) is IGNORED with `set_aside`: settled, yet no refusal of its
+//!   values, unlike a row an admin ignored ([`Store::standing_refusals`] leaves it out).
 
 mod migrations;
 mod ops;
@@ -146,6 +153,9 @@ pub struct OutboxRow {
     pub superseded_by: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// IGNORED by the sync engine because a recompute no longer wanted its values (not by an
+    /// admin): no refusal, the same values go out again when a later recompute wants them.
+    pub set_aside: bool,
 }
 
 /// One entry of the run log.
@@ -418,9 +428,9 @@ impl Store {
         self.transaction(|tx| tx.enqueue(writes, now))
     }
 
-    /// Writes to send, oldest first, at most one per record: NEW rows, SENT rows (sent before a
-    /// crash, result unknown; resending is idempotent) and transient failures whose backoff
-    /// has passed at `now`.
+    /// Writes to send, oldest first, at most one per record: NEW rows, SENT rows (in flight, or
+    /// left by a process that died; the sync engine settles those before it drains) and
+    /// transient failures whose backoff has passed at `now`.
     pub fn pending_writes(
         &self,
         now: DateTime<Utc>,
@@ -452,6 +462,24 @@ impl Store {
         self.transaction(|tx| tx.mark_failed(id, error_code, message, permanent, now))
     }
 
+    /// Rows left SENT: at the start of a run (runs are serialized) these are writes whose
+    /// outcome is unknown, because the process that sent them died before recording it.
+    pub fn writes_in_doubt(&self) -> Result<Vec<OutboxRow>, StoreError> {
+        ops::outbox_by_status(&self.conn, WriteStatus::Sent)
+    }
+
+    /// Settles SENT rows whose outcome was unknown, in one transaction: `landed` (the CRM holds
+    /// their values) become SUCCEEDED, `requeued` go back to NEW. A row no longer SENT (an
+    /// admin ignored it meanwhile) is left as it is; returns how many rows were settled.
+    pub fn settle_in_doubt(
+        &mut self,
+        landed: &[i64],
+        requeued: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.transaction(|tx| ops::settle_in_doubt(&tx.tx, landed, requeued, now))
+    }
+
     /// Every FAILED row (transient and permanent), oldest first.
     pub fn failed_writes(&self) -> Result<Vec<OutboxRow>, StoreError> {
         ops::outbox_by_status(&self.conn, WriteStatus::Failed)
@@ -463,7 +491,8 @@ impl Store {
     }
 
     /// Writes the CRM refused for good, or an admin ignored, and nothing has replaced since:
-    /// the same values are not to be sent again.
+    /// the same values are not to be sent again. Writes the sync engine set aside are not
+    /// among them.
     pub fn standing_refusals(&self) -> Result<Vec<OutboxRow>, StoreError> {
         ops::standing_refusals(&self.conn)
     }
@@ -492,6 +521,12 @@ impl Store {
     /// Admin: gives up on a NEW, SENT or FAILED row.
     pub fn ignore_write(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.transaction(|tx| tx.ignore_write(id, now))
+    }
+
+    /// Sync engine: sets aside a NEW, SENT or FAILED row no recompute wants any more (IGNORED
+    /// with `set_aside`, which is no refusal of its values).
+    pub fn set_aside_write(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.transaction(|tx| ops::set_aside_write(&tx.tx, id, now))
     }
 
     /// Moves SUCCEEDED and IGNORED rows last updated before `older_than` to the archive

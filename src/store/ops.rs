@@ -262,7 +262,7 @@ pub(crate) fn patch_record(
 
 const OUTBOX_COLUMNS: &str = "id, object, record_id, kind, external_id_field, fields, reason, \
      status, attempts, last_error_code, last_error_message, permanent, next_attempt_at, \
-     superseded_by, created_at, updated_at";
+     superseded_by, created_at, updated_at, set_aside";
 
 /// Unsettled rows: they still have to reach the CRM.
 const UNSETTLED: &str = "(status IN ('new', 'sent') OR (status = 'failed' AND permanent = 0))";
@@ -284,6 +284,7 @@ struct RawOutbox {
     superseded_by: Option<i64>,
     created_at: String,
     updated_at: String,
+    set_aside: bool,
 }
 
 fn raw_outbox(row: &Row<'_>) -> rusqlite::Result<RawOutbox> {
@@ -304,6 +305,7 @@ fn raw_outbox(row: &Row<'_>) -> rusqlite::Result<RawOutbox> {
         superseded_by: row.get(13)?,
         created_at: row.get(14)?,
         updated_at: row.get(15)?,
+        set_aside: row.get(16)?,
     })
 }
 
@@ -347,6 +349,7 @@ impl TryFrom<RawOutbox> for OutboxRow {
             last_error_message: raw.last_error_message,
             permanent: raw.permanent,
             superseded_by: raw.superseded_by,
+            set_aside: raw.set_aside,
         })
     }
 }
@@ -393,7 +396,7 @@ pub(crate) fn enqueue(
             .prepare_cached(
                 "SELECT id FROM outbox
                  WHERE object = ?1 AND record_id = ?2 AND kind = ?3 AND external_id_field IS ?4
-                   AND (status = 'new' OR (status = 'failed' AND permanent = 0))
+                   AND (status IN ('new', 'sent') OR (status = 'failed' AND permanent = 0))
                  ORDER BY id",
             )?
             .query_map(
@@ -406,7 +409,7 @@ pub(crate) fn enqueue(
                 conn.execute(
                     "UPDATE outbox SET fields = ?2, reason = ?3, status = 'new', attempts = 0,
                         last_error_code = NULL, last_error_message = NULL, permanent = 0,
-                        next_attempt_at = NULL, updated_at = ?4
+                        next_attempt_at = NULL, set_aside = 0, updated_at = ?4
                      WHERE id = ?1",
                     params![id, fields, write.reason, now],
                 )?;
@@ -430,11 +433,12 @@ pub(crate) fn enqueue(
                 conn.last_insert_rowid()
             }
         };
-        // Older unsent duplicates and permanent failures for the record are replaced by `id`.
+        // Older duplicates not known to have reached the CRM, and permanent failures for the
+        // record, are replaced by `id`.
         conn.execute(
             "UPDATE outbox SET status = 'ignored', superseded_by = ?4, updated_at = ?5
              WHERE object = ?1 AND record_id = ?2 AND kind = ?3 AND id <> ?4
-               AND (status = 'new' OR status = 'failed')",
+               AND status IN ('new', 'sent', 'failed')",
             params![write.object, write.record_id, kind, id, now],
         )?;
         ids.push(id);
@@ -460,6 +464,30 @@ pub(crate) fn pending_writes(
          LIMIT ?2"
     );
     query_outbox(conn, &sql, params![ts(now), sql_limit(limit)])
+}
+
+/// Settles writes whose outcome was unknown: `landed` (the CRM holds their values) succeed,
+/// `requeued` go back to NEW, to be superseded, set aside or sent again. A row no longer SENT
+/// (an admin ignored it meanwhile) keeps the admin's decision; returns how many were settled.
+pub(crate) fn settle_in_doubt(
+    conn: &Connection,
+    landed: &[i64],
+    requeued: &[i64],
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let now = ts(now);
+    let mut stmt = conn.prepare_cached(
+        "UPDATE outbox SET status = ?2, last_error_code = NULL, last_error_message = NULL,
+            permanent = 0, next_attempt_at = NULL, updated_at = ?3
+         WHERE id = ?1 AND status = 'sent'",
+    )?;
+    let mut settled = 0;
+    for (ids, status) in [(landed, "succeeded"), (requeued, "new")] {
+        for &id in ids {
+            settled += stmt.execute(params![id, status, now])?;
+        }
+    }
+    Ok(settled)
 }
 
 /// Reads a row's status and checks it is one of `allowed`.
@@ -581,7 +609,7 @@ pub(crate) fn retry_write(
     status_for(conn, id, &[Failed, Ignored], "retry")?;
     conn.execute(
         "UPDATE outbox SET status = 'new', permanent = 0, next_attempt_at = NULL,
-            superseded_by = NULL, updated_at = ?2
+            superseded_by = NULL, set_aside = 0, updated_at = ?2
          WHERE id = ?1",
         params![id, ts(now)],
     )?;
@@ -596,7 +624,26 @@ pub(crate) fn ignore_write(
     use WriteStatus::*;
     status_for(conn, id, &[New, Sent, Failed], "ignore")?;
     conn.execute(
-        "UPDATE outbox SET status = 'ignored', next_attempt_at = NULL, updated_at = ?2
+        "UPDATE outbox SET status = 'ignored', next_attempt_at = NULL, set_aside = 0,
+            updated_at = ?2
+         WHERE id = ?1",
+        params![id, ts(now)],
+    )?;
+    Ok(())
+}
+
+/// The sync engine's setting aside of a write no recompute wants any more: IGNORED, but no
+/// refusal of its values (see [`standing_refusals`]).
+pub(crate) fn set_aside_write(
+    conn: &Connection,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use WriteStatus::*;
+    status_for(conn, id, &[New, Sent, Failed], "set aside")?;
+    conn.execute(
+        "UPDATE outbox SET status = 'ignored', next_attempt_at = NULL, set_aside = 1,
+            updated_at = ?2
          WHERE id = ?1",
         params![id, ts(now)],
     )?;
@@ -613,10 +660,10 @@ pub(crate) fn archive_writes(
         &format!(
             "INSERT INTO outbox_archive (id, object, record_id, kind, external_id_field, fields,
                 reason, status, attempts, last_error_code, last_error_message, permanent,
-                superseded_by, created_at, updated_at)
+                superseded_by, created_at, updated_at, set_aside)
              SELECT id, object, record_id, kind, external_id_field, fields, reason, status,
                 attempts, last_error_code, last_error_message, permanent, superseded_by,
-                created_at, updated_at
+                created_at, updated_at, set_aside
              FROM outbox WHERE {settled}"
         ),
         [&cutoff],
@@ -786,7 +833,7 @@ pub(crate) fn standing_refusals(conn: &Connection) -> Result<Vec<OutboxRow>, Sto
     let sql = format!(
         "SELECT {OUTBOX_COLUMNS} FROM outbox
          WHERE (status = 'failed' AND permanent = 1)
-            OR (status = 'ignored' AND superseded_by IS NULL)
+            OR (status = 'ignored' AND superseded_by IS NULL AND set_aside = 0)
          ORDER BY id"
     );
     query_outbox(conn, &sql, [])

@@ -376,19 +376,20 @@ fn enqueue_supersedes_unsent_writes_for_the_same_record() {
     assert_eq!(row.fields, fields(json!({"Won_Amount__c": 20})));
     assert_eq!(pending_ids(&store, t(5)), vec![first]);
 
-    // A SENT row is not touched: its result is unknown. The new write waits behind it.
+    // A SENT row (left by a run that died with it in flight: nothing is in flight while the
+    // engine enqueues) is replaced too, so its outdated values are never sent before the new
+    // ones, nor a second write for the record queued behind it.
     store.mark_sent(&[first], t(6)).unwrap();
     let third = store
         .enqueue(&[update("a0P1", json!({"Won_Amount__c": 30}))], t(7))
         .unwrap()[0];
-    assert_ne!(third, first);
+    assert_eq!(third, first);
+    let row = store.write(third).unwrap().unwrap();
     assert_eq!(
-        store.write(first).unwrap().unwrap().fields["Won_Amount__c"],
-        json!(20)
+        (row.status, row.fields["Won_Amount__c"].clone()),
+        (WriteStatus::New, json!(30))
     );
-    assert_eq!(pending_ids(&store, t(7)), vec![first]);
-    store.mark_succeeded(&[first], t(8)).unwrap();
-    assert_eq!(pending_ids(&store, t(8)), vec![third]);
+    assert_eq!(pending_ids(&store, t(7)), vec![third]);
 
     // A transient failure is replaced too, and due at once.
     store.mark_sent(&[third], t(9)).unwrap();
@@ -405,6 +406,60 @@ fn enqueue_supersedes_unsent_writes_for_the_same_record() {
         (WriteStatus::New, 0, None)
     );
     assert_eq!(pending_ids(&store, t(10)), vec![fourth]);
+}
+
+#[test]
+fn writes_in_doubt_are_settled_as_landed_or_queued_again() {
+    let mut store = Store::open_in_memory().unwrap();
+    let ids = store
+        .enqueue(
+            &[
+                update("a0P1", json!({"Won_Amount__c": 10})),
+                update("a0P2", json!({"Won_Amount__c": 20})),
+                update("a0P3", json!({"Won_Amount__c": 30})),
+            ],
+            t(0),
+        )
+        .unwrap();
+    store.mark_sent(&ids[..2], t(1)).unwrap();
+    let in_doubt: Vec<i64> = store
+        .writes_in_doubt()
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(in_doubt, ids[..2].to_vec());
+
+    store.settle_in_doubt(&[ids[0]], &[ids[1]], t(2)).unwrap();
+    let landed = store.write(ids[0]).unwrap().unwrap();
+    assert_eq!(
+        (landed.status, landed.attempts, landed.updated_at),
+        (WriteStatus::Succeeded, 1, t(2))
+    );
+    let requeued = store.write(ids[1]).unwrap().unwrap();
+    assert_eq!(
+        (requeued.status, requeued.attempts),
+        (WriteStatus::New, 1),
+        "the attempt stays counted"
+    );
+    assert!(store.writes_in_doubt().unwrap().is_empty());
+    assert_eq!(pending_ids(&store, t(2)), vec![ids[1], ids[2]]);
+
+    // Only SENT rows are settled: one an admin ignored meanwhile keeps that decision.
+    store.mark_sent(&[ids[2]], t(4)).unwrap();
+    store.ignore_write(ids[2], t(5)).unwrap();
+    assert_eq!(
+        store.settle_in_doubt(&[ids[1]], &[ids[2]], t(6)).unwrap(),
+        0
+    );
+    assert_eq!(
+        store.write(ids[1]).unwrap().unwrap().status,
+        WriteStatus::New
+    );
+    assert_eq!(
+        store.write(ids[2]).unwrap().unwrap().status,
+        WriteStatus::Ignored
+    );
 }
 
 #[test]
@@ -734,7 +789,16 @@ fn unsettled_and_refused_writes_are_told_apart() {
         reason: "link".into(),
     };
     let ids = store
-        .enqueue(&[write("o1"), write("o2"), write("o3"), write("o4")], now)
+        .enqueue(
+            &[
+                write("o1"),
+                write("o2"),
+                write("o3"),
+                write("o4"),
+                write("o5"),
+            ],
+            now,
+        )
         .unwrap();
     store
         .mark_failed(ids[1], "UNABLE_TO_LOCK_ROW", "locked", false, now)
@@ -743,6 +807,11 @@ fn unsettled_and_refused_writes_are_told_apart() {
         .mark_failed(ids[2], "FIELD_CUSTOM_VALIDATION_EXCEPTION", "no", true, now)
         .unwrap();
     store.ignore_write(ids[3], now).unwrap();
+    // Set aside by the engine (no longer wanted): settled, but no refusal of its values.
+    store.set_aside_write(ids[4], now).unwrap();
+    let row = store.write(ids[4]).unwrap().unwrap();
+    assert_eq!((row.status, row.set_aside), (WriteStatus::Ignored, true));
+    assert!(!store.write(ids[3]).unwrap().unwrap().set_aside);
     let unsettled: Vec<String> = store
         .unsettled_writes()
         .unwrap()
@@ -757,6 +826,11 @@ fn unsettled_and_refused_writes_are_told_apart() {
         .map(|r| r.record_id)
         .collect();
     assert_eq!(refused, ["o3", "o4"]);
+    // An admin may still retry a set-aside write, and ignoring it makes it a refusal.
+    store.retry_write(ids[4], now).unwrap();
+    store.ignore_write(ids[4], now).unwrap();
+    assert!(!store.write(ids[4]).unwrap().unwrap().set_aside);
+    assert_eq!(store.standing_refusals().unwrap().len(), 3);
 }
 
 #[test]

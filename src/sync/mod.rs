@@ -1,5 +1,7 @@
-//! One sync cycle (design.md §4): drain writes left from a previous run, pull what changed,
-//! link, recompute, diff, and write back only what changed.
+//! One sync cycle (design.md §4): pull what changed, settle the writes a run that died left in
+//! flight (their records re-read from the CRM), link, recompute, diff, reconcile the writes
+//! left from a previous run with this recompute (superseded by the newest wanted values, or set
+//! aside when no longer wanted), and write back only what changed, until no write is due.
 
 pub mod compute;
 pub mod convert;
@@ -107,6 +109,35 @@ struct Run {
     dry_run: bool,
     as_of: Option<NaiveDate>,
     snapshot: Option<NaiveDate>,
+}
+
+/// Whether a record as re-read from the CRM (`crm`) holds the values of a write (`written`):
+/// over the written fields the read carries (a field the cycle does not read, such as the
+/// rollups' change time, cannot tell), numbers by value, with at least one field compared.
+fn crm_holds(
+    crm: &serde_json::Map<String, serde_json::Value>,
+    written: &serde_json::Map<String, serde_json::Value>,
+) -> bool {
+    let mut compared = 0;
+    for (name, value) in written {
+        let Some(held) = crm.get(name) else {
+            continue;
+        };
+        compared += 1;
+        let same = match (held, value) {
+            (serde_json::Value::Null, serde_json::Value::Null) => true,
+            (serde_json::Value::Null, _) | (_, serde_json::Value::Null) => false,
+            _ => {
+                held == value
+                    || convert::json_decimal(held)
+                        .is_some_and(|d| convert::json_decimal(value) == Some(d))
+            }
+        };
+        if !same {
+            return false;
+        }
+    }
+    compared > 0
 }
 
 /// A stop (shutdown, API budget) ends the run cleanly with what it did so far; anything else
@@ -460,6 +491,11 @@ impl SyncEngine {
         {
             return stopped_or(e, report);
         }
+        if !run.dry_run {
+            if let Err(e) = self.settle_in_doubt(&hooks, &mut changed, now).await {
+                return stopped_or(e, report);
+            }
+        }
 
         let rates = match self.rates().await {
             Ok(rates) => rates,
@@ -546,7 +582,20 @@ impl SyncEngine {
             self.store.set_meta(RECOMPUTED_ALL_ON, &today.to_string())?;
             self.store.set_meta(RATES_FINGERPRINT, &fingerprint)?;
         }
-        match push::drain(&self.crm, &mut self.store, self.settings.batch_size, &hooks).await {
+        // A snapshot run reconciles no plan or link write (it computes as of its date), so it
+        // sends only snapshots; the next cycle reconciles and sends the rest.
+        let only_object = run
+            .snapshot
+            .map(|_| self.settings.names.snapshot.object.as_str());
+        match push::drain(
+            &self.crm,
+            &mut self.store,
+            self.settings.batch_size,
+            only_object,
+            &hooks,
+        )
+        .await
+        {
             Ok(pushed) => report.add_pushed(pushed),
             Err(e) => return stopped_or(e, report),
         }
@@ -596,10 +645,88 @@ impl SyncEngine {
         Ok(kept)
     }
 
-    /// Sets aside (IGNORED, "superseded") queued writes this recompute no longer wants: a link
+    /// Settles the writes whose outcome is unknown (design.md §4.5): rows left SENT by a run
+    /// that died with their request in flight (runs are serialized, so none is in flight now).
+    /// Their records are re-read from the CRM into the mirror, so this run's diff starts from
+    /// what the CRM really holds; a row whose values the CRM holds succeeded (and its change
+    /// time is not stamped again), any other goes back to the queue, where this run's
+    /// recompute supersedes it with the newest wanted values or sets it aside. An upsert
+    /// (a snapshot, keyed by its external id) is simply queued again.
+    async fn settle_in_doubt(
+        &mut self,
+        hooks: &Hooks<'_>,
+        changed: &mut Vec<pull::ChangedRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<(), SyncError> {
+        let in_doubt = self.store.writes_in_doubt()?;
+        if in_doubt.is_empty() {
+            return Ok(());
+        }
+        warn!(
+            writes = in_doubt.len(),
+            "writes were in flight when plansync last stopped: re-reading their records"
+        );
+        let mut by_kind: BTreeMap<&'static str, (ObjectKind, Vec<String>)> = BTreeMap::new();
+        for row in &in_doubt {
+            if !matches!(row.kind, WriteKind::Update) {
+                continue;
+            }
+            let kind = ObjectKind::ALL
+                .into_iter()
+                .find(|k| self.settings.names.object(*k) == row.object);
+            if let Some(kind) = kind {
+                let ids = &mut by_kind.entry(kind.label()).or_insert((kind, Vec::new())).1;
+                if !ids.contains(&row.record_id) {
+                    ids.push(row.record_id.clone());
+                }
+            }
+        }
+        let rereads: Vec<(ObjectKind, PullMode)> = by_kind
+            .into_values()
+            .map(|(kind, ids)| (kind, PullMode::Where(pull::in_filters("Id", &ids))))
+            .collect();
+        for (kind, mode) in &rereads {
+            let pulled = pull::pull_object(
+                &self.crm,
+                &mut self.store,
+                &self.settings.names,
+                *kind,
+                mode,
+                self.settings.lookback,
+                hooks,
+            )
+            .await?;
+            changed.extend(pulled.changed);
+        }
+        let mut landed = Vec::new();
+        let mut requeued = Vec::new();
+        for row in &in_doubt {
+            let holds = matches!(row.kind, WriteKind::Update)
+                && self
+                    .store
+                    .record(&row.object, &row.record_id)?
+                    .is_some_and(|r| !r.is_deleted && crm_holds(&r.fields, &row.fields));
+            if holds {
+                landed.push(row.id);
+            } else {
+                requeued.push(row.id);
+            }
+        }
+        let settled = self.store.settle_in_doubt(&landed, &requeued, now)?;
+        info!(
+            landed = landed.len(),
+            requeued = requeued.len(),
+            settled,
+            "settled the writes whose outcome was unknown"
+        );
+        Ok(())
+    }
+
+    /// Sets aside (IGNORED, `set_aside`) queued writes this recompute no longer wants: a link
     /// write for an opportunity whose desired link now equals the CRM's (or that a user has
-    /// locked since), a rollup write for a recomputed plan that has nothing to change. They
-    /// would otherwise be sent after the fact and put back an outdated value.
+    /// locked since), a rollup write for a recomputed plan that has nothing to change, or for a
+    /// plan the CRM has deleted since. They would otherwise be sent after the fact and put back
+    /// an outdated value (or fail on a deleted record).
     fn set_aside_unwanted(
         &mut self,
         planned: &[compute::PlannedWrite],
@@ -614,13 +741,18 @@ impl SyncEngine {
         let mut set_aside = 0;
         for row in self.store.unsettled_writes()? {
             let is_link = row.object == names.opportunity.object;
-            let is_rollup =
-                row.object == names.plan.object && recomputed.contains_key(&row.record_id);
+            let is_plan = row.object == names.plan.object;
+            let is_rollup = is_plan
+                && (recomputed.contains_key(&row.record_id)
+                    || self
+                        .store
+                        .record(&row.object, &row.record_id)?
+                        .is_none_or(|r| r.is_deleted));
             if (is_link || is_rollup)
                 && matches!(row.kind, WriteKind::Update)
                 && !wanted.contains(&(row.object.as_str(), row.record_id.as_str()))
             {
-                self.store.ignore_write(row.id, now)?;
+                self.store.set_aside_write(row.id, now)?;
                 set_aside += 1;
             }
         }

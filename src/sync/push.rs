@@ -1,10 +1,19 @@
 //! Step 5 of the cycle: drain the outbox with sObject Collections writes of up to 200 records
 //! (allOrNone=false), keeping each record's result (design.md §3.6, §5).
+//!
+//! A batch's rows are marked SENT (one transaction) before its request, and its results are
+//! recorded with the mirror patched to the written values in one transaction after it, so a
+//! crash leaves each row either SENT (the outcome is unknown: the engine re-reads the record
+//! and settles the row at the start of the next run, see `SyncEngine::settle_in_doubt`) or
+//! settled together with the mirror. The drain goes on until no write is due, so a write that
+//! queued behind another one for the same record still goes out in the same run.
+
+use std::collections::HashSet;
 
 use chrono::Utc;
 use tracing::{info, warn};
 
-use crate::crm::{CrmClient, CrmError, RecordWrite};
+use crate::crm::{CrmClient, CrmError, RecordResult, RecordWrite};
 use crate::store::{OutboxRow, Store, WriteKind};
 
 use super::report::WriteFailure;
@@ -18,109 +27,181 @@ pub struct Pushed {
     pub failures: Vec<WriteFailure>,
 }
 
-/// Sends every pending write once. Rows are marked SENT before the request, so a crash
-/// mid-batch re-sends them on the next start (updates and upserts are idempotent).
+/// Most rows one pass reads from the outbox.
+const PASS_LIMIT: usize = 1_000_000;
+
+/// Sends every due write: NEW rows and transient failures whose backoff has passed (with
+/// `only_object`, only that object's). Each row is sent at most once per drain; a failed one
+/// waits for its backoff or an admin.
 pub async fn drain(
     crm: &CrmClient,
     store: &mut Store,
     batch_size: usize,
+    only_object: Option<&str>,
     hooks: &Hooks<'_>,
 ) -> Result<Pushed, SyncError> {
     let mut pushed = Pushed::default();
-    let rows = store.pending_writes(Utc::now(), 1_000_000)?;
-    if rows.is_empty() {
-        return Ok(pushed);
-    }
-    info!(pending = rows.len(), "writing back");
-    let total = rows.len() as u64;
+    let mut attempted: HashSet<i64> = HashSet::new();
+    let mut total = 0u64;
     let mut done = 0u64;
-    // Group by (object, kind) so each request carries one kind of write.
-    let mut groups: Vec<((String, WriteKind), Vec<OutboxRow>)> = Vec::new();
-    for row in rows {
-        let key = (row.object.clone(), row.kind.clone());
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => v.push(row),
-            None => groups.push((key, vec![row])),
+    loop {
+        // A pass sends at most one row per record (the oldest); a row queued behind one sent
+        // in this pass is due in the next.
+        let rows: Vec<OutboxRow> = store
+            .pending_writes(Utc::now(), PASS_LIMIT)?
+            .into_iter()
+            .filter(|r| !attempted.contains(&r.id))
+            .filter(|r| only_object.is_none_or(|o| r.object == o))
+            .collect();
+        if rows.is_empty() {
+            return Ok(pushed);
+        }
+        info!(pending = rows.len(), "writing back");
+        attempted.extend(rows.iter().map(|r| r.id));
+        total += rows.len() as u64;
+        // Group by (object, kind) so each request carries one kind of write.
+        let mut groups: Vec<((String, WriteKind), Vec<OutboxRow>)> = Vec::new();
+        for row in rows {
+            let key = (row.object.clone(), row.kind.clone());
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, v)) => v.push(row),
+                None => groups.push((key, vec![row])),
+            }
+        }
+        for ((object, kind), rows) in groups {
+            for chunk in rows.chunks(batch_size.clamp(1, 200)) {
+                if let Some(why) = (hooks.stop)() {
+                    return Err(SyncError::Stopped(why));
+                }
+                send_batch(crm, store, &object, &kind, chunk, &mut pushed).await?;
+                done += chunk.len() as u64;
+                (hooks.progress)(&Progress::Wrote { done, total });
+            }
         }
     }
-    for ((object, kind), rows) in groups {
-        for chunk in rows.chunks(batch_size.clamp(1, 200)) {
-            if let Some(why) = (hooks.stop)() {
-                return Err(SyncError::Stopped(why));
-            }
-            let ids: Vec<i64> = chunk.iter().map(|r| r.id).collect();
-            store.mark_sent(&ids, Utc::now())?;
-            let sent = match &kind {
-                WriteKind::Update => {
-                    let writes: Vec<RecordWrite> = chunk
-                        .iter()
-                        .map(|r| RecordWrite {
-                            object: object.clone(),
-                            id: Some(r.record_id.clone()),
-                            fields: r.fields.clone(),
-                        })
-                        .collect();
-                    crm.update(&writes).await
-                }
-                WriteKind::Upsert { external_id_field } => {
-                    let writes: Vec<RecordWrite> = chunk
-                        .iter()
-                        .map(|r| RecordWrite {
-                            object: object.clone(),
-                            id: None,
-                            fields: r.fields.clone(),
-                        })
-                        .collect();
-                    crm.upsert(&object, external_id_field, &writes).await
-                }
-            };
-            let results = match sent {
-                Ok(results) => results,
-                Err(CrmError::QuotaExceeded { message }) => {
-                    return Err(SyncError::Stopped(message));
-                }
-                Err(error) => {
-                    // The CRM refused the whole request (an object or external id field it
-                    // does not have, a server failing after retries): every row of the batch
-                    // fails alike, and the other batches still go.
-                    let code = error.error_code().unwrap_or("REQUEST_FAILED").to_string();
-                    let message = error.to_string();
-                    let permanent = error.is_permanent();
-                    warn!(object = %object, %code, %message, rows = chunk.len(), "write request refused");
-                    let now = Utc::now();
-                    for row in chunk {
-                        store.mark_failed(row.id, &code, &message, permanent, now)?;
-                        pushed.failures.push(WriteFailure {
-                            object: object.clone(),
-                            record_id: row.record_id.clone(),
-                            status_code: code.clone(),
-                            message: message.clone(),
-                            permanent,
-                        });
-                    }
-                    done += chunk.len() as u64;
-                    (hooks.progress)(&Progress::Wrote { done, total });
-                    continue;
-                }
-            };
+}
+
+/// Sends one batch and records its results.
+async fn send_batch(
+    crm: &CrmClient,
+    store: &mut Store,
+    object: &str,
+    kind: &WriteKind,
+    chunk: &[OutboxRow],
+    pushed: &mut Pushed,
+) -> Result<(), SyncError> {
+    let ids: Vec<i64> = chunk.iter().map(|r| r.id).collect();
+    store.mark_sent(&ids, Utc::now())?;
+    drill::point();
+    let sent = match kind {
+        WriteKind::Update => {
+            let writes: Vec<RecordWrite> = chunk
+                .iter()
+                .map(|r| RecordWrite {
+                    object: object.to_string(),
+                    id: Some(r.record_id.clone()),
+                    fields: r.fields.clone(),
+                })
+                .collect();
+            crm.update(&writes).await
+        }
+        WriteKind::Upsert { external_id_field } => {
+            let writes: Vec<RecordWrite> = chunk
+                .iter()
+                .map(|r| RecordWrite {
+                    object: object.to_string(),
+                    id: None,
+                    fields: r.fields.clone(),
+                })
+                .collect();
+            crm.upsert(object, external_id_field, &writes).await
+        }
+    };
+    drill::point();
+    let results = match sent {
+        Ok(results) => results,
+        Err(CrmError::QuotaExceeded { message }) => {
+            // Refused before it was applied: the rows go back to the queue untouched.
+            store.settle_in_doubt(&[], &ids, Utc::now())?;
+            return Err(SyncError::Stopped(message));
+        }
+        Err(error) => {
+            // The CRM refused the whole request (an object or external id field it does not
+            // have, a server failing after retries): every row of the batch fails alike, and
+            // the other batches still go.
+            let code = error.error_code().unwrap_or("REQUEST_FAILED").to_string();
+            let message = error.to_string();
+            let permanent = error.is_permanent();
+            warn!(object = %object, %code, %message, rows = chunk.len(), "write request refused");
             let now = Utc::now();
-            for (row, result) in chunk.iter().zip(results) {
-                if result.success {
-                    store.mark_succeeded(&[row.id], now)?;
-                    if matches!(kind, WriteKind::Update) {
-                        store.patch_record(&object, &row.record_id, &row.fields)?;
+            store.transaction(|tx| {
+                for row in chunk {
+                    tx.mark_failed(row.id, &code, &message, permanent, now)?;
+                }
+                Ok(())
+            })?;
+            for row in chunk {
+                pushed.failures.push(WriteFailure {
+                    object: object.to_string(),
+                    record_id: row.record_id.clone(),
+                    status_code: code.clone(),
+                    message: message.clone(),
+                    permanent,
+                });
+            }
+            return Ok(());
+        }
+    };
+    record_results(store, object, kind, chunk, results, pushed)
+}
+
+/// Records a batch's per-record results and patches the mirror with what the CRM accepted,
+/// in one transaction.
+fn record_results(
+    store: &mut Store,
+    object: &str,
+    kind: &WriteKind,
+    chunk: &[OutboxRow],
+    results: Vec<RecordResult>,
+    pushed: &mut Pushed,
+) -> Result<(), SyncError> {
+    let now = Utc::now();
+    let mut failures = Vec::new();
+    let mut written = (0u64, 0u64);
+    store.transaction(|tx| {
+        // A result the CRM left out is a failure of its row, never a silent success.
+        let mut results = results.into_iter();
+        for row in chunk {
+            let result = results.next();
+            match result {
+                Some(result) if result.success => {
+                    tx.mark_succeeded(&[row.id], now)?;
+                    // The mirror holds what the CRM now has (a record the mirror no longer
+                    // holds has nothing to patch).
+                    if matches!(kind, WriteKind::Update)
+                        && tx.record(object, &row.record_id)?.is_some()
+                    {
+                        tx.patch_record(object, &row.record_id, &row.fields)?;
                     }
-                    pushed.records_written += 1;
-                    pushed.fields_written += row.fields.len() as u64;
-                } else {
-                    let (code, message, permanent) = match result.errors.first() {
+                    written.0 += 1;
+                    written.1 += row.fields.len() as u64;
+                }
+                other => {
+                    let (code, message, permanent) = match other
+                        .as_ref()
+                        .and_then(|r| r.errors.first())
+                    {
                         Some(e) => (e.status_code.clone(), e.message.clone(), !e.is_transient()),
+                        None if other.is_none() => (
+                            "NO_RESULT".to_string(),
+                            "the CRM's response had no result for this record".to_string(),
+                            false,
+                        ),
                         None => ("UNKNOWN".to_string(), "no error given".to_string(), false),
                     };
-                    warn!(object = %object, record = %row.record_id, %code, %message, "write refused");
-                    store.mark_failed(row.id, &code, &message, permanent, now)?;
-                    pushed.failures.push(WriteFailure {
-                        object: object.clone(),
+                    tx.mark_failed(row.id, &code, &message, permanent, now)?;
+                    failures.push(WriteFailure {
+                        object: object.to_string(),
                         record_id: row.record_id.clone(),
                         status_code: code,
                         message,
@@ -128,9 +209,45 @@ pub async fn drain(
                     });
                 }
             }
-            done += chunk.len() as u64;
-            (hooks.progress)(&Progress::Wrote { done, total });
+        }
+        Ok(())
+    })?;
+    for failure in &failures {
+        warn!(object = %object, record = %failure.record_id, code = %failure.status_code,
+            message = %failure.message, "write refused");
+    }
+    pushed.records_written += written.0;
+    pushed.fields_written += written.1;
+    pushed.failures.extend(failures);
+    Ok(())
+}
+
+/// Crash drills, in debug builds only: with `PLANSYNC_DRILL_ABORT_AT=N` the process kills
+/// itself with SIGKILL (no unwinding, no destructors, no core file) at the N-th point of the
+/// write-back. Each batch has two points: after its rows are marked SENT and before the
+/// request, and after the CRM has answered and before any result is recorded. Release builds
+/// ignore the variable.
+mod drill {
+    #[cfg(debug_assertions)]
+    pub fn point() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static PASSED: AtomicU64 = AtomicU64::new(0);
+        let Some(at) = std::env::var("PLANSYNC_DRILL_ABORT_AT")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        else {
+            return;
+        };
+        if PASSED.fetch_add(1, Ordering::SeqCst) + 1 == at {
+            let pid = std::process::id().to_string();
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status();
+            // No `kill` to run: end without unwinding all the same.
+            std::process::abort();
         }
     }
-    Ok(pushed)
+
+    #[cfg(not(debug_assertions))]
+    pub fn point() {}
 }

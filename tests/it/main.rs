@@ -4,6 +4,8 @@
 
 mod admin;
 mod common;
+mod crash;
 mod daemon;
 mod emulator;
+mod outbox;
 mod sync;
