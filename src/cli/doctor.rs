@@ -232,7 +232,19 @@ async fn checks(args: &DoctorArgs) -> Vec<Check> {
         ),
     }
 
-    let multi_currency = config.currency.mode != CurrencyMode::Single;
+    let check = currency_check(&config, &crm).await;
+    let org_multi_currency = check.1;
+    record(check.0, &mut out);
+    // The fields to expect follow the org in `auto`.
+    let mut config = config;
+    if config.currency.mode == CurrencyMode::Auto {
+        config.currency.mode = if org_multi_currency == Some(true) {
+            CurrencyMode::Static
+        } else {
+            CurrencyMode::Single
+        };
+    }
+    let multi_currency = multi_currency_mode(config.currency.mode);
     let catalog = match standard::catalog(multi_currency) {
         Ok(c) => c,
         Err(e) => {
@@ -266,6 +278,63 @@ async fn checks(args: &DoctorArgs) -> Vec<Check> {
         record(check, &mut out);
     }
     out
+}
+
+/// Whether a (resolved) mode reads currency codes and rates.
+fn multi_currency_mode(mode: CurrencyMode) -> bool {
+    matches!(mode, CurrencyMode::Static | CurrencyMode::Dated)
+}
+
+/// `[currency] mode` against the org: whether the CRM knows CurrencyType (the org is
+/// multi-currency) and whether the mode fits. Returns the check and what was found (`None`
+/// when the CRM's answer says neither).
+async fn currency_check(config: &Config, crm: &CrmClient) -> (Check, Option<bool>) {
+    let object = &config.mapping.currency_type.object;
+    let multi = match crm.describe(object).await {
+        Ok(_) => true,
+        Err(CrmError::Api {
+            status, error_code, ..
+        }) if status == 404 || error_code == "NOT_FOUND" || error_code == "INVALID_TYPE" => false,
+        Err(e) => {
+            return (
+                Check::problem(
+                    "currency",
+                    format!("cannot tell whether the org is multi-currency: {}", error_chain(&e)),
+                    format!("give the integration user read access to {object}, or fix [mapping.currency_type] object"),
+                ),
+                None,
+            )
+        }
+    };
+    let org = if multi {
+        format!("the org is multi-currency ({object} exists)")
+    } else {
+        "the org is single-currency".to_string()
+    };
+    let check = match (config.currency.mode, multi) {
+        (CurrencyMode::Single, true) => Check::problem(
+            "currency",
+            format!("[currency] mode = \"single\" but {org}: amounts in other currencies would be summed without conversion"),
+            "set [currency] mode = \"auto\" (or \"static\" / \"dated\")",
+        ),
+        (CurrencyMode::Static | CurrencyMode::Dated, false) => Check::problem(
+            "currency",
+            format!(
+                "[currency] mode = \"{}\" but {org}: every cycle would fail reading the rates",
+                if config.currency.mode == CurrencyMode::Static { "static" } else { "dated" }
+            ),
+            "set [currency] mode = \"auto\" (or \"single\")",
+        ),
+        (CurrencyMode::Auto, true) => Check::ok(
+            "currency",
+            format!("mode auto: {org}; each cycle uses dated rates when DatedConversionRate has rows, else static"),
+        ),
+        (mode, _) => Check::ok(
+            "currency",
+            format!("mode {}: {org}", format!("{mode:?}").to_lowercase()),
+        ),
+    };
+    (check, Some(multi))
 }
 
 fn flow(config: &Config) -> String {
@@ -327,7 +396,7 @@ pub struct ExpectedField {
 
 /// Every mapped object with the fields to check, in mapping order.
 pub fn expected_fields(config: &Config, catalog: &Catalog) -> Vec<(String, Vec<ExpectedField>)> {
-    let multi_currency = config.currency.mode != CurrencyMode::Single;
+    let multi_currency = multi_currency_mode(config.currency.mode);
     let defaults = serde_json::to_value(Mapping::default()).unwrap_or_default();
     let configured = serde_json::to_value(&config.mapping).unwrap_or_default();
     let (Some(defaults), Some(configured)) = (defaults.as_object(), configured.as_object()) else {
@@ -362,10 +431,13 @@ pub fn expected_fields(config: &Config, catalog: &Catalog) -> Vec<(String, Vec<E
             }
             let default_name = default_name.as_str().unwrap_or_default();
             let name = conf_table[key].as_str().unwrap_or(default_name).to_string();
+            if name.is_empty() && table == "plan" && key == "sync_problem" {
+                continue; // turned off
+            }
             let rollup = RollupField::from_api_name(default_name).is_some();
             let written = match table.as_str() {
                 "opportunity" => key == "plan_link",
-                "plan" => rollup || key == "rollups_changed_at",
+                "plan" => rollup || key == "rollups_changed_at" || key == "sync_problem",
                 "snapshot" => true,
                 _ => false,
             };
@@ -579,5 +651,18 @@ mod tests {
         let won = snap.iter().find(|f| f.name == "Won_Amount__c").unwrap();
         assert!(won.createable && won.updateable);
         assert!(all.iter().all(|(o, _)| o != "CurrencyType"));
+        let problem = plan.iter().find(|f| f.name == "Sync_Problem__c").unwrap();
+        assert!(problem.updateable);
+        assert_eq!(problem.expected_type, Some(FieldType::Textarea));
+
+        // A multi-currency mode expects the currency fields and objects; an empty
+        // sync_problem name turns that field off.
+        config.currency.mode = CurrencyMode::Dated;
+        config.mapping.plan.sync_problem = String::new();
+        let all = expected_fields(&config, &standard::catalog(true).unwrap());
+        let of = |o: &str| &all.iter().find(|(name, _)| name == o).unwrap().1;
+        assert!(of("Opportunity").iter().any(|f| f.name == "CurrencyIsoCode"));
+        assert!(of("Account_Plan__c").iter().all(|f| f.name != "Sync_Problem__c"));
+        assert!(all.iter().any(|(o, _)| o == "DatedConversionRate"));
     }
 }

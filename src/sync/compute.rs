@@ -26,7 +26,7 @@ pub struct PlannedWrite {
     /// The fields to send, by API name.
     pub fields: Map<String, Value>,
     pub changes: Vec<Change>,
-    /// Why the write is made (`link`, `rollups` or `snapshot`).
+    /// Why the write is made (`link`, `rollups`, `sync_problem` or `snapshot`).
     pub reason: &'static str,
     /// An update by Id, or an upsert by external id (snapshots).
     pub kind: WriteKind,
@@ -187,55 +187,86 @@ pub fn plan_writes(
         });
     }
 
-    // The plan's rollup fields (design.md §3.3, §3.6).
+    // The plan's rollup fields (design.md §3.3, §3.6), and its Sync_Problem__c: the reason
+    // when its rollups are frozen (a rate it needs is unusable), cleared once they compute.
     let api_name: BTreeMap<RollupField, &String> =
         names.plan.rollups.iter().map(|(f, n)| (*f, n)).collect();
-    for (plan_id, rollups) in &outcome.rollups {
+    let recomputed: BTreeSet<&String> = outcome
+        .rollups
+        .keys()
+        .chain(outcome.frozen.keys())
+        .collect();
+    for plan_id in recomputed {
         let Some(record) = plan_records.get(plan_id) else {
             continue;
         };
-        let current: BTreeMap<RollupField, FieldValue> = names
-            .plan
-            .rollups
-            .iter()
-            .map(|(f, name)| (*f, current_rollup(*f, field(&record.fields, name))))
-            .collect();
-        let diff = domain::diff_rollups(&current, rollups);
-        if diff.is_empty() {
-            continue;
-        }
         let record_name = text(&record.fields, &names.plan.name);
         let mut fields = Map::new();
         let mut changes = Vec::new();
-        for change in diff {
-            let Some(name) = api_name.get(&change.field) else {
-                continue;
-            };
-            let new = field_value_json(&change.new);
-            fields.insert((*name).clone(), new.clone());
+        let mut change = |fields: &mut Map<String, Value>, field: &String, old: Value, new: Value| {
+            fields.insert(field.clone(), new.clone());
             changes.push(Change {
                 object: names.plan.object.clone(),
                 record_id: plan_id.clone(),
                 record_name: record_name.clone(),
-                field: (*name).clone(),
-                old: field_value_json(&change.old),
+                field: field.clone(),
+                old,
                 new,
             });
+        };
+        if let Some(rollups) = outcome.rollups.get(plan_id) {
+            let current: BTreeMap<RollupField, FieldValue> = names
+                .plan
+                .rollups
+                .iter()
+                .map(|(f, name)| (*f, current_rollup(*f, field(&record.fields, name))))
+                .collect();
+            for diff in domain::diff_rollups(&current, rollups) {
+                if let Some(name) = api_name.get(&diff.field) {
+                    change(
+                        &mut fields,
+                        name,
+                        field_value_json(&diff.old),
+                        field_value_json(&diff.new),
+                    );
+                }
+            }
+        }
+        let rollups_changed = !fields.is_empty();
+        if let Some(problem_field) = &names.plan.sync_problem {
+            let wanted = outcome.frozen.get(plan_id);
+            let current = text(&record.fields, problem_field);
+            if wanted != current.as_ref() {
+                change(
+                    &mut fields,
+                    problem_field,
+                    current.map(Value::String).unwrap_or(Value::Null),
+                    wanted.cloned().map(Value::String).unwrap_or(Value::Null),
+                );
+            }
         }
         if fields.is_empty() {
             continue;
         }
-        fields.insert(
-            names.plan.rollups_changed_at.clone(),
-            Value::String(format_datetime(now)),
-        );
+        // The change timestamp follows the rollup values only: a problem text that appears
+        // or clears alone is no rollup change.
+        if rollups_changed {
+            fields.insert(
+                names.plan.rollups_changed_at.clone(),
+                Value::String(format_datetime(now)),
+            );
+        }
         planned.writes.push(PlannedWrite {
             object: names.plan.object.clone(),
             record_id: plan_id.clone(),
             record_name,
             fields,
             changes,
-            reason: "rollups",
+            reason: if rollups_changed {
+                "rollups"
+            } else {
+                "sync_problem"
+            },
             kind: WriteKind::Update,
         });
     }
@@ -284,6 +315,7 @@ pub fn finding_kind(kind: FindingKind) -> &'static str {
         FindingKind::InvalidPlanPeriod => "invalid_plan_period",
         FindingKind::HierarchyCycle => "hierarchy_cycle",
         FindingKind::UnknownCurrency => "unknown_currency",
+        FindingKind::DatedRateGap => "dated_rate_gap",
     }
 }
 
