@@ -425,7 +425,106 @@ pub fn rates_from_json(text: &str) -> Option<(Vec<CurrencyType>, Vec<DatedConver
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::testutil::{d, dec, opp, plan};
+    use crate::domain::CurrencyMode;
     use rust_decimal::Decimal;
+
+    /// One USD plan on account A with one open opportunity in `currency` (100), the plan's
+    /// record as last read from the CRM carrying `fields`.
+    fn inputs(currency: &str, fields: Value) -> MirrorInputs {
+        let types = [
+            CurrencyType {
+                iso_code: "USD".into(),
+                conversion_rate: Decimal::ONE,
+                is_corporate: true,
+            },
+            CurrencyType {
+                iso_code: "EUR".into(),
+                conversion_rate: dec("0.5"),
+                is_corporate: false,
+            },
+        ];
+        let mut p = plan("P", "A", "2026-01-01", "2026-12-31");
+        p.currency = Some("USD".into());
+        let mut o = opp("O", "A", "2026-05-01");
+        o.amount = Some(dec("100"));
+        o.currency = Some(currency.into());
+        o.plan_id = Some("P".into());
+        let record = MirrorRecord {
+            id: "P".into(),
+            system_modstamp: DateTime::<Utc>::UNIX_EPOCH,
+            is_deleted: false,
+            fields: fields.as_object().cloned().unwrap_or_default(),
+        };
+        MirrorInputs {
+            org: OrgData {
+                accounts: vec![Account {
+                    id: "A".into(),
+                    parent_id: None,
+                }],
+                plans: vec![p],
+                opportunities: vec![o],
+                rates: Rates::from_records(CurrencyMode::Static, &types, &[]),
+                ..OrgData::default()
+            },
+            plan_records: HashMap::from([("P".to_string(), record)]),
+            opportunity_names: HashMap::new(),
+        }
+    }
+
+    fn plan_write(planned: &Planned) -> Option<&PlannedWrite> {
+        planned.writes.iter().find(|w| w.object == "Account_Plan__c")
+    }
+
+    #[test]
+    fn a_frozen_plan_gets_its_problem_text_alone_and_a_computing_plan_clears_it() {
+        let names = Names::default();
+        let rules = Rules::default();
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let today = d("2026-08-15");
+        // The plan's rollups as the CRM holds them (an open 200 USD, nothing else).
+        let open = serde_json::json!({
+            "Open_Pipeline__c": 200, "Open_Count__c": 1, "Won_Amount__c": 0, "Won_Count__c": 0,
+            "Lost_Amount__c": 0, "Lost_Count__c": 0, "Weighted_Pipeline__c": 0,
+            "Expected_Revenue__c": 0, "Overdue_Task_Count__c": 0, "Contact_Count__c": 0,
+            "Engaged_Contact_Count__c": 0,
+        });
+
+        // GBP has no rate: only Sync_Problem__c is written, without Rollups_Changed_At__c.
+        let planned = plan_writes(&inputs("GBP", open.clone()), &names, &rules, today, now, None);
+        let w = plan_write(&planned).expect("a write of the problem text");
+        assert_eq!(
+            w.fields,
+            serde_json::json!({
+                "Sync_Problem__c": "Rollups frozen: no rate for currency GBP (Opportunity O)"
+            })
+            .as_object()
+            .cloned()
+            .unwrap()
+        );
+        assert_eq!(w.reason, "sync_problem");
+        assert!(planned.rollups.is_empty());
+
+        // Already there: nothing to write.
+        let mut with_problem = open.clone();
+        with_problem["Sync_Problem__c"] = w.fields["Sync_Problem__c"].clone();
+        let planned = plan_writes(&inputs("GBP", with_problem.clone()), &names, &rules, today, now, None);
+        assert!(plan_write(&planned).is_none());
+
+        // Fixed (EUR converts: 100 / 0.5 = 200, as the CRM holds): the text is cleared
+        // alone, the rollups being unchanged.
+        let planned = plan_writes(&inputs("EUR", with_problem), &names, &rules, today, now, None);
+        let w = plan_write(&planned).expect("a write clearing the problem");
+        assert_eq!(w.fields.get("Sync_Problem__c"), Some(&Value::Null));
+        assert!(!w.fields.contains_key("Rollups_Changed_At__c"), "{:?}", w.fields);
+        assert!(!w.fields.contains_key("Open_Pipeline__c"));
+
+        // Turned off in the mapping: never written.
+        let mut off = names.clone();
+        off.plan.sync_problem = None;
+        let planned = plan_writes(&inputs("GBP", open), &off, &rules, today, now, None);
+        assert!(plan_write(&planned).is_none());
+    }
 
     #[test]
     fn stored_rates_read_back_as_they_were_written() {
