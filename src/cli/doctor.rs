@@ -661,8 +661,12 @@ mod tests {
         config.mapping.plan.sync_problem = String::new();
         let all = expected_fields(&config, &standard::catalog(true).unwrap());
         let of = |o: &str| &all.iter().find(|(name, _)| name == o).unwrap().1;
-        assert!(of("Opportunity").iter().any(|f| f.name == "CurrencyIsoCode"));
-        assert!(of("Account_Plan__c").iter().all(|f| f.name != "Sync_Problem__c"));
+        assert!(of("Opportunity")
+            .iter()
+            .any(|f| f.name == "CurrencyIsoCode"));
+        assert!(of("Account_Plan__c")
+            .iter()
+            .all(|f| f.name != "Sync_Problem__c"));
         assert!(all.iter().any(|(o, _)| o == "DatedConversionRate"));
     }
 }

@@ -333,12 +333,19 @@ fn a_close_date_outside_every_dated_period_freezes_the_plan_and_names_the_opport
         ..OrgData::default()
     };
     let out = compute(&org, &Rules::default(), d("2026-08-15"), None);
-    assert!(out.rollups.is_empty(), "no rollups from the CurrencyType rate");
+    assert!(
+        out.rollups.is_empty(),
+        "no rollups from the CurrencyType rate"
+    );
     assert_eq!(out.findings.len(), 1, "{:?}", out.findings);
     let f = &out.findings[0];
     assert_eq!(f.kind, FindingKind::DatedRateGap);
     assert_eq!(f.ids, vec!["P".to_string(), "O1".into()]);
-    assert!(f.message.contains("JPY") && f.message.contains("2025-12-31"), "{}", f.message);
+    assert!(
+        f.message.contains("JPY") && f.message.contains("2025-12-31"),
+        "{}",
+        f.message
+    );
     assert_eq!(
         out.frozen["P"],
         "Rollups frozen: no JPY rate for 2025-12-31 (Opportunity O1)"

@@ -434,7 +434,11 @@ mod tests {
             "Rollups frozen: no JPY rate for 2026-03-31 (Opportunity 006000000000001AAA)"
         );
         assert_eq!(
-            frozen_reason(&CurrencyError::Unknown("XTS".into()), "a0P000000000001AAA", true),
+            frozen_reason(
+                &CurrencyError::Unknown("XTS".into()),
+                "a0P000000000001AAA",
+                true
+            ),
             "Rollups frozen: no rate for currency XTS (this plan's currency, a0P000000000001AAA)"
         );
         // A long code of multi-byte characters is cut at a character boundary.

@@ -940,8 +940,9 @@ impl Org {
             return Ok(());
         }
         let others = || {
-            self.live_records(object)
-                .filter(move |r| id.is_none_or(|id| r.get("Id").and_then(Value::as_str) != Some(id)))
+            self.live_records(object).filter(move |r| {
+                id.is_none_or(|id| r.get("Id").and_then(Value::as_str) != Some(id))
+            })
         };
         let rate = rec
             .get("ConversionRate")
@@ -955,8 +956,8 @@ impl Org {
         }
         if object == "CurrencyType" {
             if rec.get("IsCorporate") == Some(&Value::Bool(true)) {
-                if let Some(corporate) = others()
-                    .find(|r| r.get("IsCorporate") == Some(&Value::Bool(true)))
+                if let Some(corporate) =
+                    others().find(|r| r.get("IsCorporate") == Some(&Value::Bool(true)))
                 {
                     return Err(RecordError::new(
                         "FIELD_INTEGRITY_EXCEPTION",
@@ -972,8 +973,12 @@ impl Org {
         }
         let key = |r: &Record| {
             (
-                r.get("IsoCode").and_then(Value::as_str).map(str::to_ascii_uppercase),
-                r.get("StartDate").and_then(Value::as_str).map(str::to_string),
+                r.get("IsoCode")
+                    .and_then(Value::as_str)
+                    .map(str::to_ascii_uppercase),
+                r.get("StartDate")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             )
         };
         let mine = key(rec);

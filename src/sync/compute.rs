@@ -203,17 +203,18 @@ pub fn plan_writes(
         let record_name = text(&record.fields, &names.plan.name);
         let mut fields = Map::new();
         let mut changes = Vec::new();
-        let mut change = |fields: &mut Map<String, Value>, field: &String, old: Value, new: Value| {
-            fields.insert(field.clone(), new.clone());
-            changes.push(Change {
-                object: names.plan.object.clone(),
-                record_id: plan_id.clone(),
-                record_name: record_name.clone(),
-                field: field.clone(),
-                old,
-                new,
-            });
-        };
+        let mut change =
+            |fields: &mut Map<String, Value>, field: &String, old: Value, new: Value| {
+                fields.insert(field.clone(), new.clone());
+                changes.push(Change {
+                    object: names.plan.object.clone(),
+                    record_id: plan_id.clone(),
+                    record_name: record_name.clone(),
+                    field: field.clone(),
+                    old,
+                    new,
+                });
+            };
         if let Some(rollups) = outcome.rollups.get(plan_id) {
             let current: BTreeMap<RollupField, FieldValue> = names
                 .plan
@@ -473,7 +474,10 @@ mod tests {
     }
 
     fn plan_write(planned: &Planned) -> Option<&PlannedWrite> {
-        planned.writes.iter().find(|w| w.object == "Account_Plan__c")
+        planned
+            .writes
+            .iter()
+            .find(|w| w.object == "Account_Plan__c")
     }
 
     #[test]
@@ -491,7 +495,14 @@ mod tests {
         });
 
         // GBP has no rate: only Sync_Problem__c is written, without Rollups_Changed_At__c.
-        let planned = plan_writes(&inputs("GBP", open.clone()), &names, &rules, today, now, None);
+        let planned = plan_writes(
+            &inputs("GBP", open.clone()),
+            &names,
+            &rules,
+            today,
+            now,
+            None,
+        );
         let w = plan_write(&planned).expect("a write of the problem text");
         assert_eq!(
             w.fields,
@@ -508,15 +519,33 @@ mod tests {
         // Already there: nothing to write.
         let mut with_problem = open.clone();
         with_problem["Sync_Problem__c"] = w.fields["Sync_Problem__c"].clone();
-        let planned = plan_writes(&inputs("GBP", with_problem.clone()), &names, &rules, today, now, None);
+        let planned = plan_writes(
+            &inputs("GBP", with_problem.clone()),
+            &names,
+            &rules,
+            today,
+            now,
+            None,
+        );
         assert!(plan_write(&planned).is_none());
 
         // Fixed (EUR converts: 100 / 0.5 = 200, as the CRM holds): the text is cleared
         // alone, the rollups being unchanged.
-        let planned = plan_writes(&inputs("EUR", with_problem), &names, &rules, today, now, None);
+        let planned = plan_writes(
+            &inputs("EUR", with_problem),
+            &names,
+            &rules,
+            today,
+            now,
+            None,
+        );
         let w = plan_write(&planned).expect("a write clearing the problem");
         assert_eq!(w.fields.get("Sync_Problem__c"), Some(&Value::Null));
-        assert!(!w.fields.contains_key("Rollups_Changed_At__c"), "{:?}", w.fields);
+        assert!(
+            !w.fields.contains_key("Rollups_Changed_At__c"),
+            "{:?}",
+            w.fields
+        );
         assert!(!w.fields.contains_key("Open_Pipeline__c"));
 
         // Turned off in the mapping: never written.

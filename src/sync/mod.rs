@@ -640,8 +640,7 @@ impl SyncEngine {
             let plan = old.subject.split(',').next().unwrap_or_default();
             let frozen_plan = old.kind == compute::finding_kind(FindingKind::UnknownCurrency)
                 || old.kind == compute::finding_kind(FindingKind::DatedRateGap);
-            if frozen_plan && !scope.contains(plan)
-            {
+            if frozen_plan && !scope.contains(plan) {
                 kept.push((old.kind, old.subject, old.message));
             }
         }
@@ -891,7 +890,11 @@ impl SyncEngine {
         }
         let dated_query = format!(
             "SELECT {}, {}, {}, {} FROM {}",
-            n.dated_iso_code, n.dated_conversion_rate, n.start_date, n.next_start_date, n.dated_rate
+            n.dated_iso_code,
+            n.dated_conversion_rate,
+            n.start_date,
+            n.next_start_date,
+            n.dated_rate
         );
         let dated_rows = match configured {
             Configured::Static => Vec::new(),

@@ -736,7 +736,10 @@ async fn a_plan_frozen_by_a_dated_rate_gap_says_why_in_the_crm_until_it_computes
     let (ok, status, stderr) = plansync(&["status", "--config", config.to_str().unwrap()]).await;
     assert!(ok, "{stderr}");
     assert!(status.contains("dated_rate_gap"), "{status}");
-    assert!(status.contains("Currency mode of the last cycle: dated"), "{status}");
+    assert!(
+        status.contains("Currency mode of the last cycle: dated"),
+        "{status}"
+    );
     // Nothing changed: nothing is written again.
     let again = sync_json(&config, &["--as-of", AS_OF]).await;
     assert_eq!(again["fields_written"], 0, "{again}");
@@ -784,17 +787,19 @@ async fn an_explicit_single_mode_on_a_multi_currency_org_is_reported_each_cycle_
         let report = sync_json(&config, &["--as-of", AS_OF]).await;
         assert_eq!(report["currency_mode"], "single", "{report}");
         assert!(
-            report["findings"]
-                .as_array()
+            report["findings"].as_array().unwrap().iter().any(|f| f
+                .as_str()
                 .unwrap()
-                .iter()
-                .any(|f| f.as_str().unwrap().contains("mode = \"single\" but the org is multi-currency")),
+                .contains("mode = \"single\" but the org is multi-currency")),
             "{report}"
         );
     }
     let (ok, out, _) = plansync(&["doctor", "--config", config.to_str().unwrap()]).await;
     assert!(!ok, "{out}");
-    assert!(out.contains("PROBLEM  currency: [currency] mode = \"single\""), "{out}");
+    assert!(
+        out.contains("PROBLEM  currency: [currency] mode = \"single\""),
+        "{out}"
+    );
     assert!(out.contains("fix: set [currency] mode = \"auto\""), "{out}");
     emulator.shutdown().await;
 }

@@ -501,10 +501,7 @@ async fn currency_records_keep_the_crms_rules() {
         .await;
     let types = types["records"].as_array().unwrap().clone();
     let id_of = |code: &str| {
-        types
-            .iter()
-            .find(|t| t["IsoCode"] == code)
-            .unwrap()["Id"]
+        types.iter().find(|t| t["IsoCode"] == code).unwrap()["Id"]
             .as_str()
             .unwrap()
             .to_string()
@@ -538,7 +535,10 @@ async fn currency_records_keep_the_crms_rules() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(error_code(&body), "FIELD_INTEGRITY_EXCEPTION", "{body}");
     assert_eq!(body[0]["fields"], json!(["IsCorporate"]));
-    assert!(body[0]["message"].as_str().unwrap().contains("USD"), "{body}");
+    assert!(
+        body[0]["message"].as_str().unwrap().contains("USD"),
+        "{body}"
+    );
     let (_, corporate) = api
         .query("SELECT IsoCode FROM CurrencyType WHERE IsCorporate = true")
         .await;
