@@ -55,6 +55,8 @@ async fn golden_org_is_linked_and_rolled_up_as_the_rules_say() {
 
     let first = sync_json(&config, &["--full", "--as-of", as_of]).await;
     assert_eq!(first["write_failures"], json!([]), "{first}");
+    // The default `auto` mode on a single-currency org (the CRM knows no CurrencyType).
+    assert_eq!(first["currency_mode"], "single", "{first}");
     assert!(first["links_changed"].as_u64().unwrap() > 0);
     assert_eq!(first["objects"]["opportunity"]["pulled"], 260);
 
