@@ -517,6 +517,7 @@ mapping_table!(
         contact_count = "Contact_Count__c",
         engaged_contact_count = "Engaged_Contact_Count__c",
         rollups_changed_at = "Rollups_Changed_At__c",
+        sync_problem = "Sync_Problem__c",
     }
 );
 
@@ -579,8 +580,11 @@ pub struct Mapping {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CurrencyMode {
-    /// One currency: no conversion.
+    /// Decided every cycle from what the org has: `dated` when DatedConversionRate has rows,
+    /// `static` when only CurrencyType exists, `single` otherwise.
     #[default]
+    Auto,
+    /// One currency: no conversion.
     Single,
     /// CurrencyType rates.
     Static,
@@ -589,6 +593,7 @@ pub enum CurrencyMode {
 }
 
 choice_deserialize!(CurrencyMode {
+    "auto" => Auto,
     "single" => Single,
     "static" => Static,
     "dated" => Dated,
@@ -1140,7 +1145,7 @@ mod tests {
         assert_eq!(config.linking.linkable_statuses, ["Active", "Closed"]);
         assert_eq!(config.mapping.opportunity.plan_link, "Account_Plan__c");
         assert_eq!(config.mapping.plan.won_amount, "Won_Amount__c");
-        assert_eq!(config.currency.mode, CurrencyMode::Single);
+        assert_eq!(config.currency.mode, CurrencyMode::Auto);
         assert_eq!(config.sync.batch_size, 200);
         assert_eq!(config.schedule.incremental.to_string(), DEFAULT_INCREMENTAL);
         assert_eq!(config.schedule.full.to_string(), DEFAULT_FULL);

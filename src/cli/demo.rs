@@ -69,7 +69,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         lookback: chrono::Duration::seconds(600),
         batch_size: 200,
         max_api_usage_percent: 80,
-        currency: crate::domain::CurrencyMode::Single,
+        currency: crate::config::CurrencyMode::Single,
     };
     let mut engine = SyncEngine::new(crm, store, settings);
 

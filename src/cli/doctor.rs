@@ -229,7 +229,19 @@ async fn checks(args: &DoctorArgs) -> Vec<Check> {
         ),
     }
 
-    let multi_currency = config.currency.mode != CurrencyMode::Single;
+    let check = currency_check(&config, &crm).await;
+    let org_multi_currency = check.1;
+    record(check.0, &mut out);
+    // The fields to expect follow the org in `auto`.
+    let mut config = config;
+    if config.currency.mode == CurrencyMode::Auto {
+        config.currency.mode = if org_multi_currency == Some(true) {
+            CurrencyMode::Static
+        } else {
+            CurrencyMode::Single
+        };
+    }
+    let multi_currency = multi_currency_mode(config.currency.mode);
     let catalog = match standard::catalog(multi_currency) {
         Ok(c) => c,
         Err(e) => {
@@ -257,6 +269,63 @@ async fn checks(args: &DoctorArgs) -> Vec<Check> {
         record(check, &mut out);
     }
     out
+}
+
+/// Whether a (resolved) mode reads currency codes and rates.
+fn multi_currency_mode(mode: CurrencyMode) -> bool {
+    matches!(mode, CurrencyMode::Static | CurrencyMode::Dated)
+}
+
+/// `[currency] mode` against the org: whether the CRM knows CurrencyType (the org is
+/// multi-currency) and whether the mode fits. Returns the check and what was found (`None`
+/// when the CRM's answer says neither).
+async fn currency_check(config: &Config, crm: &CrmClient) -> (Check, Option<bool>) {
+    let object = &config.mapping.currency_type.object;
+    let multi = match crm.describe(object).await {
+        Ok(_) => true,
+        Err(CrmError::Api {
+            status, error_code, ..
+        }) if status == 404 || error_code == "NOT_FOUND" || error_code == "INVALID_TYPE" => false,
+        Err(e) => {
+            return (
+                Check::problem(
+                    "currency",
+                    format!("cannot tell whether the org is multi-currency: {}", error_chain(&e)),
+                    format!("give the integration user read access to {object}, or fix [mapping.currency_type] object"),
+                ),
+                None,
+            )
+        }
+    };
+    let org = if multi {
+        format!("the org is multi-currency ({object} exists)")
+    } else {
+        "the org is single-currency".to_string()
+    };
+    let check = match (config.currency.mode, multi) {
+        (CurrencyMode::Single, true) => Check::problem(
+            "currency",
+            format!("[currency] mode = \"single\" but {org}: amounts in other currencies would be summed without conversion"),
+            "set [currency] mode = \"auto\" (or \"static\" / \"dated\")",
+        ),
+        (CurrencyMode::Static | CurrencyMode::Dated, false) => Check::problem(
+            "currency",
+            format!(
+                "[currency] mode = \"{}\" but {org}: every cycle would fail reading the rates",
+                if config.currency.mode == CurrencyMode::Static { "static" } else { "dated" }
+            ),
+            "set [currency] mode = \"auto\" (or \"single\")",
+        ),
+        (CurrencyMode::Auto, true) => Check::ok(
+            "currency",
+            format!("mode auto: {org}; each cycle uses dated rates when DatedConversionRate has rows, else static"),
+        ),
+        (mode, _) => Check::ok(
+            "currency",
+            format!("mode {}: {org}", format!("{mode:?}").to_lowercase()),
+        ),
+    };
+    (check, Some(multi))
 }
 
 fn flow(config: &Config) -> &'static str {
@@ -424,5 +493,22 @@ mod tests {
         let won = snap.iter().find(|f| f.name == "Won_Amount__c").unwrap();
         assert!(won.createable && won.updateable);
         assert!(all.iter().all(|(o, _)| o != "CurrencyType"));
+        let problem = plan.iter().find(|f| f.name == "Sync_Problem__c").unwrap();
+        assert!(problem.updateable);
+        assert_eq!(problem.expected_type, Some(FieldType::Textarea));
+
+        // A multi-currency mode expects the currency fields and objects; an empty
+        // sync_problem name turns that field off.
+        config.currency.mode = CurrencyMode::Dated;
+        config.mapping.plan.sync_problem = String::new();
+        let all = expected_fields(&config, &standard::catalog(true).unwrap());
+        let of = |o: &str| &all.iter().find(|(name, _)| name == o).unwrap().1;
+        assert!(of("Opportunity")
+            .iter()
+            .any(|f| f.name == "CurrencyIsoCode"));
+        assert!(of("Account_Plan__c")
+            .iter()
+            .all(|f| f.name != "Sync_Problem__c"));
+        assert!(all.iter().any(|(o, _)| o == "DatedConversionRate"));
     }
 }

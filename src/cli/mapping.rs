@@ -39,7 +39,7 @@ pub struct ExpectedField {
 
 /// Every mapped object with the fields to check, in mapping order.
 pub fn expected_fields(config: &Config, catalog: &Catalog) -> Vec<(String, Vec<ExpectedField>)> {
-    let multi_currency = config.currency.mode != CurrencyMode::Single;
+    let multi_currency = matches!(config.currency.mode, CurrencyMode::Static | CurrencyMode::Dated);
     let defaults = serde_json::to_value(Mapping::default()).unwrap_or_default();
     let configured = serde_json::to_value(&config.mapping).unwrap_or_default();
     let (Some(defaults), Some(configured)) = (defaults.as_object(), configured.as_object()) else {
@@ -74,10 +74,13 @@ pub fn expected_fields(config: &Config, catalog: &Catalog) -> Vec<(String, Vec<E
             }
             let default_name = default_name.as_str().unwrap_or_default();
             let name = conf_table[key].as_str().unwrap_or(default_name).to_string();
+            if name.is_empty() && table == "plan" && key == "sync_problem" {
+                continue; // turned off
+            }
             let rollup = RollupField::from_api_name(default_name).is_some();
             let written = match table.as_str() {
                 "opportunity" => key == "plan_link",
-                "plan" => rollup || key == "rollups_changed_at",
+                "plan" => rollup || key == "rollups_changed_at" || key == "sync_problem",
                 "snapshot" => true,
                 _ => false,
             };
@@ -262,7 +265,7 @@ pub fn is_schema_error(e: &CrmError) -> bool {
 /// The mapped objects and fields the CRM lacks, as lines naming the mapping key and the
 /// field, read from the CRM's describe.
 pub async fn missing_in_crm(config: &Config, crm: &CrmClient) -> Vec<String> {
-    let multi_currency = config.currency.mode != CurrencyMode::Single;
+    let multi_currency = matches!(config.currency.mode, CurrencyMode::Static | CurrencyMode::Dated);
     let Ok(catalog) = standard::catalog(multi_currency) else {
         return Vec::new();
     };

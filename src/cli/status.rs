@@ -123,6 +123,7 @@ fn run_json(run: &RunRow) -> Value {
         "fields_would_write": fields_would_write,
         "write_failures": summary.get("write_failures").and_then(Value::as_array).map(Vec::len),
         "api_calls": summary.get("api_calls"),
+        "currency_mode": summary.get("currency_mode"),
         "stopped_early": summary.get("stopped_early"),
         "error": summary.get("error"),
     })
@@ -201,6 +202,8 @@ pub fn collect(
     Ok(json!({
         "store": store.path().display().to_string(),
         "now": time(now),
+        // The currency mode the last cycle used (`auto` decides it per cycle).
+        "currency_mode": store.meta(crate::sync::CURRENCY_MODE)?,
         "runs": recent.iter().map(run_json).collect::<Vec<_>>(),
         "cursors": cursors,
         "api_usage": api_usage,
@@ -225,7 +228,11 @@ fn show(v: &Value) -> String {
 /// The text sections of `status`.
 pub fn render(r: &Value) -> String {
     let mut out = String::new();
-    out.push_str(&format!("Store: {}\n\n", show(&r["store"])));
+    out.push_str(&format!("Store: {}\n", show(&r["store"])));
+    out.push_str(&format!(
+        "Currency mode of the last cycle: {}\n\n",
+        show(&r["currency_mode"])
+    ));
 
     out.push_str("Recent runs\n");
     let runs = r["runs"].as_array().cloned().unwrap_or_default();

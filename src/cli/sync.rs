@@ -137,6 +137,7 @@ pub fn crm_config(config: &Config) -> Result<CrmConfig, CliError> {
 /// The sync engine's settings from `[org]`, `[rollups]`, `[linking]`, `[mapping]`,
 /// `[limits]` and `[sync]`.
 pub fn sync_settings(config: &Config) -> SyncSettings {
+    // In `auto` each cycle turns the currency code fields off on a single-currency org.
     let multi_currency = config.currency.mode != CurrencyMode::Single;
     let discriminator = config.linking.discriminator_field.as_deref();
     SyncSettings {
@@ -154,11 +155,7 @@ pub fn sync_settings(config: &Config) -> SyncSettings {
         ),
         batch_size: config.sync.batch_size,
         max_api_usage_percent: config.limits.max_api_usage_percent,
-        currency: match config.currency.mode {
-            CurrencyMode::Single => crate::domain::CurrencyMode::Single,
-            CurrencyMode::Static => crate::domain::CurrencyMode::Static,
-            CurrencyMode::Dated => crate::domain::CurrencyMode::Dated,
-        },
+        currency: config.currency.mode,
     }
 }
 

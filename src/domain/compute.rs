@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::NaiveDate;
 
 use super::activities::{engaged_since, engaging_event, engaging_task, summarize};
+use super::currency::{frozen_reason, CurrencyError};
 use super::linking::{desired_link, is_linkable, PlanIndex};
 use super::membership::{Hierarchy, Membership};
 use super::model::{Event, OrgData, Plan, Rules, Task};
@@ -26,6 +27,9 @@ pub enum FindingKind {
     HierarchyCycle,
     /// A currency code has no rate: the plan's rollups were not computed.
     UnknownCurrency,
+    /// Dated mode: no DatedConversionRate period covers an opportunity's CloseDate (a gap in
+    /// the org's rates): the plan's rollups were not computed.
+    DatedRateGap,
 }
 
 /// Something the rules noticed, with the Ids involved and a message for a human.
@@ -46,6 +50,9 @@ pub struct Outcome {
     pub rollups: BTreeMap<String, Rollups>,
     /// Sorted by kind, then Ids.
     pub findings: Vec<Finding>,
+    /// Plan Id → why its rollups were not computed (a rate it needs is unusable), as short
+    /// text for the plan's Sync_Problem__c. Such a plan is in no `rollups`.
+    pub frozen: BTreeMap<String, String>,
 }
 
 /// Computes the links of every opportunity and the rollups of every plan whose status is in
@@ -54,8 +61,10 @@ pub struct Outcome {
 ///
 /// A plan's linked opportunities are those whose resulting link is that plan: the desired
 /// link, or the kept link of a locked opportunity, even to a plan that would not be a
-/// candidate. When a linked opportunity's or the plan's currency has no rate, the plan gets
-/// no rollups (its fields are left as they are) and an `UnknownCurrency` finding says why.
+/// candidate. When a linked opportunity's or the plan's currency has no usable rate (an
+/// unknown code, or in dated mode no period covering the CloseDate), the plan gets no rollups
+/// (its fields are left as they are), an `UnknownCurrency` or `DatedRateGap` finding names
+/// the record, and `frozen` holds the short reason for the plan's Sync_Problem__c.
 pub fn compute(
     org: &OrgData,
     rules: &Rules,
@@ -173,6 +182,7 @@ pub fn compute(
 
     // Rollups.
     let mut rollups = BTreeMap::new();
+    let mut frozen = BTreeMap::new();
     for plan in org.plans.iter().filter(|p| wanted(p)) {
         let Some(members) = members_of.get(plan.id.as_str()) else {
             continue;
@@ -180,17 +190,18 @@ pub fn compute(
         let linked_idx: &[usize] = linked.get(plan.id.as_str()).map_or(&[], Vec::as_slice);
         let linked_opps = linked_idx.iter().map(|&i| &org.opportunities[i]);
         if let Err(error) = org.rates.check(plan.currency.as_deref()) {
-            findings.push(unknown_currency(plan, &plan.id, &error.to_string()));
+            findings.push(unusable_rate(plan, &plan.id, &error));
+            frozen.insert(plan.id.clone(), frozen_reason(&error, &plan.id, true));
             continue;
         }
         let sums = match sum_opportunities(plan, linked_opps, &org.rates) {
             Ok(s) => s,
             Err(f) => {
-                findings.push(unknown_currency(
-                    plan,
-                    &f.opportunity_id,
-                    &f.error.to_string(),
-                ));
+                findings.push(unusable_rate(plan, &f.opportunity_id, &f.error));
+                frozen.insert(
+                    plan.id.clone(),
+                    frozen_reason(&f.error, &f.opportunity_id, false),
+                );
                 continue;
             }
         };
@@ -236,6 +247,7 @@ pub fn compute(
         links,
         rollups,
         findings,
+        frozen,
     }
 }
 
@@ -247,16 +259,25 @@ fn show(d: Option<NaiveDate>) -> String {
     d.map_or_else(|| "(none)".to_string(), |d| d.to_string())
 }
 
-fn unknown_currency(plan: &Plan, record: &str, why: &str) -> Finding {
+fn unusable_rate(plan: &Plan, record: &str, error: &CurrencyError) -> Finding {
     let mut ids = vec![plan.id.clone()];
     if record != plan.id {
         ids.push(record.to_string());
     }
+    let kind = match error {
+        CurrencyError::NoDatedRate { .. } => FindingKind::DatedRateGap,
+        _ => FindingKind::UnknownCurrency,
+    };
+    let what = if record == plan.id {
+        format!("its own currency: {error}")
+    } else {
+        format!("opportunity {record}: {error}")
+    };
     Finding {
-        kind: FindingKind::UnknownCurrency,
+        kind,
         ids,
         message: format!(
-            "plan {} ({}) keeps its rollups as they are: record {record}: {why}",
+            "plan {} ({}) keeps its rollups as they are: {what}",
             plan.id, plan.name
         ),
     }

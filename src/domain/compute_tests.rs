@@ -289,6 +289,73 @@ fn amounts_are_converted_to_the_plan_currency_and_unknown_currencies_are_reporte
         ]
     );
     assert!(out.findings[0].message.contains("GBP"));
+    assert_eq!(
+        out.frozen["P"],
+        "Rollups frozen: no rate for currency GBP (Opportunity O1)"
+    );
+    assert!(out.frozen["Q"].contains("CHF"), "{:?}", out.frozen);
+}
+
+#[test]
+fn a_close_date_outside_every_dated_period_freezes_the_plan_and_names_the_opportunity() {
+    let types = [
+        CurrencyType {
+            iso_code: "USD".into(),
+            conversion_rate: dec("1"),
+            is_corporate: true,
+        },
+        CurrencyType {
+            iso_code: "JPY".into(),
+            conversion_rate: dec("150"),
+            is_corporate: false,
+        },
+    ];
+    // The org's JPY periods start in 2026: a 2025 close date is in no period.
+    let dated = [DatedConversionRate {
+        iso_code: "JPY".into(),
+        start_date: d("2026-01-01"),
+        next_start_date: None,
+        conversion_rate: dec("100"),
+    }];
+    let mut old = opp("O1", "A", "2025-12-31");
+    old.amount = Some(dec("1000"));
+    old.currency = Some("JPY".into());
+    let mut ok = opp("O2", "A", "2026-03-31");
+    ok.amount = Some(dec("1000"));
+    ok.currency = Some("JPY".into());
+    let mut p = plan("P", "A", "2025-01-01", "2026-12-31");
+    p.currency = Some("USD".into());
+    let mut org = OrgData {
+        accounts: accounts(&[("A", None)]),
+        plans: vec![p],
+        opportunities: vec![old, ok],
+        rates: Rates::from_records(CurrencyMode::Dated, &types, &dated),
+        ..OrgData::default()
+    };
+    let out = compute(&org, &Rules::default(), d("2026-08-15"), None);
+    assert!(
+        out.rollups.is_empty(),
+        "no rollups from the CurrencyType rate"
+    );
+    assert_eq!(out.findings.len(), 1, "{:?}", out.findings);
+    let f = &out.findings[0];
+    assert_eq!(f.kind, FindingKind::DatedRateGap);
+    assert_eq!(f.ids, vec!["P".to_string(), "O1".into()]);
+    assert!(
+        f.message.contains("JPY") && f.message.contains("2025-12-31"),
+        "{}",
+        f.message
+    );
+    assert_eq!(
+        out.frozen["P"],
+        "Rollups frozen: no JPY rate for 2025-12-31 (Opportunity O1)"
+    );
+
+    // Moved into the covered period, the plan computes again: 1000 / 100 each.
+    org.opportunities[0].close_date = Some(d("2026-01-01"));
+    let out = compute(&org, &Rules::default(), d("2026-08-15"), None);
+    assert!(out.frozen.is_empty() && out.findings.is_empty());
+    assert_eq!(out.rollups["P"].open_pipeline, dec("20"));
 }
 
 #[test]

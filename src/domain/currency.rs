@@ -1,6 +1,16 @@
 //! Currency conversion (design.md §3.5): single-currency orgs, static CurrencyType rates and
 //! dated DatedConversionRate rates. A rate r(c) gives units of c per unit of the corporate
 //! currency; x in c converts to P as x × r(P) / r(c). An unknown code is an error, never 1.0.
+//!
+//! Dated rates: a real org's first period of each currency starts at the beginning of the
+//! calendar and its last one runs to the end of time (NextStartDate 9999-12-31, or null), so
+//! every date has a period. A date outside every period of a currency (a gap in the org's
+//! data) is an error for the record, like an unknown code: never the CurrencyType rate
+//! instead. The corporate currency is the unit: without dated periods of its own its rate is
+//! its CurrencyType rate (1). An amount with no date (an opportunity without CloseDate, which
+//! the CRM requires and which links to no plan) converts at the CurrencyType rate.
+//!
+//! Cost: a lookup is a binary search over one currency's periods.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +25,7 @@ pub enum CurrencyMode {
     Single,
     /// CurrencyType rates.
     Static,
-    /// DatedConversionRate rates by the opportunity's CloseDate, CurrencyType otherwise.
+    /// DatedConversionRate rates by the opportunity's CloseDate.
     Dated,
 }
 
@@ -46,6 +56,53 @@ pub enum CurrencyError {
     BadRate(String),
     #[error("the org is multi-currency but has no corporate currency in CurrencyType")]
     NoCorporate,
+    /// Dated mode: no DatedConversionRate period of `code` contains `date`.
+    #[error("no dated conversion rate of {code} covers {date} (DatedConversionRate leaves a gap there; add a period that covers it)")]
+    NoDatedRate { code: String, date: NaiveDate },
+}
+
+impl CurrencyError {
+    /// The currency code the error is about, when there is one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            CurrencyError::Unknown(c) | CurrencyError::BadRate(c) => Some(c),
+            CurrencyError::NoDatedRate { code, .. } => Some(code),
+            CurrencyError::NoCorporate => None,
+        }
+    }
+}
+
+/// Longest text the plan's Sync_Problem__c (a 255-character TextArea) takes.
+pub const SYNC_PROBLEM_MAX_CHARS: usize = 255;
+
+/// The short reason written to a frozen plan's Sync_Problem__c: what could not be converted
+/// and which record holds it (`record` is the opportunity, or the plan itself when its own
+/// currency has no rate). At most [`SYNC_PROBLEM_MAX_CHARS`] characters, cut at a character
+/// boundary.
+pub fn frozen_reason(error: &CurrencyError, record: &str, is_plan: bool) -> String {
+    let what = match error {
+        CurrencyError::Unknown(code) => format!("no rate for currency {code}"),
+        CurrencyError::BadRate(code) => format!("the {code} rate is zero or less"),
+        CurrencyError::NoCorporate => "the org has no corporate currency".to_string(),
+        CurrencyError::NoDatedRate { code, date } => format!("no {code} rate for {date}"),
+    };
+    let whose = if is_plan {
+        format!("this plan's currency, {record}")
+    } else {
+        format!("Opportunity {record}")
+    };
+    truncate_chars(
+        &format!("Rollups frozen: {what} ({whose})"),
+        SYNC_PROBLEM_MAX_CHARS,
+    )
+}
+
+/// `text` cut to at most `max` characters (never inside a character).
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => text[..at].to_string(),
+        None => text.to_string(),
+    }
 }
 
 /// The org's conversion rates.
@@ -115,20 +172,27 @@ impl Rates {
                 .as_deref()
                 .ok_or(CurrencyError::NoCorporate)?,
         };
-        let dated = date.and_then(|d| {
-            self.dated.get(code).and_then(|ranges| {
-                ranges
-                    .iter()
-                    .find(|r| r.start_date <= d && r.next_start_date.is_none_or(|n| d < n))
-                    .map(|r| r.conversion_rate)
-            })
-        });
-        let rate = match dated {
-            Some(r) => r,
-            None => *self
-                .fixed
-                .get(code)
-                .ok_or_else(|| CurrencyError::Unknown(code.to_string()))?,
+        let fixed = *self
+            .fixed
+            .get(code)
+            .ok_or_else(|| CurrencyError::Unknown(code.to_string()))?;
+        let rate = match (self.mode, date) {
+            (CurrencyMode::Dated, Some(d)) => match self.dated.get(code) {
+                Some(periods) => {
+                    dated_rate(periods, d).ok_or_else(|| CurrencyError::NoDatedRate {
+                        code: code.to_string(),
+                        date: d,
+                    })?
+                }
+                None if self.corporate.as_deref() == Some(code) => fixed,
+                None => {
+                    return Err(CurrencyError::NoDatedRate {
+                        code: code.to_string(),
+                        date: d,
+                    })
+                }
+            },
+            _ => fixed,
         };
         if rate <= Decimal::ZERO {
             return Err(CurrencyError::BadRate(code.to_string()));
@@ -144,8 +208,9 @@ impl Rates {
         }
     }
 
-    /// Converts `amount` in `from` to `to`, at `date` in dated mode (a date no dated range
-    /// covers, or no date, uses the CurrencyType rate). Not rounded.
+    /// Converts `amount` in `from` to `to`, at `date` in dated mode (a date no dated period
+    /// of either currency covers is [`CurrencyError::NoDatedRate`]; no date uses the
+    /// CurrencyType rates). Not rounded.
     pub fn convert(
         &self,
         amount: Decimal,
@@ -168,6 +233,16 @@ impl Rates {
         }
         Ok(amount * r_to / r_from)
     }
+}
+
+/// The rate of the period containing `d`: [StartDate, NextStartDate), a missing
+/// NextStartDate meaning open-ended. `periods` are sorted by start date.
+fn dated_rate(periods: &[DatedConversionRate], d: NaiveDate) -> Option<Decimal> {
+    let after = periods.partition_point(|p| p.start_date <= d);
+    let p = periods.get(after.checked_sub(1)?)?;
+    p.next_start_date
+        .is_none_or(|n| d < n)
+        .then_some(p.conversion_rate)
 }
 
 #[cfg(test)]
@@ -253,7 +328,6 @@ mod tests {
             ("2026-06-30", "80"), // last day before NextStartDate
             ("2026-07-01", "95"), // NextStartDate starts the next range
             ("2030-01-01", "95"), // open-ended range
-            ("2025-12-31", "90"), // no range: CurrencyType rate
         ];
         for (date, want) in cases {
             let got = r
@@ -261,10 +335,119 @@ mod tests {
                 .unwrap();
             assert_eq!(got, dec(want), "at {date}");
         }
+        // No date (an opportunity without CloseDate): the CurrencyType rate.
         assert_eq!(
             r.convert(dec("100"), Some("USD"), Some("EUR"), None),
             Ok(dec("90"))
         );
+    }
+
+    #[test]
+    fn a_date_before_every_dated_period_is_an_error_not_the_currency_type_rate() {
+        let r = Rates::from_records(CurrencyMode::Dated, &types(), &dated());
+        let gap = Err(CurrencyError::NoDatedRate {
+            code: "EUR".into(),
+            date: d("2025-12-31"),
+        });
+        // Either side of the conversion: the opportunity's currency or the plan's.
+        assert_eq!(
+            r.convert(dec("100"), Some("USD"), Some("EUR"), Some(d("2025-12-31"))),
+            gap
+        );
+        assert_eq!(
+            r.convert(dec("100"), Some("EUR"), Some("USD"), Some(d("2025-12-31"))),
+            gap
+        );
+        // Static mode ignores the periods.
+        let s = Rates::from_records(CurrencyMode::Static, &types(), &dated());
+        assert_eq!(
+            s.convert(dec("100"), Some("USD"), Some("EUR"), Some(d("2025-12-31"))),
+            Ok(dec("90"))
+        );
+    }
+
+    #[test]
+    fn a_gap_between_two_periods_is_an_error_and_the_periods_either_side_still_convert() {
+        let mut periods = dated();
+        // The first period now ends a month early: June 2026 has no rate.
+        periods[0].next_start_date = Some(d("2026-06-01"));
+        let r = Rates::from_records(CurrencyMode::Dated, &types(), &periods);
+        let at = |date: &str| r.convert(dec("100"), Some("USD"), Some("EUR"), Some(d(date)));
+        assert_eq!(at("2026-05-31"), Ok(dec("80")));
+        assert_eq!(
+            at("2026-06-15"),
+            Err(CurrencyError::NoDatedRate {
+                code: "EUR".into(),
+                date: d("2026-06-15")
+            })
+        );
+        assert_eq!(at("2026-07-01"), Ok(dec("95")));
+    }
+
+    #[test]
+    fn periods_shaped_as_a_real_org_keeps_them_cover_every_date() {
+        // The first period starts at the beginning of the calendar, the last one's
+        // NextStartDate is 9999-12-31.
+        let periods = vec![
+            DatedConversionRate {
+                iso_code: "JPY".into(),
+                start_date: d("0001-01-01"),
+                next_start_date: Some(d("2026-01-01")),
+                conversion_rate: dec("140"),
+            },
+            DatedConversionRate {
+                iso_code: "JPY".into(),
+                start_date: d("2026-01-01"),
+                next_start_date: Some(d("9999-12-31")),
+                conversion_rate: dec("160"),
+            },
+        ];
+        let r = Rates::from_records(CurrencyMode::Dated, &types(), &periods);
+        let at = |date: &str| r.convert(dec("1"), Some("USD"), Some("JPY"), Some(d(date)));
+        assert_eq!(at("1999-06-30"), Ok(dec("140")));
+        assert_eq!(at("2025-12-31"), Ok(dec("140")));
+        assert_eq!(at("2026-01-01"), Ok(dec("160")));
+        assert_eq!(at("9999-12-30"), Ok(dec("160")));
+        // The corporate currency needs no periods of its own (it is the unit); another
+        // currency without any is not covered.
+        assert_eq!(
+            r.convert(dec("7"), Some("USD"), Some("USD"), Some(d("2026-03-01"))),
+            Ok(dec("7"))
+        );
+        assert_eq!(
+            r.convert(dec("1"), Some("EUR"), Some("JPY"), Some(d("2026-03-01"))),
+            Err(CurrencyError::NoDatedRate {
+                code: "EUR".into(),
+                date: d("2026-03-01")
+            })
+        );
+    }
+
+    #[test]
+    fn the_sync_problem_text_names_currency_date_and_record_within_255_characters() {
+        let gap = CurrencyError::NoDatedRate {
+            code: "JPY".into(),
+            date: d("2026-03-31"),
+        };
+        assert_eq!(
+            frozen_reason(&gap, "006000000000001AAA", false),
+            "Rollups frozen: no JPY rate for 2026-03-31 (Opportunity 006000000000001AAA)"
+        );
+        assert_eq!(
+            frozen_reason(
+                &CurrencyError::Unknown("XTS".into()),
+                "a0P000000000001AAA",
+                true
+            ),
+            "Rollups frozen: no rate for currency XTS (this plan's currency, a0P000000000001AAA)"
+        );
+        // A long code of multi-byte characters is cut at a character boundary.
+        let long = CurrencyError::Unknown("€".repeat(300));
+        let text = frozen_reason(&long, "006000000000001AAA", false);
+        assert_eq!(text.chars().count(), SYNC_PROBLEM_MAX_CHARS);
+        assert!(text.ends_with('€'));
+        assert_eq!(truncate_chars("abc", 2), "ab");
+        assert_eq!(truncate_chars("abc", 5), "abc");
     }
 
     #[test]

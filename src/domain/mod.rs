@@ -19,7 +19,7 @@ mod golden_tests;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 pub use compute::{compute, Finding, FindingKind, Outcome};
 pub use currency::{CurrencyError, CurrencyMode, CurrencyType, DatedConversionRate, Rates};

@@ -37,6 +37,13 @@ pub struct RecordError {
     pub fields: Vec<String>,
 }
 
+/// The NextStartDate of a currency's latest dated period in a real org.
+pub const END_OF_TIME: &str = "9999-12-31";
+
+/// The StartDate of a currency's first dated period in a real org: the beginning of the
+/// calendar, so the periods cover every date.
+pub const BEGINNING_OF_TIME: &str = "0001-01-01";
+
 impl RecordError {
     pub fn new(status_code: &str, message: impl Into<String>, fields: Vec<String>) -> Self {
         RecordError {
@@ -886,6 +893,7 @@ impl Org {
             None => None,
         };
         let rec = self.prepare(actor, def, before, body)?;
+        self.check_currency_rules(&object_name, existing, &rec)?;
         match existing {
             None => {
                 let id = match forced_id {
@@ -918,9 +926,78 @@ impl Org {
         }
     }
 
+    /// The CRM's own rules on its currency records, checked on the record as it would be
+    /// after the write (`id`: the record updated): a conversion rate is greater than zero;
+    /// at most one CurrencyType is the corporate currency; no two DatedConversionRate
+    /// periods of a currency start on the same day.
+    fn check_currency_rules(
+        &self,
+        object: &str,
+        id: Option<&str>,
+        rec: &Record,
+    ) -> Result<(), RecordError> {
+        if object != "CurrencyType" && object != "DatedConversionRate" {
+            return Ok(());
+        }
+        let others = || {
+            self.live_records(object).filter(move |r| {
+                id.is_none_or(|id| r.get("Id").and_then(Value::as_str) != Some(id))
+            })
+        };
+        let rate = rec
+            .get("ConversionRate")
+            .and_then(|v| v.to_string().parse::<rust_decimal::Decimal>().ok());
+        if rate.is_some_and(|r| r <= rust_decimal::Decimal::ZERO) {
+            return Err(RecordError::new(
+                "FIELD_INTEGRITY_EXCEPTION",
+                "Conversion Rate: the conversion rate must be greater than zero",
+                vec!["ConversionRate".into()],
+            ));
+        }
+        if object == "CurrencyType" {
+            if rec.get("IsCorporate") == Some(&Value::Bool(true)) {
+                if let Some(corporate) =
+                    others().find(|r| r.get("IsCorporate") == Some(&Value::Bool(true)))
+                {
+                    return Err(RecordError::new(
+                        "FIELD_INTEGRITY_EXCEPTION",
+                        format!(
+                            "Corporate Currency: {} is already the corporate currency; an org has one",
+                            corporate.get("IsoCode").and_then(Value::as_str).unwrap_or("?")
+                        ),
+                        vec!["IsCorporate".into()],
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        let key = |r: &Record| {
+            (
+                r.get("IsoCode")
+                    .and_then(Value::as_str)
+                    .map(str::to_ascii_uppercase),
+                r.get("StartDate")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            )
+        };
+        let mine = key(rec);
+        if let Some(other) = others().find(|r| key(r) == mine) {
+            let other_id = other.get("Id").and_then(Value::as_str).unwrap_or_default();
+            return Err(RecordError::new(
+                "DUPLICATE_VALUE",
+                format!(
+                    "duplicate value found: StartDate duplicates value on record with id: {other_id}"
+                ),
+                vec!["IsoCode".into(), "StartDate".into()],
+            ));
+        }
+        Ok(())
+    }
+
     /// DatedConversionRate.NextStartDate: the StartDate of the next period of the same
-    /// currency, null for the latest. A derivation across records, so it moves no
-    /// SystemModstamp.
+    /// currency, and for the latest the end of time (9999-12-31), as a real org shows it. A
+    /// derivation across records, so it moves no SystemModstamp.
     fn refresh_next_start_dates(&mut self) {
         const OBJECT: &str = "DatedConversionRate";
         let mut rows: Vec<(String, String, String)> = self
@@ -940,19 +1017,17 @@ impl Org {
                 .get(i + 1)
                 .filter(|(iso, _, _)| *iso == rows[i].0)
                 .map(|(_, d, _)| Value::from(d.clone()));
+            let next = next.unwrap_or_else(|| Value::from(END_OF_TIME));
             let id = rows[i].2.clone();
             let Some(before) = self.tables.get(&key).and_then(|t| t.records.get(&id)) else {
                 continue;
             };
-            if before.get("NextStartDate") == next.as_ref() {
+            if before.get("NextStartDate") == Some(&next) {
                 continue;
             }
             let before = before.clone();
             let mut after = before.clone();
-            match next {
-                Some(v) => after.insert("NextStartDate".into(), v),
-                None => after.remove("NextStartDate"),
-            };
+            after.insert("NextStartDate".into(), next);
             self.replace(&key, &id, after, before);
         }
     }

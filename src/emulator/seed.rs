@@ -246,10 +246,24 @@ impl<'a> Demo<'a> {
         self.today + Duration::days(self.rng.gen_range(-before..=after))
     }
 
-    /// Quarterly dated conversion rates from the start of last year to the end of next year.
+    /// Dated conversion rates as a real org keeps them: a first period from the beginning of
+    /// the calendar (the rate the currency had when dated rates were turned on), then
+    /// quarterly periods from the start of last year; the org chains them with NextStartDate,
+    /// the last one running to the end of time.
     fn dated_rates(&mut self) -> Result<(), SeedError> {
         let year = self.today.year();
         for (code, base) in [("EUR", 920_000i64), ("GBP", 790_000), ("JPY", 151_500_000)] {
+            let first: Value = rust_decimal::Decimal::new(base, 6)
+                .normalize()
+                .to_string()
+                .parse::<serde_json::Number>()
+                .map(Value::Number)
+                .unwrap_or(Value::Null);
+            self.create(
+                "DatedConversionRate",
+                json!({"IsoCode": code, "ConversionRate": first,
+                       "StartDate": super::org::BEGINNING_OF_TIME}),
+            )?;
             for q in 0..12u32 {
                 let start = NaiveDate::from_ymd_opt(year - 1 + (q / 4) as i32, 1 + 3 * (q % 4), 1)
                     .unwrap_or(self.today);
@@ -683,17 +697,32 @@ mod tests {
     fn multi_currency_demo_varies_currencies_and_seeds_dated_rates() {
         let mut org = Org::new(catalog(true).unwrap(), now());
         let summary = seed(&mut org, "demo", 1, today(), now()).unwrap();
-        assert_eq!(summary.count("DatedConversionRate"), 36);
+        assert_eq!(summary.count("DatedConversionRate"), 39);
         let codes: std::collections::BTreeSet<_> = org
             .records("Opportunity")
             .map(|o| o["CurrencyIsoCode"].as_str().unwrap().to_string())
             .collect();
         assert!(codes.len() >= 3, "{codes:?}");
-        let open_ended: Vec<_> = org
-            .records("DatedConversionRate")
-            .filter(|r| r.get("NextStartDate").is_none())
-            .collect();
-        assert_eq!(open_ended.len(), 3, "one open-ended period per currency");
+        // Per currency: the first period from the beginning of the calendar, each period
+        // ending where the next starts, the last at the end of time.
+        for code in ["EUR", "GBP", "JPY"] {
+            let mut periods: Vec<(String, String)> = org
+                .records("DatedConversionRate")
+                .filter(|r| r["IsoCode"] == code)
+                .map(|r| {
+                    (
+                        r["StartDate"].as_str().unwrap().to_string(),
+                        r["NextStartDate"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            periods.sort();
+            assert_eq!(periods[0].0, "0001-01-01", "{code}");
+            assert_eq!(periods.last().unwrap().1, "9999-12-31", "{code}");
+            for pair in periods.windows(2) {
+                assert_eq!(pair[0].1, pair[1].0, "{code}: {periods:?}");
+            }
+        }
         let (single, _) = seeded("demo", 1);
         assert!(single
             .records("Opportunity")

@@ -287,6 +287,9 @@ fn set_corporate_currency(
             "the conversion rate of {iso} is zero"
         )));
     }
+    // The other currencies first: an org has one corporate currency at any time.
+    let mut rows = rows;
+    rows.sort_by_key(|(_, code, _)| code == iso);
     for (id, code, rate) in rows {
         let restated = (rate / base).round_dp(6).normalize();
         let mut fields = serde_json::Map::new();

@@ -26,7 +26,7 @@ pub struct PlannedWrite {
     /// The fields to send, by API name.
     pub fields: Map<String, Value>,
     pub changes: Vec<Change>,
-    /// Why the write is made (`link`, `rollups` or `snapshot`).
+    /// Why the write is made (`link`, `rollups`, `sync_problem` or `snapshot`).
     pub reason: &'static str,
     /// An update by Id, or an upsert by external id (snapshots).
     pub kind: WriteKind,
@@ -187,55 +187,87 @@ pub fn plan_writes(
         });
     }
 
-    // The plan's rollup fields (design.md §3.3, §3.6).
+    // The plan's rollup fields (design.md §3.3, §3.6), and its Sync_Problem__c: the reason
+    // when its rollups are frozen (a rate it needs is unusable), cleared once they compute.
     let api_name: BTreeMap<RollupField, &String> =
         names.plan.rollups.iter().map(|(f, n)| (*f, n)).collect();
-    for (plan_id, rollups) in &outcome.rollups {
+    let recomputed: BTreeSet<&String> = outcome
+        .rollups
+        .keys()
+        .chain(outcome.frozen.keys())
+        .collect();
+    for plan_id in recomputed {
         let Some(record) = plan_records.get(plan_id) else {
             continue;
         };
-        let current: BTreeMap<RollupField, FieldValue> = names
-            .plan
-            .rollups
-            .iter()
-            .map(|(f, name)| (*f, current_rollup(*f, field(&record.fields, name))))
-            .collect();
-        let diff = domain::diff_rollups(&current, rollups);
-        if diff.is_empty() {
-            continue;
-        }
         let record_name = text(&record.fields, &names.plan.name);
         let mut fields = Map::new();
         let mut changes = Vec::new();
-        for change in diff {
-            let Some(name) = api_name.get(&change.field) else {
-                continue;
+        let mut change =
+            |fields: &mut Map<String, Value>, field: &String, old: Value, new: Value| {
+                fields.insert(field.clone(), new.clone());
+                changes.push(Change {
+                    object: names.plan.object.clone(),
+                    record_id: plan_id.clone(),
+                    record_name: record_name.clone(),
+                    field: field.clone(),
+                    old,
+                    new,
+                });
             };
-            let new = field_value_json(&change.new);
-            fields.insert((*name).clone(), new.clone());
-            changes.push(Change {
-                object: names.plan.object.clone(),
-                record_id: plan_id.clone(),
-                record_name: record_name.clone(),
-                field: (*name).clone(),
-                old: field_value_json(&change.old),
-                new,
-            });
+        if let Some(rollups) = outcome.rollups.get(plan_id) {
+            let current: BTreeMap<RollupField, FieldValue> = names
+                .plan
+                .rollups
+                .iter()
+                .map(|(f, name)| (*f, current_rollup(*f, field(&record.fields, name))))
+                .collect();
+            for diff in domain::diff_rollups(&current, rollups) {
+                if let Some(name) = api_name.get(&diff.field) {
+                    change(
+                        &mut fields,
+                        name,
+                        field_value_json(&diff.old),
+                        field_value_json(&diff.new),
+                    );
+                }
+            }
+        }
+        let rollups_changed = !fields.is_empty();
+        if let Some(problem_field) = &names.plan.sync_problem {
+            let wanted = outcome.frozen.get(plan_id);
+            let current = text(&record.fields, problem_field);
+            if wanted != current.as_ref() {
+                change(
+                    &mut fields,
+                    problem_field,
+                    current.map(Value::String).unwrap_or(Value::Null),
+                    wanted.cloned().map(Value::String).unwrap_or(Value::Null),
+                );
+            }
         }
         if fields.is_empty() {
             continue;
         }
-        fields.insert(
-            names.plan.rollups_changed_at.clone(),
-            Value::String(format_datetime(now)),
-        );
+        // The change timestamp follows the rollup values only: a problem text that appears
+        // or clears alone is no rollup change.
+        if rollups_changed {
+            fields.insert(
+                names.plan.rollups_changed_at.clone(),
+                Value::String(format_datetime(now)),
+            );
+        }
         planned.writes.push(PlannedWrite {
             object: names.plan.object.clone(),
             record_id: plan_id.clone(),
             record_name,
             fields,
             changes,
-            reason: "rollups",
+            reason: if rollups_changed {
+                "rollups"
+            } else {
+                "sync_problem"
+            },
             kind: WriteKind::Update,
         });
     }
@@ -284,6 +316,7 @@ pub fn finding_kind(kind: FindingKind) -> &'static str {
         FindingKind::InvalidPlanPeriod => "invalid_plan_period",
         FindingKind::HierarchyCycle => "hierarchy_cycle",
         FindingKind::UnknownCurrency => "unknown_currency",
+        FindingKind::DatedRateGap => "dated_rate_gap",
     }
 }
 
@@ -393,7 +426,134 @@ pub fn rates_from_json(text: &str) -> Option<(Vec<CurrencyType>, Vec<DatedConver
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::testutil::{d, dec, opp, plan};
+    use crate::domain::CurrencyMode;
     use rust_decimal::Decimal;
+
+    /// One USD plan on account A with one open opportunity in `currency` (100), the plan's
+    /// record as last read from the CRM carrying `fields`.
+    fn inputs(currency: &str, fields: Value) -> MirrorInputs {
+        let types = [
+            CurrencyType {
+                iso_code: "USD".into(),
+                conversion_rate: Decimal::ONE,
+                is_corporate: true,
+            },
+            CurrencyType {
+                iso_code: "EUR".into(),
+                conversion_rate: dec("0.5"),
+                is_corporate: false,
+            },
+        ];
+        let mut p = plan("P", "A", "2026-01-01", "2026-12-31");
+        p.currency = Some("USD".into());
+        let mut o = opp("O", "A", "2026-05-01");
+        o.amount = Some(dec("100"));
+        o.currency = Some(currency.into());
+        o.plan_id = Some("P".into());
+        let record = MirrorRecord {
+            id: "P".into(),
+            system_modstamp: DateTime::<Utc>::UNIX_EPOCH,
+            is_deleted: false,
+            fields: fields.as_object().cloned().unwrap_or_default(),
+        };
+        MirrorInputs {
+            org: OrgData {
+                accounts: vec![Account {
+                    id: "A".into(),
+                    parent_id: None,
+                }],
+                plans: vec![p],
+                opportunities: vec![o],
+                rates: Rates::from_records(CurrencyMode::Static, &types, &[]),
+                ..OrgData::default()
+            },
+            plan_records: HashMap::from([("P".to_string(), record)]),
+            opportunity_names: HashMap::new(),
+        }
+    }
+
+    fn plan_write(planned: &Planned) -> Option<&PlannedWrite> {
+        planned
+            .writes
+            .iter()
+            .find(|w| w.object == "Account_Plan__c")
+    }
+
+    #[test]
+    fn a_frozen_plan_gets_its_problem_text_alone_and_a_computing_plan_clears_it() {
+        let names = Names::default();
+        let rules = Rules::default();
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let today = d("2026-08-15");
+        // The plan's rollups as the CRM holds them (an open 200 USD, nothing else).
+        let open = serde_json::json!({
+            "Open_Pipeline__c": 200, "Open_Count__c": 1, "Won_Amount__c": 0, "Won_Count__c": 0,
+            "Lost_Amount__c": 0, "Lost_Count__c": 0, "Weighted_Pipeline__c": 0,
+            "Expected_Revenue__c": 0, "Overdue_Task_Count__c": 0, "Contact_Count__c": 0,
+            "Engaged_Contact_Count__c": 0,
+        });
+
+        // GBP has no rate: only Sync_Problem__c is written, without Rollups_Changed_At__c.
+        let planned = plan_writes(
+            &inputs("GBP", open.clone()),
+            &names,
+            &rules,
+            today,
+            now,
+            None,
+        );
+        let w = plan_write(&planned).expect("a write of the problem text");
+        assert_eq!(
+            w.fields,
+            serde_json::json!({
+                "Sync_Problem__c": "Rollups frozen: no rate for currency GBP (Opportunity O)"
+            })
+            .as_object()
+            .cloned()
+            .unwrap()
+        );
+        assert_eq!(w.reason, "sync_problem");
+        assert!(planned.rollups.is_empty());
+
+        // Already there: nothing to write.
+        let mut with_problem = open.clone();
+        with_problem["Sync_Problem__c"] = w.fields["Sync_Problem__c"].clone();
+        let planned = plan_writes(
+            &inputs("GBP", with_problem.clone()),
+            &names,
+            &rules,
+            today,
+            now,
+            None,
+        );
+        assert!(plan_write(&planned).is_none());
+
+        // Fixed (EUR converts: 100 / 0.5 = 200, as the CRM holds): the text is cleared
+        // alone, the rollups being unchanged.
+        let planned = plan_writes(
+            &inputs("EUR", with_problem),
+            &names,
+            &rules,
+            today,
+            now,
+            None,
+        );
+        let w = plan_write(&planned).expect("a write clearing the problem");
+        assert_eq!(w.fields.get("Sync_Problem__c"), Some(&Value::Null));
+        assert!(
+            !w.fields.contains_key("Rollups_Changed_At__c"),
+            "{:?}",
+            w.fields
+        );
+        assert!(!w.fields.contains_key("Open_Pipeline__c"));
+
+        // Turned off in the mapping: never written.
+        let mut off = names.clone();
+        off.plan.sync_problem = None;
+        let planned = plan_writes(&inputs("GBP", open), &off, &rules, today, now, None);
+        assert!(plan_write(&planned).is_none());
+    }
 
     #[test]
     fn stored_rates_read_back_as_they_were_written() {

@@ -62,8 +62,9 @@ pub struct SyncSettings {
     pub batch_size: usize,
     /// End the cycle cleanly when the org's daily API usage passes this share.
     pub max_api_usage_percent: u8,
-    /// How amounts in other currencies convert to the plan's (design.md §3.5).
-    pub currency: CurrencyMode,
+    /// How amounts in other currencies convert to the plan's (design.md §3.5); `auto`
+    /// decides every cycle from what the org has.
+    pub currency: crate::config::CurrencyMode,
 }
 
 /// What `plansync resync` re-pulls.
@@ -92,6 +93,29 @@ fn delete_log_key(object: &str) -> String {
 
 /// The meta key holding the conversion rates the last cycle read.
 const CURRENCY_RATES: &str = "currency_rates";
+
+/// The meta key holding the currency mode the last cycle used (`single`, `static`, `dated`).
+pub const CURRENCY_MODE: &str = "currency_mode";
+
+/// The finding kind of an explicit `single` mode on a multi-currency org.
+pub const CURRENCY_MODE_FINDING: &str = "currency_mode";
+
+/// A currency mode's name, as the configuration spells it.
+pub fn mode_name(mode: CurrencyMode) -> &'static str {
+    match mode {
+        CurrencyMode::Single => "single",
+        CurrencyMode::Static => "static",
+        CurrencyMode::Dated => "dated",
+    }
+}
+
+/// What a cycle's read of the org's currencies found.
+struct CurrencyRead {
+    rates: Rates,
+    /// Why the configured mode does not fit the org (an explicit `single` on a
+    /// multi-currency org).
+    mismatch: Option<String>,
+}
 
 /// Which pulls a run makes.
 enum Pulls {
@@ -448,9 +472,31 @@ impl SyncEngine {
             Some(scope::PlanMembership::new(&accounts, &plans))
         };
 
+        // The org's currencies first: in `auto` they decide whether plans and opportunities
+        // carry a currency code to pull (design.md §3.5).
+        let previous_mode = self.store.meta(CURRENCY_MODE)?;
+        let currency = match self.rates().await {
+            Ok(read) => read,
+            Err(e) => return stopped_or(e, report),
+        };
+        let rates = currency.rates;
+        let multi_currency = rates.mode() != CurrencyMode::Single;
+        self.settings.names.set_multi_currency(multi_currency);
+        report.currency_mode = Some(mode_name(rates.mode()).to_string());
+        // Records mirrored while the org looked single-currency lack their currency code:
+        // pull everything again once.
+        let refresh = multi_currency && previous_mode.as_deref().is_none_or(|m| m == "single");
+
         let mut changed = Vec::new();
         let mut extra_scope = BTreeSet::new();
         let pulls = match &run.pulls {
+            Pulls::Fixed(pulls) if refresh => pulls
+                .iter()
+                .map(|(kind, mode)| match mode {
+                    PullMode::Incremental => (*kind, PullMode::Full),
+                    other => (*kind, other.clone()),
+                })
+                .collect(),
             Pulls::Fixed(pulls) => pulls.clone(),
             Pulls::Plan(id) => {
                 // The plan and its junction rows first: they say which accounts it covers.
@@ -497,16 +543,13 @@ impl SyncEngine {
             }
         }
 
-        let rates = match self.rates().await {
-            Ok(rates) => rates,
-            Err(e) => return stopped_or(e, report),
-        };
         // New rates change every converted amount: recompute every plan.
         let fingerprint = format!("{rates:?}");
         let recompute_all = recompute_all
             || self.store.meta(RATES_FINGERPRINT)?.as_deref() != Some(fingerprint.as_str());
         let before = before.filter(|_| !recompute_all);
         let names = &self.settings.names;
+        let rates_mode = rates.mode();
         let inputs = compute::org_data(&self.store, names, rates)?;
         let scope = match before {
             None => None,
@@ -543,6 +586,13 @@ impl SyncEngine {
         );
         report.plans_recomputed = planned.plans_recomputed;
         report.links_changed = planned.links_changed;
+        if let Some(why) = currency.mismatch {
+            planned.findings.push((
+                CURRENCY_MODE_FINDING.to_string(),
+                self.settings.names.currency.currency_type.clone(),
+                why,
+            ));
+        }
         report.findings = planned.findings.iter().map(|(_, _, m)| m.clone()).collect();
         if let Some(date) = run.snapshot {
             // A snapshot run writes the snapshot records only: the plans' own fields and the
@@ -578,6 +628,7 @@ impl SyncEngine {
             })
             .collect();
         self.store.enqueue(&new_writes, now)?;
+        self.store.set_meta(CURRENCY_MODE, mode_name(rates_mode))?;
         if scope.is_none() && run.snapshot.is_none() {
             self.store.set_meta(RECOMPUTED_ALL_ON, &today.to_string())?;
             self.store.set_meta(RATES_FINGERPRINT, &fingerprint)?;
@@ -624,7 +675,7 @@ impl SyncEngine {
     }
 
     /// The findings to keep: all of this recompute's, and, when only some plans were
-    /// recomputed, the earlier plan findings (an unknown currency) of the plans left alone.
+    /// recomputed, the earlier plan findings (an unusable rate) of the plans left alone.
     fn findings_to_keep(
         &self,
         fresh: Vec<(String, String, String)>,
@@ -636,9 +687,9 @@ impl SyncEngine {
         let mut kept = fresh;
         for old in self.store.findings()? {
             let plan = old.subject.split(',').next().unwrap_or_default();
-            if old.kind == compute::finding_kind(FindingKind::UnknownCurrency)
-                && !scope.contains(plan)
-            {
+            let frozen_plan = old.kind == compute::finding_kind(FindingKind::UnknownCurrency)
+                || old.kind == compute::finding_kind(FindingKind::DatedRateGap);
+            if frozen_plan && !scope.contains(plan) {
                 kept.push((old.kind, old.subject, old.message));
             }
         }
@@ -918,20 +969,36 @@ impl SyncEngine {
         Ok(removed)
     }
 
-    /// The org's conversion rates, read whole every cycle (a few rows): CurrencyType, and
-    /// DatedConversionRate in `dated` mode. A single-currency org reads nothing.
-    async fn rates(&mut self) -> Result<Rates, SyncError> {
-        let mode = self.settings.currency;
-        if mode == CurrencyMode::Single {
-            return Ok(Rates::single());
-        }
-        let n = &self.settings.names.currency;
-        let types = self
+    /// The org's conversion rates, read whole every cycle (a few rows), and the currency mode
+    /// they give this cycle (design.md §3.5). CurrencyType is read in every mode: its absence
+    /// (the CRM does not know the object) makes a single-currency org. `auto` is `dated`
+    /// when DatedConversionRate has rows, else `static`, on a multi-currency org, and
+    /// `single` otherwise. An explicit `single` on a multi-currency org converts nothing and
+    /// says so.
+    async fn rates(&mut self) -> Result<CurrencyRead, SyncError> {
+        use crate::config::CurrencyMode as Configured;
+        let configured = self.settings.currency;
+        let n = self.settings.names.currency.clone();
+        let tolerate_absence = matches!(configured, Configured::Auto | Configured::Single);
+        let types = match self
             .query_everything(&format!(
                 "SELECT {}, {}, {} FROM {}",
                 n.iso_code, n.conversion_rate, n.is_corporate, n.currency_type
             ))
-            .await?
+            .await
+        {
+            Ok(rows) => Some(rows),
+            Err(e) if tolerate_absence && is_unknown_object(&e) => None,
+            Err(e) => return Err(e),
+        };
+        let Some(types) = types else {
+            self.store.set_meta(CURRENCY_RATES, "")?;
+            return Ok(CurrencyRead {
+                rates: Rates::single(),
+                mismatch: None,
+            });
+        };
+        let types = types
             .iter()
             .filter_map(|r| {
                 Some(crate::domain::CurrencyType {
@@ -941,16 +1008,37 @@ impl SyncEngine {
                 })
             })
             .collect::<Vec<_>>();
-        let dated = if mode == CurrencyMode::Dated {
-            self.query_everything(&format!(
-                "SELECT {}, {}, {}, {} FROM {}",
-                n.dated_iso_code,
-                n.dated_conversion_rate,
-                n.start_date,
-                n.next_start_date,
-                n.dated_rate
-            ))
-            .await?
+        if configured == Configured::Single {
+            let mismatch = format!(
+                "[currency] mode = \"single\" but the org is multi-currency ({} has {} currencies): amounts are summed as they are, without conversion; set [currency] mode = \"auto\"",
+                n.currency_type,
+                types.len()
+            );
+            warn!(%mismatch, "currency mode");
+            return Ok(CurrencyRead {
+                rates: Rates::single(),
+                mismatch: Some(mismatch),
+            });
+        }
+        let dated_query = format!(
+            "SELECT {}, {}, {}, {} FROM {}",
+            n.dated_iso_code,
+            n.dated_conversion_rate,
+            n.start_date,
+            n.next_start_date,
+            n.dated_rate
+        );
+        let dated_rows = match configured {
+            Configured::Static => Vec::new(),
+            Configured::Dated => self.query_everything(&dated_query).await?,
+            _ => match self.query_everything(&dated_query).await {
+                Ok(rows) => rows,
+                // Advanced currency management is off: the org has no dated rates.
+                Err(e) if is_unknown_object(&e) => Vec::new(),
+                Err(e) => return Err(e),
+            },
+        };
+        let dated: Vec<crate::domain::DatedConversionRate> = dated_rows
             .iter()
             .filter_map(|r| {
                 Some(crate::domain::DatedConversionRate {
@@ -960,9 +1048,12 @@ impl SyncEngine {
                     next_start_date: convert::date(r, &n.next_start_date),
                 })
             })
-            .collect()
-        } else {
-            Vec::new()
+            .collect();
+        let mode = match configured {
+            Configured::Static => CurrencyMode::Static,
+            Configured::Dated => CurrencyMode::Dated,
+            _ if dated.is_empty() => CurrencyMode::Static,
+            _ => CurrencyMode::Dated,
         };
         if !types.iter().any(|t| t.is_corporate) {
             return Err(SyncError::BadRecord {
@@ -976,16 +1067,31 @@ impl SyncEngine {
             CURRENCY_RATES,
             &compute::rates_json(&types, &dated).to_string(),
         )?;
-        Ok(Rates::from_records(mode, &types, &dated))
+        Ok(CurrencyRead {
+            rates: Rates::from_records(mode, &types, &dated),
+            mismatch: None,
+        })
     }
 
     /// The rates the last cycle read, for commands that compute from the mirror without the
-    /// CRM (`explain`, `plan`); single-currency when the org has none.
-    pub fn stored_rates(store: &Store, mode: CurrencyMode) -> Result<Rates, SyncError> {
-        if mode == CurrencyMode::Single {
-            return Ok(Rates::single());
-        }
-        let Some(text) = store.meta(CURRENCY_RATES)? else {
+    /// CRM (`explain`, `plan`); in `auto`, in the mode that cycle used. Single-currency when
+    /// the org has none.
+    pub fn stored_rates(
+        store: &Store,
+        configured: crate::config::CurrencyMode,
+    ) -> Result<Rates, SyncError> {
+        use crate::config::CurrencyMode as Configured;
+        let mode = match configured {
+            Configured::Single => return Ok(Rates::single()),
+            Configured::Static => CurrencyMode::Static,
+            Configured::Dated => CurrencyMode::Dated,
+            Configured::Auto => match store.meta(CURRENCY_MODE)?.as_deref() {
+                Some("static") => CurrencyMode::Static,
+                Some("dated") => CurrencyMode::Dated,
+                _ => return Ok(Rates::single()),
+            },
+        };
+        let Some(text) = store.meta(CURRENCY_RATES)?.filter(|t| !t.is_empty()) else {
             return Ok(Rates::single());
         };
         let (types, dated) =
@@ -1109,4 +1215,10 @@ impl SyncEngine {
         }
         Ok(kept)
     }
+}
+
+/// The CRM does not know the object queried (`INVALID_TYPE`): a single-currency org has no
+/// CurrencyType, an org without advanced currency management no DatedConversionRate.
+fn is_unknown_object(e: &SyncError) -> bool {
+    matches!(e, SyncError::Crm(CrmError::Api { error_code, .. }) if error_code == "INVALID_TYPE")
 }

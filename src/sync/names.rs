@@ -75,6 +75,9 @@ pub struct PlanNames {
     /// Output field per rollup.
     pub rollups: Vec<(RollupField, String)>,
     pub rollups_changed_at: String,
+    /// Where the reason a plan's rollups are frozen is written; `None` when the mapping
+    /// turns it off (an empty name).
+    pub sync_problem: Option<String>,
 }
 
 /// Field API names of the plan-to-account junction object.
@@ -156,6 +159,10 @@ pub struct CurrencyNames {
     pub next_start_date: String,
     pub dated_iso_code: String,
     pub dated_conversion_rate: String,
+    /// The plan's and the opportunity's currency code fields, read only while the org is
+    /// multi-currency (see [`Names::set_multi_currency`]).
+    pub plan_iso_code: String,
+    pub opportunity_iso_code: String,
 }
 
 /// Every API name the cycle uses.
@@ -212,6 +219,7 @@ impl Names {
                 v.extend(p.currency.iter());
                 v.extend(p.discriminator.iter());
                 v.extend(p.rollups.iter().map(|(_, name)| name));
+                v.extend(p.sync_problem.iter());
                 v
             }
             ObjectKind::PlanAccount => vec![&self.plan_account.plan, &self.plan_account.account],
@@ -267,6 +275,14 @@ impl Names {
 }
 
 impl Names {
+    /// Reads the currency code fields of plans and opportunities (a multi-currency org) or
+    /// not (a single-currency org, where they do not exist).
+    pub fn set_multi_currency(&mut self, multi_currency: bool) {
+        self.plan.currency = multi_currency.then(|| self.currency.plan_iso_code.clone());
+        self.opportunity.currency =
+            multi_currency.then(|| self.currency.opportunity_iso_code.clone());
+    }
+
     /// Resolves the names from `[mapping]`. Currency fields are read only in multi-currency
     /// modes; the discriminator only when `[linking] discriminator_field` is set (the same
     /// API name on the opportunity and the plan).
@@ -286,6 +302,8 @@ impl Names {
                 next_start_date: m.dated_conversion_rate.next_start_date.clone(),
                 dated_iso_code: m.dated_conversion_rate.iso_code.clone(),
                 dated_conversion_rate: m.dated_conversion_rate.conversion_rate.clone(),
+                plan_iso_code: m.plan.currency_iso_code.clone(),
+                opportunity_iso_code: m.opportunity.currency_iso_code.clone(),
             },
             snapshot: SnapshotNames {
                 object: m.snapshot.object.clone(),
@@ -312,6 +330,7 @@ impl Names {
                 discriminator: discriminator.map(str::to_string),
                 rollups,
                 rollups_changed_at: m.plan.rollups_changed_at.clone(),
+                sync_problem: Some(m.plan.sync_problem.clone()).filter(|n| !n.is_empty()),
             },
             plan_account: PlanAccountNames {
                 object: m.plan_account.object.clone(),

@@ -48,6 +48,8 @@ pub struct CycleReport {
     pub dry_run: bool,
     /// The date the date-relative rules were evaluated for (org time zone).
     pub today: String,
+    /// The currency mode the cycle used (`single`, `static`, `dated`; `auto` decides it).
+    pub currency_mode: Option<String>,
     pub objects: BTreeMap<String, ObjectStats>,
     pub plans_recomputed: u64,
     pub links_changed: u64,
@@ -87,6 +89,9 @@ impl CycleReport {
 impl fmt::Display for CycleReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{} run for {}:", self.kind, self.today)?;
+        if let Some(mode) = &self.currency_mode {
+            writeln!(f, "  currency mode {mode}")?;
+        }
         for (object, s) in &self.objects {
             writeln!(
                 f,

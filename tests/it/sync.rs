@@ -55,6 +55,8 @@ async fn golden_org_is_linked_and_rolled_up_as_the_rules_say() {
 
     let first = sync_json(&config, &["--full", "--as-of", as_of]).await;
     assert_eq!(first["write_failures"], json!([]), "{first}");
+    // The default `auto` mode on a single-currency org (the CRM knows no CurrencyType).
+    assert_eq!(first["currency_mode"], "single", "{first}");
     assert!(first["links_changed"].as_u64().unwrap() > 0);
     assert_eq!(first["objects"]["opportunity"]["pulled"], 260);
 
@@ -513,12 +515,13 @@ async fn amounts_in_other_currencies_convert_to_the_plans_currency() {
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
+    // The default `auto` mode: CurrencyType exists and DatedConversionRate has no rows, so
+    // the cycle converts at the static rates.
     let config = write_config(dir.path(), &emulator);
-    let text = std::fs::read_to_string(&config).unwrap() + "\n[currency]\nmode = \"static\"\n";
-    std::fs::write(&config, text).unwrap();
 
     let report = sync_json(&config, &["--as-of", AS_OF]).await;
     assert_eq!(report["write_failures"], json!([]), "{report}");
+    assert_eq!(report["currency_mode"], "static", "{report}");
     // x in c is x × r(P) / r(c) in the plan's currency P (design.md §3.5).
     let usd = |amount: i64, code: &str| {
         (Decimal::from(amount) * rate["USD"] / rate[code])
@@ -633,8 +636,9 @@ async fn a_write_request_the_crm_refuses_whole_does_not_stop_later_cycles() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_that_times_out_is_pulled_in_windows() {
     let s = Scenario::new().await;
-    // Request 1 of the cycle reads the limits; request 2 is the accounts' query.
-    s.emulator.set_faults_str("timeout@2").unwrap();
+    // Request 1 of the cycle reads the limits, request 2 the org's currencies (CurrencyType,
+    // which this single-currency org lacks); request 3 is the accounts' query.
+    s.emulator.set_faults_str("timeout@3").unwrap();
     let report = s.sync().await;
     assert_eq!(report["objects"]["account"]["pulled"], 3, "{report}");
     assert!(
@@ -643,4 +647,161 @@ async fn a_query_that_times_out_is_pulled_in_windows() {
     );
     assert_eq!(s.link(&s.won_a).await, json!(s.plan_a));
     s.emulator.shutdown().await;
+}
+
+/// The plan's Sync_Problem__c, as the CRM holds it.
+async fn sync_problem(crm: &Crm, plan: &str) -> Value {
+    crm.get("Account_Plan__c", plan).await["Sync_Problem__c"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_frozen_by_a_dated_rate_gap_says_why_in_the_crm_until_it_computes_again() {
+    let emulator = Emulator::builder()
+        .seed("empty")
+        .multi_currency("USD")
+        .start()
+        .await
+        .unwrap();
+    let crm = Crm::connect(&emulator).await;
+    // The org's JPY periods start in 2026: unlike a real org's first period, nothing covers
+    // 2025 (an anomaly of the org's data).
+    crm.create(
+        "DatedConversionRate",
+        json!({"IsoCode": "JPY", "ConversionRate": 150, "StartDate": "2026-01-01"}),
+    )
+    .await;
+    let account = crm.create("Account", json!({"Name": "Kyoto"})).await;
+    let plan = crm
+        .create(
+            "Account_Plan__c",
+            json!({"Name": "Kyoto FY26", "Account__c": account, "Status__c": "Active",
+                   "CurrencyIsoCode": "USD", "Revenue_Target__c": 100000,
+                   "Period_Start__c": "2025-07-01", "Period_End__c": "2026-06-30"}),
+        )
+        .await;
+    crm.create(
+        "Opportunity",
+        json!({"Name": "Won in dollars", "AccountId": account, "CloseDate": "2026-02-01",
+               "StageName": "Closed Won", "Amount": 1000, "CurrencyIsoCode": "USD"}),
+    )
+    .await;
+    let open = crm
+        .create(
+            "Opportunity",
+            json!({"Name": "Open in December", "AccountId": account, "CloseDate": "2025-12-15",
+                   "StageName": "Prospecting", "Amount": 3000, "CurrencyIsoCode": "USD"}),
+        )
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &emulator);
+
+    // Everything converts: auto picks dated (the org has dated rates), rollups are written.
+    let first = sync_json(&config, &["--as-of", AS_OF]).await;
+    assert_eq!(first["currency_mode"], "dated", "{first}");
+    let p = crm.get("Account_Plan__c", &plan).await;
+    assert_amount(&p, "Won_Amount__c", "1000");
+    assert_amount(&p, "Open_Pipeline__c", "3000");
+    assert_eq!(p["Sync_Problem__c"], Value::Null, "{p}");
+    let changed_at = p["Rollups_Changed_At__c"].clone();
+    assert!(changed_at.is_string(), "{p}");
+
+    // The December opportunity moves to yen: no JPY period covers 2025-12-15.
+    crm.update(
+        "Opportunity",
+        &open,
+        json!({"CurrencyIsoCode": "JPY", "Amount": 450000}),
+    )
+    .await;
+    let frozen = sync_json(&config, &["--as-of", AS_OF]).await;
+    assert!(
+        frozen["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f.as_str().unwrap().contains(&open)
+                && f.as_str().unwrap().contains("2025-12-15")),
+        "{frozen}"
+    );
+    let p = crm.get("Account_Plan__c", &plan).await;
+    assert_eq!(
+        p["Sync_Problem__c"],
+        json!(format!(
+            "Rollups frozen: no JPY rate for 2025-12-15 (Opportunity {open})"
+        )),
+        "{p}"
+    );
+    // The rollups keep their last values, and a problem text is no rollup change.
+    assert_amount(&p, "Won_Amount__c", "1000");
+    assert_amount(&p, "Open_Pipeline__c", "3000");
+    assert_eq!(p["Rollups_Changed_At__c"], changed_at, "{p}");
+    // `status` names the opportunity, the currency and the date.
+    let (ok, status, stderr) = plansync(&["status", "--config", config.to_str().unwrap()]).await;
+    assert!(ok, "{stderr}");
+    assert!(status.contains("dated_rate_gap"), "{status}");
+    assert!(
+        status.contains("Currency mode of the last cycle: dated"),
+        "{status}"
+    );
+    // Nothing changed: nothing is written again.
+    let again = sync_json(&config, &["--as-of", AS_OF]).await;
+    assert_eq!(again["fields_written"], 0, "{again}");
+    assert_eq!(
+        sync_problem(&crm, &plan).await,
+        p["Sync_Problem__c"],
+        "still frozen"
+    );
+
+    // The opportunity's currency is fixed: the plan computes again and the problem clears.
+    crm.update(
+        "Opportunity",
+        &open,
+        json!({"CurrencyIsoCode": "USD", "Amount": 2500}),
+    )
+    .await;
+    let fixed = sync_json(&config, &["--as-of", AS_OF]).await;
+    assert_eq!(fixed["write_failures"], json!([]), "{fixed}");
+    let p = crm.get("Account_Plan__c", &plan).await;
+    assert_eq!(p["Sync_Problem__c"], Value::Null, "{p}");
+    assert_amount(&p, "Open_Pipeline__c", "2500");
+    assert_ne!(p["Rollups_Changed_At__c"], changed_at, "{p}");
+    let (_, status, _) = plansync(&["status", "--config", config.to_str().unwrap()]).await;
+    assert!(!status.contains("dated_rate_gap"), "{status}");
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_explicit_single_mode_on_a_multi_currency_org_is_reported_each_cycle_and_by_doctor() {
+    let emulator = Emulator::builder()
+        .seed("empty")
+        .multi_currency("USD")
+        .start()
+        .await
+        .unwrap();
+    let crm = Crm::connect(&emulator).await;
+    Acme::create(&crm).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = super::common::write_config_with(
+        dir.path(),
+        &emulator,
+        "\n[currency]\nmode = \"single\"\n",
+    );
+    for _ in 0..2 {
+        let report = sync_json(&config, &["--as-of", AS_OF]).await;
+        assert_eq!(report["currency_mode"], "single", "{report}");
+        assert!(
+            report["findings"].as_array().unwrap().iter().any(|f| f
+                .as_str()
+                .unwrap()
+                .contains("mode = \"single\" but the org is multi-currency")),
+            "{report}"
+        );
+    }
+    let (ok, out, _) = plansync(&["doctor", "--config", config.to_str().unwrap()]).await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("PROBLEM  currency: [currency] mode = \"single\""),
+        "{out}"
+    );
+    assert!(out.contains("fix: set [currency] mode = \"auto\""), "{out}");
+    emulator.shutdown().await;
 }

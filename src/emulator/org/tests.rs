@@ -831,7 +831,8 @@ fn seeded_rows_and_multi_currency() {
     );
     assert_eq!(
         field(&multi, "DatedConversionRate", &late, "NextStartDate"),
-        &Value::Null
+        &json!("9999-12-31"),
+        "the latest period runs to the end of time"
     );
     let gbp = multi
         .create(
@@ -842,7 +843,7 @@ fn seeded_rows_and_multi_currency() {
         .unwrap();
     assert_eq!(
         field(&multi, "DatedConversionRate", &gbp, "NextStartDate"),
-        &Value::Null,
+        &json!("9999-12-31"),
         "other currencies do not count"
     );
     let middle = rate(&mut multi, "2026-04-01");
@@ -857,7 +858,7 @@ fn seeded_rows_and_multi_currency() {
     multi.delete(None, &late, t0()).unwrap();
     assert_eq!(
         field(&multi, "DatedConversionRate", &middle, "NextStartDate"),
-        &Value::Null
+        &json!("9999-12-31")
     );
 }
 

@@ -3,7 +3,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::{error_code, keys, opportunity, start, Api, V};
+use plansync::emulator::Emulator;
+
+use super::{error_code, keys, opportunity, start, start_with, Api, V};
 
 #[tokio::test]
 async fn create_read_update_delete() {
@@ -532,5 +534,149 @@ async fn standard_fields_of_a_new_org_are_described_written_and_queried() {
         (status, error_code(&body)),
         (StatusCode::BAD_REQUEST, "NUMBER_OUTSIDE_VALID_RANGE")
     );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn currency_records_keep_the_crms_rules() {
+    let emu = start_with(Emulator::builder().multi_currency("USD")).await;
+    let api = Api::login(&emu).await;
+
+    // Dated rates chain as in a real org: the first period from the beginning of the
+    // calendar, NextStartDate derived, the last one running to the end of time.
+    let first = api
+        .create(
+            "DatedConversionRate",
+            json!({"IsoCode": "CHF", "ConversionRate": 0.91, "StartDate": "0001-01-01"}),
+        )
+        .await;
+    let second = api
+        .create(
+            "DatedConversionRate",
+            json!({"IsoCode": "CHF", "ConversionRate": 0.88, "StartDate": "2026-01-01"}),
+        )
+        .await;
+    let (_, rows) = api
+        .query("SELECT Id, StartDate, NextStartDate FROM DatedConversionRate WHERE IsoCode = 'CHF' ORDER BY StartDate")
+        .await;
+    let periods: Vec<(&str, &str, &str)> = rows["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["Id"].as_str().unwrap(),
+                r["StartDate"].as_str().unwrap(),
+                r["NextStartDate"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        periods,
+        [
+            (first.as_str(), "0001-01-01", "2026-01-01"),
+            (second.as_str(), "2026-01-01", "9999-12-31"),
+        ]
+    );
+
+    // A second period of CHF starting on the same day: DUPLICATE_VALUE.
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/sobjects/DatedConversionRate",
+            Some(json!({"IsoCode": "CHF", "ConversionRate": 0.5, "StartDate": "2026-01-01"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(error_code(&body), "DUPLICATE_VALUE", "{body}");
+    assert!(
+        body[0]["message"].as_str().unwrap().contains(&second),
+        "names the record it duplicates: {body}"
+    );
+    // Moving a period onto another's start is the same duplicate; another currency's day is not.
+    let (status, body) = api
+        .call(
+            Method::PATCH,
+            &format!("/sobjects/DatedConversionRate/{first}"),
+            Some(json!({"StartDate": "2026-01-01"})),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "DUPLICATE_VALUE")
+    );
+    api.create(
+        "DatedConversionRate",
+        json!({"IsoCode": "EUR", "ConversionRate": 0.93, "StartDate": "2026-01-01"}),
+    )
+    .await;
+
+    // A rate of zero or less: FIELD_INTEGRITY_EXCEPTION on ConversionRate, on either object,
+    // and per record in sObject Collections.
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/sobjects/DatedConversionRate".to_string(),
+            json!({"IsoCode": "CHF", "ConversionRate": 0, "StartDate": "2026-04-01"}),
+        ),
+        (
+            Method::PATCH,
+            format!("/sobjects/DatedConversionRate/{second}"),
+            json!({"ConversionRate": -1.5}),
+        ),
+    ] {
+        let (status, body) = api.call(method, &path, Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(error_code(&body), "FIELD_INTEGRITY_EXCEPTION", "{body}");
+        assert_eq!(body[0]["fields"], json!(["ConversionRate"]), "{body}");
+    }
+    let (_, types) = api
+        .query("SELECT Id, IsoCode, IsCorporate FROM CurrencyType")
+        .await;
+    let types = types["records"].as_array().unwrap().clone();
+    let id_of = |code: &str| {
+        types.iter().find(|t| t["IsoCode"] == code).unwrap()["Id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (status, results) = api
+        .call(
+            Method::PATCH,
+            "/composite/sobjects",
+            Some(json!({"allOrNone": false, "records": [
+                {"attributes": {"type": "CurrencyType"}, "id": id_of("EUR"), "ConversionRate": 0},
+                {"attributes": {"type": "CurrencyType"}, "id": id_of("GBP"), "ConversionRate": 0.8},
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{results}");
+    assert_eq!(results[0]["success"], false, "{results}");
+    assert_eq!(
+        results[0]["errors"][0]["statusCode"],
+        "FIELD_INTEGRITY_EXCEPTION"
+    );
+    assert_eq!(results[1]["success"], true, "{results}");
+
+    // A second corporate currency: FIELD_INTEGRITY_EXCEPTION on IsCorporate; USD stays the one.
+    let (status, body) = api
+        .call(
+            Method::PATCH,
+            &format!("/sobjects/CurrencyType/{}", id_of("EUR")),
+            Some(json!({"IsCorporate": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(error_code(&body), "FIELD_INTEGRITY_EXCEPTION", "{body}");
+    assert_eq!(body[0]["fields"], json!(["IsCorporate"]));
+    assert!(
+        body[0]["message"].as_str().unwrap().contains("USD"),
+        "{body}"
+    );
+    let (_, corporate) = api
+        .query("SELECT IsoCode FROM CurrencyType WHERE IsCorporate = true")
+        .await;
+    assert_eq!(corporate["totalSize"], 1);
+    assert_eq!(corporate["records"][0]["IsoCode"], "USD");
     emu.shutdown().await;
 }
