@@ -9,8 +9,13 @@ use super::StoreError;
 
 /// Every migration, in order: entry `i` moves the schema from version `i` to `i + 1`.
 /// Append only; never edit or reorder a released entry.
-pub(crate) const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_init", include_str!("../../schema/0001_init.sql"))];
+pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../schema/0001_init.sql")),
+    (
+        "0002_plan_history",
+        include_str!("../../schema/0002_plan_history.sql"),
+    ),
+];
 
 /// The schema version this binary creates and understands.
 pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;
