@@ -23,8 +23,8 @@ use crate::sync::{Names, ObjectKind, SyncEngine};
 use super::explain::normalize_id;
 use super::plans::money;
 use super::status::{config_and_store, names_of, pretty};
-use super::table::Table;
 use super::sync::{sync_settings, DEFAULT_CONFIG};
+use super::table::Table;
 use super::CliError;
 
 /// Options of `plansync plan`.
@@ -420,7 +420,9 @@ pub fn render_history(h: &HistoryHeader, points: &[HistoryPoint], sparklines: bo
         h.currency.as_deref().unwrap_or("the corporate currency")
     );
     if let Some(since) = h.since {
-        out.push_str(&format!("  changes recorded since {since} (org time zone)\n"));
+        out.push_str(&format!(
+            "  changes recorded since {since} (org time zone)\n"
+        ));
     }
     out.push('\n');
     let mut header = vec!["time (UTC)", "run"];
@@ -432,7 +434,11 @@ pub fn render_history(h: &HistoryHeader, points: &[HistoryPoint], sparklines: bo
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             p.run_id.to_string(),
         ];
-        row.extend(METRICS.iter().map(|(label, get)| show_metric(label, get(p))));
+        row.extend(
+            METRICS
+                .iter()
+                .map(|(label, get)| show_metric(label, get(p))),
+        );
         table.push(row);
     }
     out.push_str(&table.render());

@@ -80,7 +80,8 @@ type Row = (
     Option<String>,
 );
 
-const COLUMNS: &str = "run_id, recorded_at, currency, won, open, weighted, gap, coverage, attainment";
+const COLUMNS: &str =
+    "run_id, recorded_at, currency, won, open, weighted, gap, coverage, attainment";
 
 fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok((

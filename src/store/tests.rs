@@ -857,14 +857,28 @@ fn history_adds_a_row_only_when_a_plans_values_change() {
             .unwrap()
     };
     assert_eq!(
-        record(&mut store, 1, 0, vec![metrics("P1", "10000", None), metrics("P2", "5", None)]),
+        record(
+            &mut store,
+            1,
+            0,
+            vec![metrics("P1", "10000", None), metrics("P2", "5", None)]
+        ),
         2
     );
     // The same values, written with another scale, are no change.
-    assert_eq!(record(&mut store, 2, 60, vec![metrics("P1", "10000.00", None)]), 0);
-    assert_eq!(record(&mut store, 3, 120, vec![metrics("P1", "15000", None)]), 1);
+    assert_eq!(
+        record(&mut store, 2, 60, vec![metrics("P1", "10000.00", None)]),
+        0
+    );
+    assert_eq!(
+        record(&mut store, 3, 120, vec![metrics("P1", "15000", None)]),
+        1
+    );
     // A value that becomes non-null is a change; so is a change of currency.
-    assert_eq!(record(&mut store, 4, 180, vec![metrics("P1", "15000", Some("3"))]), 1);
+    assert_eq!(
+        record(&mut store, 4, 180, vec![metrics("P1", "15000", Some("3"))]),
+        1
+    );
     let mut usd = metrics("P1", "15000", Some("3"));
     usd.currency = Some("USD".into());
     assert_eq!(record(&mut store, 5, 240, vec![usd]), 1);
@@ -876,7 +890,10 @@ fn history_adds_a_row_only_when_a_plans_values_change() {
     // Read back exactly, at the fields' two places.
     assert_eq!(points[1].metrics.won.to_string(), "15000.00");
     assert_eq!(points[1].metrics.gap, None);
-    assert_eq!(points[2].metrics.gap.map(|g| g.to_string()), Some("3.00".into()));
+    assert_eq!(
+        points[2].metrics.gap.map(|g| g.to_string()),
+        Some("3.00".into())
+    );
     assert_eq!(
         store
             .plan_history("P1", Some(t(180)))
@@ -935,11 +952,8 @@ fn a_version_1_store_upgrades_keeping_its_data() {
         tx.execute_batch(migrations::MIGRATIONS[0].1).unwrap();
         tx.pragma_update(None, "user_version", 1).unwrap();
         tx.commit().unwrap();
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('k', 'kept')",
-            [],
-        )
-        .unwrap();
+        conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'kept')", [])
+            .unwrap();
     }
     let mut store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), LATEST_VERSION);

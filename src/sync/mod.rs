@@ -521,7 +521,8 @@ impl SyncEngine {
             // A snapshot run writes the snapshot records only: the plans' own fields and the
             // links stay the cycles' job (a snapshot for a past date must not put that date's
             // values on the live plans).
-            let snapshots = compute::snapshot_writes(names, &planned.rollups, &planned.states, date);
+            let snapshots =
+                compute::snapshot_writes(names, &planned.rollups, &planned.states, date);
             report.snapshots = snapshots.len() as u64;
             report.links_changed = 0;
             planned.writes = snapshots;
