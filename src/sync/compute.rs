@@ -445,6 +445,43 @@ mod tests {
     use super::*;
     use rust_decimal::Decimal;
 
+    fn state(currency: Option<&str>) -> PlanState {
+        PlanState {
+            revenue_target: Some(Decimal::new(10000000, 2)),
+            close_ratio_used_percent: Decimal::new(3333, 2),
+            close_ratio_source: crate::domain::rollups::CloseRatioSource::WinRate,
+            status: Some("Active".into()),
+            currency: currency.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_snapshot_carries_the_plans_state_and_its_currency_only_in_a_multi_currency_org() {
+        let date = NaiveDate::from_ymd_opt(2026, 9, 30).unwrap();
+        let rollups = BTreeMap::from([("P1".to_string(), Rollups::default())]);
+        let states = BTreeMap::from([("P1".to_string(), state(Some("EUR")))]);
+        let multi = Names::from_mapping(&crate::config::Mapping::default(), true, None);
+        let writes = snapshot_writes(&multi, &rollups, &states, date);
+        let f = &writes[0].fields;
+        assert_eq!(writes[0].record_id, "P1:2026-09-30");
+        assert_eq!(f["CurrencyIsoCode"], "EUR");
+        assert_eq!(f["Revenue_Target__c"].to_string(), "100000");
+        assert_eq!(f["Close_Ratio_Used__c"].to_string(), "33.33");
+        assert_eq!(f["Plan_Status__c"], "Active");
+        // A single-currency org has no CurrencyIsoCode field: it is never sent.
+        let single = Names::default();
+        let writes = snapshot_writes(&single, &rollups, &states, date);
+        assert!(!writes[0].fields.contains_key("CurrencyIsoCode"));
+        assert_eq!(writes[0].fields["Plan_Status__c"], "Active");
+        // No target: the field is cleared, not left at an older snapshot's value.
+        let mut no_target = state(None);
+        no_target.revenue_target = None;
+        let states = BTreeMap::from([("P1".to_string(), no_target)]);
+        let writes = snapshot_writes(&multi, &rollups, &states, date);
+        assert_eq!(writes[0].fields["Revenue_Target__c"], Value::Null);
+        assert!(!writes[0].fields.contains_key("CurrencyIsoCode"));
+    }
+
     #[test]
     fn stored_rates_read_back_as_they_were_written() {
         let types = vec![
