@@ -399,6 +399,8 @@ pub struct HistoryHeader {
     /// The plan's CurrencyIsoCode (multi-currency orgs).
     pub currency: Option<String>,
     pub since: Option<NaiveDate>,
+    /// The org's time zone, whose day `since` starts.
+    pub zone: String,
 }
 
 fn show_metric(label: &str, value: Option<Decimal>) -> String {
@@ -421,10 +423,15 @@ pub fn render_history(h: &HistoryHeader, points: &[HistoryPoint], sparklines: bo
     );
     if let Some(since) = h.since {
         out.push_str(&format!(
-            "  changes recorded since {since} (org time zone)\n"
+            "  changes recorded since {since} 00:00 {}\n",
+            h.zone
         ));
     }
     out.push('\n');
+    if points.is_empty() {
+        out.push_str("No change recorded in that time.\n");
+        return out;
+    }
     let mut header = vec!["time (UTC)", "run"];
     header.extend(METRICS.iter().map(|(label, _)| *label));
     let mut table = Table::new(&header, &header[1..]);
@@ -530,6 +537,7 @@ fn run_history(args: &PlanArgs) -> Result<(), CliError> {
         name: field(&names.plan.name),
         currency: names.plan.currency.as_deref().and_then(field),
         since: args.since,
+        zone: config.org.timezone.name().to_string(),
     };
     if all.is_empty() {
         let status = field(&names.plan.status).unwrap_or_else(|| "(none)".into());
@@ -539,6 +547,7 @@ fn run_history(args: &PlanArgs) -> Result<(), CliError> {
             config.rollups.statuses.join(", ")
         )));
     }
+    let last = all.last().cloned();
     let points = match args.since {
         None => all,
         Some(date) => {
@@ -552,8 +561,13 @@ fn run_history(args: &PlanArgs) -> Result<(), CliError> {
     }
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
     print!("{}", render_history(&header, &points, terminal));
-    if points.is_empty() {
-        println!("(no change recorded since then)");
+    if let Some(last) = last.filter(|_| points.is_empty()) {
+        println!(
+            "The last change was recorded at {} (run {}).",
+            last.recorded_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            last.run_id
+        );
     }
     Ok(())
 }
@@ -620,6 +634,7 @@ mod history_tests {
             name: Some("Acme 2026".into()),
             currency: Some("EUR".into()),
             since: None,
+            zone: "UTC".into(),
         };
         let points = [
             point(1, "1000.00", None),
@@ -646,6 +661,7 @@ mod history_tests {
             name: None,
             currency: None,
             since: NaiveDate::from_ymd_opt(2026, 8, 1),
+            zone: "Europe/Berlin".into(),
         };
         let v = history_json(&h, &[point(7, "1000.00", None)]);
         assert_eq!(v["since"], "2026-08-01");

@@ -229,6 +229,11 @@ async fn plan_history_shows_each_change_the_cycles_recorded() {
     .await;
     let later: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(later["points"], json!([]), "{later}");
+    let out = ok(&["plan", &plan, "--history", "--since", &tomorrow], &config).await;
+    assert!(
+        out.contains("No change recorded") && out.contains("The last change was recorded at"),
+        "{out}"
+    );
     let out = ok(
         &["plan", &plan, "--history", "--since", &today.to_string()],
         &config,
