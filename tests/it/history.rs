@@ -173,11 +173,13 @@ async fn plan_history_shows_each_change_the_cycles_recorded() {
             .await;
         ok(&["sync"], &config).await;
     }
-    // A cycle with nothing changed, and a dry run after a change, record nothing.
+    // A cycle with nothing changed, a dry run after a change and a snapshot record nothing.
     ok(&["sync"], &config).await;
     crm.update("Opportunity", &opp, json!({"Amount": 50000}))
         .await;
     ok(&["sync", "--dry-run"], &config).await;
+    // A snapshot run computes the plans too, but writes (and records) no plan values.
+    ok(&["snapshot"], &config).await;
 
     let out = ok(&["plan", &plan, "--history", "--json"], &config).await;
     let history: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}:\n{out}"));
@@ -234,6 +236,12 @@ async fn plan_history_shows_each_change_the_cycles_recorded() {
         out.contains("No change recorded") && out.contains("The last change was recorded at"),
         "{out}"
     );
+    // The next cycle records the change the dry run and the snapshot left.
+    ok(&["sync"], &config).await;
+    let out = ok(&["plan", &plan, "--history", "--json"], &config).await;
+    let history: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(history["points"].as_array().unwrap().len(), 4, "{history}");
+    assert_eq!(history["points"][3]["open"], "50000.00", "{history}");
     let out = ok(
         &["plan", &plan, "--history", "--since", &today.to_string()],
         &config,
