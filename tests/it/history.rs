@@ -166,6 +166,7 @@ async fn plan_history_shows_each_change_the_cycles_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config_with(dir.path(), &emulator, "");
 
+    let today = chrono::Utc::now().date_naive();
     // Three cycles, each after a change of the opportunity's Amount.
     ok(&["sync"], &config).await;
     for amount in [30000, 45000] {
@@ -222,16 +223,16 @@ async fn plan_history_shows_each_change_the_cycles_recorded() {
     );
 
     // --since: the start of a day in the org's time zone (UTC here).
-    let today = chrono::Utc::now().date_naive();
-    let tomorrow = (today + chrono::Duration::days(1)).to_string();
+    // (The day the test started, so a run across midnight cannot move a point past either.)
+    let later = (today + chrono::Duration::days(2)).to_string();
     let out = ok(
-        &["plan", &plan, "--history", "--json", "--since", &tomorrow],
+        &["plan", &plan, "--history", "--json", "--since", &later],
         &config,
     )
     .await;
-    let later: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(later["points"], json!([]), "{later}");
-    let out = ok(&["plan", &plan, "--history", "--since", &tomorrow], &config).await;
+    let none_later: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(none_later["points"], json!([]), "{none_later}");
+    let out = ok(&["plan", &plan, "--history", "--since", &later], &config).await;
     assert!(
         out.contains("No change recorded") && out.contains("The last change was recorded at"),
         "{out}"
