@@ -531,12 +531,18 @@ mapping_table!(
 );
 
 mapping_table!(
-    /// `[mapping.snapshot]`: the metric fields carry the same API names as on the plan.
+    /// `[mapping.snapshot]`: the metric fields carry the same API names as on the plan; the
+    /// plan's state on the date (target, close ratio used, status) and, in a multi-currency
+    /// org, the currency of its amounts have their own fields.
     SnapshotMapping {
         object = "Account_Plan_Snapshot__c",
         plan = "Account_Plan__c",
         snapshot_date = "Snapshot_Date__c",
         snapshot_key = "Snapshot_Key__c",
+        revenue_target = "Revenue_Target__c",
+        close_ratio_used = "Close_Ratio_Used__c",
+        plan_status = "Plan_Status__c",
+        currency_iso_code = "CurrencyIsoCode",
     }
 );
 

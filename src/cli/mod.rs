@@ -91,7 +91,12 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Show a plan's inputs and every rollup with the opportunities and activities behind it.
     ///
+    /// With --history, how its won, open, weighted, gap, coverage and attainment moved, one row
+    /// per change the cycles recorded.
+    ///
     /// Example: plansync plan a0P000000000001AAA --as-of 2026-08-15
+    ///
+    /// Example: plansync plan a0P000000000001AAA --history --since 2026-08-01
     Plan(plan_cmd::PlanArgs),
     /// Re-pull a plan, an account, an object or everything (ignoring cursors), recompute and
     /// write back, with progress.

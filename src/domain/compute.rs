@@ -15,6 +15,7 @@ use super::linking::{desired_link, is_linkable, PlanIndex};
 use super::membership::{Hierarchy, Membership};
 use super::model::{Event, OrgData, Plan, Rules, Task};
 use super::rollups::{close_ratio, finish, sum_opportunities, Rollups};
+use super::snapshot::{plan_state, PlanState};
 
 /// What kind of thing a finding reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -48,6 +49,8 @@ pub struct Outcome {
     pub links: BTreeMap<String, Option<String>>,
     /// Plan Id → rollups, for the plans whose status gets rollups (and that were asked for).
     pub rollups: BTreeMap<String, Rollups>,
+    /// Plan Id → the plan's state as a snapshot records it, for the same plans as `rollups`.
+    pub states: BTreeMap<String, PlanState>,
     /// Sorted by kind, then Ids.
     pub findings: Vec<Finding>,
     /// Plan Id → why its rollups were not computed (a rate it needs is unusable), as short
@@ -183,6 +186,7 @@ pub fn compute(
     // Rollups.
     let mut rollups = BTreeMap::new();
     let mut frozen = BTreeMap::new();
+    let mut states = BTreeMap::new();
     for plan in org.plans.iter().filter(|p| wanted(p)) {
         let Some(members) = members_of.get(plan.id.as_str()) else {
             continue;
@@ -211,7 +215,8 @@ pub fn compute(
             .filter_map(|a| opps_by_account.get(a))
             .flatten()
             .map(|&i| &org.opportunities[i]);
-        let (ratio, _) = close_ratio(plan, history, today, rules);
+        let (ratio, source) = close_ratio(plan, history, today, rules);
+        states.insert(plan.id.clone(), plan_state(plan, ratio, source));
 
         let what_ids = linked_idx.iter().map(|&i| org.opportunities[i].id.as_str());
         let plan_tasks = tasks.of(accounts.clone(), what_ids.clone());
@@ -246,6 +251,7 @@ pub fn compute(
     Outcome {
         links,
         rollups,
+        states,
         findings,
         frozen,
     }

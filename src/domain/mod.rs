@@ -11,6 +11,7 @@ pub mod linking;
 pub mod membership;
 pub mod model;
 pub mod rollups;
+pub mod snapshot;
 
 #[cfg(test)]
 mod compute_tests;
@@ -27,3 +28,4 @@ pub use diff::{diff_rollups, plans_touched_by, FieldChange, FieldValue, RollupFi
 pub use membership::Membership;
 pub use model::{today_in, Account, Contact, Event, Opportunity, OrgData, Plan, Rules, Task};
 pub use rollups::Rollups;
+pub use snapshot::PlanState;

@@ -229,6 +229,20 @@ proptest! {
     }
 
     #[test]
+    fn every_rolled_up_plan_has_its_state_with_the_close_ratio_it_used(org in orgs()) {
+        let out = run(&org);
+        prop_assert_eq!(out.states.keys().collect::<Vec<_>>(), out.rollups.keys().collect::<Vec<_>>());
+        for (plan_id, s) in &out.states {
+            let plan = org.plans.iter().find(|p| &p.id == plan_id).unwrap();
+            // Each source gives a positive ratio: a plan's own > 0, a win rate with a win, the
+            // default (validated > 0).
+            prop_assert!(s.close_ratio_used_percent > Decimal::ZERO, "plan {}", plan_id);
+            prop_assert_eq!(&s.status, &plan.status);
+            prop_assert_eq!(&s.currency, &plan.currency);
+        }
+    }
+
+    #[test]
     fn input_order_does_not_matter(
         (org, shuffled) in orgs().prop_flat_map(|org| {
             let shuffled = (

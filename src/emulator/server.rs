@@ -246,8 +246,11 @@ fn build_org(
     today: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<Org, EmulatorError> {
-    let catalog = crate::metadata::standard::catalog(config.multi_currency.is_some())
+    let mut catalog = crate::metadata::standard::catalog(config.multi_currency.is_some())
         .map_err(|e| EmulatorError::Org(crate::error::chain(&e)))?;
+    if let Some(iso) = &config.multi_currency {
+        default_currency(&mut catalog, iso);
+    }
     let mut org = Org::new(catalog, now);
     if let Some(iso) = &config.multi_currency {
         set_corporate_currency(&mut org, iso, now)?;
@@ -256,6 +259,24 @@ fn build_org(
         .map_err(|e| EmulatorError::Org(crate::error::chain(&e)))?;
     tracing::info!(seed = %summary.seed, records = summary.total(), "org seeded");
     Ok(org)
+}
+
+/// A record created without CurrencyIsoCode gets `iso`, as a real org gives it the creating
+/// user's currency, which is the corporate one for the integration user of a new org.
+fn default_currency(catalog: &mut crate::metadata::Catalog, iso: &str) {
+    let objects: Vec<String> = catalog.objects().map(|o| o.name.clone()).collect();
+    for name in objects {
+        let Some(def) = catalog.object_mut(&name) else {
+            continue;
+        };
+        if let Some(field) = def.fields.get_mut("currencyisocode") {
+            if field.picklist_values.iter().any(|v| v.value == iso) {
+                for v in &mut field.picklist_values {
+                    v.default = v.value == iso;
+                }
+            }
+        }
+    }
 }
 
 /// Makes `iso` the corporate currency: its CurrencyType row gets rate 1 and `IsCorporate`,

@@ -14,6 +14,11 @@ use super::StoreError;
 pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
     (1, "0001_init", include_str!("../../schema/0001_init.sql")),
     (
+        2,
+        "0002_plan_history",
+        include_str!("../../schema/0002_plan_history.sql"),
+    ),
+    (
         3,
         "0003_outbox_set_aside",
         include_str!("../../schema/0003_outbox_set_aside.sql"),

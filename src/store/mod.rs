@@ -29,6 +29,7 @@
 //!   ([`Store::set_aside_write`]) is IGNORED with `set_aside`: settled, yet no refusal of its
 //!   values, unlike a row an admin ignored ([`Store::standing_refusals`] leaves it out).
 
+mod history;
 mod migrations;
 mod ops;
 #[cfg(test)]
@@ -41,6 +42,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use serde_json::{Map, Value};
 
+pub use history::{HistoryPoint, PlanMetrics};
 pub use migrations::LATEST_VERSION;
 
 /// How long a statement waits for another process's write lock before giving up.
@@ -584,6 +586,22 @@ impl Store {
     pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
         self.transaction(|tx| tx.set_meta(key, value))
     }
+
+    // ---- plan history ----
+
+    /// A plan's recorded metric changes, oldest first (those at or after `since` when given).
+    pub fn plan_history(
+        &self,
+        plan_id: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<HistoryPoint>, StoreError> {
+        history::of_plan(&self.conn, plan_id, since)
+    }
+
+    /// Deletes history rows recorded before `older_than`, except each plan's newest.
+    pub fn prune_history(&mut self, older_than: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.transaction(|tx| history::prune(&tx.tx, older_than))
+    }
 }
 
 /// A transaction on the store, from [`Store::transaction`]: the same operations as [`Store`],
@@ -689,5 +707,15 @@ impl StoreTx<'_> {
     }
     pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
         ops::set_meta(&self.tx, key, value)
+    }
+    /// Records `metrics` (by run `run_id`, at `at`) for each plan whose values changed since
+    /// its previous history row; returns how many rows were added.
+    pub fn record_history(
+        &mut self,
+        run_id: i64,
+        at: DateTime<Utc>,
+        metrics: &[PlanMetrics],
+    ) -> Result<usize, StoreError> {
+        history::record(&self.tx, run_id, at, metrics)
     }
 }

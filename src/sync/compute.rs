@@ -8,9 +8,9 @@ use serde_json::{Map, Value};
 
 use crate::domain::{
     self, Account, CurrencyType, DatedConversionRate, FieldValue, FindingKind, OrgData, Plan,
-    Rates, RollupField, Rollups, Rules,
+    PlanState, Rates, RollupField, Rollups, Rules,
 };
-use crate::store::{MirrorRecord, Store, WriteKind};
+use crate::store::{MirrorRecord, PlanMetrics, Store, WriteKind};
 
 use super::convert::{self, current_rollup, field, field_value_json, format_datetime, text};
 use super::names::{Names, ObjectKind};
@@ -42,6 +42,8 @@ pub struct Planned {
     pub findings: Vec<(String, String, String)>,
     /// The rollups computed, by plan Id (for snapshots).
     pub rollups: BTreeMap<String, Rollups>,
+    /// The state of the same plans as a snapshot records it (target, close ratio used ...).
+    pub states: BTreeMap<String, PlanState>,
 }
 
 fn load(store: &Store, names: &Names, kind: ObjectKind) -> Result<Vec<MirrorRecord>, SyncError> {
@@ -132,6 +134,7 @@ pub fn plan_writes(
         if !moved.is_empty() {
             let more = domain::compute(org, rules, today, Some(&moved));
             outcome.rollups.extend(more.rollups);
+            outcome.states.extend(more.states);
         }
     }
     let mut planned = Planned {
@@ -275,6 +278,7 @@ pub fn plan_writes(
         .writes
         .sort_by(|a, b| (&a.object, &a.record_id).cmp(&(&b.object, &b.record_id)));
     planned.rollups = outcome.rollups;
+    planned.states = outcome.states;
     planned
 }
 
@@ -321,10 +325,14 @@ pub fn finding_kind(kind: FindingKind) -> &'static str {
 }
 
 /// The snapshot upserts of design.md §3.7: one record per rolled-up plan, keyed
-/// `{planId}:{YYYY-MM-DD}`, carrying the plan's metrics under the plan's rollup field names.
+/// `{planId}:{YYYY-MM-DD}`, carrying the plan's metrics under the plan's rollup field names,
+/// the plan's state on the date (target, close ratio used as a percent, status) and, in a
+/// multi-currency org, the plan's CurrencyIsoCode: the metrics are in the plan's currency, so
+/// the record must say so (the CRM would otherwise give it the user's default currency).
 pub fn snapshot_writes(
     names: &Names,
     rollups: &BTreeMap<String, Rollups>,
+    states: &BTreeMap<String, PlanState>,
     date: NaiveDate,
 ) -> Vec<PlannedWrite> {
     let n = &names.snapshot;
@@ -338,6 +346,27 @@ pub fn snapshot_writes(
             fields.insert(n.snapshot_key.clone(), Value::String(key.clone()));
             for (field, name) in &names.plan.rollups {
                 fields.insert(name.clone(), field_value_json(&rollups.value(*field)));
+            }
+            if let Some(state) = states.get(plan_id) {
+                let money = |d: Option<rust_decimal::Decimal>| {
+                    field_value_json(&d.map_or(FieldValue::Null, FieldValue::Decimal))
+                };
+                fields.insert(n.revenue_target.clone(), money(state.revenue_target));
+                fields.insert(
+                    n.close_ratio_used.clone(),
+                    money(Some(state.close_ratio_used_percent)),
+                );
+                fields.insert(
+                    n.plan_status.clone(),
+                    state.status.clone().map_or(Value::Null, Value::String),
+                );
+                if let Some(currency_field) = &n.currency {
+                    // A plan without a currency of its own is in the corporate currency;
+                    // leaving the field out lets the CRM apply its default.
+                    if let Some(code) = &state.currency {
+                        fields.insert(currency_field.clone(), Value::String(code.clone()));
+                    }
+                }
             }
             let changes = fields
                 .iter()
@@ -361,6 +390,27 @@ pub fn snapshot_writes(
                     external_id_field: n.snapshot_key.clone(),
                 },
             }
+        })
+        .collect()
+}
+
+/// The metrics `plansync plan --history` follows, for every plan whose rollups were
+/// computed, in the plan's currency.
+pub fn history_metrics(
+    rollups: &BTreeMap<String, Rollups>,
+    states: &BTreeMap<String, PlanState>,
+) -> Vec<PlanMetrics> {
+    rollups
+        .iter()
+        .map(|(plan_id, r)| PlanMetrics {
+            plan_id: plan_id.clone(),
+            currency: states.get(plan_id).and_then(|s| s.currency.clone()),
+            won: r.won_amount,
+            open: r.open_pipeline,
+            weighted: r.weighted_pipeline,
+            gap: r.pipeline_gap,
+            coverage: r.coverage_ratio,
+            attainment: r.attainment,
         })
         .collect()
 }
@@ -553,6 +603,43 @@ mod tests {
         off.plan.sync_problem = None;
         let planned = plan_writes(&inputs("GBP", open), &off, &rules, today, now, None);
         assert!(plan_write(&planned).is_none());
+    }
+
+    fn state(currency: Option<&str>) -> PlanState {
+        PlanState {
+            revenue_target: Some(Decimal::new(10000000, 2)),
+            close_ratio_used_percent: Decimal::new(3333, 2),
+            close_ratio_source: crate::domain::rollups::CloseRatioSource::WinRate,
+            status: Some("Active".into()),
+            currency: currency.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_snapshot_carries_the_plans_state_and_its_currency_only_in_a_multi_currency_org() {
+        let date = NaiveDate::from_ymd_opt(2026, 9, 30).unwrap();
+        let rollups = BTreeMap::from([("P1".to_string(), Rollups::default())]);
+        let states = BTreeMap::from([("P1".to_string(), state(Some("EUR")))]);
+        let multi = Names::from_mapping(&crate::config::Mapping::default(), true, None);
+        let writes = snapshot_writes(&multi, &rollups, &states, date);
+        let f = &writes[0].fields;
+        assert_eq!(writes[0].record_id, "P1:2026-09-30");
+        assert_eq!(f["CurrencyIsoCode"], "EUR");
+        assert_eq!(f["Revenue_Target__c"].to_string(), "100000");
+        assert_eq!(f["Close_Ratio_Used__c"].to_string(), "33.33");
+        assert_eq!(f["Plan_Status__c"], "Active");
+        // A single-currency org has no CurrencyIsoCode field: it is never sent.
+        let single = Names::default();
+        let writes = snapshot_writes(&single, &rollups, &states, date);
+        assert!(!writes[0].fields.contains_key("CurrencyIsoCode"));
+        assert_eq!(writes[0].fields["Plan_Status__c"], "Active");
+        // No target: the field is cleared, not left at an older snapshot's value.
+        let mut no_target = state(None);
+        no_target.revenue_target = None;
+        let states = BTreeMap::from([("P1".to_string(), no_target)]);
+        let writes = snapshot_writes(&multi, &rollups, &states, date);
+        assert_eq!(writes[0].fields["Revenue_Target__c"], Value::Null);
+        assert!(!writes[0].fields.contains_key("CurrencyIsoCode"));
     }
 
     #[test]

@@ -91,6 +91,10 @@ fn delete_log_key(object: &str) -> String {
     format!("delete_log_covered:{object}")
 }
 
+/// Days of plan metric history kept (a year and a quarter, for year-over-year comparisons);
+/// each plan's newest row is kept whatever its age.
+const HISTORY_DAYS: i64 = 400;
+
 /// The meta key holding the conversion rates the last cycle read.
 const CURRENCY_RATES: &str = "currency_rates";
 
@@ -337,7 +341,7 @@ impl SyncEngine {
         let run_id = self.store.start_run(run.kind, now)?;
         let span = info_span!("cycle", run_id, kind = run.kind);
         let calls_before = self.crm.api_calls();
-        let result = self.cycle(&run, now).instrument(span).await;
+        let result = self.cycle(&run, run_id, now).instrument(span).await;
         let elapsed = started.elapsed().as_millis() as u64;
         match result {
             Ok(mut report) => {
@@ -397,7 +401,12 @@ impl SyncEngine {
         })
     }
 
-    async fn cycle(&mut self, run: &Run, now: DateTime<Utc>) -> Result<CycleReport, SyncError> {
+    async fn cycle(
+        &mut self,
+        run: &Run,
+        run_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<CycleReport, SyncError> {
         let today = run.as_of.unwrap_or_else(|| {
             now.with_timezone(&self.settings.rules.timezone)
                 .date_naive()
@@ -598,7 +607,8 @@ impl SyncEngine {
             // A snapshot run writes the snapshot records only: the plans' own fields and the
             // links stay the cycles' job (a snapshot for a past date must not put that date's
             // values on the live plans).
-            let snapshots = compute::snapshot_writes(names, &planned.rollups, date);
+            let snapshots =
+                compute::snapshot_writes(names, &planned.rollups, &planned.states, date);
             report.snapshots = snapshots.len() as u64;
             report.links_changed = 0;
             planned.writes = snapshots;
@@ -627,7 +637,16 @@ impl SyncEngine {
                 reason: w.reason.to_string(),
             })
             .collect();
-        self.store.enqueue(&new_writes, now)?;
+        // The plans' metric history moves with the writes that carry the new values; a
+        // snapshot run writes no plan values, so it records none.
+        let history = match run.snapshot {
+            None => compute::history_metrics(&planned.rollups, &planned.states),
+            Some(_) => Vec::new(),
+        };
+        self.store.transaction(|tx| {
+            tx.enqueue(&new_writes, now)?;
+            tx.record_history(run_id, now, &history)
+        })?;
         self.store.set_meta(CURRENCY_MODE, mode_name(rates_mode))?;
         if scope.is_none() && run.snapshot.is_none() {
             self.store.set_meta(RECOMPUTED_ALL_ON, &today.to_string())?;
@@ -655,13 +674,17 @@ impl SyncEngine {
     }
 
     /// Keeps the store from growing for months: settled writes move to the archive after 31
-    /// days (design.md §5), the run log keeps 90 days, and a full run drops tombstones of
+    /// days (design.md §5), the run log keeps 90 days, plan history [`HISTORY_DAYS`] (each
+    /// plan's newest row always), and a full run drops tombstones of
     /// deletions older than the recycle bin's 15 days (twice that, to be safe).
     fn maintain(&mut self, now: DateTime<Utc>, full: bool) -> Result<(), SyncError> {
         let archived = self
             .store
             .archive_writes(now - chrono::Duration::days(31))?;
-        let pruned = self.store.prune_runs(now - chrono::Duration::days(90))?;
+        let pruned = self.store.prune_runs(now - chrono::Duration::days(90))?
+            + self
+                .store
+                .prune_history(now - chrono::Duration::days(HISTORY_DAYS))?;
         let purged = if full {
             self.store
                 .purge_tombstones(now - chrono::Duration::days(30))?

@@ -145,6 +145,11 @@ pub struct SnapshotNames {
     pub plan: String,
     pub snapshot_date: String,
     pub snapshot_key: String,
+    pub revenue_target: String,
+    pub close_ratio_used: String,
+    pub plan_status: String,
+    /// CurrencyIsoCode, in multi-currency orgs only.
+    pub currency: Option<String>,
 }
 
 /// Field API names of the currency rate objects of a multi-currency org.
@@ -310,6 +315,10 @@ impl Names {
                 plan: m.snapshot.plan.clone(),
                 snapshot_date: m.snapshot.snapshot_date.clone(),
                 snapshot_key: m.snapshot.snapshot_key.clone(),
+                revenue_target: m.snapshot.revenue_target.clone(),
+                close_ratio_used: m.snapshot.close_ratio_used.clone(),
+                plan_status: m.snapshot.plan_status.clone(),
+                currency: multi_currency.then(|| m.snapshot.currency_iso_code.clone()),
             },
             account: AccountNames {
                 object: m.account.object.clone(),

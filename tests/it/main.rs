@@ -8,4 +8,5 @@ mod crash;
 mod daemon;
 mod emulator;
 mod outbox;
+mod history;
 mod sync;

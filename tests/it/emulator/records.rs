@@ -680,3 +680,42 @@ async fn currency_records_keep_the_crms_rules() {
     assert_eq!(corporate["records"][0]["IsoCode"], "USD");
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_record_created_without_a_currency_gets_the_corporate_one() {
+    // A EUR org: records created without CurrencyIsoCode are EUR records (the user's
+    // currency), and a currency sent is stored as sent.
+    let emu = plansync::emulator::Emulator::builder()
+        .seed("empty")
+        .multi_currency("EUR")
+        .start()
+        .await
+        .unwrap();
+    let api = Api::login(&emu).await;
+    for (object, body) in [
+        ("Account", json!({"Name": "Acme"})),
+        (
+            "Account_Plan_Snapshot__c",
+            json!({"Snapshot_Key__c": "k1", "Snapshot_Date__c": "2026-08-31"}),
+        ),
+        (
+            "Account_Plan_Snapshot__c",
+            json!({"Snapshot_Key__c": "k2", "CurrencyIsoCode": "JPY"}),
+        ),
+    ] {
+        let response = api
+            .send(
+                Method::POST,
+                &format!("/sobjects/{object}"),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{object} {body}");
+        let (_, created) = super::read(response).await;
+        let id = created["id"].as_str().unwrap();
+        let (_, record) = api.get(&format!("/sobjects/{object}/{id}")).await;
+        let want = body.get("CurrencyIsoCode").cloned().unwrap_or(json!("EUR"));
+        assert_eq!(record["CurrencyIsoCode"], want, "{object} {body}: {record}");
+    }
+    emu.shutdown().await;
+}
