@@ -581,7 +581,12 @@ mod tests {
             {"name": "Account_Plan__c", "type": "reference", "updateable": false, "createable": false},
         ]});
         let fields = [field("Account_Plan__c", FieldType::Reference, true)];
-        let check = object_check("Opportunity", &fields, &describe, Some("integration@acme.example"));
+        let check = object_check(
+            "Opportunity",
+            &fields,
+            &describe,
+            Some("integration@acme.example"),
+        );
         assert!(!check.ok);
         let fix = check.fix.unwrap();
         assert!(
@@ -593,11 +598,16 @@ mod tests {
         let unknown_user = object_check("Opportunity", &fields, &describe, None)
             .fix
             .unwrap();
-        assert!(unknown_user.contains("--on-behalf-of <integration user>"), "{unknown_user}");
+        assert!(
+            unknown_user.contains("--on-behalf-of <integration user>"),
+            "{unknown_user}"
+        );
         // The permission set named is one the package ships.
-        assert!(crate::metadata::sfdx::embedded_package().iter().any(|f| f
-            .path
-            .ends_with(&format!("permissionsets/{INTEGRATION_PERMISSION_SET}.permissionset-meta.xml"))));
+        assert!(crate::metadata::sfdx::embedded_package()
+            .iter()
+            .any(|f| f.path.ends_with(&format!(
+                "permissionsets/{INTEGRATION_PERMISSION_SET}.permissionset-meta.xml"
+            ))));
     }
 
     #[test]

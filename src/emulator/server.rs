@@ -26,10 +26,10 @@ use super::conn::{ConnectionKill, KillableListener};
 use super::faults::{FaultKind, FaultSpec, FaultSpecError, RequestFaults};
 use super::limits::{ApiUsage, DEFAULT_DAILY_API_LIMIT};
 use super::org::Org;
-use crate::metadata::Catalog;
 use super::query::Locators;
 use super::wire::{self, json_response, ApiError};
 use super::{routes, seed};
+use crate::metadata::Catalog;
 
 /// Default OAuth client id (consumer key) of the emulator's connected app.
 pub const DEFAULT_CLIENT_ID: &str = "plansync-emulator";
@@ -60,6 +60,12 @@ pub enum EmulatorError {
         /// The folder given, or "embedded in plansync".
         source_name: String,
         problems: String,
+    },
+    #[error("cannot read the metadata package {dir}: {source}")]
+    MetadataRead {
+        dir: PathBuf,
+        #[source]
+        source: crate::metadata::sfdx::MetadataError,
     },
 }
 
@@ -266,10 +272,11 @@ fn package_catalog(config: &EmulatorConfig) -> Result<Catalog, EmulatorError> {
     use crate::metadata::{rules, sfdx, standard};
     let (source_name, files) = match &config.metadata {
         Some(dir) => {
-            let files = sfdx::load_package_dir(dir).map_err(|e| EmulatorError::Metadata {
-                source_name: dir.display().to_string(),
-                problems: format!("  {e}"),
-            })?;
+            let files =
+                sfdx::load_package_dir(dir).map_err(|source| EmulatorError::MetadataRead {
+                    dir: dir.clone(),
+                    source,
+                })?;
             (dir.display().to_string(), files)
         }
         None => ("embedded in plansync".to_string(), sfdx::embedded_package()),

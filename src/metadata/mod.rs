@@ -6,6 +6,7 @@
 //! `plansync doctor` read the same files. Standard objects are described in [`standard`].
 
 pub mod id;
+pub mod permsets;
 pub mod rules;
 pub mod sfdx;
 pub mod standard;

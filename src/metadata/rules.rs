@@ -516,9 +516,12 @@ impl Package<'_> {
             return true;
         }
         if self.objects.contains_key(&lower(object)) {
-            return IMPLICIT_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(field))
+            return IMPLICIT_FIELDS
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(field))
                 && !(self.is_detail(object)
-                    && (field.eq_ignore_ascii_case("OwnerId") || field.eq_ignore_ascii_case("Owner")));
+                    && (field.eq_ignore_ascii_case("OwnerId")
+                        || field.eq_ignore_ascii_case("Owner")));
         }
         self.standard_object(object).is_some_and(|o| {
             o.field(field).is_some()
@@ -531,7 +534,12 @@ impl Package<'_> {
     }
 }
 
-fn check_object(file: &SourceFile, root: roxmltree::Node, package: &Package, out: &mut Vec<Violation>) {
+fn check_object(
+    file: &SourceFile,
+    root: roxmltree::Node,
+    package: &Package,
+    out: &mut Vec<Violation>,
+) {
     let name = stem(&file.path);
     for element in ["label", "pluralLabel", "deploymentStatus"] {
         if text(root, element).is_none() {
@@ -548,7 +556,10 @@ fn check_object(file: &SourceFile, root: roxmltree::Node, package: &Package, out
         other => out.push(violation(
             file,
             Rule::ObjectDefinition,
-            format!("<sharingModel> {other:?} is not one of {}", VALID_SHARING.join(", ")),
+            format!(
+                "<sharingModel> {other:?} is not one of {}",
+                VALID_SHARING.join(", ")
+            ),
         )),
     }
     if package.is_detail(name) && sharing.as_deref() != Some("ControlledByParent") {
@@ -565,7 +576,11 @@ fn check_object(file: &SourceFile, root: roxmltree::Node, package: &Package, out
         None => out.push(violation(file, Rule::NameField, "<nameField> is missing")),
         Some(name_field) => {
             if text(name_field, "label").is_none() {
-                out.push(violation(file, Rule::NameField, "<nameField> needs a <label>"));
+                out.push(violation(
+                    file,
+                    Rule::NameField,
+                    "<nameField> needs a <label>",
+                ));
             }
             match text(name_field, "type").as_deref() {
                 Some("Text") => {}
@@ -754,7 +769,11 @@ fn check_field(
 
 fn check_picklist(file: &SourceFile, root: roxmltree::Node, out: &mut Vec<Violation>) {
     let Some(value_set) = child(root, "valueSet") else {
-        out.push(violation(file, Rule::Picklist, "a picklist needs a <valueSet>"));
+        out.push(violation(
+            file,
+            Rule::Picklist,
+            "a picklist needs a <valueSet>",
+        ));
         return;
     };
     if text(value_set, "valueSetName").is_some() {
@@ -774,7 +793,11 @@ fn check_picklist(file: &SourceFile, root: roxmltree::Node, out: &mut Vec<Violat
     for value in children(definition, "value") {
         count += 1;
         let Some(name) = text(value, "fullName") else {
-            out.push(violation(file, Rule::Picklist, "a picklist <value> needs a <fullName>"));
+            out.push(violation(
+                file,
+                Rule::Picklist,
+                "a picklist <value> needs a <fullName>",
+            ));
             continue;
         };
         if !names.insert(lower(&name)) {
@@ -789,7 +812,11 @@ fn check_picklist(file: &SourceFile, root: roxmltree::Node, out: &mut Vec<Violat
         }
     }
     if count == 0 {
-        out.push(violation(file, Rule::Picklist, "the picklist has no values"));
+        out.push(violation(
+            file,
+            Rule::Picklist,
+            "the picklist has no values",
+        ));
     }
     if defaults > 1 {
         out.push(violation(
@@ -849,7 +876,10 @@ fn check_list_view(
         other => out.push(violation(
             file,
             Rule::ListView,
-            format!("<filterScope> {other:?} is not one of {}", SCOPES.join(", ")),
+            format!(
+                "<filterScope> {other:?} is not one of {}",
+                SCOPES.join(", ")
+            ),
         )),
     }
     for column in texts(root, "columns") {
@@ -904,7 +934,10 @@ fn check_permission_set(
             continue;
         }
         if package.objects.contains_key(&lower(object)) {
-            let detail = if IMPLICIT_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(field)) {
+            let detail = if IMPLICIT_FIELDS
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(field))
+            {
                 (
                     Rule::PermissionOnRequiredField,
                     format!("{full} is a system field whose access cannot be granted"),
@@ -997,7 +1030,9 @@ fn check_permission_set(
             out.push(violation(
                 file,
                 Rule::PermissionTarget,
-                format!("tab {name}: <visibility> {visibility:?} is not Visible, Available or None"),
+                format!(
+                    "tab {name}: <visibility> {visibility:?} is not Visible, Available or None"
+                ),
             ));
         }
     }
@@ -1013,7 +1048,12 @@ fn check_permission_set(
     }
 }
 
-fn check_layout(file: &SourceFile, root: roxmltree::Node, package: &Package, out: &mut Vec<Violation>) {
+fn check_layout(
+    file: &SourceFile,
+    root: roxmltree::Node,
+    package: &Package,
+    out: &mut Vec<Violation>,
+) {
     let name = stem(&file.path);
     let Some((object, _)) = name.split_once('-') else {
         out.push(violation(
@@ -1063,14 +1103,12 @@ fn check_layout(file: &SourceFile, root: roxmltree::Node, package: &Package, out
         let Some((child_object, field)) = name.split_once('.') else {
             continue;
         };
-        let points_here = package
-            .custom_field(child_object, field)
-            .is_some_and(|f| {
-                matches!(f.ty.as_str(), "Lookup" | "MasterDetail")
-                    && f.reference_to
-                        .as_deref()
-                        .is_some_and(|t| t.eq_ignore_ascii_case(object))
-            });
+        let points_here = package.custom_field(child_object, field).is_some_and(|f| {
+            matches!(f.ty.as_str(), "Lookup" | "MasterDetail")
+                && f.reference_to
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(object))
+        });
         if !points_here {
             out.push(violation(
                 file,
@@ -1087,7 +1125,12 @@ fn check_layout(file: &SourceFile, root: roxmltree::Node, package: &Package, out
     }
 }
 
-fn check_tab(file: &SourceFile, root: roxmltree::Node, package: &Package, out: &mut Vec<Violation>) {
+fn check_tab(
+    file: &SourceFile,
+    root: roxmltree::Node,
+    package: &Package,
+    out: &mut Vec<Violation>,
+) {
     let name = stem(&file.path);
     if flag(root, "customObject") && !package.objects.contains_key(&lower(name)) {
         out.push(violation(
@@ -1097,7 +1140,11 @@ fn check_tab(file: &SourceFile, root: roxmltree::Node, package: &Package, out: &
         ));
     }
     if text(root, "motif").is_none() {
-        out.push(violation(file, Rule::Tab, "a tab needs a <motif> (its icon), such as Custom18: Form"));
+        out.push(violation(
+            file,
+            Rule::Tab,
+            "a tab needs a <motif> (its icon), such as Custom18: Form",
+        ));
     }
 }
 
@@ -1306,9 +1353,11 @@ mod tests {
     /// that must fire and the file it must name.
     #[test]
     fn each_rule_refuses_what_a_real_org_refuses() {
-        const JUNCTION: &str = "objects/Account_Plan_Account__c/Account_Plan_Account__c.object-meta.xml";
+        const JUNCTION: &str =
+            "objects/Account_Plan_Account__c/Account_Plan_Account__c.object-meta.xml";
         const PLAN: &str = "objects/Account_Plan__c/Account_Plan__c.object-meta.xml";
-        const MASTER: &str = "objects/Account_Plan_Account__c/fields/Account_Plan__c.field-meta.xml";
+        const MASTER: &str =
+            "objects/Account_Plan_Account__c/fields/Account_Plan__c.field-meta.xml";
         const LOOKUP: &str = "objects/Account_Plan__c/fields/Account__c.field-meta.xml";
         const INTEGRATION: &str = "permissionsets/Plansync_Integration.permissionset-meta.xml";
         const USER: &str = "permissionsets/Account_Plan_User.permissionset-meta.xml";
@@ -1580,7 +1629,10 @@ mod tests {
     fn a_violation_names_the_file_the_rule_and_the_fix() {
         let files = package_with(
             "objects/Account_Plan_Account__c/Account_Plan_Account__c.object-meta.xml",
-            replace("<sharingModel>ControlledByParent<", "<sharingModel>ReadWrite<"),
+            replace(
+                "<sharingModel>ControlledByParent<",
+                "<sharingModel>ReadWrite<",
+            ),
         );
         let violations = run(&files);
         assert_eq!(violations.len(), 1, "{}", describe(&violations));

@@ -760,4 +760,23 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(from_disk.extra_fields.len(), embedded.extra_fields.len());
     }
+
+    #[test]
+    fn every_file_of_the_package_on_disk_is_embedded() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/salesforce");
+        let on_disk: Vec<String> = load_package_dir(&root)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        let mut embedded: Vec<String> = embedded_package().into_iter().map(|f| f.path).collect();
+        embedded.sort();
+        assert_eq!(
+            on_disk, embedded,
+            "add new package files to EMBEDDED (objects and fields) or EMBEDDED_PACKAGE (the rest)"
+        );
+        let schema = parse_package(&embedded_package()).unwrap();
+        assert_eq!(schema.objects.len(), 3);
+        assert_eq!(schema.extra_fields.len(), 2);
+    }
 }
