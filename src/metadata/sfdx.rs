@@ -779,4 +779,40 @@ mod tests {
         assert_eq!(schema.objects.len(), 3);
         assert_eq!(schema.extra_fields.len(), 2);
     }
+
+    #[test]
+    fn the_org_layout_fragments_name_fields_of_the_package() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/salesforce/org-layouts");
+        let schema = embedded().unwrap();
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+        let elements = |text: &str, tag: &str| -> Vec<String> {
+            let doc = roxmltree::Document::parse(text).unwrap();
+            doc.descendants()
+                .filter(|n| n.has_tag_name(tag))
+                .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+                .collect()
+        };
+        let account = read("Account-Account Layout.fragment.xml");
+        assert_eq!(
+            elements(&account, "relatedList"),
+            ["Account_Plan__c.Account__c"]
+        );
+        let plan = &schema.objects[0];
+        assert_eq!(plan.field("Account__c").unwrap().reference_to, ["Account"]);
+        for field in elements(&account, "fields") {
+            assert!(
+                field == "NAME" || plan.field(&field).is_some(),
+                "Account fragment: no plan field {field}"
+            );
+        }
+        let opportunity = read("Opportunity-Opportunity Layout.fragment.xml");
+        let fields = elements(&opportunity, "field");
+        assert_eq!(fields, ["Account_Plan__c", "Plan_Link_Locked__c"]);
+        for field in fields {
+            assert!(schema
+                .extra_fields
+                .iter()
+                .any(|(o, f)| o == "Opportunity" && f.name == field));
+        }
+    }
 }
