@@ -151,6 +151,8 @@ struct Field {
     name: String,
     ty: String,
     required: bool,
+    /// A formula, auto-number or roll-up summary: the org computes it.
+    computed: bool,
     reference_to: Option<String>,
     relationship_name: Option<String>,
 }
@@ -280,6 +282,11 @@ pub fn check(files: &[SourceFile], standard: &[ObjectDef]) -> Vec<Violation> {
                         object: object.to_string(),
                         name,
                         ty: text(root, "type").unwrap_or_default(),
+                        computed: child(root, "formula").is_some()
+                            || matches!(
+                                text(root, "type").as_deref(),
+                                Some("AutoNumber" | "Summary")
+                            ),
                         required: text(root, "required").as_deref() == Some("true"),
                         reference_to: text(root, "referenceTo"),
                         relationship_name: text(root, "relationshipName"),
@@ -647,7 +654,10 @@ fn check_field(
         return;
     }
     let number = |name: &str| text(root, name).and_then(|t| t.parse::<u32>().ok());
+    // A formula's <type> is its result's: it has no length or default of its own.
+    let formula = child(root, "formula").is_some();
     match ty.as_str() {
+        "Text" | "Checkbox" | "TextArea" if formula => {}
         "Text" | "EncryptedText" => match number("length") {
             Some(1..=255) => {}
             other => out.push(violation(
@@ -709,6 +719,9 @@ fn check_field(
                 ));
             }
         }
+        // The org keeps lookups to users when the user goes (users are deactivated, never
+        // deleted): they take no delete constraint.
+        "Lookup" if text(root, "referenceTo").as_deref() == Some("User") => {}
         "Lookup" => match text(root, "deleteConstraint").as_deref() {
             Some("SetNull") if flag(root, "required") => out.push(violation(
                 file,
@@ -929,6 +942,12 @@ fn check_permission_set(
                         "{full} is {}: the org always grants it, and a permission set naming it does not deploy; remove the entry",
                         if custom.ty == "MasterDetail" { "a master-detail field" } else { "required" }
                     ),
+                ));
+            } else if custom.computed && editable {
+                out.push(violation(
+                    file,
+                    Rule::PermissionDependency,
+                    format!("{full} is computed by the org (formula, auto-number or roll-up summary): it can be readable, never editable"),
                 ));
             }
             continue;
@@ -1528,6 +1547,27 @@ mod tests {
                 INTEGRATION,
             ),
             (
+                "edit on a formula field",
+                {
+                    let mut files = field(
+                        "Gap_Share__c",
+                        "<type>Percent</type><precision>5</precision><scale>2</scale><formula>Pipeline_Gap__c / Revenue_Target__c</formula>",
+                    );
+                    let set = files
+                        .iter_mut()
+                        .find(|f| f.path.ends_with(USER))
+                        .unwrap();
+                    set.text = set.text.replacen(
+                        "<fieldPermissions>",
+                        "<fieldPermissions><editable>true</editable><field>Account_Plan__c.Gap_Share__c</field><readable>true</readable></fieldPermissions>\n    <fieldPermissions>",
+                        1,
+                    );
+                    files
+                },
+                Rule::PermissionDependency,
+                USER,
+            ),
+            (
                 "edit without read on an object",
                 package_with(
                     INTEGRATION,
@@ -1623,6 +1663,34 @@ mod tests {
                 describe(&violations)
             );
         }
+    }
+
+    #[test]
+    fn formulas_and_user_lookups_are_not_refused_for_what_they_cannot_have() {
+        let mut files = embedded_package();
+        for (name, body) in [
+            (
+                "Health__c",
+                "<type>Text</type><formula>IF(Pipeline_Gap__c > 0, 'Gap', 'Covered')</formula>",
+            ),
+            (
+                "Has_Gap__c",
+                "<type>Checkbox</type><formula>Pipeline_Gap__c > 0</formula>",
+            ),
+            (
+                "Reviewer__c",
+                "<type>Lookup</type><referenceTo>User</referenceTo><relationshipName>Reviewed_Plans</relationshipName>",
+            ),
+        ] {
+            files.push(SourceFile {
+                path: format!("{SOURCE_ROOT}objects/Account_Plan__c/fields/{name}.field-meta.xml"),
+                text: format!(
+                    r#"<CustomField xmlns="http://soap.sforce.com/2006/04/metadata"><fullName>{name}</fullName><label>X</label>{body}</CustomField>"#
+                ),
+            });
+        }
+        let violations = run(&files);
+        assert!(violations.is_empty(), "{}", describe(&violations));
     }
 
     #[test]
