@@ -13,7 +13,7 @@ use crate::crm::{CrmClient, CrmError};
 use crate::metadata::standard;
 use crate::store::{Store, LATEST_VERSION};
 
-use super::mapping::{expected_fields, field_problems, ExpectedField, FIELD_FIX, OBJECT_FIX};
+use super::mapping::{expected_fields, field_problems, ExpectedField};
 use super::sync::{crm_config, DEFAULT_CONFIG};
 use super::CliError;
 use crate::error::chain as error_chain;
@@ -263,8 +263,17 @@ async fn checks(args: &DoctorArgs) -> Vec<Check> {
             described.insert(object.clone(), d);
         }
         let check = match &described[&object] {
-            Ok(describe) => object_check(&object, &fields, describe),
-            Err(e) => Check::problem(format!("object {object}"), e.clone(), OBJECT_FIX),
+            Ok(describe) => object_check(
+                &object,
+                &fields,
+                describe,
+                config.crm.auth.username.as_deref(),
+            ),
+            Err(e) => Check::problem(
+                format!("object {object}"),
+                e.clone(),
+                permission_fix(config.crm.auth.username.as_deref()),
+            ),
         };
         record(check, &mut out);
     }
@@ -387,8 +396,29 @@ fn store_check(config: &Config) -> Check {
     }
 }
 
-/// Checks one object's describe against the fields plansync maps to it.
-pub fn object_check(object: &str, fields: &[ExpectedField], describe: &Value) -> Check {
+/// The permission set of `schema/salesforce` that gives the integration user what plansync
+/// reads and writes.
+pub const INTEGRATION_PERMISSION_SET: &str = "Plansync_Integration";
+
+/// What to run when the integration user lacks access: deploy the package and assign its
+/// permission set to `user` (the configured username, when known).
+pub fn permission_fix(user: Option<&str>) -> String {
+    format!(
+        "deploy schema/salesforce (sf project deploy start), then give the integration user the \
+         access plansync needs: sf org assign permset --name {INTEGRATION_PERMISSION_SET} \
+         --on-behalf-of {}\nor fix the names under [mapping]",
+        user.unwrap_or("<integration user>")
+    )
+}
+
+/// Checks one object's describe against the fields plansync maps to it; `user` is the
+/// integration user named in the fix.
+pub fn object_check(
+    object: &str,
+    fields: &[ExpectedField],
+    describe: &Value,
+    user: Option<&str>,
+) -> Check {
     let problems: Vec<String> = field_problems(fields, describe)
         .iter()
         .map(ToString::to_string)
@@ -408,7 +438,11 @@ pub fn object_check(object: &str, fields: &[ExpectedField], describe: &Value) ->
             ),
         )
     } else {
-        Check::problem(format!("object {object}"), problems.join("; "), FIELD_FIX)
+        Check::problem(
+            format!("object {object}"),
+            problems.join("; "),
+            permission_fix(user),
+        )
     }
 }
 
@@ -441,6 +475,7 @@ mod tests {
             "Opportunity",
             &[field("amount", FieldType::Double, false)],
             &describe,
+            None,
         );
         assert!(ok.ok, "{ok:?}");
         let bad = object_check(
@@ -452,6 +487,7 @@ mod tests {
                 field("Missing__c", FieldType::String, false),
             ],
             &describe,
+            Some("integration@acme.example"),
         );
         assert!(!bad.ok);
         assert!(bad.detail.contains("CloseDate"), "{}", bad.detail);
@@ -461,6 +497,41 @@ mod tests {
             .contains("Account_Plan__c ([mapping.x] Account_Plan__c) is not updateable"));
         assert!(bad.detail.contains("Missing__c"));
         assert!(!bad.detail.contains("Amount"));
+    }
+
+    #[test]
+    fn the_fix_for_missing_access_names_the_permission_set_and_the_user() {
+        let describe = json!({"fields": [
+            {"name": "Account_Plan__c", "type": "reference", "updateable": false, "createable": false},
+        ]});
+        let fields = [field("Account_Plan__c", FieldType::Reference, true)];
+        let check = object_check(
+            "Opportunity",
+            &fields,
+            &describe,
+            Some("integration@acme.example"),
+        );
+        assert!(!check.ok);
+        let fix = check.fix.unwrap();
+        assert!(
+            fix.contains(
+                "sf org assign permset --name Plansync_Integration --on-behalf-of integration@acme.example"
+            ),
+            "{fix}"
+        );
+        let unknown_user = object_check("Opportunity", &fields, &describe, None)
+            .fix
+            .unwrap();
+        assert!(
+            unknown_user.contains("--on-behalf-of <integration user>"),
+            "{unknown_user}"
+        );
+        // The permission set named is one the package ships.
+        assert!(crate::metadata::sfdx::embedded_package()
+            .iter()
+            .any(|f| f.path.ends_with(&format!(
+                "permissionsets/{INTEGRATION_PERMISSION_SET}.permissionset-meta.xml"
+            ))));
     }
 
     #[test]

@@ -59,6 +59,12 @@ pub struct EmulatorArgs {
     /// Example: --multi-currency USD
     #[arg(long, value_name = "ISO")]
     pub multi_currency: Option<String>,
+    /// An SFDX project folder (holding sfdx-project.json) whose custom objects and fields the
+    /// org serves instead of the package built into plansync, for admins who extend it. It is
+    /// refused, naming the file and the rule, when a real org would refuse to deploy it.
+    /// Example: --metadata ./schema/salesforce
+    #[arg(long, value_name = "DIR")]
+    pub metadata: Option<PathBuf>,
 }
 
 /// Why `plansync emulator` stopped with an error.
@@ -131,6 +137,7 @@ pub fn config(args: &EmulatorArgs) -> Result<EmulatorConfig, EmulatorCommandErro
         session_ttl: Duration::from_secs(args.session_ttl_s),
         multi_currency: args.multi_currency.clone(),
         today: None,
+        metadata: args.metadata.clone(),
     })
 }
 

@@ -18,12 +18,6 @@ use crate::sync::SyncError;
 
 use super::CliError;
 
-/// What to do about a mapped field that is missing, mistyped or read-only.
-pub const FIELD_FIX: &str = "deploy schema/salesforce, grant field-level security (read, and edit where plansync writes) to the integration user, or fix the names under [mapping]";
-
-/// What to do about a mapped object the CRM does not describe.
-pub const OBJECT_FIX: &str = "deploy the objects in schema/salesforce (sf project deploy start), give the integration user access to the object, or fix its name under [mapping]";
-
 /// A mapped field to look for, with what the CRM must allow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpectedField {
@@ -39,7 +33,10 @@ pub struct ExpectedField {
 
 /// Every mapped object with the fields to check, in mapping order.
 pub fn expected_fields(config: &Config, catalog: &Catalog) -> Vec<(String, Vec<ExpectedField>)> {
-    let multi_currency = matches!(config.currency.mode, CurrencyMode::Static | CurrencyMode::Dated);
+    let multi_currency = matches!(
+        config.currency.mode,
+        CurrencyMode::Static | CurrencyMode::Dated
+    );
     let defaults = serde_json::to_value(Mapping::default()).unwrap_or_default();
     let configured = serde_json::to_value(&config.mapping).unwrap_or_default();
     let (Some(defaults), Some(configured)) = (defaults.as_object(), configured.as_object()) else {
@@ -265,7 +262,10 @@ pub fn is_schema_error(e: &CrmError) -> bool {
 /// The mapped objects and fields the CRM lacks, as lines naming the mapping key and the
 /// field, read from the CRM's describe.
 pub async fn missing_in_crm(config: &Config, crm: &CrmClient) -> Vec<String> {
-    let multi_currency = matches!(config.currency.mode, CurrencyMode::Static | CurrencyMode::Dated);
+    let multi_currency = matches!(
+        config.currency.mode,
+        CurrencyMode::Static | CurrencyMode::Dated
+    );
     let Ok(catalog) = standard::catalog(multi_currency) else {
         return Vec::new();
     };

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -28,6 +29,7 @@ use super::org::Org;
 use super::query::Locators;
 use super::wire::{self, json_response, ApiError};
 use super::{routes, seed};
+use crate::metadata::Catalog;
 
 /// Default OAuth client id (consumer key) of the emulator's connected app.
 pub const DEFAULT_CLIENT_ID: &str = "plansync-emulator";
@@ -52,6 +54,19 @@ pub enum EmulatorError {
     },
     #[error("cannot build the org: {0}")]
     Org(String),
+    /// The metadata package would not deploy to a real org, or cannot be read.
+    #[error("the metadata package {source_name} would be refused by a real org:\n{problems}\nfix the files named above (the rules are those of the Metadata API deploy)")]
+    Metadata {
+        /// The folder given, or "embedded in plansync".
+        source_name: String,
+        problems: String,
+    },
+    #[error("cannot read the metadata package {dir}: {source}")]
+    MetadataRead {
+        dir: PathBuf,
+        #[source]
+        source: crate::metadata::sfdx::MetadataError,
+    },
 }
 
 /// Everything the emulator is started with.
@@ -75,6 +90,10 @@ pub struct EmulatorConfig {
     pub multi_currency: Option<String>,
     /// The org's "today" for seeding (default: the current UTC date).
     pub today: Option<NaiveDate>,
+    /// An SFDX project whose objects and fields the org gets instead of the package embedded
+    /// in plansync (an admin's extended copy). Either package is checked against the deploy
+    /// rules at start.
+    pub metadata: Option<PathBuf>,
 }
 
 impl Default for EmulatorConfig {
@@ -94,6 +113,7 @@ impl Default for EmulatorConfig {
             session_ttl: DEFAULT_SESSION_TTL,
             multi_currency: None,
             today: None,
+            metadata: None,
         }
     }
 }
@@ -174,6 +194,11 @@ impl EmulatorBuilder {
         self.config.today = Some(today);
         self
     }
+    /// Serve the objects and fields of the SFDX project in `dir` (see [`EmulatorConfig`]).
+    pub fn metadata(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.metadata = Some(dir.into());
+        self
+    }
 
     /// Builds the org, binds the address and starts serving on the current tokio runtime.
     pub async fn start(self) -> Result<RunningEmulator, EmulatorError> {
@@ -241,13 +266,44 @@ impl EmulatorBuilder {
     }
 }
 
+/// The org's objects: the standard ones and those of the package (the embedded one, or the
+/// folder of `config.metadata`), refused when the package breaks a deploy rule.
+fn package_catalog(config: &EmulatorConfig) -> Result<Catalog, EmulatorError> {
+    use crate::metadata::{rules, sfdx, standard};
+    let (source_name, files) = match &config.metadata {
+        Some(dir) => {
+            let files =
+                sfdx::load_package_dir(dir).map_err(|source| EmulatorError::MetadataRead {
+                    dir: dir.clone(),
+                    source,
+                })?;
+            (dir.display().to_string(), files)
+        }
+        None => ("embedded in plansync".to_string(), sfdx::embedded_package()),
+    };
+    let refused = |problems: String| EmulatorError::Metadata {
+        source_name: source_name.clone(),
+        problems,
+    };
+    if !files.iter().any(|f| f.path == "sfdx-project.json") {
+        return Err(refused(
+            "  sfdx-project.json: missing: give the SFDX project folder (the one holding sfdx-project.json and force-app/)".into(),
+        ));
+    }
+    let violations = rules::check(&files, &standard::standard_objects());
+    if !violations.is_empty() {
+        return Err(refused(rules::describe(&violations)));
+    }
+    let schema = sfdx::parse_package(&files).map_err(|e| refused(format!("  {e}")))?;
+    standard::build(config.multi_currency.is_some(), schema).map_err(|e| refused(format!("  {e}")))
+}
+
 fn build_org(
     config: &EmulatorConfig,
     today: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<Org, EmulatorError> {
-    let mut catalog = crate::metadata::standard::catalog(config.multi_currency.is_some())
-        .map_err(|e| EmulatorError::Org(crate::error::chain(&e)))?;
+    let mut catalog = package_catalog(config)?;
     if let Some(iso) = &config.multi_currency {
         default_currency(&mut catalog, iso);
     }

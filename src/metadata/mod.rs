@@ -4,8 +4,12 @@
 //! custom objects and fields plansync needs are Salesforce metadata in SFDX source format under
 //! `schema/salesforce/`: an admin deploys those files to a real org, and the emulator and
 //! `plansync doctor` read the same files. Standard objects are described in [`standard`].
+//! [`rules`] checks a package against the deploy rules a real org applies (the emulator refuses
+//! to start on a package an org would refuse), and [`permsets`] reads its permission sets.
 
 pub mod id;
+pub mod permsets;
+pub mod rules;
 pub mod sfdx;
 pub mod standard;
 

@@ -133,6 +133,103 @@ const EMBEDDED: &[(&str, &str)] = embed!(
     "Opportunity/fields/Plan_Link_Locked__c.field-meta.xml",
 );
 
+macro_rules! embed_package {
+    ($($path:literal),* $(,)?) => {
+        &[$(($path, include_str!(concat!("../../schema/salesforce/", $path)))),*]
+    };
+}
+
+/// Where the default package directory's files are, relative to the SFDX project root.
+pub const SOURCE_ROOT: &str = "force-app/main/default/";
+
+/// The rest of the project's package (relative to the SFDX project root): what reps and the
+/// integration user need besides the objects and fields. The emulator does not serve these,
+/// but checks them with [`super::rules`] at every start, as a real org would at deploy.
+const EMBEDDED_PACKAGE: &[(&str, &str)] = embed_package!(
+    "sfdx-project.json",
+    "force-app/main/default/objects/Account_Plan__c/compactLayouts/Account_Plan_Compact.compactLayout-meta.xml",
+    "force-app/main/default/objects/Account_Plan__c/listViews/All.listView-meta.xml",
+    "force-app/main/default/objects/Account_Plan__c/listViews/My_Active_Plans.listView-meta.xml",
+    "force-app/main/default/objects/Account_Plan__c/listViews/Plans_With_A_Gap.listView-meta.xml",
+    "force-app/main/default/objects/Account_Plan__c/listViews/Plans_Without_Next_Activity.listView-meta.xml",
+    "force-app/main/default/permissionsets/Plansync_Integration.permissionset-meta.xml",
+    "force-app/main/default/permissionsets/Account_Plan_User.permissionset-meta.xml",
+    "force-app/main/default/layouts/Account_Plan__c-Account Plan Layout.layout-meta.xml",
+    "force-app/main/default/layouts/Account_Plan_Account__c-Account Plan Account Layout.layout-meta.xml",
+    "force-app/main/default/layouts/Account_Plan_Snapshot__c-Account Plan Snapshot Layout.layout-meta.xml",
+    "force-app/main/default/tabs/Account_Plan__c.tab-meta.xml",
+    "force-app/main/default/applications/Account_Plans.app-meta.xml",
+    "force-app/main/default/reportTypes/Account_Plans_with_Snapshots.reportType-meta.xml",
+    "force-app/main/default/reports/Account_Plan_Reports.reportFolder-meta.xml",
+    "force-app/main/default/reports/Account_Plan_Reports/Plan_History_by_Snapshot_Date.report-meta.xml",
+);
+
+/// Every file of the embedded package, with paths relative to the SFDX project root
+/// (`sfdx-project.json`, `force-app/main/default/objects/...`), as [`load_package_dir`] reads
+/// them from disk.
+pub fn embedded_package() -> Vec<SourceFile> {
+    let objects = EMBEDDED.iter().map(|(path, text)| SourceFile {
+        path: format!("{SOURCE_ROOT}objects/{path}"),
+        text: (*text).to_string(),
+    });
+    let rest = EMBEDDED_PACKAGE.iter().map(|(path, text)| SourceFile {
+        path: (*path).to_string(),
+        text: (*text).to_string(),
+    });
+    objects.chain(rest).collect()
+}
+
+/// Reads a whole SFDX project: `sfdx-project.json` and every `*-meta.xml` file under `dir`
+/// (any depth), with paths relative to `dir`, sorted. Files of other kinds are left out.
+pub fn load_package_dir(dir: &Path) -> Result<Vec<SourceFile>, MetadataError> {
+    if !dir.is_dir() {
+        return Err(MetadataError::Io {
+            file: dir.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "not a directory (expected an SFDX project holding sfdx-project.json)",
+            ),
+        });
+    }
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in sorted_entries(&folder)? {
+            let name = entry
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if entry.is_dir() {
+                if !name.starts_with('.') && name != "node_modules" {
+                    pending.push(entry);
+                }
+            } else if entry.is_file()
+                && (name.ends_with("-meta.xml") || (name == "sfdx-project.json" && folder == dir))
+            {
+                files.push(read_source(dir, &entry)?);
+            }
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+/// The objects and fields of a package read by [`load_package_dir`] or [`embedded_package`].
+pub fn parse_package(files: &[SourceFile]) -> Result<SfdxSchema, MetadataError> {
+    let objects: Vec<SourceFile> = files
+        .iter()
+        .filter(|f| {
+            let p = f.path.as_str();
+            let in_objects = p.starts_with("objects/") || p.contains("/objects/");
+            in_objects
+                && (p.ends_with(".object-meta.xml")
+                    || (p.ends_with(".field-meta.xml") && object_of_field_file(p).is_some()))
+        })
+        .cloned()
+        .collect();
+    parse_files(&objects)
+}
+
 /// The embedded project metadata, parsed.
 pub fn embedded() -> Result<SfdxSchema, MetadataError> {
     let files: Vec<SourceFile> = EMBEDDED
@@ -662,5 +759,60 @@ mod tests {
         b.sort();
         assert_eq!(a, b);
         assert_eq!(from_disk.extra_fields.len(), embedded.extra_fields.len());
+    }
+
+    #[test]
+    fn every_file_of_the_package_on_disk_is_embedded() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/salesforce");
+        let on_disk: Vec<String> = load_package_dir(&root)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        let mut embedded: Vec<String> = embedded_package().into_iter().map(|f| f.path).collect();
+        embedded.sort();
+        assert_eq!(
+            on_disk, embedded,
+            "add new package files to EMBEDDED (objects and fields) or EMBEDDED_PACKAGE (the rest)"
+        );
+        let schema = parse_package(&embedded_package()).unwrap();
+        assert_eq!(schema.objects.len(), 3);
+        assert_eq!(schema.extra_fields.len(), 2);
+    }
+
+    #[test]
+    fn the_org_layout_fragments_name_fields_of_the_package() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/salesforce/org-layouts");
+        let schema = embedded().unwrap();
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+        let elements = |text: &str, tag: &str| -> Vec<String> {
+            let doc = roxmltree::Document::parse(text).unwrap();
+            doc.descendants()
+                .filter(|n| n.has_tag_name(tag))
+                .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+                .collect()
+        };
+        let account = read("Account-Account Layout.fragment.xml");
+        assert_eq!(
+            elements(&account, "relatedList"),
+            ["Account_Plan__c.Account__c"]
+        );
+        let plan = &schema.objects[0];
+        assert_eq!(plan.field("Account__c").unwrap().reference_to, ["Account"]);
+        for field in elements(&account, "fields") {
+            assert!(
+                field == "NAME" || plan.field(&field).is_some(),
+                "Account fragment: no plan field {field}"
+            );
+        }
+        let opportunity = read("Opportunity-Opportunity Layout.fragment.xml");
+        let fields = elements(&opportunity, "field");
+        assert_eq!(fields, ["Account_Plan__c", "Plan_Link_Locked__c"]);
+        for field in fields {
+            assert!(schema
+                .extra_fields
+                .iter()
+                .any(|(o, f)| o == "Opportunity" && f.name == field));
+        }
     }
 }

@@ -7,6 +7,6 @@ mod common;
 mod crash;
 mod daemon;
 mod emulator;
-mod outbox;
 mod history;
+mod outbox;
 mod sync;

@@ -5,6 +5,7 @@ mod auth;
 mod binary;
 mod faults;
 mod fixtures;
+mod metadata;
 mod query;
 mod records;
 
