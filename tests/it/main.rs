@@ -6,4 +6,5 @@ mod admin;
 mod common;
 mod daemon;
 mod emulator;
+mod output;
 mod sync;
