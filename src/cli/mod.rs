@@ -157,6 +157,12 @@ impl CliError {
 /// Parses the command line, runs the command and maps its outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A closed pipe (`plansync status --json | head`) ends a command at once and quietly, as
+    // it does other Unix tools. The daemon and the emulator keep ignoring SIGPIPE, so that a
+    // restarted journald or a client gone away cannot kill a server.
+    if !matches!(cli.command, Command::Run(_) | Command::Emulator(_)) {
+        sigpipe::reset();
+    }
     // The demo's own output tells the story; its logs only speak up for problems.
     let default_filter = match cli.command {
         Command::Demo(_) => "warn",
