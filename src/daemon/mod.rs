@@ -277,10 +277,10 @@ impl Daemon {
         let result = self.run_engine(kind).instrument(span.clone()).await;
         self.activity.set_running(false);
         {
-            let state = self.lock_metrics();
+            let mut state = self.lock_metrics();
             state.observe_duration(kind.as_str(), started.elapsed().as_secs_f64());
+            state.running = None;
         }
-        self.lock_metrics().running = None;
         let (outcome, report) = result?;
         let _entered = span.enter();
         self.record(kind, &outcome, report.as_ref());
