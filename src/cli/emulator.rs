@@ -72,15 +72,15 @@ pub struct EmulatorArgs {
 pub enum EmulatorCommandError {
     #[error("--listen {value:?} is not an address such as 127.0.0.1:8080")]
     BadListen { value: String },
-    #[error("--faults: {0}")]
+    #[error("--faults")]
     Faults(#[from] FaultSpecError),
-    #[error("cannot read --jwt-public-key {path}: {source}")]
+    #[error("cannot read --jwt-public-key {path}")]
     ReadKey {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("--jwt-public-key {path}: {source}")]
+    #[error("--jwt-public-key {path}")]
     BadKey {
         path: PathBuf,
         #[source]
@@ -90,7 +90,7 @@ pub enum EmulatorCommandError {
     BadCurrency(String),
     #[error(transparent)]
     Start(#[from] EmulatorError),
-    #[error("cannot start the async runtime or write to stdout: {0}")]
+    #[error("cannot start the async runtime or write to stdout")]
     Io(#[from] std::io::Error),
 }
 

@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod emulator;
+pub mod logging;
 pub mod plans;
 pub mod run;
 pub mod sync;
@@ -179,6 +180,12 @@ impl CliError {
 /// Parses the command line, runs the command and maps its outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A closed pipe (`plansync status --json | head`) ends a command at once and quietly, as
+    // it does other Unix tools. The daemon and the emulator keep ignoring SIGPIPE, so that a
+    // restarted journald or a client gone away cannot kill a server.
+    if !matches!(cli.command, Command::Run(_) | Command::Emulator(_)) {
+        sigpipe::reset();
+    }
     // The demo's own output tells the story; its logs only speak up for problems.
     let default_filter = match cli.command {
         Command::Demo(_) => "warn",
@@ -224,16 +231,29 @@ fn block_on(
         .map_err(|e| (error_chain(&e), e.exit_code()))
 }
 
-/// Logs go to stderr, so stdout stays for the command's own output.
+/// Logs go to stderr, so stdout stays for the command's own output. When stderr is the
+/// systemd journal, each line carries its syslog priority (`<3>` for errors ...).
 fn init_logging(format: LogFormat, default_filter: &str) {
+    use tracing_subscriber::fmt::format::JsonFields;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    let _ = match format.resolve(|name| std::env::var_os(name).is_some()) {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text | LogFormat::Auto => builder.try_init(),
+    let journal = logging::stderr_is_journal();
+    let json = format.resolve(|name| std::env::var_os(name).is_some()) == LogFormat::Json;
+    let _ = match (json, journal) {
+        (true, true) => builder
+            .fmt_fields(JsonFields::new())
+            .event_format(logging::JournalPriority(
+                tracing_subscriber::fmt::format().json(),
+            ))
+            .try_init(),
+        (true, false) => builder.json().try_init(),
+        (false, true) => builder
+            .event_format(logging::JournalPriority(tracing_subscriber::fmt::format()))
+            .try_init(),
+        (false, false) => builder.try_init(),
     };
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::config;
 use crate::daemon::lock::StoreLock;
+use crate::daemon::metrics::{Endpoint, COMMIT, VERSION};
 use crate::daemon::scheduler::period;
 use crate::daemon::{Daemon, DaemonSettings};
 
@@ -47,6 +48,12 @@ fn default_healthy_within(config: &config::Config) -> Duration {
 }
 
 pub async fn run(args: RunArgs) -> Result<(), CliError> {
+    tracing::info!(
+        version = VERSION,
+        commit = COMMIT,
+        config = %args.config.display(),
+        "plansync starting"
+    );
     let config = config::load(&args.config)?;
     // The lock comes before the store is opened (and migrated).
     let lock = StoreLock::acquire(&config.store.path).map_err(crate::daemon::DaemonError::from)?;
@@ -55,7 +62,8 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
     let settings = DaemonSettings {
         schedules: config.schedule.clone(),
         timezone: config.org.timezone,
-        metrics_listen: config.metrics.listen,
+        metrics: Endpoint::from_config(&config.metrics)
+            .map_err(crate::daemon::DaemonError::from)?,
         healthy_within: config
             .metrics
             .healthy_within_seconds

@@ -1,23 +1,66 @@
-//! What the daemon knows about its runs, and the opt-in loopback listener that serves it:
-//! Prometheus text at `/metrics` and `/healthz`. The HTTP handlers only read this shared
-//! state, which the daemon updates after each run; they never touch the store.
+//! What the daemon knows about its runs, and the opt-in listener that serves it: Prometheus
+//! text at `/metrics` and `/healthz`. The HTTP handlers only read this shared state, which the
+//! daemon updates after each run; they never touch the store.
+//!
+//! The exposition is written by `prometheus-client` (the Prometheus project's Rust client):
+//! the text format 0.0.4 by default, OpenMetrics when a scraper asks for it. The listener is
+//! open on a loopback address; elsewhere the configuration requires a bearer token or basic
+//! auth (see [`access`]), and it can serve HTTPS.
+
+pub mod access;
+pub mod process;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::MetricsSection;
 use crate::crm::ApiUsage;
+use crate::daemon::scheduler::RunKind;
+
+use access::{Access, AccessError};
+use process::ProcessStats;
+
+/// The version of this build.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The commit this build came from (`git rev-parse --short HEAD`), or "unknown".
+pub const COMMIT: &str = env!("PLANSYNC_GIT_COMMIT");
+
+/// The outcomes a run ends with.
+pub const OUTCOMES: [&str; 3] = ["succeeded", "partial", "failed"];
+
+/// The bucket bounds of `plansync_run_duration_seconds`: a quick incremental run takes about
+/// a second, a full one on a large org many minutes.
+const DURATION_BUCKETS: [f64; 12] = [
+    0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
+/// A label set, in the order written.
+pub type Labels = Vec<(String, String)>;
+
+fn run_duration_histogram() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
+fn kind_label(kind: &str) -> Labels {
+    vec![("kind".to_string(), kind.to_string())]
+}
 
 /// The daemon's counters and gauges.
 #[derive(Debug, Clone)]
@@ -51,6 +94,9 @@ pub struct MetricsState {
     pub skipped_fires: BTreeMap<String, u64>,
     /// The kind of run in progress.
     pub running: Option<String>,
+    /// How long runs took, by kind (shared by clones: the listener reads what the daemon
+    /// observes).
+    pub run_durations: Family<Labels, Histogram>,
 }
 
 impl MetricsState {
@@ -73,7 +119,38 @@ impl MetricsState {
             runs: BTreeMap::new(),
             skipped_fires: BTreeMap::new(),
             running: None,
+            run_durations: Family::new_with_constructor(run_duration_histogram),
         }
+    }
+
+    /// Creates every labelled series at zero, so that rates and alerts work from the first
+    /// scrape: runs for each kind and outcome, skipped fires and durations for each kind,
+    /// rows for each pulled object and write failures for each written one.
+    pub fn preset_series(&mut self, pulled: &[String], written: &[String]) {
+        for kind in RunKind::ALL {
+            let kind = kind.as_str().to_string();
+            for outcome in OUTCOMES {
+                self.runs
+                    .entry((kind.clone(), outcome.to_string()))
+                    .or_default();
+            }
+            self.skipped_fires.entry(kind.clone()).or_default();
+            let _ = self.run_durations.get_or_create(&kind_label(&kind));
+        }
+        for object in pulled {
+            self.rows_pulled.entry(object.clone()).or_default();
+            self.rows_deleted.entry(object.clone()).or_default();
+        }
+        for object in written {
+            self.write_failures.entry(object.clone()).or_default();
+        }
+    }
+
+    /// Counts a run's duration under its kind.
+    pub fn observe_duration(&self, kind: &str, seconds: f64) {
+        self.run_durations
+            .get_or_create(&kind_label(kind))
+            .observe(seconds);
     }
 
     /// Whether a cycle succeeded recently enough, and a one-line reason.
@@ -116,194 +193,221 @@ impl MetricsState {
         }
     }
 
-    /// The Prometheus text exposition of every metric, ages taken at `now`.
+    /// The Prometheus text exposition (format 0.0.4) of every metric, ages taken at `now`.
     pub fn render(&self, now: DateTime<Utc>) -> String {
         let mut out = String::new();
-        let secs = |d: chrono::Duration| d.num_milliseconds() as f64 / 1000.0;
-
-        family(
-            &mut out,
-            "plansync_cursor_lag_seconds",
-            "gauge",
-            "Now minus the SystemModstamp of the object's pull cursor.",
-        );
-        for (object, at) in &self.cursors {
-            let _ = writeln!(
-                out,
-                "plansync_cursor_lag_seconds{{object=\"{}\"}} {}",
-                escape(object),
-                secs(now - *at)
-            );
-        }
-        family(
-            &mut out,
-            "plansync_rows_pulled_total",
-            "counter",
-            "Rows pulled from the CRM (created or changed), by object.",
-        );
-        by_object(&mut out, "plansync_rows_pulled_total", &self.rows_pulled);
-        family(
-            &mut out,
-            "plansync_rows_deleted_total",
-            "counter",
-            "Rows received as deleted or removed by a full reconcile, by object.",
-        );
-        by_object(&mut out, "plansync_rows_deleted_total", &self.rows_deleted);
-        family(
-            &mut out,
-            "plansync_fields_written_total",
-            "counter",
-            "Field values written to the CRM and accepted.",
-        );
-        let _ = writeln!(out, "plansync_fields_written_total {}", self.fields_written);
-        family(
-            &mut out,
-            "plansync_records_written_total",
-            "counter",
-            "Records written to the CRM and accepted.",
-        );
-        let _ = writeln!(
-            out,
-            "plansync_records_written_total {}",
-            self.records_written
-        );
-        family(
-            &mut out,
-            "plansync_write_failures_total",
-            "counter",
-            "Record writes the CRM refused, by object.",
-        );
-        by_object(
-            &mut out,
-            "plansync_write_failures_total",
-            &self.write_failures,
-        );
-        family(
-            &mut out,
-            "plansync_api_calls_total",
-            "counter",
-            "HTTP requests sent to the CRM by runs, including retries and token requests.",
-        );
-        let _ = writeln!(out, "plansync_api_calls_total {}", self.api_calls);
-        if let Some(usage) = self.api_usage {
-            family(
-                &mut out,
-                "plansync_api_usage_used",
-                "gauge",
-                "The org's API calls in the rolling 24 hours, as the CRM last reported.",
-            );
-            let _ = writeln!(out, "plansync_api_usage_used {}", usage.used);
-            family(
-                &mut out,
-                "plansync_api_usage_max",
-                "gauge",
-                "The org's 24-hour API allowance.",
-            );
-            let _ = writeln!(out, "plansync_api_usage_max {}", usage.max);
-            family(
-                &mut out,
-                "plansync_api_remaining",
-                "gauge",
-                "API calls left in the org's rolling 24 hours.",
-            );
-            let _ = writeln!(
-                out,
-                "plansync_api_remaining {}",
-                usage.max.saturating_sub(usage.used)
-            );
-        }
-        family(
-            &mut out,
-            "plansync_outbox_depth",
-            "gauge",
-            "Writes queued for the CRM and not yet settled.",
-        );
-        let _ = writeln!(out, "plansync_outbox_depth {}", self.outbox_depth);
-        family(
-            &mut out,
-            "plansync_outbox_oldest_age_seconds",
-            "gauge",
-            "Age of the oldest unsettled write (0 when none).",
-        );
-        let age = self.outbox_oldest.map(|at| secs(now - at)).unwrap_or(0.0);
-        let _ = writeln!(out, "plansync_outbox_oldest_age_seconds {age}");
-        family(
-            &mut out,
-            "plansync_last_success_timestamp_seconds",
-            "gauge",
-            "When a run last ended succeeded (unix seconds; 0 when never).",
-        );
-        let _ = writeln!(
-            out,
-            "plansync_last_success_timestamp_seconds {}",
-            self.last_success.map(|t| t.timestamp()).unwrap_or(0)
-        );
-        family(
-            &mut out,
-            "plansync_runs_total",
-            "counter",
-            "Runs by kind and outcome (succeeded, partial, failed).",
-        );
-        for ((kind, outcome), n) in &self.runs {
-            let _ = writeln!(
-                out,
-                "plansync_runs_total{{kind=\"{}\",outcome=\"{}\"}} {n}",
-                escape(kind),
-                escape(outcome)
-            );
-        }
-        family(
-            &mut out,
-            "plansync_skipped_fires_total",
-            "counter",
-            "Scheduled fires skipped because a run was going or the daemon was backing off.",
-        );
-        for (kind, n) in &self.skipped_fires {
-            let _ = writeln!(
-                out,
-                "plansync_skipped_fires_total{{kind=\"{}\"}} {n}",
-                escape(kind)
-            );
-        }
-        family(
-            &mut out,
-            "plansync_run_in_progress",
-            "gauge",
-            "1 while a run is going.",
-        );
-        let _ = writeln!(
-            out,
-            "plansync_run_in_progress {}",
-            u8::from(self.running.is_some())
-        );
-        family(
-            &mut out,
-            "plansync_healthy",
-            "gauge",
-            "1 when a run succeeded within the health window (what /healthz answers).",
-        );
-        let _ = writeln!(out, "plansync_healthy {}", u8::from(self.health(now).0));
+        let registry = self.registry(now, ProcessStats::read().as_ref());
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry);
         out
     }
-}
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
+    /// The same metrics in the OpenMetrics text format.
+    pub fn render_openmetrics(&self, now: DateTime<Utc>) -> String {
+        let mut out = String::new();
+        let registry = self.registry(now, ProcessStats::read().as_ref());
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        out
+    }
 
-fn by_object(out: &mut String, name: &str, values: &BTreeMap<String, u64>) {
-    for (object, n) in values {
-        let _ = writeln!(out, "{name}{{object=\"{}\"}} {n}", escape(object));
+    /// Every metric as it stands at `now`. Counter names are registered without `_total`,
+    /// which the encoder adds.
+    pub fn registry(&self, now: DateTime<Utc>, process: Option<&ProcessStats>) -> Registry {
+        let secs = |d: chrono::Duration| d.num_milliseconds() as f64 / 1000.0;
+        let mut r = Registry::default();
+
+        let build: Family<Labels, Gauge> = Family::default();
+        build
+            .get_or_create(&vec![
+                ("version".to_string(), VERSION.to_string()),
+                ("commit".to_string(), COMMIT.to_string()),
+            ])
+            .set(1);
+        r.register(
+            "plansync_build_info",
+            "The version and commit of this build; always 1.",
+            build,
+        );
+
+        let lags: Family<Labels, Gauge<f64, AtomicU64>> = Family::default();
+        for (object, at) in &self.cursors {
+            lags.get_or_create(&object_label(object))
+                .set(secs(now - *at));
+        }
+        r.register(
+            "plansync_cursor_lag_seconds",
+            "Now minus the SystemModstamp of the object's pull cursor.",
+            lags,
+        );
+        r.register(
+            "plansync_rows_pulled",
+            "Rows pulled from the CRM (created or changed), by object.",
+            by_object(&self.rows_pulled),
+        );
+        r.register(
+            "plansync_rows_deleted",
+            "Rows received as deleted or removed by a full reconcile, by object.",
+            by_object(&self.rows_deleted),
+        );
+        r.register(
+            "plansync_fields_written",
+            "Field values written to the CRM and accepted.",
+            counter(self.fields_written),
+        );
+        r.register(
+            "plansync_records_written",
+            "Records written to the CRM and accepted.",
+            counter(self.records_written),
+        );
+        r.register(
+            "plansync_write_failures",
+            "Record writes the CRM refused, by object.",
+            by_object(&self.write_failures),
+        );
+        r.register(
+            "plansync_api_calls",
+            "HTTP requests sent to the CRM by runs, including retries and token requests.",
+            counter(self.api_calls),
+        );
+        if let Some(usage) = self.api_usage {
+            r.register(
+                "plansync_api_usage_used",
+                "The org's API calls in the rolling 24 hours, as the CRM last reported.",
+                gauge(usage.used),
+            );
+            r.register(
+                "plansync_api_usage_max",
+                "The org's 24-hour API allowance.",
+                gauge(usage.max),
+            );
+            r.register(
+                "plansync_api_remaining",
+                "API calls left in the org's rolling 24 hours.",
+                gauge(usage.max.saturating_sub(usage.used)),
+            );
+        }
+        r.register(
+            "plansync_outbox_depth",
+            "Writes queued for the CRM and not yet settled.",
+            gauge(self.outbox_depth),
+        );
+        r.register(
+            "plansync_outbox_oldest_age_seconds",
+            "Age of the oldest unsettled write (0 when none).",
+            gauge_f64(self.outbox_oldest.map(|at| secs(now - at)).unwrap_or(0.0)),
+        );
+        let last_success: Gauge = Gauge::default();
+        last_success.set(self.last_success.map(|t| t.timestamp()).unwrap_or(0));
+        r.register(
+            "plansync_last_success_timestamp_seconds",
+            "When a run last ended succeeded (unix seconds; 0 when never).",
+            last_success,
+        );
+        let runs: Family<Labels, Counter> = Family::default();
+        for ((kind, outcome), n) in &self.runs {
+            runs.get_or_create(&vec![
+                ("kind".to_string(), kind.clone()),
+                ("outcome".to_string(), outcome.clone()),
+            ])
+            .inc_by(*n);
+        }
+        r.register(
+            "plansync_runs",
+            "Runs by kind and outcome (succeeded, partial, failed).",
+            runs,
+        );
+        r.register(
+            "plansync_run_duration_seconds",
+            "How long runs took, by kind.",
+            self.run_durations.clone(),
+        );
+        let skipped: Family<Labels, Counter> = Family::default();
+        for (kind, n) in &self.skipped_fires {
+            skipped.get_or_create(&kind_label(kind)).inc_by(*n);
+        }
+        r.register(
+            "plansync_skipped_fires",
+            "Scheduled fires skipped because a run was going or the daemon was backing off.",
+            skipped,
+        );
+        r.register(
+            "plansync_run_in_progress",
+            "1 while a run is going.",
+            gauge(u64::from(self.running.is_some())),
+        );
+        r.register(
+            "plansync_healthy",
+            "1 when a run succeeded within the health window (what /healthz answers).",
+            gauge(u64::from(self.health(now).0)),
+        );
+        if let Some(p) = process {
+            let cpu: Counter<f64, AtomicU64> = Counter::default();
+            cpu.inc_by(p.cpu_seconds);
+            r.register(
+                "process_cpu_seconds",
+                "Total user and system CPU time spent in seconds.",
+                cpu,
+            );
+            r.register(
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                gauge(p.resident_memory_bytes),
+            );
+            r.register(
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+                gauge(p.virtual_memory_bytes),
+            );
+            r.register(
+                "process_open_fds",
+                "Number of open file descriptors.",
+                gauge(p.open_fds),
+            );
+            if let Some(max) = p.max_fds {
+                r.register(
+                    "process_max_fds",
+                    "Maximum number of open file descriptors.",
+                    gauge(max),
+                );
+            }
+            r.register(
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds.",
+                gauge_f64(p.start_time_seconds),
+            );
+        }
+        r
     }
 }
 
-/// A label value as the text format wants it.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+fn object_label(object: &str) -> Labels {
+    vec![("object".to_string(), object.to_string())]
+}
+
+fn counter(value: u64) -> Counter {
+    let c = Counter::default();
+    c.inc_by(value);
+    c
+}
+
+fn gauge(value: u64) -> Gauge {
+    let g = Gauge::default();
+    g.set(i64::try_from(value).unwrap_or(i64::MAX));
+    g
+}
+
+fn gauge_f64(value: f64) -> Gauge<f64, AtomicU64> {
+    let g = Gauge::default();
+    g.set(value);
+    g
+}
+
+fn by_object(values: &BTreeMap<String, u64>) -> Family<Labels, Counter> {
+    let family: Family<Labels, Counter> = Family::default();
+    for (object, n) in values {
+        family.get_or_create(&object_label(object)).inc_by(*n);
+    }
+    family
 }
 
 /// The state the daemon updates and the listener reads.
@@ -313,15 +417,29 @@ fn snapshot(shared: &SharedMetrics) -> MetricsState {
     shared.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-async fn metrics(State(shared): State<SharedMetrics>) -> impl IntoResponse {
-    let text = snapshot(&shared).render(Utc::now());
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
+/// The OpenMetrics content type, served to scrapers whose `Accept` asks for it.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+async fn metrics(State(shared): State<SharedMetrics>, headers: HeaderMap) -> impl IntoResponse {
+    let state = snapshot(&shared);
+    let wants_openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/openmetrics-text"));
+    if wants_openmetrics {
+        (
+            [(header::CONTENT_TYPE, OPENMETRICS)],
+            state.render_openmetrics(Utc::now()),
+        )
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+            )],
+            state.render(Utc::now()),
+        )
+    }
 }
 
 async fn healthz(State(shared): State<SharedMetrics>) -> impl IntoResponse {
@@ -338,30 +456,123 @@ async fn healthz(State(shared): State<SharedMetrics>) -> impl IntoResponse {
     )
 }
 
-/// The routes: `/metrics` and `/healthz`.
-pub fn router(shared: SharedMetrics) -> Router {
+/// The routes, `/metrics` and `/healthz`, behind `access`.
+pub fn router(shared: SharedMetrics, access: Access) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .with_state(shared)
+        .layer(axum::middleware::from_fn_with_state(
+            access,
+            access::require,
+        ))
 }
 
-/// Binds `addr` now (so a taken port fails the start) and serves until `shutdown`.
+/// Where and how the endpoint listens.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    pub access: Access,
+    /// HTTPS when set.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Endpoint {
+    /// From `[metrics]`: `None` when no `listen` is set. Reads the token file and the TLS
+    /// files now, so a missing one fails the start.
+    pub fn from_config(section: &MetricsSection) -> Result<Option<Endpoint>, AccessError> {
+        let Some(addr) = section.listen else {
+            return Ok(None);
+        };
+        let access = Access::from_config(section)?;
+        let tls = match (&section.tls_cert_file, &section.tls_key_file) {
+            (Some(cert), Some(key)) => Some(access::tls_config(cert, key)?),
+            _ => None,
+        };
+        Ok(Some(Endpoint { addr, access, tls }))
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
+/// Binds the endpoint's address now (so a taken port fails the start) and serves until
+/// `shutdown`.
 pub async fn serve(
-    addr: SocketAddr,
+    endpoint: Endpoint,
     shared: SharedMetrics,
     shutdown: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr).await?;
+    let listener = TcpListener::bind(endpoint.addr).await?;
     let bound = listener.local_addr()?;
-    tokio::spawn(async move {
-        let server = axum::serve(listener, router(shared))
-            .with_graceful_shutdown(async move { shutdown.cancelled().await });
-        if let Err(err) = server.await {
-            tracing::warn!(error = %err, "the metrics listener stopped");
+    let app = router(shared, endpoint.access);
+    match endpoint.tls {
+        None => {
+            tokio::spawn(async move {
+                let server = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { shutdown.cancelled().await });
+                if let Err(err) = server.await {
+                    tracing::warn!(error = %err, "the metrics listener stopped");
+                }
+            });
         }
-    });
+        Some(tls) => {
+            tokio::spawn(serve_tls(listener, app, tls, shutdown));
+        }
+    }
     Ok(bound)
+}
+
+/// Accepts TLS connections and serves HTTP/1.1 on each until `shutdown`.
+async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: CancellationToken,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait, then go on.
+                    tracing::warn!(error = %err, "the metrics listener cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => return,
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let handshake =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+            let stream = match handshake {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => {
+                    tracing::debug!(error = %err, "a TLS handshake on the metrics listener failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::select! {
+                _ = connection => {}
+                () = shutdown.cancelled() => {}
+            }
+        });
+    }
 }
 
 #[cfg(test)]
@@ -370,6 +581,12 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// The value of the sample named exactly `sample` (with its labels), if present.
+    fn sample(text: &str, sample: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
     }
 
     #[test]
@@ -410,36 +627,276 @@ mod tests {
             .runs
             .insert(("incremental".into(), "succeeded".into()), 5);
         let text = state.render(now);
-        for line in [
-            "plansync_cursor_lag_seconds{object=\"Opportunity\"} 90",
-            "plansync_rows_pulled_total{object=\"Opportunity\"} 42",
-            "plansync_write_failures_total{object=\"Account_Plan__c\"} 2",
-            "plansync_fields_written_total 17",
-            "plansync_api_usage_used 120",
-            "plansync_api_remaining 14880",
-            "plansync_outbox_depth 3",
-            "plansync_outbox_oldest_age_seconds 60",
-            "plansync_last_success_timestamp_seconds 1773137370",
-            "plansync_runs_total{kind=\"incremental\",outcome=\"succeeded\"} 5",
-            "plansync_healthy 1",
+        for (name, value) in [
+            ("plansync_cursor_lag_seconds{object=\"Opportunity\"}", 90.0),
+            ("plansync_rows_pulled_total{object=\"Opportunity\"}", 42.0),
+            (
+                "plansync_write_failures_total{object=\"Account_Plan__c\"}",
+                2.0,
+            ),
+            ("plansync_fields_written_total", 17.0),
+            ("plansync_api_usage_used", 120.0),
+            ("plansync_api_remaining", 14880.0),
+            ("plansync_outbox_depth", 3.0),
+            ("plansync_outbox_oldest_age_seconds", 60.0),
+            ("plansync_last_success_timestamp_seconds", 1773137370.0),
+            (
+                "plansync_runs_total{kind=\"incremental\",outcome=\"succeeded\"}",
+                5.0,
+            ),
+            ("plansync_healthy", 1.0),
+            ("plansync_run_in_progress", 0.0),
         ] {
-            assert!(
-                text.lines().any(|l| l == line),
-                "missing {line:?} in\n{text}"
-            );
+            assert_eq!(sample(&text, name), Some(value), "{name} in\n{text}");
         }
-        // Every sample belongs to a declared family.
+        assert!(text.contains(&format!(
+            "plansync_build_info{{version=\"{VERSION}\",commit=\"{COMMIT}\"}} 1\n"
+        )));
+        // Every sample belongs to a family declared with HELP and TYPE (histograms add
+        // _bucket, _sum and _count to their name).
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .filter(|base| text.contains(&format!("# TYPE {base} histogram")))
+                .unwrap_or(name);
             assert!(
-                text.contains(&format!("# TYPE {name} ")),
+                text.contains(&format!("# TYPE {family} ")),
                 "{name} has no TYPE line"
+            );
+            assert!(
+                text.contains(&format!("# HELP {family} ")),
+                "{name} has no HELP line"
             );
         }
     }
 
     #[test]
+    fn every_labelled_series_exists_at_zero_from_the_start() {
+        let mut state = MetricsState::new(Utc::now(), Duration::from_secs(60));
+        state.preset_series(
+            &["Opportunity".to_string(), "Account".to_string()],
+            &["Account_Plan__c".to_string()],
+        );
+        let text = state.render(Utc::now());
+        for kind in ["incremental", "full", "snapshot"] {
+            for outcome in OUTCOMES {
+                let name = format!("plansync_runs_total{{kind=\"{kind}\",outcome=\"{outcome}\"}}");
+                assert_eq!(sample(&text, &name), Some(0.0), "{name} in\n{text}");
+            }
+            let name = format!("plansync_skipped_fires_total{{kind=\"{kind}\"}}");
+            assert_eq!(sample(&text, &name), Some(0.0), "{name}");
+            let name = format!("plansync_run_duration_seconds_count{{kind=\"{kind}\"}}");
+            assert_eq!(sample(&text, &name), Some(0.0), "{name}");
+        }
+        for object in ["Opportunity", "Account"] {
+            for metric in ["plansync_rows_pulled_total", "plansync_rows_deleted_total"] {
+                let name = format!("{metric}{{object=\"{object}\"}}");
+                assert_eq!(sample(&text, &name), Some(0.0), "{name}");
+            }
+        }
+        assert_eq!(
+            sample(
+                &text,
+                "plansync_write_failures_total{object=\"Account_Plan__c\"}"
+            ),
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn run_durations_fill_the_histogram_by_kind() {
+        let state = MetricsState::new(Utc::now(), Duration::from_secs(60));
+        let reader = state.clone();
+        state.observe_duration("incremental", 0.8);
+        state.observe_duration("incremental", 42.0);
+        state.observe_duration("full", 700.0);
+        // A clone (the listener's snapshot) sees the observations.
+        let text = reader.render(Utc::now());
+        let bucket = |kind: &str, le: &str| {
+            sample(
+                &text,
+                &format!("plansync_run_duration_seconds_bucket{{kind=\"{kind}\",le=\"{le}\"}}"),
+            )
+        };
+        assert_eq!(bucket("incremental", "0.5"), Some(0.0), "{text}");
+        assert_eq!(bucket("incremental", "1"), Some(1.0), "{text}");
+        assert_eq!(bucket("incremental", "60"), Some(2.0), "{text}");
+        assert_eq!(bucket("full", "600"), Some(0.0), "{text}");
+        assert_eq!(bucket("full", "+Inf"), Some(1.0), "{text}");
+        assert_eq!(
+            sample(
+                &text,
+                "plansync_run_duration_seconds_sum{kind=\"incremental\"}"
+            ),
+            Some(42.8)
+        );
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn process_metrics_are_exposed() {
+        let state = MetricsState::new(Utc::now(), Duration::from_secs(60));
+        let text = state.render(Utc::now());
+        for name in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_virtual_memory_bytes",
+            "process_open_fds",
+            "process_max_fds",
+            "process_start_time_seconds",
+        ] {
+            assert!(sample(&text, name).is_some(), "no {name} in\n{text}");
+        }
+        assert!(sample(&text, "process_resident_memory_bytes") > Some(0.0));
+        assert!(text.contains("# TYPE process_cpu_seconds_total counter"));
+    }
+
+    #[test]
+    fn openmetrics_is_the_same_metrics_with_an_eof() {
+        let mut state = MetricsState::new(Utc::now(), Duration::from_secs(60));
+        state.fields_written = 3;
+        let text = state.render_openmetrics(Utc::now());
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(
+            text.contains("# TYPE plansync_fields_written counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nplansync_fields_written_total 3\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn label_values_are_escaped() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let mut state = MetricsState::new(Utc::now(), Duration::from_secs(60));
+        state.rows_pulled.insert("a\"b\\c\nd".into(), 1);
+        let text = state.render(Utc::now());
+        assert!(
+            text.contains("plansync_rows_pulled_total{object=\"a\\\"b\\\\c\\nd\"} 1"),
+            "{text}"
+        );
+    }
+
+    fn hash(password: &str) -> String {
+        bcrypt::hash_with_salt(password, 4, *b"plansync-test-sl")
+            .unwrap()
+            .to_string()
+    }
+
+    async fn get(
+        client: &reqwest::Client,
+        url: &str,
+        auth: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> (u16, Option<String>, String) {
+        let resp = auth(client.get(url)).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let challenge = resp
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_string());
+        (status, challenge, resp.text().await.unwrap())
+    }
+
+    /// Binds every interface (what a central Prometheus needs) and connects over loopback.
+    async fn serve_on_all_interfaces(
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> (u16, CancellationToken) {
+        let access = Access::new(
+            Some(secrecy::SecretString::from("scrape-t0ken")),
+            vec![("prometheus".into(), hash("right horse"))],
+        );
+        let mut state = MetricsState::new(Utc::now(), Duration::from_secs(60));
+        state.fields_written = 5;
+        let shutdown = CancellationToken::new();
+        let endpoint = Endpoint {
+            addr: "0.0.0.0:0".parse().unwrap(),
+            access,
+            tls,
+        };
+        let bound = serve(endpoint, Arc::new(Mutex::new(state)), shutdown.clone())
+            .await
+            .unwrap();
+        assert!(bound.ip().is_unspecified(), "{bound}");
+        (bound.port(), shutdown)
+    }
+
+    async fn scrape_checks(client: &reqwest::Client, base: &str) {
+        let (status, challenge, _) = get(client, &format!("{base}/metrics"), |r| r).await;
+        assert_eq!(status, 401);
+        assert_eq!(challenge.as_deref(), Some("Bearer realm=\"plansync\""));
+        let (status, _, _) = get(client, &format!("{base}/healthz"), |r| r).await;
+        assert_eq!(status, 401);
+        let (status, _, _) = get(client, &format!("{base}/metrics"), |r| {
+            r.bearer_auth("wrong")
+        })
+        .await;
+        assert_eq!(status, 401);
+        let (status, _, _) = get(client, &format!("{base}/metrics"), |r| {
+            r.basic_auth("prometheus", Some("wrong horse"))
+        })
+        .await;
+        assert_eq!(status, 401);
+        let (status, _, body) = get(client, &format!("{base}/metrics"), |r| {
+            r.bearer_auth("scrape-t0ken")
+        })
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(sample(&body, "plansync_fields_written_total"), Some(5.0));
+        let (status, _, body) = get(client, &format!("{base}/metrics"), |r| {
+            r.basic_auth("prometheus", Some("right horse"))
+        })
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, _, body) = get(client, &format!("{base}/healthz"), |r| {
+            r.basic_auth("prometheus", Some("right horse"))
+        })
+        .await;
+        assert_eq!(status, 503, "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_listener_on_every_interface_requires_the_credential() {
+        let (port, shutdown) = serve_on_all_interfaces(None).await;
+        let client = reqwest::Client::new();
+        scrape_checks(&client, &format!("http://127.0.0.1:{port}")).await;
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn the_listener_serves_https_with_the_configured_certificate() {
+        let generated =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+                .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, generated.cert.pem()).unwrap();
+        std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+        let section = MetricsSection {
+            listen: Some("0.0.0.0:0".parse().unwrap()),
+            tls_cert_file: Some(cert),
+            tls_key_file: Some(key),
+            ..MetricsSection::default()
+        };
+        let endpoint = Endpoint::from_config(&section).unwrap().unwrap();
+        assert_eq!(endpoint.scheme(), "https");
+        let (port, shutdown) = serve_on_all_interfaces(endpoint.tls).await;
+        let client = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(generated.cert.pem().as_bytes()).unwrap(),
+            )
+            .build()
+            .unwrap();
+        scrape_checks(&client, &format!("https://127.0.0.1:{port}")).await;
+        // Plain HTTP on the TLS port gets no metrics.
+        let plain = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .bearer_auth("scrape-t0ken")
+            .send()
+            .await;
+        assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
+        shutdown.cancel();
     }
 }

@@ -1,7 +1,8 @@
 //! `plansync run`: the long-running daemon. It runs the sync engine on the cron schedules of
 //! `[schedule]` in the org's time zone, one run at a time, backs off after a failed run,
 //! stops cleanly on SIGTERM or SIGINT, talks to systemd (`Type=notify`, watchdog), and keeps
-//! the metrics that the opt-in loopback listener serves.
+//! the metrics that the opt-in listener serves. Each run ends with one `run finished` log line
+//! from the engine (at ERROR when it failed).
 
 pub mod lock;
 pub mod metrics;
@@ -12,7 +13,7 @@ pub mod signals;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -33,8 +34,8 @@ pub struct DaemonSettings {
     pub schedules: ScheduleSection,
     /// The zone the cron schedules are read in.
     pub timezone: Tz,
-    /// Serve `/metrics` and `/healthz` here (a loopback address); off when `None`.
-    pub metrics_listen: Option<SocketAddr>,
+    /// Serve `/metrics` and `/healthz` there; off when `None`.
+    pub metrics: Option<metrics::Endpoint>,
     /// `/healthz` answers 200 while a run succeeded within this long.
     pub healthy_within: Duration,
     /// The wait after the first failed run in a row; it doubles with each further failure.
@@ -57,6 +58,8 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot set up the metrics endpoint")]
+    MetricsAccess(#[from] metrics::access::AccessError),
     #[error("cannot install the SIGTERM and SIGINT handlers")]
     Signals(#[source] std::io::Error),
     #[error("no [schedule] expression fires again after {after}: check their year fields")]
@@ -106,10 +109,18 @@ impl Daemon {
         let listener = activity.clone();
         engine.on_progress(move |_| listener.progressed());
         let shutdown = engine.cancellation();
-        let metrics = Arc::new(Mutex::new(MetricsState::new(
-            Utc::now(),
-            settings.healthy_within,
-        )));
+        let mut state = MetricsState::new(Utc::now(), settings.healthy_within);
+        let names = &engine.settings().names;
+        let pulled: Vec<String> = ObjectKind::ALL
+            .into_iter()
+            .map(|kind| names.object(kind).to_string())
+            .collect();
+        let written = [
+            names.object(ObjectKind::Plan).to_string(),
+            names.snapshot.object.clone(),
+        ];
+        state.preset_series(&pulled, &written);
+        let metrics = Arc::new(Mutex::new(state));
         Daemon {
             engine,
             settings,
@@ -130,11 +141,18 @@ impl Daemon {
     pub async fn run(mut self) -> Result<(), DaemonError> {
         signals::install(self.shutdown.clone()).map_err(DaemonError::Signals)?;
         self.refresh_from_store(true);
-        if let Some(addr) = self.settings.metrics_listen {
-            let bound = metrics::serve(addr, self.metrics.clone(), self.shutdown.clone())
+        if let Some(endpoint) = self.settings.metrics.clone() {
+            let addr = endpoint.addr;
+            let scheme = endpoint.scheme();
+            let auth = if endpoint.access.is_required() {
+                "required"
+            } else {
+                "none"
+            };
+            let bound = metrics::serve(endpoint, self.metrics.clone(), self.shutdown.clone())
                 .await
                 .map_err(|source| DaemonError::Metrics { addr, source })?;
-            info!(%bound, "serving /metrics and /healthz");
+            info!(%bound, scheme, auth, "serving /metrics and /healthz");
         }
         notify::spawn_watchdog(self.activity.clone(), self.shutdown.clone());
 
@@ -255,9 +273,14 @@ impl Daemon {
         self.lock_metrics().running = Some(kind.as_str().to_string());
         notify::status(&format!("running a {kind} run"));
         span.in_scope(|| info!("run started"));
+        let started = Instant::now();
         let result = self.run_engine(kind).instrument(span.clone()).await;
         self.activity.set_running(false);
-        self.lock_metrics().running = None;
+        {
+            let mut state = self.lock_metrics();
+            state.observe_duration(kind.as_str(), started.elapsed().as_secs_f64());
+            state.running = None;
+        }
         let (outcome, report) = result?;
         let _entered = span.enter();
         self.record(kind, &outcome, report.as_ref());
@@ -307,39 +330,10 @@ impl Daemon {
         })
     }
 
-    /// Logs the run's outcome and updates the metrics from its report and the store.
+    /// Updates the metrics from the run's report and the store. The engine logged the run's
+    /// `run finished` line.
     fn record(&mut self, kind: RunKind, outcome: &Outcome, report: Option<&CycleReport>) {
         let now = Utc::now();
-        match (outcome, report) {
-            (Outcome::Failed(why), _) => {
-                warn!(
-                    kind = kind.as_str(),
-                    outcome = outcome.label(),
-                    error = %why,
-                    "run failed; the daemon keeps running"
-                );
-            }
-            (_, Some(report)) => {
-                let rows: u64 = report.objects.values().map(|s| s.pulled).sum();
-                let deleted: u64 = report.objects.values().map(|s| s.deleted).sum();
-                info!(
-                    kind = kind.as_str(),
-                    outcome = outcome.label(),
-                    rows_pulled = rows,
-                    rows_deleted = deleted,
-                    plans_recomputed = report.plans_recomputed,
-                    links_changed = report.links_changed,
-                    fields_written = report.fields_written,
-                    write_failures = report.write_failures.len(),
-                    api_calls = report.api_calls,
-                    api_usage = report.api_usage.as_deref().unwrap_or("unknown"),
-                    duration_ms = report.duration_ms,
-                    stopped_early = report.stopped_early.as_deref().unwrap_or(""),
-                    "run finished"
-                );
-            }
-            (_, None) => {}
-        }
         let labels = object_names(&self.engine);
         {
             let mut state = self.lock_metrics();

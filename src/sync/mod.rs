@@ -364,17 +364,43 @@ impl SyncEngine {
                 }
                 self.store
                     .finish_run(run_id, outcome, &summary, Utc::now())?;
-                info!(
-                    outcome,
-                    duration_ms = elapsed,
-                    api_calls = report.api_calls,
-                    rows = report.objects.values().map(|s| s.pulled).sum::<u64>(),
-                    fields_written = report.fields_written,
-                    "run finished"
-                );
+                // The one line per run, with the same fields whatever the outcome.
+                let rows_pulled = report.objects.values().map(|s| s.pulled).sum::<u64>();
+                match &report.stopped_early {
+                    None => info!(
+                        kind = run.kind,
+                        outcome,
+                        rows_pulled,
+                        fields_written = report.fields_written,
+                        api_calls = report.api_calls,
+                        duration_ms = elapsed,
+                        "run finished"
+                    ),
+                    Some(why) => warn!(
+                        kind = run.kind,
+                        outcome,
+                        rows_pulled,
+                        fields_written = report.fields_written,
+                        api_calls = report.api_calls,
+                        duration_ms = elapsed,
+                        error = %why,
+                        "run finished"
+                    ),
+                }
                 Ok(report)
             }
             Err(err) => {
+                // What a failed run committed is in the store; its counts died with it.
+                tracing::error!(
+                    kind = run.kind,
+                    outcome = "failed",
+                    rows_pulled = 0u64,
+                    fields_written = 0u64,
+                    api_calls = self.crm.api_calls() - calls_before,
+                    duration_ms = elapsed,
+                    error = %crate::error::chain(&err),
+                    "run finished"
+                );
                 let summary = serde_json::json!({ "error": crate::error::chain(&err) });
                 if let Err(store_err) =
                     self.store

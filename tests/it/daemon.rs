@@ -376,11 +376,29 @@ async fn keeps_running_through_failed_runs_and_reports_metrics_and_health() {
         .to_string();
     let base = format!("http://{addr}");
 
-    daemon
+    // Each failed run ends with one ERROR line naming its kind, outcome and cause.
+    let log = daemon
         .wait_for_log("two failed runs", |l| {
-            l.matches("run failed; the daemon keeps running").count() >= 2
+            l.lines()
+                .filter(|l| l.contains("run finished") && l.contains("outcome=\"failed\""))
+                .count()
+                >= 2
         })
         .await;
+    let failed_line = log
+        .lines()
+        .find(|l| l.contains("run finished") && l.contains("outcome=\"failed\""))
+        .unwrap();
+    assert!(failed_line.contains("ERROR"), "{failed_line}");
+    assert!(
+        failed_line.contains("kind=\"incremental\"") && failed_line.contains("error="),
+        "{failed_line}"
+    );
+    assert!(log.contains("plansync starting"), "{log}");
+    assert!(
+        log.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))),
+        "{log}"
+    );
     let (status, body) = http_get(&format!("{base}/healthz")).await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("no run has succeeded yet"), "{body}");
@@ -574,4 +592,142 @@ async fn a_second_signal_exits_at_once_without_waiting_for_the_run() {
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0].outcome, None, "{runs:?}");
     emulator.shutdown().await;
+}
+
+/// A token in a file, a basic-auth user and a certificate made now (test-only).
+struct Credentials {
+    token_file: PathBuf,
+    hash: String,
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    cert_pem: String,
+}
+
+impl Credentials {
+    fn new(dir: &Path) -> Credentials {
+        let token_file = dir.join("metrics_token");
+        std::fs::write(&token_file, "scrape-t0ken-4c2f\n").unwrap();
+        let hash = bcrypt::hash_with_salt("right horse", 4, *b"plansync-daemon!")
+            .unwrap()
+            .to_string();
+        let generated =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+                .unwrap();
+        let cert_file = dir.join("metrics.crt");
+        let key_file = dir.join("metrics.key");
+        std::fs::write(&cert_file, generated.cert.pem()).unwrap();
+        std::fs::write(&key_file, generated.signing_key.serialize_pem()).unwrap();
+        Credentials {
+            token_file,
+            hash,
+            cert_file,
+            key_file,
+            cert_pem: generated.cert.pem(),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_metrics_on_every_interface_only_with_a_credential_over_https() {
+    let org = SmallOrg::new().await;
+    let creds = Credentials::new(org.dir.path());
+    let mut daemon = Daemon::start(
+        &org.config,
+        "remote",
+        &[],
+        &[
+            // Every interface: a central Prometheus scrapes it. The test connects over loopback.
+            ("PLANSYNC__METRICS__LISTEN", "0.0.0.0:0"),
+            (
+                "PLANSYNC__METRICS__BEARER_TOKEN_FILE",
+                creds.token_file.to_str().unwrap(),
+            ),
+            ("PLANSYNC__METRICS__BASIC_AUTH_USERNAME", "prometheus"),
+            ("PLANSYNC__METRICS__BASIC_AUTH_PASSWORD_BCRYPT", &creds.hash),
+            (
+                "PLANSYNC__METRICS__TLS_CERT_FILE",
+                creds.cert_file.to_str().unwrap(),
+            ),
+            (
+                "PLANSYNC__METRICS__TLS_KEY_FILE",
+                creds.key_file.to_str().unwrap(),
+            ),
+            ("PLANSYNC__SCHEDULE__INCREMENTAL", NEVER),
+        ],
+    );
+    let log = daemon
+        .wait_for_log("the metrics listener", |l| l.contains("serving /metrics"))
+        .await;
+    let bound: std::net::SocketAddr = log
+        .split("bound=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no bound address in {log}"))
+        .parse()
+        .unwrap();
+    assert!(bound.ip().is_unspecified(), "{bound}");
+    let base = format!("https://127.0.0.1:{}", bound.port());
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(creds.cert_pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+
+    let resp = client.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(resp.headers().contains_key("www-authenticate"));
+    let resp = client
+        .get(format!("{base}/metrics"))
+        .bearer_auth("not-the-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = client
+        .get(format!("{base}/metrics"))
+        .bearer_auth("scrape-t0ken-4c2f")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let metrics = resp.text().await.unwrap();
+    // The build, and every labelled series at 0 before any run.
+    assert!(
+        metrics.contains(&format!(
+            "plansync_build_info{{version=\"{}\",commit=\"",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "plansync_runs_total{kind=\"snapshot\",outcome=\"failed\"}"
+        ),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "plansync_rows_pulled_total{object=\"Opportunity\"}"
+        ),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert!(sample(&metrics, "process_resident_memory_bytes") > Some(0.0));
+    let resp = client
+        .get(format!("{base}/healthz"))
+        .basic_auth("prometheus", Some("right horse"))
+        .send()
+        .await
+        .unwrap();
+    // Authenticated; unhealthy since no run has happened.
+    assert_eq!(resp.status(), 503);
+
+    let log = daemon.stop().await;
+    assert!(
+        !log.contains("scrape-t0ken-4c2f") && !log.contains(&creds.hash),
+        "{log}"
+    );
+    org.emulator.shutdown().await;
 }

@@ -9,4 +9,5 @@ mod daemon;
 mod emulator;
 mod history;
 mod outbox;
+mod output;
 mod sync;
