@@ -15,10 +15,10 @@ use crate::domain::explain::{
 };
 use crate::domain::rollups::CloseRatioSource;
 use crate::domain::{today_in, Membership, Rules};
-use crate::store::{HistoryPoint, Store};
+use crate::store::HistoryPoint;
 use crate::sync::compute::org_data;
 use crate::sync::convert::text;
-use crate::sync::{Names, ObjectKind, SyncEngine};
+use crate::sync::{ObjectKind, SyncEngine};
 
 use super::ids;
 use super::plans::money;
@@ -508,17 +508,6 @@ pub fn history_json(h: &HistoryHeader, points: &[HistoryPoint]) -> Value {
     })
 }
 
-/// What the store knows of `id` when it is not an account plan: the object of the record.
-fn other_object(store: &Store, names: &Names, id: &str) -> Result<Option<String>, CliError> {
-    for kind in ObjectKind::ALL {
-        let object = names.object(kind);
-        if kind != ObjectKind::Plan && store.record(object, id)?.is_some() {
-            return Ok(Some(object.to_string()));
-        }
-    }
-    Ok(None)
-}
-
 fn run_history(args: &PlanArgs) -> Result<(), CliError> {
     let (config, store) = config_and_store(&args.config)?;
     let names = names_of(&config);
@@ -532,16 +521,9 @@ fn run_history(args: &PlanArgs) -> Result<(), CliError> {
     let record = store.record(&names.plan.object, &plan_id)?;
     let all = store.plan_history(&plan_id, None)?;
     if record.is_none() && all.is_empty() {
-        return Err(CliError::Admin(match other_object(&store, &names, &plan_id)? {
-            Some(object) => format!(
-                "{plan_id} is a{} {object} record, not an account plan ({})",
-                if object.starts_with(['A', 'E', 'I', 'O', 'U']) { "n" } else { "" },
-                names.plan.object
-            ),
-            None => format!(
-                "no account plan {plan_id} in the store's mirror of the CRM (deleted, mistyped, or not pulled yet: run `plansync sync`)"
-            ),
-        }));
+        return Err(CliError::Admin(format!(
+            "no account plan {plan_id} in the store's mirror of the CRM (deleted, mistyped, or not pulled yet: run `plansync sync`)"
+        )));
     }
     let field = |name: &str| record.as_ref().and_then(|r| text(&r.fields, name));
     let header = HistoryHeader {

@@ -642,7 +642,12 @@ async fn a_mapped_field_the_org_lacks_stops_the_cycle_naming_the_key_field_and_f
         vec!["snapshot", "--date", AS_OF],
         vec!["resync", "--object", "opportunity"],
     ] {
-        let err = refused(&command, &s.config).await;
+        let stderr = refused(&command, &s.config).await;
+        // The command's answer: what follows the log lines (the failed run's ERROR line keeps
+        // the CRM's own text for the journal).
+        let err = stderr
+            .rfind("\nplansync: ")
+            .map_or(stderr.as_str(), |at| &stderr[at + 1..]);
         assert!(
             err.contains(&format!("plansync: {file}: the CRM refused a query")),
             "{command:?}: {err}"

@@ -259,7 +259,7 @@ async fn plan_history_shows_each_change_the_cycles_recorded() {
     assert!(err.contains("YYYY-MM-DD"), "{err}");
     let err = fails(&["plan", &opp, "--history"], &config).await;
     assert!(
-        err.contains("is an Opportunity record, not an account plan"),
+        err.contains("is an Opportunity Id (key prefix 006); plan takes an Account_Plan__c Id"),
         "{err}"
     );
     let err = fails(&["plan", &draft, "--history"], &config).await;
