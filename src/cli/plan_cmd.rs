@@ -10,15 +10,16 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+use crate::config::Config;
 use crate::domain::explain::{
     plan_breakdown, ActivityKind, ActivityRef, OpportunityLine, PlanBreakdown,
 };
 use crate::domain::rollups::CloseRatioSource;
 use crate::domain::{today_in, Membership, Rules};
-use crate::store::HistoryPoint;
+use crate::store::{HistoryPoint, Store};
 use crate::sync::compute::org_data;
 use crate::sync::convert::text;
-use crate::sync::{ObjectKind, SyncEngine};
+use crate::sync::{Names, ObjectKind, SyncEngine};
 
 use super::ids;
 use super::plans::money;
@@ -69,9 +70,6 @@ fn parse_since(text: &str) -> Result<NaiveDate, String> {
 }
 
 pub async fn run(args: PlanArgs) -> Result<(), CliError> {
-    if args.history {
-        return run_history(&args);
-    }
     let (config, store) = config_and_store(&args.config)?;
     let names = names_of(&config);
     let plan_id = ids::check_arg(
@@ -81,6 +79,9 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
         &names,
         Some(&store),
     )?;
+    if args.history {
+        return run_history(&args, &config, &store, &names, plan_id);
+    }
     let rules = sync_settings(&config).rules;
     let inputs = org_data(
         &store,
@@ -508,16 +509,13 @@ pub fn history_json(h: &HistoryHeader, points: &[HistoryPoint]) -> Value {
     })
 }
 
-fn run_history(args: &PlanArgs) -> Result<(), CliError> {
-    let (config, store) = config_and_store(&args.config)?;
-    let names = names_of(&config);
-    let plan_id = ids::check_arg(
-        &args.plan_id,
-        ObjectKind::Plan,
-        "plan",
-        &names,
-        Some(&store),
-    )?;
+fn run_history(
+    args: &PlanArgs,
+    config: &Config,
+    store: &Store,
+    names: &Names,
+    plan_id: String,
+) -> Result<(), CliError> {
     let record = store.record(&names.plan.object, &plan_id)?;
     let all = store.plan_history(&plan_id, None)?;
     if record.is_none() && all.is_empty() {

@@ -185,32 +185,9 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
 /// Normalises a 15- or 18-character Id to its 18-character form. An 18-character Id is
 /// case-insensitive: its checksum restores the case of the first 15 characters.
 pub fn normalize_id(raw: &str) -> Option<String> {
-    const SUFFIX: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
     match raw.len() {
         15 => id::to18(raw).ok(),
-        18 => {
-            let bytes = raw.as_bytes();
-            let mut body = bytes[..15].to_vec();
-            for chunk in 0..3 {
-                let c = bytes[15 + chunk].to_ascii_uppercase();
-                let bits = SUFFIX.iter().position(|&s| s == c)?;
-                for j in 0..5 {
-                    let b = &mut body[chunk * 5 + j];
-                    let upper = bits & (1 << j) != 0;
-                    if b.is_ascii_alphabetic() {
-                        *b = if upper {
-                            b.to_ascii_uppercase()
-                        } else {
-                            b.to_ascii_lowercase()
-                        };
-                    } else if upper {
-                        return None;
-                    }
-                }
-            }
-            let body = String::from_utf8(body).ok()?;
-            id::to18(&body).ok()
-        }
+        18 => id::case_restored(raw),
         _ => None,
     }
 }

@@ -100,6 +100,17 @@ pub fn to18(id: &str) -> Result<String, IdError> {
     }
 }
 
+/// The 18-character form of an 18-character Id read case-insensitively, as the CRM reads
+/// Ids in URLs and queries: its checksum gives the case of the first 15 characters. `None`
+/// when the checksum cannot be one (a digit marked upper case, a character outside it).
+pub fn case_restored(id18: &str) -> Option<String> {
+    if id18.len() != 18 || !id18.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let body = restore_case(id18.as_bytes())?;
+    to18(&String::from_utf8(body).ok()?).ok()
+}
+
 /// Whether `id` is a well-formed 15- or 18-character Id.
 pub fn is_valid(id: &str) -> bool {
     to18(id).is_ok()
