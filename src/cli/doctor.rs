@@ -20,6 +20,7 @@ use crate::error::chain as error_chain;
 
 /// Options of `plansync doctor`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_DOCTOR)]
 pub struct DoctorArgs {
     /// The configuration file (TOML), layered with PLANSYNC__SECTION__KEY variables.
     /// Example: plansync doctor --config /etc/plansync/plansync.toml

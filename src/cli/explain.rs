@@ -18,6 +18,7 @@ use crate::sync::ObjectKind;
 
 /// Options of `plansync explain`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_ADMIN)]
 pub struct ExplainArgs {
     /// The opportunity's Id (15 or 18 characters). Example: plansync explain 006000000000001AAA
     #[arg(value_name = "OPPORTUNITY_ID")]

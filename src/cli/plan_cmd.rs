@@ -29,6 +29,7 @@ use super::CliError;
 
 /// Options of `plansync plan`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_ADMIN)]
 pub struct PlanArgs {
     /// The account plan's Id (15 or 18 characters). Example: plansync plan a0P000000000001AAA
     #[arg(value_name = "PLAN_ID")]

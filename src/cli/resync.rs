@@ -19,6 +19,7 @@ use super::CliError;
 
 /// Options of `plansync resync`: exactly one of `--plan`, `--account`, `--object`, `--all`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_CYCLE)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["plan", "account", "object", "all"])))]
 pub struct ResyncArgs {
     /// The configuration file (TOML), layered with PLANSYNC__SECTION__KEY variables.
@@ -38,8 +39,8 @@ pub struct ResyncArgs {
 
     /// Re-pull every record of one object, by API name or label (opportunity, plan,
     /// plan_account, account, contact, task, event). Example: plansync resync --object Opportunity
-    #[arg(long, value_name = "NAME")]
-    pub object: Option<String>,
+    #[arg(long, value_name = "NAME", value_parser = ObjectNameParser)]
+    pub object: Option<ObjectKind>,
 
     /// Re-pull every object and recompute every plan. Example: plansync resync --all
     #[arg(long)]
@@ -72,19 +73,51 @@ pub fn target(args: &ResyncArgs) -> Result<ResyncTarget, CliError> {
     if let Some(account) = &args.account {
         return Ok(ResyncTarget::Account(account.trim().to_string()));
     }
-    if let Some(name) = &args.object {
-        return ObjectKind::parse(name)
-            .map(ResyncTarget::Object)
-            .ok_or_else(|| {
-                CliError::Admin(format!(
-                    "--object {name:?} is not an object plansync pulls; use one of {}",
-                    ObjectKind::ALL.map(ObjectKind::label).join(", ")
-                ))
-            });
+    if let Some(kind) = args.object {
+        return Ok(ResyncTarget::Object(kind));
     }
     Err(CliError::Admin(
         "name what to resync: --plan ID, --account ID, --object NAME or --all".into(),
     ))
+}
+
+/// `--object`: a label (`opportunity`) or the default API name of its object
+/// (`Opportunity`), case-insensitively; the labels are the possible values shell completion
+/// offers.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectNameParser;
+
+impl clap::builder::TypedValueParser for ObjectNameParser {
+    type Value = ObjectKind;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<ObjectKind, clap::Error> {
+        let name = value.to_string_lossy();
+        ObjectKind::parse(name.trim()).ok_or_else(|| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!(
+                    "--object {name:?} is not an object plansync pulls; use one of {}\n",
+                    ObjectKind::ALL.map(ObjectKind::label).join(", ")
+                ),
+            )
+            .with_cmd(cmd)
+        })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            ObjectKind::ALL
+                .into_iter()
+                .map(|k| clap::builder::PossibleValue::new(k.label())),
+        ))
+    }
 }
 
 /// The target with its Id checked: well formed and of the right object (locally), and a

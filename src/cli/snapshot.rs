@@ -16,6 +16,7 @@ use super::CliError;
 
 /// Options of `plansync snapshot`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_CYCLE)]
 pub struct SnapshotArgs {
     /// The configuration file (TOML), layered with PLANSYNC__SECTION__KEY variables.
     /// Example: --config ./plansync.toml

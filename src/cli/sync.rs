@@ -20,6 +20,7 @@ pub const DEFAULT_CONFIG: &str = "/etc/plansync/plansync.toml";
 
 /// Options of `plansync sync`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_CYCLE)]
 pub struct SyncArgs {
     /// The configuration file (TOML), layered with PLANSYNC__SECTION__KEY variables.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_CONFIG)]

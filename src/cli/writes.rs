@@ -14,6 +14,7 @@ use super::CliError;
 
 /// Options of `plansync writes`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_ADMIN)]
 pub struct WritesArgs {
     /// The configuration file (TOML), layered with PLANSYNC__SECTION__KEY variables.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_CONFIG, global = true)]
@@ -28,6 +29,7 @@ pub enum WritesAction {
     /// List the failed writes with the CRM's statusCode and message.
     ///
     /// Example: plansync writes list --config /etc/plansync/plansync.toml
+    #[command(after_long_help = super::help::EXIT_ADMIN)]
     List {
         /// Print a JSON array instead of the text list.
         #[arg(long)]
@@ -36,6 +38,7 @@ pub enum WritesAction {
     /// Queue a failed (or ignored) write again; the next cycle sends it first.
     ///
     /// Example: plansync writes retry 42
+    #[command(after_long_help = super::help::EXIT_ADMIN)]
     Retry {
         /// The write's id, as `plansync writes list` shows it.
         id: i64,
@@ -43,6 +46,7 @@ pub enum WritesAction {
     /// Give up on a write: it stays in the log as ignored and is never sent.
     ///
     /// Example: plansync writes ignore 42
+    #[command(after_long_help = super::help::EXIT_ADMIN)]
     Ignore {
         /// The write's id, as `plansync writes list` shows it.
         id: i64,
