@@ -31,7 +31,10 @@ pub enum WritesAction {
     /// Example: plansync writes list --config /etc/plansync/plansync.toml
     #[command(after_long_help = super::help::EXIT_ADMIN)]
     List {
-        /// Print a JSON array instead of the text list.
+        /// Print a JSON array instead of the text list, one object per write: {"id", "object",
+        /// "record_id", "status" (failed, ignored), "fields" (field -> value it would write),
+        /// "reason", "status_code", "message", "permanent", "attempts", "next_attempt_at",
+        /// "created_at", "updated_at"}, times in RFC 3339 UTC.
         #[arg(long)]
         json: bool,
     },
@@ -42,6 +45,9 @@ pub enum WritesAction {
     Retry {
         /// The write's id, as `plansync writes list` shows it.
         id: i64,
+        /// Print the write as it is now, one JSON object as in `writes list --json`.
+        #[arg(long)]
+        json: bool,
     },
     /// Give up on a write: it stays in the log as ignored and is never sent.
     ///
@@ -50,6 +56,9 @@ pub enum WritesAction {
     Ignore {
         /// The write's id, as `plansync writes list` shows it.
         id: i64,
+        /// Print the write as it is now, one JSON object as in `writes list --json`.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -109,21 +118,29 @@ pub async fn run(args: WritesArgs) -> Result<(), CliError> {
                 rows.len()
             );
         }
-        WritesAction::Retry { id } => {
+        WritesAction::Retry { id, json } => {
             let row = known(&store, id)?;
             store
                 .retry_write(id, Utc::now())
                 .map_err(|e| decision_error(e, id, "retried"))?;
+            if json {
+                println!("{}", pretty(&write_json(&known(&store, id)?)));
+                return Ok(());
+            }
             println!(
                 "Write #{id} ({} {}) is queued again; the next cycle sends it.",
                 row.object, row.record_id
             );
         }
-        WritesAction::Ignore { id } => {
+        WritesAction::Ignore { id, json } => {
             let row = known(&store, id)?;
             store
                 .ignore_write(id, Utc::now())
                 .map_err(|e| decision_error(e, id, "ignored"))?;
+            if json {
+                println!("{}", pretty(&write_json(&known(&store, id)?)));
+                return Ok(());
+            }
             println!(
                 "Write #{id} ({} {}) is ignored and will not be sent.",
                 row.object, row.record_id
