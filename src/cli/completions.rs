@@ -73,7 +73,11 @@ mod tests {
             write(shell, &mut out);
             let text = String::from_utf8(out).unwrap();
             for kind in crate::sync::ObjectKind::ALL {
-                assert!(text.contains(kind.label()), "{shell:?} lacks {}", kind.label());
+                assert!(
+                    text.contains(kind.label()),
+                    "{shell:?} lacks {}",
+                    kind.label()
+                );
             }
             // The labels are offered as --object's values, not only as words elsewhere.
             assert!(

@@ -95,7 +95,11 @@ pub async fn run(args: DoctorArgs) -> Result<(), CliError> {
         Err(CliError::Admin(format!(
             "{failed} of {} checks found a problem ({})",
             checks.len(),
-            if args.json { "see \"problems\"" } else { "see above" }
+            if args.json {
+                "see \"problems\""
+            } else {
+                "see above"
+            }
         )))
     }
 }

@@ -55,7 +55,13 @@ async fn every_command_with_json_prints_one_documented_object() {
     // The CRM refuses plan B's rollups, so `writes` has one to decide on.
     emulator.with_org(|org| org.set_validation_failure(Some("Acme Europe Q3".into())));
 
-    let sync = json_of(&["sync", "--json", "--as-of", AS_OF], &config, 0, REPORT_KEYS).await;
+    let sync = json_of(
+        &["sync", "--json", "--as-of", AS_OF],
+        &config,
+        0,
+        REPORT_KEYS,
+    )
+    .await;
     assert_eq!(sync["plans_recomputed"], 2, "{sync}");
     assert_eq!(sync["objects"]["opportunity"]["pulled"], 3, "{sync}");
     assert_eq!(sync["write_failures"][0]["record_id"], json!(acme.plan_b));
@@ -64,7 +70,15 @@ async fn every_command_with_json_prints_one_documented_object() {
         &["status", "--json"],
         &config,
         0,
-        &["store", "now", "currency_mode", "runs", "cursors", "api_usage", "outbox"],
+        &[
+            "store",
+            "now",
+            "currency_mode",
+            "runs",
+            "cursors",
+            "api_usage",
+            "outbox",
+        ],
     )
     .await;
     assert_eq!(status["runs"][0]["plans_recomputed"], 2, "{status}");
@@ -104,6 +118,57 @@ async fn every_command_with_json_prints_one_documented_object() {
     assert_eq!(candidates[1]["membership"], "hierarchy");
     assert_eq!(candidates[1]["hops"], 1);
 
+    let plan = json_of(
+        &["plan", &acme.plan_a, "--as-of", AS_OF, "--json"],
+        &config,
+        0,
+        &[
+            "plan_id",
+            "name",
+            "status",
+            "gets_rollups",
+            "as_of",
+            "period_start",
+            "period_end",
+            "revenue_target",
+            "currency",
+            "accounts",
+            "close_ratio",
+            "won",
+            "lost",
+            "open",
+            "omitted",
+            "sums",
+            "rollups",
+            "last_activity",
+            "next_activity",
+            "overdue_tasks",
+            "contacts",
+            "engaged_contacts",
+        ],
+    )
+    .await;
+    assert_eq!(plan["name"], "Acme 2026", "{plan}");
+    assert_eq!(plan["as_of"], AS_OF, "{plan}");
+    assert_eq!(plan["won"][0]["id"], json!(acme.won_a), "{plan}");
+    assert_eq!(plan["won"][0]["name"], "Won in March", "{plan}");
+    assert_eq!(plan["accounts"].as_array().unwrap().len(), 2, "{plan}");
+    assert_eq!(plan["close_ratio"]["source"], "plan", "{plan}");
+    let won: rust_decimal::Decimal = plan["rollups"]["won_amount"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(won, rust_decimal::Decimal::from(10000), "{plan}");
+    let history = json_of(
+        &["plan", &acme.plan_a, "--history", "--json"],
+        &config,
+        0,
+        &["plan_id", "name", "currency", "since", "points"],
+    )
+    .await;
+    assert_eq!(history["plan_id"], json!(acme.plan_a), "{history}");
+
     let doctor = json_of(
         &["doctor", "--json"],
         &config,
@@ -116,14 +181,25 @@ async fn every_command_with_json_prints_one_documented_object() {
     let checks = doctor["checks"].as_array().unwrap();
     assert_eq!(doctor["passed"], checks.len(), "{doctor}");
     assert!(checks.iter().any(|c| c["name"] == "configuration"
-        && c["detail"].as_str().unwrap().contains(config.to_str().unwrap())));
+        && c["detail"]
+            .as_str()
+            .unwrap()
+            .contains(config.to_str().unwrap())));
 
     let list = json_of(&["writes", "list", "--json"], &config, 0, &[]).await;
     let rows = list.as_array().unwrap();
     assert_eq!(rows.len(), 1, "{list}");
     assert_eq!(rows[0]["record_id"], json!(acme.plan_b));
     let id = rows[0]["id"].as_i64().unwrap().to_string();
-    let write_keys = &["id", "object", "record_id", "status", "fields", "status_code", "permanent"];
+    let write_keys = &[
+        "id",
+        "object",
+        "record_id",
+        "status",
+        "fields",
+        "status_code",
+        "permanent",
+    ];
     let ignored = json_of(&["writes", "ignore", &id, "--json"], &config, 0, write_keys).await;
     assert_eq!(ignored["status"], "ignored", "{ignored}");
     assert_eq!(ignored["record_id"], json!(acme.plan_b));
@@ -132,7 +208,14 @@ async fn every_command_with_json_prints_one_documented_object() {
     assert_eq!(retried["object"], "Account_Plan__c", "{retried}");
 
     let resync = json_of(
-        &["resync", "--object", "opportunity", "--json", "--as-of", AS_OF],
+        &[
+            "resync",
+            "--object",
+            "opportunity",
+            "--json",
+            "--as-of",
+            AS_OF,
+        ],
         &config,
         0,
         REPORT_KEYS,
