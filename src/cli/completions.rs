@@ -8,6 +8,7 @@ use super::Cli;
 
 /// Options of `plansync completions`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_COMPLETIONS)]
 pub struct CompletionsArgs {
     /// The shell to complete for.
     ///
@@ -58,6 +59,46 @@ mod tests {
             for sub in ["sync", "status", "explain", "doctor", "writes"] {
                 assert!(text.contains(sub), "{shell:?} lacks {sub}");
             }
+        }
+    }
+
+    #[test]
+    fn resync_object_completes_to_the_object_names() {
+        for shell in [
+            CompletionShell::Bash,
+            CompletionShell::Zsh,
+            CompletionShell::Fish,
+        ] {
+            let mut out = Vec::new();
+            write(shell, &mut out);
+            let text = String::from_utf8(out).unwrap();
+            for kind in crate::sync::ObjectKind::ALL {
+                assert!(
+                    text.contains(kind.label()),
+                    "{shell:?} lacks {}",
+                    kind.label()
+                );
+            }
+            // The labels are offered as --object's values, not only as words elsewhere.
+            assert!(
+                text.contains("plan_account"),
+                "{shell:?} does not complete --object"
+            );
+        }
+        let mut out = Vec::new();
+        write(CompletionShell::Bash, &mut out);
+        let bash = String::from_utf8(out).unwrap();
+        let object_case = bash
+            .split("--object)")
+            .nth(1)
+            .and_then(|rest| rest.split(";;").next())
+            .unwrap_or_default();
+        for kind in crate::sync::ObjectKind::ALL {
+            assert!(
+                object_case.contains(kind.label()),
+                "bash completes --object without {}:\n{object_case}",
+                kind.label()
+            );
         }
     }
 }

@@ -18,6 +18,7 @@ use super::CliError;
 
 /// Options of `plansync demo`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_SERVER)]
 pub struct DemoArgs {
     /// Volume of the generated org: 1 is the demo org, N multiplies it. Example: --scale 10
     #[arg(long, default_value_t = 1, value_name = "N")]

@@ -20,11 +20,19 @@ use crate::error::chain as error_chain;
 
 /// Options of `plansync doctor`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_DOCTOR)]
 pub struct DoctorArgs {
     /// The configuration file (TOML), layered with PLANSYNC__SECTION__KEY variables.
     /// Example: plansync doctor --config /etc/plansync/plansync.toml
     #[arg(long, value_name = "PATH", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
+
+    /// Print one JSON object once every check ran, instead of a line per check:
+    /// {"ok": true when every check passed, "passed": count, "problems": count, "checks":
+    /// [{"name", "ok", "detail", "fix" (null when ok)}]}. The exit status is the same as
+    /// without it. Example: plansync doctor --json
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// One check's outcome.
@@ -75,15 +83,44 @@ impl Check {
 pub async fn run(args: DoctorArgs) -> Result<(), CliError> {
     let checks = checks(&args).await;
     let failed = checks.iter().filter(|c| !c.ok).count();
-    if failed == 0 {
+    if args.json {
+        println!("{}", super::status::pretty(&checks_json(&checks)));
+    }
+    if failed == 0 && args.json {
+        Ok(())
+    } else if failed == 0 {
         println!("\nAll {} checks passed.", checks.len());
         Ok(())
     } else {
         Err(CliError::Admin(format!(
-            "{failed} of {} checks found a problem (see above)",
-            checks.len()
+            "{failed} of {} checks found a problem ({})",
+            checks.len(),
+            if args.json {
+                "see \"problems\""
+            } else {
+                "see above"
+            }
         )))
     }
+}
+
+/// The checks as `--json` prints them.
+pub fn checks_json(checks: &[Check]) -> Value {
+    let passed = checks.iter().filter(|c| c.ok).count();
+    serde_json::json!({
+        "ok": passed == checks.len(),
+        "passed": passed,
+        "problems": checks.len() - passed,
+        "checks": checks
+            .iter()
+            .map(|c| serde_json::json!({
+                "name": c.name,
+                "ok": c.ok,
+                "detail": c.detail,
+                "fix": c.fix,
+            }))
+            .collect::<Vec<_>>(),
+    })
 }
 
 /// Runs the checks in order, printing each as it completes; later checks that need an
@@ -91,7 +128,9 @@ pub async fn run(args: DoctorArgs) -> Result<(), CliError> {
 async fn checks(args: &DoctorArgs) -> Vec<Check> {
     let mut out = Vec::new();
     let record = |c: Check, out: &mut Vec<Check>| {
-        c.print();
+        if !args.json {
+            c.print();
+        }
         out.push(c);
     };
     let config = match config::load(&args.config) {

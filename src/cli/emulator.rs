@@ -13,6 +13,7 @@ use crate::emulator::{EmulatorBuilder, EmulatorConfig, EmulatorError};
 
 /// Options of `plansync emulator`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_SERVER)]
 pub struct EmulatorArgs {
     /// Address to listen on; port 0 picks a free port. Example: --listen 127.0.0.1:8080
     #[arg(long, default_value = "127.0.0.1:0")]

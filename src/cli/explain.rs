@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use serde_json::{json, Value};
+
 use crate::domain::explain::{explain_link, EmptyBecause, LinkExplanation, PlanFacts};
 use crate::domain::{Membership, Rules};
 use crate::sync::compute::org_data;
@@ -18,6 +20,7 @@ use crate::sync::ObjectKind;
 
 /// Options of `plansync explain`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_ADMIN)]
 pub struct ExplainArgs {
     /// The opportunity's Id (15 or 18 characters). Example: plansync explain 006000000000001AAA
     #[arg(value_name = "OPPORTUNITY_ID")]
@@ -26,6 +29,17 @@ pub struct ExplainArgs {
     /// The configuration file (TOML), layered with PLANSYNC__SECTION__KEY variables.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
+
+    /// Print one JSON object instead of the text: {"opportunity_id", "opportunity_name",
+    /// "account_id", "account_name", "close_date", "current_link", "locked", "link" (the plan
+    /// the next cycle sets), "rules_link", "changes" (whether the next cycle changes the link),
+    /// "decider" (the rule that chose, or null), "empty_because" (no_account, no_close_date,
+    /// no_candidate or null), "candidates": [{"plan_id", "plan_name", "membership" (direct,
+    /// junction, hierarchy), "hops", "period_start", "period_end", "period_days", "status"}]
+    /// best first, "not_candidates": [{"plan_id", "plan_name", "membership", "status",
+    /// "reasons": [text]}], "levers": [text]}. Example: plansync explain 006… --json
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn run(args: ExplainArgs) -> Result<(), CliError> {
@@ -55,6 +69,16 @@ pub async fn run(args: ExplainArgs) -> Result<(), CliError> {
         .as_deref()
         .and_then(|a| store.record(&names.account.object, a).ok().flatten())
         .and_then(|r| text(&r.fields, &names.account.name));
+    if args.json {
+        let value = explanation_json(
+            &explanation,
+            opp_name.as_deref(),
+            account_name.as_deref(),
+            &rules,
+        );
+        println!("{}", super::status::pretty(&value));
+        return Ok(());
+    }
     print!(
         "{}",
         render(
@@ -65,6 +89,80 @@ pub async fn run(args: ExplainArgs) -> Result<(), CliError> {
         )
     );
     Ok(())
+}
+
+/// A membership as `--json` names it: its kind and, for the hierarchy, the hops.
+fn membership_json(m: Option<Membership>) -> (Value, Value) {
+    match m {
+        None => (Value::Null, Value::Null),
+        Some(Membership::Direct) => (json!("direct"), Value::Null),
+        Some(Membership::Junction) => (json!("junction"), Value::Null),
+        Some(Membership::Hierarchy { hops }) => (json!("hierarchy"), json!(hops)),
+    }
+}
+
+/// The explanation as `--json` prints it (fields documented on [`ExplainArgs::json`]).
+pub fn explanation_json(
+    e: &LinkExplanation,
+    opp_name: Option<&str>,
+    account_name: Option<&str>,
+    rules: &Rules,
+) -> Value {
+    let candidates: Vec<Value> = e
+        .candidates
+        .iter()
+        .map(|c| {
+            let (kind, hops) = membership_json(Some(c.membership));
+            json!({
+                "plan_id": c.plan.id,
+                "plan_name": c.plan.name,
+                "membership": kind,
+                "hops": hops,
+                "period_start": c.plan.period_start,
+                "period_end": c.plan.period_end,
+                "period_days": c.period_days,
+                "status": c.plan.status,
+            })
+        })
+        .collect();
+    let not_candidates: Vec<Value> = e
+        .not_candidates
+        .iter()
+        .map(|r| {
+            let (kind, hops) = membership_json(r.membership);
+            json!({
+                "plan_id": r.plan.id,
+                "plan_name": r.plan.name,
+                "membership": kind,
+                "hops": hops,
+                "period_start": r.plan.period_start,
+                "period_end": r.plan.period_end,
+                "status": r.plan.status,
+                "reasons": r.reasons.iter().map(|x| x.describe(rules)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "opportunity_id": e.opportunity_id,
+        "opportunity_name": opp_name,
+        "account_id": e.account_id,
+        "account_name": account_name,
+        "close_date": e.close_date,
+        "current_link": e.current_link,
+        "locked": e.locked,
+        "link": e.link,
+        "rules_link": e.rules_link,
+        "changes": e.current_link != e.link,
+        "decider": e.decider.map(|d| d.describe()),
+        "empty_because": e.empty_because.map(|w| match w {
+            EmptyBecause::NoAccount => "no_account",
+            EmptyBecause::NoCloseDate => "no_close_date",
+            EmptyBecause::NoCandidate => "no_candidate",
+        }),
+        "candidates": candidates,
+        "not_candidates": not_candidates,
+        "levers": e.levers.iter().map(|l| l.describe(rules)).collect::<Vec<_>>(),
+    })
 }
 
 fn membership(m: Membership) -> String {

@@ -11,6 +11,7 @@ pub mod table;
 pub mod completions;
 pub mod doctor;
 pub mod explain;
+pub mod help;
 pub mod ids;
 pub mod mapping;
 pub mod plan_cmd;

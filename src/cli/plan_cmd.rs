@@ -30,6 +30,7 @@ use super::CliError;
 
 /// Options of `plansync plan`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_ADMIN)]
 pub struct PlanArgs {
     /// The account plan's Id (15 or 18 characters). Example: plansync plan a0P000000000001AAA
     #[arg(value_name = "PLAN_ID")]
@@ -55,10 +56,20 @@ pub struct PlanArgs {
     #[arg(long, value_name = "YYYY-MM-DD", requires = "history", value_parser = parse_since)]
     pub since: Option<NaiveDate>,
 
-    /// With --history: print one JSON object instead: {"plan_id", "name", "currency", "since",
-    /// "points": [{"time", "run", "currency", "won", "open", "weighted", "gap", "coverage",
-    /// "attainment"}]}, metrics as decimal strings or null. Example: --history --json
-    #[arg(long, requires = "history")]
+    /// Print one JSON object instead of the text, amounts as decimal strings or null, dates as
+    /// YYYY-MM-DD: {"plan_id", "name", "status", "gets_rollups", "as_of", "period_start",
+    /// "period_end", "revenue_target", "currency", "include_child_accounts", "accounts":
+    /// [{"account_id", "membership", "hops"}], "close_ratio": {"ratio", "source" (plan,
+    /// win_rate, default), "closed_in_window", "won_in_window"}, "won", "lost", "open",
+    /// "omitted": [{"id", "name", "account_id", "close_date", "amount", "probability",
+    /// "weighted", "locked"}], "sums": {"won", "won_count", "lost", "lost_count", "open",
+    /// "open_count", "omitted", "omitted_count", "weighted"}, "rollups": {field: value} or
+    /// null, "conversion_error", "last_activity", "next_activity": {"kind", "id", "date"} or
+    /// null, "overdue_tasks": [activity], "contacts", "engaged_contacts": [Id]}.
+    /// With --history: {"plan_id", "name", "currency", "since", "points": [{"time", "run",
+    /// "currency", "won", "open", "weighted", "gap", "coverage", "attainment"}]}.
+    /// Example: plansync plan a0P… --json
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -96,8 +107,125 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
             "no account plan {plan_id} in the store's mirror of the CRM (deleted, mistyped, or not pulled yet: run `plansync sync`)"
         ))
     })?;
+    if args.json {
+        println!(
+            "{}",
+            pretty(&breakdown_json(&b, today, &inputs.opportunity_names))
+        );
+        return Ok(());
+    }
     print!("{}", render(&b, &rules, today, &inputs.opportunity_names));
     Ok(())
+}
+
+/// The breakdown as `--json` prints it (fields documented on [`PlanArgs::json`]).
+pub fn breakdown_json(
+    b: &PlanBreakdown,
+    today: NaiveDate,
+    opp_names: &HashMap<String, Option<String>>,
+) -> Value {
+    let p = &b.plan;
+    let dec = |d: Decimal| Value::String(d.to_string());
+    let lines = |lines: &[OpportunityLine]| -> Value {
+        lines
+            .iter()
+            .map(|l| {
+                json!({
+                    "id": l.id,
+                    "name": opp_names.get(&l.id).cloned().flatten(),
+                    "account_id": l.account_id,
+                    "close_date": l.close_date,
+                    "amount": dec(l.amount),
+                    "probability": decimal_text(l.probability),
+                    "weighted": decimal_text(l.weighted),
+                    "locked": l.locked,
+                })
+            })
+            .collect()
+    };
+    let activity = |a: &ActivityRef| json!({"kind": kind(a.kind), "id": a.id, "date": a.date});
+    let accounts: Vec<Value> = b
+        .members
+        .iter()
+        .map(|(account, m)| {
+            let (how, hops) = match m {
+                Membership::Direct => ("direct", Value::Null),
+                Membership::Junction => ("junction", Value::Null),
+                Membership::Hierarchy { hops } => ("hierarchy", json!(hops)),
+            };
+            json!({"account_id": account, "membership": how, "hops": hops})
+        })
+        .collect();
+    let cr = &b.close_ratio;
+    let s = &b.sums;
+    let rollups = b.rollups.as_ref().map(|r| {
+        json!({
+            "won_amount": dec(r.won_amount),
+            "won_count": r.won_count,
+            "lost_amount": dec(r.lost_amount),
+            "lost_count": r.lost_count,
+            "open_pipeline": dec(r.open_pipeline),
+            "open_count": r.open_count,
+            "weighted_pipeline": dec(r.weighted_pipeline),
+            "expected_revenue": dec(r.expected_revenue),
+            "new_sales_needed": decimal_text(r.new_sales_needed),
+            "pipeline_needed": decimal_text(r.pipeline_needed),
+            "pipeline_gap": decimal_text(r.pipeline_gap),
+            "coverage_ratio": decimal_text(r.coverage_ratio),
+            "attainment": decimal_text(r.attainment),
+            "forecast_target_variance": decimal_text(r.forecast_target_variance),
+            "last_activity_date": r.last_activity_date,
+            "next_activity_date": r.next_activity_date,
+            "overdue_task_count": r.overdue_task_count,
+            "contact_count": r.contact_count,
+            "engaged_contact_count": r.engaged_contact_count,
+        })
+    });
+    json!({
+        "plan_id": p.id,
+        "name": p.name,
+        "status": p.status,
+        "gets_rollups": b.gets_rollups,
+        "as_of": today,
+        "period_start": p.period_start,
+        "period_end": p.period_end,
+        "revenue_target": decimal_text(p.revenue_target),
+        "currency": p.currency,
+        "include_child_accounts": p.include_child_accounts,
+        "accounts": accounts,
+        "close_ratio": {
+            "ratio": dec(cr.ratio),
+            "source": match cr.source {
+                CloseRatioSource::Plan => "plan",
+                CloseRatioSource::WinRate => "win_rate",
+                CloseRatioSource::Default => "default",
+            },
+            "closed_in_window": cr.closed_in_window,
+            "won_in_window": cr.won_in_window,
+        },
+        "won": lines(&b.won),
+        "lost": lines(&b.lost),
+        "open": lines(&b.open),
+        "omitted": lines(&b.omitted),
+        "sums": {
+            "won": dec(s.won),
+            "won_count": s.won_count,
+            "lost": dec(s.lost),
+            "lost_count": s.lost_count,
+            "open": dec(s.open),
+            "open_count": s.open_count,
+            "omitted": dec(s.omitted),
+            "omitted_count": s.omitted_count,
+            "weighted": dec(s.weighted),
+        },
+        "rollups": rollups,
+        "conversion_error": b.conversion_error,
+        "last_activity": b.last_activity.as_ref().map(activity),
+        "next_activity": b.next_activity.as_ref().map(activity),
+        "overdue_tasks": b.overdue_tasks.iter().map(activity).collect::<Vec<_>>(),
+        "contacts": b.contacts,
+        "engaged_contacts": b.engaged_contacts,
+    })
 }
 
 fn amount(d: Decimal) -> String {

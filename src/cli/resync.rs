@@ -19,6 +19,7 @@ use super::CliError;
 
 /// Options of `plansync resync`: exactly one of `--plan`, `--account`, `--object`, `--all`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_CYCLE)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["plan", "account", "object", "all"])))]
 pub struct ResyncArgs {
     /// The configuration file (TOML), layered with PLANSYNC__SECTION__KEY variables.
@@ -38,8 +39,8 @@ pub struct ResyncArgs {
 
     /// Re-pull every record of one object, by API name or label (opportunity, plan,
     /// plan_account, account, contact, task, event). Example: plansync resync --object Opportunity
-    #[arg(long, value_name = "NAME")]
-    pub object: Option<String>,
+    #[arg(long, value_name = "NAME", value_parser = ObjectNameParser)]
+    pub object: Option<ObjectKind>,
 
     /// Re-pull every object and recompute every plan. Example: plansync resync --all
     #[arg(long)]
@@ -50,7 +51,15 @@ pub struct ResyncArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Print one JSON object with what the run did instead of the text summary.
+    /// Print one JSON object with what the run did instead of the text summary: {"kind"
+    /// (incremental, full, dry-run, resync, snapshot ...), "full", "dry_run", "today" (the
+    /// date the rules used), "currency_mode", "objects": {label: {"pulled", "deleted",
+    /// "pages"}}, "plans_recomputed", "links_changed", "fields_written", "records_written",
+    /// "fields_would_write", "records_would_write" (dry runs), "snapshots", "write_failures":
+    /// [{"object", "record_id", "status_code", "message", "permanent"}], "findings": [text],
+    /// "api_calls", "api_usage" ("used/max" or null), "duration_ms", "stopped_early" (why, or
+    /// null), "changes" (dry runs only: [{"object", "record_id", "record_name", "field",
+    /// "old", "new"}])}.
     /// Example: --json
     #[arg(long)]
     pub json: bool,
@@ -72,19 +81,51 @@ pub fn target(args: &ResyncArgs) -> Result<ResyncTarget, CliError> {
     if let Some(account) = &args.account {
         return Ok(ResyncTarget::Account(account.trim().to_string()));
     }
-    if let Some(name) = &args.object {
-        return ObjectKind::parse(name)
-            .map(ResyncTarget::Object)
-            .ok_or_else(|| {
-                CliError::Admin(format!(
-                    "--object {name:?} is not an object plansync pulls; use one of {}",
-                    ObjectKind::ALL.map(ObjectKind::label).join(", ")
-                ))
-            });
+    if let Some(kind) = args.object {
+        return Ok(ResyncTarget::Object(kind));
     }
     Err(CliError::Admin(
         "name what to resync: --plan ID, --account ID, --object NAME or --all".into(),
     ))
+}
+
+/// `--object`: a label (`opportunity`) or the default API name of its object
+/// (`Opportunity`), case-insensitively; the labels are the possible values shell completion
+/// offers.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectNameParser;
+
+impl clap::builder::TypedValueParser for ObjectNameParser {
+    type Value = ObjectKind;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<ObjectKind, clap::Error> {
+        let name = value.to_string_lossy();
+        ObjectKind::parse(name.trim()).ok_or_else(|| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!(
+                    "--object {name:?} is not an object plansync pulls; use one of {}\n",
+                    ObjectKind::ALL.map(ObjectKind::label).join(", ")
+                ),
+            )
+            .with_cmd(cmd)
+        })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            ObjectKind::ALL
+                .into_iter()
+                .map(|k| clap::builder::PossibleValue::new(k.label())),
+        ))
+    }
 }
 
 /// The target with its Id checked: well formed and of the right object (locally), and a
@@ -139,58 +180,119 @@ pub fn print_report(report: &CycleReport, json: bool) -> Result<(), CliError> {
 }
 
 /// Shows progress on stderr: a bar on a terminal, one line per page or batch otherwise.
+/// The bar is drawn at the first report (never empty first); when a stage ends (the next
+/// object, the write-back, the end of the run) its last frame is replaced by
+/// [`finished_line`], so the screen keeps the counts each stage reached.
 #[derive(Clone)]
 pub struct Reporter {
+    terminal: bool,
+    state: Arc<Mutex<Stage>>,
+}
+
+/// The stage on screen: its bar and latest counts.
+#[derive(Default)]
+struct Stage {
     bar: Option<ProgressBar>,
-    last: Arc<Mutex<Option<String>>>,
+    what: String,
+    done: u64,
+    total: u64,
+}
+
+/// What a progress report says: the stage ("pulling Event", "writing back") and its counts.
+pub fn stage_of(p: &Progress) -> (String, u64, u64) {
+    match p {
+        Progress::Pulled {
+            object,
+            rows,
+            total,
+        } => (format!("pulling {object}"), *rows, *total),
+        Progress::Wrote { done, total } => ("writing back".to_string(), *done, *total),
+    }
+}
+
+/// A finished stage's last frame: "pulled Event: 1200/1200", "wrote back: 40/40".
+pub fn finished_line(what: &str, done: u64, total: u64) -> String {
+    let past = match what.split_once(' ') {
+        Some(("pulling", object)) => format!("pulled {object}"),
+        Some(("writing", rest)) => format!("wrote {rest}"),
+        _ => what.to_string(),
+    };
+    format!("{past}: {done}/{}", total.max(done))
 }
 
 impl Reporter {
     pub fn new(terminal: bool) -> Reporter {
-        let bar = terminal.then(|| {
-            let bar = ProgressBar::new(0);
+        Reporter {
+            terminal,
+            state: Arc::new(Mutex::new(Stage::default())),
+        }
+    }
+
+    pub fn report(&self, p: &Progress) {
+        let (what, done, total) = stage_of(p);
+        if !self.terminal {
+            eprintln!("{what}: {done}/{total}");
+            return;
+        }
+        let mut stage = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if stage.bar.is_none() || stage.what != what {
+            Self::end(&mut stage);
+            let bar = ProgressBar::hidden();
             let style = ProgressStyle::with_template(
                 "{spinner} {msg:<24} [{bar:30}] {pos}/{len} ({elapsed})",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
             bar.set_style(style);
+            bar.set_message(what.clone());
+            bar.set_length(total.max(done));
+            bar.set_position(done);
+            // Drawn from here on, with the counts already set.
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
             bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
-        Reporter {
-            bar,
-            last: Arc::new(Mutex::new(None)),
+            stage.bar = Some(bar);
+            stage.what = what;
+        }
+        stage.done = done;
+        stage.total = total;
+        if let Some(bar) = &stage.bar {
+            bar.set_length(total.max(done));
+            bar.set_position(done);
         }
     }
 
-    pub fn report(&self, p: &Progress) {
-        let (what, done, total) = match p {
-            Progress::Pulled {
-                object,
-                rows,
-                total,
-            } => (format!("pulling {object}"), *rows, *total),
-            Progress::Wrote { done, total } => ("writing back".to_string(), *done, *total),
-        };
-        match &self.bar {
-            Some(bar) => {
-                let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-                if last.as_deref() != Some(what.as_str()) {
-                    bar.reset();
-                    bar.set_message(what.clone());
-                    *last = Some(what);
-                }
-                bar.set_length(total.max(done));
-                bar.set_position(done);
-            }
-            None => eprintln!("{what}: {done}/{total}"),
+    /// Replaces the stage's bar by its finished line.
+    fn end(stage: &mut Stage) {
+        if let Some(bar) = stage.bar.take() {
+            bar.set_style(
+                ProgressStyle::with_template("  {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.finish_with_message(finished_line(&stage.what, stage.done, stage.total));
         }
     }
 
     pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
+        let mut stage = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        Self::end(&mut stage);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_stage_shows_the_counts_it_reached() {
+        let (what, done, total) = stage_of(&Progress::Pulled {
+            object: "Event".into(),
+            rows: 1200,
+            total: 1200,
+        });
+        assert_eq!(finished_line(&what, done, total), "pulled Event: 1200/1200");
+        let (what, done, total) = stage_of(&Progress::Wrote { done: 7, total: 40 });
+        assert_eq!(finished_line(&what, done, total), "wrote back: 7/40");
+        // More rows than the CRM announced (records created while pulling).
+        assert_eq!(finished_line("pulling Task", 12, 10), "pulled Task: 12/12");
     }
 }

@@ -14,6 +14,7 @@ use super::CliError;
 
 /// Options of `plansync run`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_RUN)]
 pub struct RunArgs {
     /// The configuration file (TOML), layered with PLANSYNC__SECTION__KEY variables.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_CONFIG)]

@@ -17,12 +17,22 @@ use super::CliError;
 
 /// Options of `plansync status`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_ADMIN)]
 pub struct StatusArgs {
     /// The configuration file (TOML), layered with PLANSYNC__SECTION__KEY variables.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
 
-    /// Print one JSON object instead of the text sections. Example: plansync status --json
+    /// Print one JSON object instead of the text sections: {"store" (its path), "now",
+    /// "currency_mode", "runs": [{"id", "kind", "started_at", "finished_at", "duration_ms",
+    /// "outcome", "plans_recomputed", "links_changed", "dry_run", "records_written",
+    /// "fields_written", "records_would_write", "fields_would_write", "write_failures"
+    /// (count), "api_calls", "currency_mode", "stopped_early", "error"}] newest first,
+    /// "cursors": {label: {"object", "system_modstamp", "id", "lag_seconds"}}, "api_usage":
+    /// {"used_of_max", "percent", "run_id"} or null, "outbox": {"unsettled",
+    /// "oldest_queued_at", "pending": [write], "failed": [write]}, "findings": [{"kind",
+    /// "subject", "message"}]}; a write is as in `plansync writes list --json`; times are
+    /// RFC 3339 UTC. Example: plansync status --json
     #[arg(long)]
     pub json: bool,
 

@@ -20,6 +20,7 @@ pub const DEFAULT_CONFIG: &str = "/etc/plansync/plansync.toml";
 
 /// Options of `plansync sync`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_CYCLE)]
 pub struct SyncArgs {
     /// The configuration file (TOML), layered with PLANSYNC__SECTION__KEY variables.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_CONFIG)]
@@ -35,7 +36,15 @@ pub struct SyncArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Print one JSON object with what the cycle did instead of the text summary.
+    /// Print one JSON object with what the run did instead of the text summary: {"kind"
+    /// (incremental, full, dry-run, resync, snapshot ...), "full", "dry_run", "today" (the
+    /// date the rules used), "currency_mode", "objects": {label: {"pulled", "deleted",
+    /// "pages"}}, "plans_recomputed", "links_changed", "fields_written", "records_written",
+    /// "fields_would_write", "records_would_write" (dry runs), "snapshots", "write_failures":
+    /// [{"object", "record_id", "status_code", "message", "permanent"}], "findings": [text],
+    /// "api_calls", "api_usage" ("used/max" or null), "duration_ms", "stopped_early" (why, or
+    /// null), "changes" (dry runs only: [{"object", "record_id", "record_name", "field",
+    /// "old", "new"}])}.
     #[arg(long)]
     pub json: bool,
 

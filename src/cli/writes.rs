@@ -14,6 +14,7 @@ use super::CliError;
 
 /// Options of `plansync writes`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::help::EXIT_ADMIN)]
 pub struct WritesArgs {
     /// The configuration file (TOML), layered with PLANSYNC__SECTION__KEY variables.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_CONFIG, global = true)]
@@ -28,24 +29,36 @@ pub enum WritesAction {
     /// List the failed writes with the CRM's statusCode and message.
     ///
     /// Example: plansync writes list --config /etc/plansync/plansync.toml
+    #[command(after_long_help = super::help::EXIT_ADMIN)]
     List {
-        /// Print a JSON array instead of the text list.
+        /// Print a JSON array instead of the text list, one object per write: {"id", "object",
+        /// "record_id", "status" (failed, ignored), "fields" (field -> value it would write),
+        /// "reason", "status_code", "message", "permanent", "attempts", "next_attempt_at",
+        /// "created_at", "updated_at"}, times in RFC 3339 UTC.
         #[arg(long)]
         json: bool,
     },
     /// Queue a failed (or ignored) write again; the next cycle sends it first.
     ///
     /// Example: plansync writes retry 42
+    #[command(after_long_help = super::help::EXIT_ADMIN)]
     Retry {
         /// The write's id, as `plansync writes list` shows it.
         id: i64,
+        /// Print the write as it is now, one JSON object as in `writes list --json`.
+        #[arg(long)]
+        json: bool,
     },
     /// Give up on a write: it stays in the log as ignored and is never sent.
     ///
     /// Example: plansync writes ignore 42
+    #[command(after_long_help = super::help::EXIT_ADMIN)]
     Ignore {
         /// The write's id, as `plansync writes list` shows it.
         id: i64,
+        /// Print the write as it is now, one JSON object as in `writes list --json`.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -105,21 +118,29 @@ pub async fn run(args: WritesArgs) -> Result<(), CliError> {
                 rows.len()
             );
         }
-        WritesAction::Retry { id } => {
+        WritesAction::Retry { id, json } => {
             let row = known(&store, id)?;
             store
                 .retry_write(id, Utc::now())
                 .map_err(|e| decision_error(e, id, "retried"))?;
+            if json {
+                println!("{}", pretty(&write_json(&known(&store, id)?)));
+                return Ok(());
+            }
             println!(
                 "Write #{id} ({} {}) is queued again; the next cycle sends it.",
                 row.object, row.record_id
             );
         }
-        WritesAction::Ignore { id } => {
+        WritesAction::Ignore { id, json } => {
             let row = known(&store, id)?;
             store
                 .ignore_write(id, Utc::now())
                 .map_err(|e| decision_error(e, id, "ignored"))?;
+            if json {
+                println!("{}", pretty(&write_json(&known(&store, id)?)));
+                return Ok(());
+            }
             println!(
                 "Write #{id} ({} {}) is ignored and will not be sent.",
                 row.object, row.record_id
