@@ -99,7 +99,7 @@ pub async fn pull_object(
                     Err(e) if is_query_timeout(&e) => {
                         warn!(object = %object, "the query timed out: pulling by SystemModstamp windows");
                         let from = since.unwrap_or_else(earliest_modstamp);
-                        let until = Utc::now() + Duration::minutes(1);
+                        let until = hooks.clock.now() + Duration::minutes(1);
                         pull_windows(crm, store, names, kind, (from, until), track, &mut pulled, hooks)
                             .await?;
                     }
