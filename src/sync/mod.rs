@@ -14,6 +14,8 @@ pub mod scope;
 
 #[cfg(test)]
 mod clock_tests;
+#[cfg(test)]
+mod worker_tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -212,6 +214,20 @@ pub enum Progress {
 /// A progress listener.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
+/// Runs blocking work (SQLite, which may wait up to its busy timeout for another writer, and
+/// the whole-org compute) without holding an async worker: on a multi-thread runtime the
+/// worker first hands its other tasks (the watchdog pinger, `/healthz`, the metrics) to a
+/// fresh worker (`tokio::task::block_in_place`); on a current-thread runtime, or outside
+/// one, it just runs.
+pub(crate) fn off_worker<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
 /// What the steps of a cycle consult between pages and batches.
 pub struct Hooks<'a> {
     /// `Some(why)` when the cycle must stop at this safe point.
@@ -356,7 +372,7 @@ impl SyncEngine {
         )]
         let started = Instant::now();
         let now = self.clock.now();
-        let run_id = self.store.start_run(run.kind, now)?;
+        let run_id = off_worker(|| self.store.start_run(run.kind, now))?;
         let span = info_span!("cycle", run_id, kind = run.kind);
         let calls_before = self.crm.api_calls();
         let result = self.cycle(&run, run_id, now).instrument(span).await;
@@ -604,7 +620,7 @@ impl SyncEngine {
         let before = before.filter(|_| !recompute_all);
         let names = &self.settings.names;
         let rates_mode = rates.mode();
-        let inputs = compute::org_data(&self.store, names, rates)?;
+        let inputs = off_worker(|| compute::org_data(&self.store, names, rates))?;
         let scope = match before {
             None => None,
             Some(before) => {
@@ -630,14 +646,16 @@ impl SyncEngine {
                 Some(touched)
             }
         };
-        let mut planned = compute::plan_writes(
-            &inputs,
-            names,
-            &self.settings.rules,
-            today,
-            now,
-            scope.as_ref(),
-        );
+        let mut planned = off_worker(|| {
+            compute::plan_writes(
+                &inputs,
+                names,
+                &self.settings.rules,
+                today,
+                now,
+                scope.as_ref(),
+            )
+        });
         report.plans_recomputed = planned.plans_recomputed;
         report.links_changed = planned.links_changed;
         if let Some(why) = currency.mismatch {
@@ -688,9 +706,11 @@ impl SyncEngine {
             None => compute::history_metrics(&planned.rollups, &planned.states),
             Some(_) => Vec::new(),
         };
-        self.store.transaction(|tx| {
-            tx.enqueue(&new_writes, now)?;
-            tx.record_history(run_id, now, &history)
+        off_worker(|| {
+            self.store.transaction(|tx| {
+                tx.enqueue(&new_writes, now)?;
+                tx.record_history(run_id, now, &history)
+            })
         })?;
         self.store.set_meta(CURRENCY_MODE, mode_name(rates_mode))?;
         if scope.is_none() && run.snapshot.is_none() {
@@ -714,7 +734,7 @@ impl SyncEngine {
             Ok(pushed) => report.add_pushed(pushed),
             Err(e) => return stopped_or(e, report),
         }
-        self.maintain(now, run.recompute_all)?;
+        off_worker(|| self.maintain(now, run.recompute_all))?;
         Ok(report)
     }
 

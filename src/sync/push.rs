@@ -17,7 +17,7 @@ use crate::crm::{CrmClient, CrmError, RecordResult, RecordWrite};
 use crate::store::{OutboxRow, Store, WriteKind};
 
 use super::report::WriteFailure;
-use super::{Hooks, Progress, SyncError};
+use super::{off_worker, Hooks, Progress, SyncError};
 
 /// What a drain did.
 #[derive(Debug, Default)]
@@ -47,8 +47,8 @@ pub async fn drain(
     loop {
         // A pass sends at most one row per record (the oldest); a row queued behind one sent
         // in this pass is due in the next.
-        let rows: Vec<OutboxRow> = store
-            .pending_writes(hooks.clock.now(), PASS_LIMIT)?
+        let now = hooks.clock.now();
+        let rows: Vec<OutboxRow> = off_worker(|| store.pending_writes(now, PASS_LIMIT))?
             .into_iter()
             .filter(|r| !attempted.contains(&r.id))
             .filter(|r| only_object.is_none_or(|o| r.object == o))
