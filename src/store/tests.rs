@@ -1023,7 +1023,7 @@ fn a_version_1_store_upgrades_keeping_its_data() {
         // A store as the previous release left it: migration 1 only, with an outbox row.
         let mut conn = Connection::open(&path).unwrap();
         let tx = conn.transaction().unwrap();
-        tx.execute_batch(migrations::MIGRATIONS[0].1).unwrap();
+        tx.execute_batch(migrations::MIGRATIONS[0].2).unwrap();
         tx.pragma_update(None, "user_version", 1).unwrap();
         tx.commit().unwrap();
         conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'kept')", [])
