@@ -6,6 +6,10 @@
 //! Full volume: 20,000 accounts in a three-level hierarchy, 10,000 plans (some with junction
 //! accounts, some overlapping), 1,000,000 opportunities, 100,000 contacts, 300,000 tasks,
 //! 100,000 events. `PLANSYNC_BENCH_SCALE=N` multiplies both volumes.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a benchmark times itself by the clock"
+)]
 
 mod common;
 

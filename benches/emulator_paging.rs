@@ -4,6 +4,10 @@
 //!
 //! Default: the `demo` seed at scale 1000 (200,000 opportunities). `PLANSYNC_BENCH_SCALE=5`
 //! pages 1,000,000.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a benchmark times itself by the clock"
+)]
 
 mod common;
 

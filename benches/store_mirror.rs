@@ -4,6 +4,10 @@
 //!
 //! Default: 1,000,000 opportunities in a file store (WAL, synchronous=NORMAL).
 //! `PLANSYNC_BENCH_SCALE=N` multiplies the row count.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a benchmark times itself by the clock"
+)]
 
 mod common;
 

@@ -5,6 +5,10 @@
 //!
 //! Default: demo scale 1 (the demo org) and scale 200. `PLANSYNC_BENCH_SCALE=N` multiplies the
 //! larger scale.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a benchmark times itself by the clock"
+)]
 
 mod common;
 

@@ -9,100 +9,73 @@ use rust_decimal::Decimal;
 
 use super::rollups::Rollups;
 
-/// One output field of a plan's rollups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum RollupField {
-    WonAmount,
-    WonCount,
-    LostAmount,
-    LostCount,
-    OpenPipeline,
-    OpenCount,
-    WeightedPipeline,
-    ExpectedRevenue,
-    NewSalesNeeded,
-    PipelineNeeded,
-    PipelineGap,
-    CoverageRatio,
-    Attainment,
-    ForecastTargetVariance,
-    LastActivityDate,
-    NextActivityDate,
-    OverdueTaskCount,
-    ContactCount,
-    EngagedContactCount,
+/// The table of rollup fields: each row gives the field, its default API name on
+/// Account_Plan__c and its decimal places (`None` for dates), in the order of design.md §2.
+/// The enum, [`RollupField::all`], [`RollupField::api_name`] and [`RollupField::scale`] are
+/// made from it.
+macro_rules! rollup_fields {
+    ($($variant:ident => $api_name:literal, $scale:expr;)*) => {
+        /// One output field of a plan's rollups.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum RollupField {
+            $($variant,)*
+        }
+
+        impl RollupField {
+            /// How many rollup fields there are.
+            pub const COUNT: usize = [$(stringify!($variant)),*].len();
+
+            /// Every field, in the order of design.md §2.
+            pub fn all() -> [RollupField; RollupField::COUNT] {
+                [$(RollupField::$variant),*]
+            }
+
+            /// The field's default API name on Account_Plan__c.
+            pub fn api_name(&self) -> &'static str {
+                match self {
+                    $(RollupField::$variant => $api_name,)*
+                }
+            }
+
+            /// Decimal places of the field (amounts, coverage ratio and attainment 2, counts
+            /// 0); `None` for dates.
+            pub fn scale(&self) -> Option<u32> {
+                match self {
+                    $(RollupField::$variant => $scale,)*
+                }
+            }
+        }
+    };
+}
+
+rollup_fields! {
+    WonAmount => "Won_Amount__c", Some(2);
+    WonCount => "Won_Count__c", Some(0);
+    LostAmount => "Lost_Amount__c", Some(2);
+    LostCount => "Lost_Count__c", Some(0);
+    OpenPipeline => "Open_Pipeline__c", Some(2);
+    OpenCount => "Open_Count__c", Some(0);
+    WeightedPipeline => "Weighted_Pipeline__c", Some(2);
+    ExpectedRevenue => "Expected_Revenue__c", Some(2);
+    NewSalesNeeded => "New_Sales_Needed__c", Some(2);
+    PipelineNeeded => "Pipeline_Needed__c", Some(2);
+    PipelineGap => "Pipeline_Gap__c", Some(2);
+    CoverageRatio => "Coverage_Ratio__c", Some(2);
+    Attainment => "Attainment__c", Some(2);
+    ForecastTargetVariance => "Forecast_Target_Variance__c", Some(2);
+    LastActivityDate => "Last_Activity_Date__c", None;
+    NextActivityDate => "Next_Activity_Date__c", None;
+    OverdueTaskCount => "Overdue_Task_Count__c", Some(0);
+    ContactCount => "Contact_Count__c", Some(0);
+    EngagedContactCount => "Engaged_Contact_Count__c", Some(0);
 }
 
 impl RollupField {
-    /// Every field, in the order of design.md §2.
-    pub fn all() -> [RollupField; 19] {
-        use RollupField::*;
-        [
-            WonAmount,
-            WonCount,
-            LostAmount,
-            LostCount,
-            OpenPipeline,
-            OpenCount,
-            WeightedPipeline,
-            ExpectedRevenue,
-            NewSalesNeeded,
-            PipelineNeeded,
-            PipelineGap,
-            CoverageRatio,
-            Attainment,
-            ForecastTargetVariance,
-            LastActivityDate,
-            NextActivityDate,
-            OverdueTaskCount,
-            ContactCount,
-            EngagedContactCount,
-        ]
-    }
-
-    /// The field's default API name on Account_Plan__c.
-    pub fn api_name(&self) -> &'static str {
-        use RollupField::*;
-        match self {
-            WonAmount => "Won_Amount__c",
-            WonCount => "Won_Count__c",
-            LostAmount => "Lost_Amount__c",
-            LostCount => "Lost_Count__c",
-            OpenPipeline => "Open_Pipeline__c",
-            OpenCount => "Open_Count__c",
-            WeightedPipeline => "Weighted_Pipeline__c",
-            ExpectedRevenue => "Expected_Revenue__c",
-            NewSalesNeeded => "New_Sales_Needed__c",
-            PipelineNeeded => "Pipeline_Needed__c",
-            PipelineGap => "Pipeline_Gap__c",
-            CoverageRatio => "Coverage_Ratio__c",
-            Attainment => "Attainment__c",
-            ForecastTargetVariance => "Forecast_Target_Variance__c",
-            LastActivityDate => "Last_Activity_Date__c",
-            NextActivityDate => "Next_Activity_Date__c",
-            OverdueTaskCount => "Overdue_Task_Count__c",
-            ContactCount => "Contact_Count__c",
-            EngagedContactCount => "Engaged_Contact_Count__c",
-        }
-    }
-
     /// The field with this default API name.
     pub fn from_api_name(name: &str) -> Option<RollupField> {
         RollupField::all()
             .into_iter()
             .find(|f| f.api_name() == name)
-    }
-
-    /// Decimal places of the field (amounts, coverage ratio and attainment 2, counts 0);
-    /// `None` for dates.
-    pub fn scale(&self) -> Option<u32> {
-        use RollupField::*;
-        match self {
-            WonCount | LostCount | OpenCount | OverdueTaskCount | ContactCount
-            | EngagedContactCount => Some(0),
-            LastActivityDate | NextActivityDate => None,
-            _ => Some(2),
-        }
     }
 }
 
@@ -239,6 +212,23 @@ mod tests {
             last_activity_date: Some(d("2026-08-01")),
             ..Rollups::default()
         }
+    }
+
+    #[test]
+    fn the_table_gives_counts_no_decimals_amounts_two_and_dates_none() {
+        use RollupField::*;
+        for f in RollupField::all() {
+            let expected = match f {
+                WonCount | LostCount | OpenCount | OverdueTaskCount | ContactCount
+                | EngagedContactCount => Some(0),
+                LastActivityDate | NextActivityDate => None,
+                _ => Some(2),
+            };
+            assert_eq!(f.scale(), expected, "{f:?}");
+        }
+        assert_eq!(RollupField::all()[0], WonAmount);
+        assert_eq!(RollupField::all()[18], EngagedContactCount);
+        assert_eq!(RollupField::COUNT, 19);
     }
 
     #[test]

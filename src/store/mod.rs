@@ -33,6 +33,10 @@ mod history;
 mod migrations;
 mod ops;
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the store takes `now` as an argument; these tests pass the current instant"
+)]
 mod tests;
 
 use std::path::{Path, PathBuf};

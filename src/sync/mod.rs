@@ -12,6 +12,11 @@ pub mod report;
 pub mod runlock;
 pub mod scope;
 
+#[cfg(test)]
+mod clock_tests;
+#[cfg(test)]
+mod worker_tests;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,6 +25,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
 
+use crate::clock::Clock;
 use crate::crm::{soql, CrmClient, CrmError};
 use crate::domain::{CurrencyMode, FindingKind, Rates, Rules};
 use crate::store::{NewWrite, Store, StoreError, WriteKind};
@@ -208,12 +214,28 @@ pub enum Progress {
 /// A progress listener.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
+/// Runs blocking work (SQLite, which may wait up to its busy timeout for another writer, and
+/// the whole-org compute) without holding an async worker: on a multi-thread runtime the
+/// worker first hands its other tasks (the watchdog pinger, `/healthz`, the metrics) to a
+/// fresh worker (`tokio::task::block_in_place`); on a current-thread runtime, or outside
+/// one, it just runs.
+pub(crate) fn off_worker<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
 /// What the steps of a cycle consult between pages and batches.
 pub struct Hooks<'a> {
     /// `Some(why)` when the cycle must stop at this safe point.
     pub stop: &'a dyn Fn() -> Option<String>,
     /// Told after every stored page and write batch.
     pub progress: &'a dyn Fn(&Progress),
+    /// Where the steps take the time from.
+    pub clock: &'a Clock,
 }
 
 /// The sync engine: a CRM client, the store and the settings.
@@ -223,6 +245,7 @@ pub struct SyncEngine {
     settings: SyncSettings,
     cancel: CancellationToken,
     progress: ProgressFn,
+    clock: Clock,
 }
 
 impl SyncEngine {
@@ -233,7 +256,14 @@ impl SyncEngine {
             settings,
             cancel: CancellationToken::new(),
             progress: Arc::new(|_| {}),
+            clock: Clock::system(),
         }
+    }
+
+    /// Takes the time from `clock` instead of the system clock (a cycle reads it at its
+    /// start, and the write-back reads it for each batch).
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
     }
 
     /// Calls `listener` after every stored page and every write batch.
@@ -336,9 +366,13 @@ impl SyncEngine {
     /// Runs one run and records it in the run log.
     async fn execute(&mut self, run: Run) -> Result<CycleReport, SyncError> {
         let _run_lock = runlock::acquire(self.store.path(), &self.cancel).await?;
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "measures the run's duration for the report; no rule depends on it"
+        )]
         let started = Instant::now();
-        let now = Utc::now();
-        let run_id = self.store.start_run(run.kind, now)?;
+        let now = self.clock.now();
+        let run_id = off_worker(|| self.store.start_run(run.kind, now))?;
         let span = info_span!("cycle", run_id, kind = run.kind);
         let calls_before = self.crm.api_calls();
         let result = self.cycle(&run, run_id, now).instrument(span).await;
@@ -363,7 +397,7 @@ impl SyncEngine {
                     *findings = serde_json::json!(report.findings.len());
                 }
                 self.store
-                    .finish_run(run_id, outcome, &summary, Utc::now())?;
+                    .finish_run(run_id, outcome, &summary, self.clock.now())?;
                 // The one line per run, with the same fields whatever the outcome.
                 let rows_pulled = report.objects.values().map(|s| s.pulled).sum::<u64>();
                 match &report.stopped_early {
@@ -404,7 +438,7 @@ impl SyncEngine {
                 let summary = serde_json::json!({ "error": crate::error::chain(&err) });
                 if let Err(store_err) =
                     self.store
-                        .finish_run(run_id, "failed", &summary, Utc::now())
+                        .finish_run(run_id, "failed", &summary, self.clock.now())
                 {
                     warn!(error = %crate::error::Chain(&store_err), "could not record the failed run");
                 }
@@ -480,6 +514,7 @@ impl SyncEngine {
         let hooks = Hooks {
             stop: &stop,
             progress: &*progress,
+            clock: &self.clock.clone(),
         };
 
         // Writes a previous run left in the outbox (a crash, a transient refusal) are sent
@@ -551,7 +586,7 @@ impl SyncEngine {
                     ),
                 ];
                 if let Err(e) = self
-                    .pull_all(&first, &hooks, &mut report, &mut changed)
+                    .pull_all(&first, &hooks, &mut report, &mut changed, now)
                     .await
                 {
                     return stopped_or(e, report);
@@ -567,7 +602,7 @@ impl SyncEngine {
             }
         };
         if let Err(e) = self
-            .pull_all(&pulls, &hooks, &mut report, &mut changed)
+            .pull_all(&pulls, &hooks, &mut report, &mut changed, now)
             .await
         {
             return stopped_or(e, report);
@@ -585,7 +620,7 @@ impl SyncEngine {
         let before = before.filter(|_| !recompute_all);
         let names = &self.settings.names;
         let rates_mode = rates.mode();
-        let inputs = compute::org_data(&self.store, names, rates)?;
+        let inputs = off_worker(|| compute::org_data(&self.store, names, rates))?;
         let scope = match before {
             None => None,
             Some(before) => {
@@ -611,14 +646,16 @@ impl SyncEngine {
                 Some(touched)
             }
         };
-        let mut planned = compute::plan_writes(
-            &inputs,
-            names,
-            &self.settings.rules,
-            today,
-            now,
-            scope.as_ref(),
-        );
+        let mut planned = off_worker(|| {
+            compute::plan_writes(
+                &inputs,
+                names,
+                &self.settings.rules,
+                today,
+                now,
+                scope.as_ref(),
+            )
+        });
         report.plans_recomputed = planned.plans_recomputed;
         report.links_changed = planned.links_changed;
         if let Some(why) = currency.mismatch {
@@ -669,9 +706,11 @@ impl SyncEngine {
             None => compute::history_metrics(&planned.rollups, &planned.states),
             Some(_) => Vec::new(),
         };
-        self.store.transaction(|tx| {
-            tx.enqueue(&new_writes, now)?;
-            tx.record_history(run_id, now, &history)
+        off_worker(|| {
+            self.store.transaction(|tx| {
+                tx.enqueue(&new_writes, now)?;
+                tx.record_history(run_id, now, &history)
+            })
         })?;
         self.store.set_meta(CURRENCY_MODE, mode_name(rates_mode))?;
         if scope.is_none() && run.snapshot.is_none() {
@@ -695,7 +734,7 @@ impl SyncEngine {
             Ok(pushed) => report.add_pushed(pushed),
             Err(e) => return stopped_or(e, report),
         }
-        self.maintain(now, run.recompute_all)?;
+        off_worker(|| self.maintain(now, run.recompute_all))?;
         Ok(report)
     }
 
@@ -870,6 +909,7 @@ impl SyncEngine {
         hooks: &Hooks<'_>,
         report: &mut CycleReport,
         changed: &mut Vec<pull::ChangedRecord>,
+        now: DateTime<Utc>,
     ) -> Result<(), SyncError> {
         for (kind, mode) in pulls {
             if let Some(why) = (hooks.stop)() {
@@ -911,7 +951,9 @@ impl SyncEngine {
                             .and_then(convert::parse_datetime);
                         let start =
                             covered.unwrap_or(cursor.system_modstamp) - self.settings.lookback;
-                        let removed = self.apply_delete_log(*kind, &object, start, hooks).await?;
+                        let removed = self
+                            .apply_delete_log(*kind, &object, (start, now), hooks)
+                            .await?;
                         pulled.stats.deleted += removed.len() as u64;
                         pulled.changed.extend(removed);
                     }
@@ -927,7 +969,7 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Step 2 of design.md §4: `getDeleted` since `start` removes records purged from the
+    /// Step 2 of design.md §4: `getDeleted` from `start` to `end` (the cycle's start) removes records purged from the
     /// recycle bin before a pull could see them as deleted; when the log no longer reaches
     /// back that far, every live Id is listed and local rows the CRM lacks are removed. A CRM
     /// that refuses the call only delays the removal to the nightly full run. The removed
@@ -936,10 +978,9 @@ impl SyncEngine {
         &mut self,
         kind: ObjectKind,
         object: &str,
-        start: DateTime<Utc>,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
         hooks: &Hooks<'_>,
     ) -> Result<Vec<pull::ChangedRecord>, SyncError> {
-        let end = Utc::now();
         if end - start <= chrono::Duration::minutes(1) {
             return Ok(Vec::new());
         }

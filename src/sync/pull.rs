@@ -13,7 +13,7 @@ use crate::store::{Cursor, MirrorRecord, Store};
 use super::convert::{parse_datetime, text};
 use super::names::{Names, ObjectKind, IS_DELETED, SYSTEM_MODSTAMP};
 use super::report::ObjectStats;
-use super::{Hooks, Progress, SyncError};
+use super::{off_worker, Hooks, Progress, SyncError};
 
 /// What to pull of one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +99,7 @@ pub async fn pull_object(
                     Err(e) if is_query_timeout(&e) => {
                         warn!(object = %object, "the query timed out: pulling by SystemModstamp windows");
                         let from = since.unwrap_or_else(earliest_modstamp);
-                        let until = Utc::now() + Duration::minutes(1);
+                        let until = hooks.clock.now() + Duration::minutes(1);
                         pull_windows(crm, store, names, kind, (from, until), track, &mut pulled, hooks)
                             .await?;
                     }
@@ -208,7 +208,7 @@ async fn run_query(
         // The mirror's versions of the whole page, in one query.
         let mut previous = if track_changes {
             let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-            store.records_by_id(object, &ids)?
+            off_worker(|| store.records_by_id(object, &ids))?
         } else {
             Default::default()
         };
@@ -239,7 +239,7 @@ async fn run_query(
             system_modstamp: r.system_modstamp,
             id: r.id.clone(),
         });
-        store.apply_page(object, &records, next_cursor.as_ref())?;
+        off_worker(|| store.apply_page(object, &records, next_cursor.as_ref()))?;
         pulled.stats.pages += 1;
         (hooks.progress)(&Progress::Pulled {
             object: object.to_string(),

@@ -10,14 +10,14 @@
 
 use std::collections::HashSet;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use crate::crm::{CrmClient, CrmError, RecordResult, RecordWrite};
 use crate::store::{OutboxRow, Store, WriteKind};
 
 use super::report::WriteFailure;
-use super::{Hooks, Progress, SyncError};
+use super::{off_worker, Hooks, Progress, SyncError};
 
 /// What a drain did.
 #[derive(Debug, Default)]
@@ -47,8 +47,8 @@ pub async fn drain(
     loop {
         // A pass sends at most one row per record (the oldest); a row queued behind one sent
         // in this pass is due in the next.
-        let rows: Vec<OutboxRow> = store
-            .pending_writes(Utc::now(), PASS_LIMIT)?
+        let now = hooks.clock.now();
+        let rows: Vec<OutboxRow> = off_worker(|| store.pending_writes(now, PASS_LIMIT))?
             .into_iter()
             .filter(|r| !attempted.contains(&r.id))
             .filter(|r| only_object.is_none_or(|o| r.object == o))
@@ -73,7 +73,7 @@ pub async fn drain(
                 if let Some(why) = (hooks.stop)() {
                     return Err(SyncError::Stopped(why));
                 }
-                send_batch(crm, store, &object, &kind, chunk, &mut pushed).await?;
+                send_batch(crm, store, &object, &kind, chunk, &mut pushed, hooks).await?;
                 done += chunk.len() as u64;
                 (hooks.progress)(&Progress::Wrote { done, total });
             }
@@ -89,9 +89,10 @@ async fn send_batch(
     kind: &WriteKind,
     chunk: &[OutboxRow],
     pushed: &mut Pushed,
+    hooks: &Hooks<'_>,
 ) -> Result<(), SyncError> {
     let ids: Vec<i64> = chunk.iter().map(|r| r.id).collect();
-    store.mark_sent(&ids, Utc::now())?;
+    store.mark_sent(&ids, hooks.clock.now())?;
     drill::point();
     let sent = match kind {
         WriteKind::Update => {
@@ -122,7 +123,7 @@ async fn send_batch(
         Ok(results) => results,
         Err(CrmError::QuotaExceeded { message }) => {
             // Refused before it was applied: the rows go back to the queue untouched.
-            store.settle_in_doubt(&[], &ids, Utc::now())?;
+            store.settle_in_doubt(&[], &ids, hooks.clock.now())?;
             return Err(SyncError::Stopped(message));
         }
         Err(error) => {
@@ -133,7 +134,7 @@ async fn send_batch(
             let message = error.to_string();
             let permanent = error.is_permanent();
             warn!(object = %object, %code, %message, rows = chunk.len(), "write request refused");
-            let now = Utc::now();
+            let now = hooks.clock.now();
             store.transaction(|tx| {
                 for row in chunk {
                     tx.mark_failed(row.id, &code, &message, permanent, now)?;
@@ -152,7 +153,15 @@ async fn send_batch(
             return Ok(());
         }
     };
-    record_results(store, object, kind, chunk, results, pushed)
+    record_results(
+        store,
+        object,
+        kind,
+        chunk,
+        results,
+        pushed,
+        hooks.clock.now(),
+    )
 }
 
 /// Records a batch's per-record results and patches the mirror with what the CRM accepted,
@@ -164,8 +173,8 @@ fn record_results(
     chunk: &[OutboxRow],
     results: Vec<RecordResult>,
     pushed: &mut Pushed,
+    now: DateTime<Utc>,
 ) -> Result<(), SyncError> {
-    let now = Utc::now();
     let mut failures = Vec::new();
     let mut written = (0u64, 0u64);
     store.transaction(|tx| {
