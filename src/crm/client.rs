@@ -2,14 +2,17 @@
 //! jittered backoff, `Sforce-Limit-Info` tracking, and the REST resources plansync uses.
 
 use std::fmt;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
 use rand::Rng;
-use reqwest::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{HeaderMap, AUTHORIZATION, RETRY_AFTER};
 use reqwest::Method;
 use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
@@ -17,7 +20,7 @@ use tokio::sync::{Mutex, RwLock};
 use tracing::Instrument;
 use url::{Host, Url};
 
-use super::auth::{parse_token_answer, Grant, Token};
+use super::auth::{token_error, Grant, Token};
 use super::wire::{self, decode_error};
 use super::{
     ApiUsage, CrmConfig, CrmError, DeletedRecords, Limits, QueryPage, RecordResult, RecordWrite,
@@ -104,7 +107,23 @@ impl fmt::Debug for CrmClient {
 enum Body<'a> {
     None,
     Json(&'a Value),
-    Form(&'a [(&'static str, String)]),
+    /// A body built elsewhere (a token request); its headers come with it.
+    Raw(&'a [u8]),
+}
+
+/// The HTTP client the `oauth2` grants send through: [`CrmClient::send_token_request`].
+struct TokenHttp<'a> {
+    client: &'a CrmClient,
+    attempt: u32,
+}
+
+impl<'c> AsyncHttpClient<'c> for TokenHttp<'_> {
+    type Error = CrmError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, CrmError>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(self.client.send_token_request(request, self.attempt))
+    }
 }
 
 /// What one HTTP exchange produced.
@@ -675,39 +694,15 @@ impl CrmClient {
 
     /// One token exchange (with retries on transient failures). Callers hold `refresh_lock`.
     async fn fetch_token(&self) -> Result<Arc<Token>, CrmError> {
-        let url = self
-            .inner
-            .login_url
-            .join("/services/oauth2/token")
-            .map_err(|e| CrmError::InvalidConfig(format!("bad login URL: {e}")))?;
         let mut retries = 0;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let request = self.inner.grant.request(Utc::now())?;
-            let authorization = match &request.authorization {
-                Some(value) => {
-                    let mut header = HeaderValue::from_str(value).map_err(|_| {
-                        CrmError::InvalidConfig(
-                            "the client id or secret has characters a header cannot carry".into(),
-                        )
-                    })?;
-                    header.set_sensitive(true);
-                    Some(header)
-                }
-                None => None,
+            let send = TokenHttp {
+                client: self,
+                attempt,
             };
-            let result = self
-                .send_once(
-                    Method::POST,
-                    &url,
-                    None,
-                    authorization,
-                    Body::Form(&request.form),
-                    attempt,
-                )
-                .await
-                .and_then(|raw| parse_token_answer(raw.status, &raw.body));
+            let result = self.inner.grant.exchange(&send, Utc::now()).await;
             match result {
                 Ok(answer) => {
                     let instance = match &self.inner.configured_instance {
@@ -751,6 +746,31 @@ impl CrmClient {
         }
     }
 
+    /// Sends one token request built by the grant: counted and recorded like every request.
+    /// Hands back a 2xx answer as a `200` (all `oauth2` accepts); maps any other status to
+    /// its error here, where the status is still known.
+    async fn send_token_request(
+        &self,
+        request: HttpRequest,
+        attempt: u32,
+    ) -> Result<HttpResponse, CrmError> {
+        let (parts, body) = request.into_parts();
+        let url = Url::parse(&parts.uri.to_string()).map_err(|e| {
+            CrmError::InvalidConfig(format!("bad token endpoint URL {}: {e}", parts.uri))
+        })?;
+        let mut headers = parts.headers;
+        if let Some(value) = headers.get_mut(AUTHORIZATION) {
+            value.set_sensitive(true);
+        }
+        let raw = self
+            .send_once(parts.method, &url, None, headers, Body::Raw(&body), attempt)
+            .await?;
+        if !(200..300).contains(&raw.status) {
+            return Err(token_error(raw.status, &raw.body));
+        }
+        Ok(HttpResponse::new(raw.body))
+    }
+
     /// Sends a data-API request with the shared token: refreshes once on 401, retries
     /// idempotent requests on transient failures, and maps error answers to [`CrmError`].
     async fn execute(
@@ -776,10 +796,17 @@ impl CrmClient {
             let body_now = match &body {
                 Body::None => Body::None,
                 Body::Json(v) => Body::Json(v),
-                Body::Form(f) => Body::Form(f),
+                Body::Raw(b) => Body::Raw(b),
             };
             let (error, retry_after) = match self
-                .send_once(method.clone(), &url, Some(&token), None, body_now, attempt)
+                .send_once(
+                    method.clone(),
+                    &url,
+                    Some(&token),
+                    HeaderMap::new(),
+                    body_now,
+                    attempt,
+                )
                 .await
             {
                 Ok(raw) if (200..300).contains(&raw.status) => return Ok(raw),
@@ -815,7 +842,7 @@ impl CrmClient {
         method: Method,
         url: &Url,
         token: Option<&Token>,
-        authorization: Option<HeaderValue>,
+        headers: HeaderMap,
         body: Body<'_>,
         attempt: u32,
     ) -> Result<Raw, CrmError> {
@@ -834,13 +861,13 @@ impl CrmClient {
             if let Some(token) = token {
                 request = request.bearer_auth(token.access_token.expose_secret());
             }
-            if let Some(header) = authorization {
-                request = request.header(AUTHORIZATION, header);
+            if !headers.is_empty() {
+                request = request.headers(headers);
             }
             request = match body {
                 Body::None => request,
                 Body::Json(value) => request.json(value),
-                Body::Form(form) => request.form(form),
+                Body::Raw(bytes) => request.body(bytes.to_vec()),
             };
             let map_err = |e: reqwest::Error| {
                 if e.is_timeout() {
