@@ -33,7 +33,9 @@ pub fn write_all(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
 }
 
 fn write_tree(cmd: &clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> Result<(), CliError> {
-    let man = clap_mangen::Man::new(cmd.clone()).manual("plansync manual");
+    let man = clap_mangen::Man::new(cmd.clone())
+        .source(format!("plansync {}", env!("CARGO_PKG_VERSION")))
+        .manual("plansync manual");
     let path = dir.join(man.get_filename());
     let mut page = Vec::new();
     man.render(&mut page)
@@ -97,7 +99,10 @@ mod tests {
         let written = write_all(dir.path()).unwrap();
         let sync = std::fs::read_to_string(dir.path().join("plansync-sync.1")).unwrap();
         assert!(
-            sync.starts_with(".ie") || sync.contains(".TH plansync-sync 1"),
+            sync.contains(&format!(
+                ".TH plansync-sync 1  \"plansync {}\"",
+                env!("CARGO_PKG_VERSION")
+            )),
             "{sync}"
         );
         assert!(sync.contains("dry\\-run"), "{sync}");
