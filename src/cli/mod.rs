@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod explain;
 pub mod help;
 pub mod ids;
+pub mod manpages;
 pub mod mapping;
 pub mod plan_cmd;
 pub mod resync;
@@ -121,6 +122,9 @@ pub enum Command {
     ///
     /// Example: plansync completions bash > /etc/bash_completion.d/plansync
     Completions(completions::CompletionsArgs),
+    /// Write the man pages (one per command) into a directory; used to build the packages.
+    #[command(hide = true)]
+    Manpages(manpages::ManpagesArgs),
 }
 
 /// Why a command failed; each says what to fix. Messages follow [`crate::error`]: a variant
@@ -208,6 +212,9 @@ pub fn main() -> ExitCode {
         Command::Completions(args) => {
             completions::run(args);
             Ok(())
+        }
+        Command::Manpages(args) => {
+            manpages::run(args).map_err(|e| (error_chain(&e), e.exit_code()))
         }
     };
     match outcome {
