@@ -415,7 +415,7 @@ fn store_check(config: &Config) -> Check {
             Check::problem(
                 "store",
                 format!("the directory {} does not exist", dir.display()),
-                "create it, writable by the plansync user, or change [store] path",
+                "under systemd, start the service once (its StateDirectory= creates it for the service's dynamic user); else create it, writable by the user that runs plansync, or change [store] path",
             )
         };
     }
