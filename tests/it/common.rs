@@ -179,21 +179,8 @@ pub async fn plansync_code(args: &[&str]) -> (i32, String, String) {
 
 /// Runs the real binary; returns (exit success, stdout, stderr).
 pub async fn plansync(args: &[&str]) -> (bool, String, String) {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_plansync"))
-            .args(&args)
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let (code, stdout, stderr) = plansync_code(args).await;
+    (code == 0, stdout, stderr)
 }
 
 /// The hand-built org both the sync and the admin tests start from: account A (Acme) with

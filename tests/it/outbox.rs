@@ -82,21 +82,11 @@ async fn a_snapshot_run_sends_snapshots_only_and_the_next_cycle_reconciles_the_r
     let config = write_config(dir.path(), &emulator);
     sync(&config).await;
     // A plan write left queued by an earlier run, its value outdated since.
-    {
-        let mut store = plansync::store::Store::open(&dir.path().join("plansync.db")).unwrap();
-        store
-            .enqueue(
-                &[plansync::store::NewWrite {
-                    object: "Account_Plan__c".into(),
-                    record_id: acme.plan_a.clone(),
-                    kind: plansync::store::WriteKind::Update,
-                    fields: serde_json::from_value(json!({"Won_Amount__c": 55555})).unwrap(),
-                    reason: "rollups".into(),
-                }],
-                chrono::Utc::now(),
-            )
-            .unwrap();
-    }
+    queue_plan_write(
+        &dir.path().join("plansync.db"),
+        &acme.plan_a,
+        json!({"Won_Amount__c": 55555}),
+    );
     let config_text = config.to_str().unwrap();
     let (ok, stdout, stderr) = plansync(&[
         "snapshot",
@@ -138,21 +128,7 @@ async fn a_queued_write_for_a_plan_deleted_since_is_set_aside_not_sent() {
     sync(&config).await;
     // A write for B's plan left queued (a crash, a row lock), and the plan deleted since.
     let db = dir.path().join("plansync.db");
-    {
-        let mut store = plansync::store::Store::open(&db).unwrap();
-        store
-            .enqueue(
-                &[plansync::store::NewWrite {
-                    object: "Account_Plan__c".into(),
-                    record_id: acme.plan_b.clone(),
-                    kind: plansync::store::WriteKind::Update,
-                    fields: serde_json::from_value(json!({"Open_Pipeline__c": 1})).unwrap(),
-                    reason: "rollups".into(),
-                }],
-                chrono::Utc::now(),
-            )
-            .unwrap();
-    }
+    queue_plan_write(&db, &acme.plan_b, json!({"Open_Pipeline__c": 1}));
     crm.delete("Account_Plan__c", &acme.plan_b).await;
     let report = sync(&config).await;
     assert_eq!(report["write_failures"], json!([]), "{report}");
@@ -165,4 +141,21 @@ async fn a_queued_write_for_a_plan_deleted_since_is_set_aside_not_sent() {
     assert!(store.unsettled_writes().unwrap().is_empty());
     assert!(store.standing_refusals().unwrap().is_empty());
     emulator.shutdown().await;
+}
+
+/// Puts a plan write in the store's outbox as an earlier run would have left it queued.
+fn queue_plan_write(db: &std::path::Path, plan_id: &str, fields: Value) {
+    let mut store = plansync::store::Store::open(db).unwrap();
+    store
+        .enqueue(
+            &[plansync::store::NewWrite {
+                object: "Account_Plan__c".into(),
+                record_id: plan_id.to_string(),
+                kind: plansync::store::WriteKind::Update,
+                fields: serde_json::from_value(fields).unwrap(),
+                reason: "rollups".into(),
+            }],
+            chrono::Utc::now(),
+        )
+        .unwrap();
 }
