@@ -129,6 +129,15 @@ impl Default for CrmSection {
 /// Deserializes a unit enum from its snake_case name; the error lists every allowed name.
 macro_rules! choice_deserialize {
     ($ty:ident { $($text:literal => $variant:ident),* $(,)? }) => {
+        impl $ty {
+            /// The name the configuration uses for this choice.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $text,)*
+                }
+            }
+        }
+
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let text = String::deserialize(d)?;
@@ -152,17 +161,6 @@ pub enum AuthFlow {
     JwtBearer,
     ClientCredentials,
     RefreshToken,
-}
-
-impl AuthFlow {
-    /// The name the configuration uses (`[crm.auth] flow`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthFlow::JwtBearer => "jwt_bearer",
-            AuthFlow::ClientCredentials => "client_credentials",
-            AuthFlow::RefreshToken => "refresh_token",
-        }
-    }
 }
 
 choice_deserialize!(AuthFlow {

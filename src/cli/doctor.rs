@@ -360,7 +360,7 @@ async fn currency_check(config: &Config, crm: &CrmClient) -> (Check, Option<bool
             "currency",
             format!(
                 "[currency] mode = \"{}\" but {org}: every cycle would fail reading the rates",
-                if config.currency.mode == CurrencyMode::Static { "static" } else { "dated" }
+                config.currency.mode.as_str()
             ),
             "set [currency] mode = \"auto\" (or \"single\")",
         ),
@@ -370,7 +370,7 @@ async fn currency_check(config: &Config, crm: &CrmClient) -> (Check, Option<bool
         ),
         (mode, _) => Check::ok(
             "currency",
-            format!("mode {}: {org}", format!("{mode:?}").to_lowercase()),
+            format!("mode {}: {org}", mode.as_str()),
         ),
     };
     (check, Some(multi))
