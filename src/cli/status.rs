@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::config::{self, Config};
 use crate::store::{OutboxRow, RunRow, Store};
-use crate::sync::{Names, ObjectKind};
+use crate::sync::{Names, ObjectKind, RunName};
 
 use super::sync::{sync_settings, DEFAULT_CONFIG};
 use super::table::Table;
@@ -104,7 +104,7 @@ fn run_json(run: &RunRow) -> Value {
     let dry_run = summary
         .get("dry_run")
         .and_then(Value::as_bool)
-        .unwrap_or_else(|| run.kind.contains("dry-run"));
+        .unwrap_or_else(|| RunName::parse(&run.kind).is_some_and(|n| n.dry_run));
     // (written, would write) of `records` or `fields`. A dry run writes nothing; runs logged
     // before the run log kept dry runs' counts apart had them as `*_written`.
     let counts = |what: &str| -> (Value, Value) {

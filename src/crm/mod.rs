@@ -13,6 +13,7 @@
 mod auth;
 mod client;
 mod error;
+pub mod pages;
 pub mod soql;
 mod wire;
 

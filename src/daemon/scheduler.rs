@@ -24,12 +24,18 @@ pub enum RunKind {
 impl RunKind {
     pub const ALL: [RunKind; 3] = [RunKind::Full, RunKind::Incremental, RunKind::Snapshot];
 
-    pub fn as_str(self) -> &'static str {
+    /// The engine's kind of run a fire of this schedule starts.
+    pub fn engine_kind(self) -> crate::sync::RunKind {
         match self {
-            RunKind::Full => "full",
-            RunKind::Incremental => "incremental",
-            RunKind::Snapshot => "snapshot",
+            RunKind::Full => crate::sync::RunKind::Full,
+            RunKind::Incremental => crate::sync::RunKind::Incremental,
+            RunKind::Snapshot => crate::sync::RunKind::Snapshot,
         }
+    }
+
+    /// The name of the run (the engine's, as the run log keeps it).
+    pub fn as_str(self) -> &'static str {
+        self.engine_kind().as_str()
     }
 
     fn schedule(self, schedules: &ScheduleSection) -> &cron::Schedule {
@@ -148,6 +154,15 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn scheduled_runs_are_named_as_the_engine_logs_them() {
+        assert_eq!(
+            RunKind::ALL.map(RunKind::as_str),
+            ["full", "incremental", "snapshot"]
+        );
+        assert_eq!(RunKind::Full.to_string(), "full");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use url::Url;
 
 use super::*;
 use crate::crm::{AuthConfig, CrmConfig};
-use crate::store::{NewWrite, WriteStatus};
+use crate::store::{NewWrite, WriteKind, WriteStatus};
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")

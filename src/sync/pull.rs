@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 use tracing::{debug, info_span, warn, Instrument};
 
-use crate::crm::{soql, CrmClient};
+use crate::crm::{pages, soql, CrmClient};
 use crate::store::{Cursor, MirrorRecord, Store};
 
 use super::convert::{parse_datetime, text};
@@ -85,8 +85,7 @@ pub async fn pull_object(
         match mode {
             PullMode::Incremental | PullMode::Full => {
                 let since = match mode {
-                    PullMode::Incremental => store
-                        .cursor(&object)?
+                    PullMode::Incremental => off_worker(|| store.cursor(&object))?
                         .map(|c| c.system_modstamp - lookback),
                     _ => None,
                 };
@@ -197,66 +196,85 @@ async fn run_query(
     hooks: &Hooks<'_>,
 ) -> Result<(), SyncError> {
     debug!(%query, "querying");
-    let mut page = crm.query(query, true).await?;
-    pulled.expected += page.total_size;
-    loop {
-        let records = page
-            .records
-            .into_iter()
-            .map(|fields| mirror_record(object, fields))
-            .collect::<Result<Vec<_>, _>>()?;
-        // The mirror's versions of the whole page, in one query.
-        let mut previous = if track_changes {
-            let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-            off_worker(|| store.records_by_id(object, &ids))?
+    let first = crm.query(query, true).await?;
+    pulled.expected += first.total_size;
+    pages::follow(
+        crm,
+        first,
+        || (hooks.stop)().map(SyncError::Stopped),
+        |page| {
+            store_page(
+                store,
+                kind,
+                object,
+                page.records,
+                advance_cursor,
+                track_changes,
+                pulled,
+            )?;
+            (hooks.progress)(&Progress::Pulled {
+                object: object.to_string(),
+                rows: pulled.stats.pulled + pulled.stats.deleted,
+                total: pulled.expected,
+            });
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// Stores one page of a query in one transaction with the cursor advance (when
+/// `advance_cursor`), noting the records whose values changed (when `track_changes`).
+fn store_page(
+    store: &mut Store,
+    kind: ObjectKind,
+    object: &str,
+    rows: Vec<Map<String, Value>>,
+    advance_cursor: bool,
+    track_changes: bool,
+    pulled: &mut Pulled,
+) -> Result<(), SyncError> {
+    let records = rows
+        .into_iter()
+        .map(|fields| mirror_record(object, fields))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The mirror's versions of the whole page, in one query.
+    let mut previous = if track_changes {
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        off_worker(|| store.records_by_id(object, &ids))?
+    } else {
+        Default::default()
+    };
+    for record in &records {
+        if record.is_deleted {
+            pulled.stats.deleted += 1;
         } else {
-            Default::default()
-        };
-        for record in &records {
-            if record.is_deleted {
-                pulled.stats.deleted += 1;
-            } else {
-                pulled.stats.pulled += 1;
-                pulled.live_ids.push(record.id.clone());
-            }
-            if track_changes {
-                let before = previous.remove(&record.id);
-                let unchanged = before.as_ref().is_some_and(|b| {
-                    b.is_deleted == record.is_deleted && same_values(&b.fields, &record.fields)
+            pulled.stats.pulled += 1;
+            pulled.live_ids.push(record.id.clone());
+        }
+        if track_changes {
+            let before = previous.remove(&record.id);
+            let unchanged = before.as_ref().is_some_and(|b| {
+                b.is_deleted == record.is_deleted && same_values(&b.fields, &record.fields)
+            });
+            if !unchanged {
+                pulled.changed.push(ChangedRecord {
+                    kind,
+                    id: record.id.clone(),
+                    before: before.filter(|b| !b.is_deleted).map(|b| b.fields),
+                    after: record.fields.clone(),
+                    deleted: record.is_deleted,
                 });
-                if !unchanged {
-                    pulled.changed.push(ChangedRecord {
-                        kind,
-                        id: record.id.clone(),
-                        before: before.filter(|b| !b.is_deleted).map(|b| b.fields),
-                        after: record.fields.clone(),
-                        deleted: record.is_deleted,
-                    });
-                }
             }
         }
-        let next_cursor = records.last().filter(|_| advance_cursor).map(|r| Cursor {
-            system_modstamp: r.system_modstamp,
-            id: r.id.clone(),
-        });
-        off_worker(|| store.apply_page(object, &records, next_cursor.as_ref()))?;
-        pulled.stats.pages += 1;
-        (hooks.progress)(&Progress::Pulled {
-            object: object.to_string(),
-            rows: pulled.stats.pulled + pulled.stats.deleted,
-            total: pulled.expected,
-        });
-        if page.done {
-            return Ok(());
-        }
-        if let Some(why) = (hooks.stop)() {
-            return Err(SyncError::Stopped(why));
-        }
-        let Some(next) = page.next_records_url else {
-            return Ok(());
-        };
-        page = crm.query_more(&next).await?;
     }
+    let next_cursor = records.last().filter(|_| advance_cursor).map(|r| Cursor {
+        system_modstamp: r.system_modstamp,
+        id: r.id.clone(),
+    });
+    off_worker(|| store.apply_page(object, &records, next_cursor.as_ref()))?;
+    pulled.stats.pages += 1;
+    Ok(())
 }
 
 /// Whether the mirror's version of a record (`before`) holds the values the CRM just sent

@@ -92,7 +92,8 @@ async fn send_batch(
     hooks: &Hooks<'_>,
 ) -> Result<(), SyncError> {
     let ids: Vec<i64> = chunk.iter().map(|r| r.id).collect();
-    store.mark_sent(&ids, hooks.clock.now())?;
+    let now = hooks.clock.now();
+    off_worker(|| store.mark_sent(&ids, now))?;
     drill::point();
     let sent = match kind {
         WriteKind::Update => {
@@ -123,7 +124,8 @@ async fn send_batch(
         Ok(results) => results,
         Err(CrmError::QuotaExceeded { message }) => {
             // Refused before it was applied: the rows go back to the queue untouched.
-            store.settle_in_doubt(&[], &ids, hooks.clock.now())?;
+            let now = hooks.clock.now();
+            off_worker(|| store.settle_in_doubt(&[], &ids, now))?;
             return Err(SyncError::Stopped(message));
         }
         Err(error) => {
@@ -135,11 +137,13 @@ async fn send_batch(
             let permanent = error.is_permanent();
             warn!(object = %object, %code, %message, rows = chunk.len(), "write request refused");
             let now = hooks.clock.now();
-            store.transaction(|tx| {
-                for row in chunk {
-                    tx.mark_failed(row.id, &code, &message, permanent, now)?;
-                }
-                Ok(())
+            off_worker(|| {
+                store.transaction(|tx| {
+                    for row in chunk {
+                        tx.mark_failed(row.id, &code, &message, permanent, now)?;
+                    }
+                    Ok(())
+                })
             })?;
             for row in chunk {
                 pushed.failures.push(WriteFailure {
@@ -153,15 +157,8 @@ async fn send_batch(
             return Ok(());
         }
     };
-    record_results(
-        store,
-        object,
-        kind,
-        chunk,
-        results,
-        pushed,
-        hooks.clock.now(),
-    )
+    let now = hooks.clock.now();
+    off_worker(|| record_results(store, object, kind, chunk, results, pushed, now))
 }
 
 /// Records a batch's per-record results and patches the mirror with what the CRM accepted,

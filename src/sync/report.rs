@@ -78,6 +78,25 @@ pub struct CycleReport {
 }
 
 impl CycleReport {
+    /// The report of a run that is starting: its name, whether its kind recomputes every
+    /// plan, and the date its date-relative rules are evaluated for.
+    pub fn start(name: super::RunName, full: bool, today: chrono::NaiveDate) -> Self {
+        CycleReport {
+            kind: name.as_str().to_string(),
+            full,
+            dry_run: name.dry_run,
+            today: today.to_string(),
+            ..CycleReport::default()
+        }
+    }
+
+    /// Adds what a dry run would write.
+    pub fn add_planned(&mut self, writes: Vec<super::compute::PlannedWrite>) {
+        self.fields_would_write = writes.iter().map(|w| w.fields.len() as u64).sum();
+        self.records_would_write = writes.len() as u64;
+        self.changes = writes.into_iter().flat_map(|w| w.changes).collect();
+    }
+
     /// Adds what a drain of the outbox did.
     pub fn add_pushed(&mut self, pushed: super::push::Pushed) {
         self.records_written += pushed.records_written;

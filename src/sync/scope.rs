@@ -8,13 +8,21 @@
 //! the change), or an opportunity linked to it, or a task or event about such an opportunity,
 //! or a task or event whose contact belongs to one of its accounts (engaged contacts).
 //! Links that move because of a change are added by the caller after computing them.
+//!
+//! Also here: whether a run recomputes every plan instead ([`recompute_all`]), and which
+//! findings outlive a recompute of only some plans ([`findings_to_keep`]).
 
 use std::collections::{BTreeSet, HashMap};
 
+use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
 use crate::domain::membership::Hierarchy;
-use crate::domain::{Account, Plan};
+use crate::domain::{Account, FindingKind, Plan};
+use crate::store::{Finding, RunRow};
+
+use super::compute::finding_kind;
+use super::kind::RunName;
 
 use super::convert::text;
 use super::names::{Names, ObjectKind};
@@ -128,6 +136,52 @@ pub fn touched_plans(
         }
     }
     touched
+}
+
+/// Whether a run recomputes every plan rather than those its changes touch: when its kind
+/// says so (`run_recomputes_all`: a full run, a snapshot, a resync of whole objects); on the
+/// first run of the day in the org's time zone (`recomputed_all_on` is not `today`: activity
+/// dates age without any CRM change); and after a run (`previous`) that did not complete or
+/// did not write plan values (a dry run, a snapshot, or a run that died): it may have
+/// refreshed the mirror without recomputing, and what it pulled no longer looks changed.
+pub fn recompute_all(
+    run_recomputes_all: bool,
+    previous: Option<&RunRow>,
+    recomputed_all_on: Option<&str>,
+    today: NaiveDate,
+) -> bool {
+    let previous_completed = previous.is_some_and(|r| {
+        r.outcome.as_deref() == Some("succeeded")
+            && RunName::parse(&r.kind).is_some_and(RunName::writes_plans)
+    });
+    run_recomputes_all
+        || !previous_completed
+        || recomputed_all_on != Some(today.to_string().as_str())
+}
+
+/// The findings to keep after a recompute: all of its own (`fresh`), and, when only some
+/// plans were recomputed (`scope`), the earlier plan findings (an unusable rate) of the
+/// plans left alone (`earlier`).
+pub fn findings_to_keep(
+    fresh: Vec<(String, String, String)>,
+    scope: Option<&BTreeSet<String>>,
+    earlier: Vec<Finding>,
+) -> Vec<(String, String, String)> {
+    let Some(scope) = scope else {
+        return fresh;
+    };
+    let frozen = [
+        finding_kind(FindingKind::UnknownCurrency),
+        finding_kind(FindingKind::DatedRateGap),
+    ];
+    let mut kept = fresh;
+    for old in earlier {
+        let plan = old.subject.split(',').next().unwrap_or_default();
+        if frozen.contains(&old.kind.as_str()) && !scope.contains(plan) {
+            kept.push((old.kind, old.subject, old.message));
+        }
+    }
+    kept
 }
 
 #[cfg(test)]
@@ -281,5 +335,128 @@ mod tests {
             json!({"Account_Plan__c": "PC"}),
         );
         assert_eq!(org.touched(&[c]), ["PA", "PC"]);
+    }
+
+    fn run(kind: &str, outcome: Option<&str>) -> RunRow {
+        RunRow {
+            id: 1,
+            kind: kind.into(),
+            started_at: chrono::DateTime::UNIX_EPOCH,
+            finished_at: None,
+            outcome: outcome.map(str::to_string),
+            summary: None,
+        }
+    }
+
+    #[test]
+    fn every_plan_is_recomputed_after_an_incomplete_or_non_writing_run_or_on_a_new_day() {
+        let today: NaiveDate = "2026-03-10".parse().unwrap();
+        let ok = Some("succeeded");
+        let cases = [
+            // (recompute-all kind, previous run, recomputed all on, every plan)
+            (
+                false,
+                Some(run("incremental", ok)),
+                Some("2026-03-10"),
+                false,
+            ),
+            (false, Some(run("full", ok)), Some("2026-03-10"), false),
+            (false, Some(run("resync", ok)), Some("2026-03-10"), false),
+            (true, Some(run("incremental", ok)), Some("2026-03-10"), true),
+            (
+                false,
+                Some(run("incremental", ok)),
+                Some("2026-03-09"),
+                true,
+            ),
+            (false, Some(run("incremental", ok)), None, true),
+            (false, None, Some("2026-03-10"), true),
+            (
+                false,
+                Some(run("incremental", Some("partial"))),
+                Some("2026-03-10"),
+                true,
+            ),
+            (
+                false,
+                Some(run("incremental", Some("failed"))),
+                Some("2026-03-10"),
+                true,
+            ),
+            (
+                false,
+                Some(run("incremental", None)),
+                Some("2026-03-10"),
+                true,
+            ),
+            (false, Some(run("dry-run", ok)), Some("2026-03-10"), true),
+            (
+                false,
+                Some(run("resync-dry-run", ok)),
+                Some("2026-03-10"),
+                true,
+            ),
+            (false, Some(run("snapshot", ok)), Some("2026-03-10"), true),
+            (
+                false,
+                Some(run("snapshot-dry-run", ok)),
+                Some("2026-03-10"),
+                true,
+            ),
+        ];
+        for (kind_says, previous, on, all) in cases {
+            assert_eq!(
+                recompute_all(kind_says, previous.as_ref(), on, today),
+                all,
+                "{kind_says} after {previous:?}, last all on {on:?}"
+            );
+        }
+    }
+
+    fn finding(kind: &str, subject: &str) -> Finding {
+        Finding {
+            kind: kind.into(),
+            subject: subject.into(),
+            message: format!("{kind} {subject}"),
+        }
+    }
+
+    #[test]
+    fn a_partial_recompute_keeps_the_rate_findings_of_the_plans_it_left_alone() {
+        let fresh = vec![(
+            "ambiguity".to_string(),
+            "006A".to_string(),
+            "new".to_string(),
+        )];
+        let earlier = vec![
+            finding("unknown_currency", "PA,006X"),
+            finding("dated_rate_gap", "PB,006Y"),
+            finding("unknown_currency", "PC"),
+            finding("ambiguity", "006B"),
+            finding("invalid_plan_period", "PB"),
+            finding("currency_mode", "CurrencyType"),
+        ];
+        let kept = |scope: Option<&BTreeSet<String>>| -> Vec<String> {
+            findings_to_keep(fresh.clone(), scope, earlier.clone())
+                .into_iter()
+                .map(|(kind, subject, _)| format!("{kind} {subject}"))
+                .collect()
+        };
+        assert_eq!(
+            kept(None),
+            ["ambiguity 006A"],
+            "a full recompute keeps its own"
+        );
+        let scope: BTreeSet<String> = ["PA".to_string()].into();
+        assert_eq!(
+            kept(Some(&scope)),
+            [
+                "ambiguity 006A",
+                "dated_rate_gap PB,006Y",
+                "unknown_currency PC"
+            ]
+        );
+        let everything: BTreeSet<String> = ["PA", "PB", "PC"].map(String::from).into();
+        assert_eq!(kept(Some(&everything)), ["ambiguity 006A"]);
     }
 }

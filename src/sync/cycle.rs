@@ -1,0 +1,401 @@
+//! One run as its steps (design.md §4): the API budget, the baseline (whether every plan is
+//! recomputed), the org's currencies, the pulls with their deletions, the writes a dead run
+//! left in doubt, the recompute of the plans in scope, the outbox (set aside what is no longer
+//! wanted, hold back standing refusals, queue the rest with the plans' history) and the
+//! write-back of every due write, the old ones included, then the store's upkeep.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use tracing::{debug, warn};
+
+use crate::domain::CurrencyMode;
+use crate::store::NewWrite;
+
+use super::compute::{self, Planned};
+use super::kind::RunName;
+use super::names::ObjectKind;
+use super::pull::{self, ChangedRecord, PullMode};
+use super::push::{self, Pushed};
+use super::rates::{
+    mode_name, rates_changed, CurrencyRead, CURRENCY_MODE, CURRENCY_MODE_FINDING, RATES_FINGERPRINT,
+};
+use super::report::CycleReport;
+use super::scope::{self, PlanMembership};
+use super::targets::{self, Pulls};
+use super::{budget, off_worker, stopped_or, Hooks, SyncEngine, SyncError};
+
+/// The meta key holding the org-time-zone date of the last run that recomputed every plan.
+const RECOMPUTED_ALL_ON: &str = "recomputed_all_on";
+
+/// Days of plan metric history kept (a year and a quarter, for year-over-year comparisons);
+/// each plan's newest row is kept whatever its age.
+const HISTORY_DAYS: i64 = 400;
+
+/// One run: a cycle, a resync or a snapshot.
+pub(super) struct Run {
+    pub name: RunName,
+    pub pulls: Pulls,
+    /// Its kind recomputes every plan.
+    pub recompute_all: bool,
+    pub as_of: Option<NaiveDate>,
+    /// A snapshot run: the date of its snapshots.
+    pub snapshot: Option<NaiveDate>,
+}
+
+/// What the pull step leaves for the recompute.
+struct Pulled {
+    changed: Vec<ChangedRecord>,
+    /// Plans a resync names, recomputed whatever changed.
+    named_plans: BTreeSet<String>,
+}
+
+/// What the recompute leaves for the outbox.
+struct Computed {
+    planned: Planned,
+    /// The plans recomputed; `None` for every plan.
+    scope: Option<BTreeSet<String>>,
+    mode: CurrencyMode,
+    fingerprint: String,
+}
+
+impl SyncEngine {
+    /// Runs the steps of one run. A stop (shutdown, API budget) ends it cleanly with the
+    /// report of what it did so far.
+    pub(super) async fn cycle(
+        &mut self,
+        run: &Run,
+        run_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<CycleReport, SyncError> {
+        let zone = self.settings.rules.timezone;
+        let today = run
+            .as_of
+            .unwrap_or_else(|| now.with_timezone(&zone).date_naive());
+        let mut report = CycleReport::start(run.name, run.recompute_all, today);
+        let stop = self.stop_hook();
+        let (progress, clock) = (self.progress.clone(), self.clock.clone());
+        let hooks = Hooks {
+            stop: &stop,
+            progress: &*progress,
+            clock: &clock,
+        };
+        let steps = async {
+            self.check_budget().await?;
+            let before = off_worker(|| self.baseline(run, today))?;
+            let currency = self.currency(&hooks, &mut report).await?;
+            let mut pulled = self
+                .pull(run, currency.refresh, &hooks, &mut report, now)
+                .await?;
+            if !run.name.dry_run {
+                self.settle_in_doubt(&hooks, &mut pulled.changed, now)
+                    .await?;
+            }
+            let computed = off_worker(|| {
+                self.compute(run, before, currency, pulled, (today, now), &mut report)
+            })?;
+            if run.name.dry_run {
+                report.add_planned(computed.planned.writes);
+                return Ok(());
+            }
+            off_worker(|| self.enqueue(run, run_id, computed, today, now))?;
+            report.add_pushed(self.push(run, &hooks).await?);
+            off_worker(|| self.maintain(now, run.recompute_all))
+        };
+        match steps.await {
+            Ok(()) => Ok(report),
+            Err(err) => stopped_or(err, report),
+        }
+    }
+
+    /// Why the run must stop at a safe point (between pages and write batches): a shutdown,
+    /// or the API budget.
+    fn stop_hook(&self) -> impl Fn() -> Option<String> {
+        let cancel = self.cancel.clone();
+        let crm = self.crm.clone();
+        let max_percent = self.settings.max_api_usage_percent;
+        move || budget::stop_reason(&cancel, crm.api_usage(), max_percent)
+    }
+
+    /// The API budget, read once at the start (design.md §5): a spent budget stops the run
+    /// before it starts.
+    async fn check_budget(&self) -> Result<(), SyncError> {
+        self.crm.limits().await?;
+        match budget::over_budget(self.crm.api_usage(), self.settings.max_api_usage_percent) {
+            Some(why) => {
+                warn!(%why, "not starting the cycle");
+                Err(SyncError::Stopped(why))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The plan memberships before the pull when the run recomputes only the plans its
+    /// changes touch ([`scope::recompute_all`]); `None` when it recomputes every plan.
+    fn baseline(&self, run: &Run, today: NaiveDate) -> Result<Option<PlanMembership>, SyncError> {
+        let runs = self.store.recent_runs(2)?;
+        let on = self.store.meta(RECOMPUTED_ALL_ON)?;
+        if scope::recompute_all(run.recompute_all, runs.get(1), on.as_deref(), today) {
+            return Ok(None);
+        }
+        Ok(Some(self.membership()?))
+    }
+
+    /// Every plan's accounts, as the mirror holds them now.
+    fn membership(&self) -> Result<PlanMembership, SyncError> {
+        let (accounts, plans) = compute::structure(&self.store, &self.settings.names)?;
+        Ok(PlanMembership::new(&accounts, &plans))
+    }
+
+    /// The accounts of one plan, as the mirror holds them now.
+    fn plan_members(&self, plan_id: &str) -> Result<Vec<String>, SyncError> {
+        let (accounts, plans) = compute::structure(&self.store, &self.settings.names)?;
+        let hierarchy = crate::domain::membership::Hierarchy::new(&accounts);
+        Ok(plans
+            .iter()
+            .find(|p| p.id == plan_id)
+            .map(|p| {
+                hierarchy
+                    .members(p)
+                    .into_iter()
+                    .map(|(a, _)| a.to_string())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// The pull step: what the run pulls ([`targets`]), object by object with its deletions.
+    async fn pull(
+        &mut self,
+        run: &Run,
+        refresh: bool,
+        hooks: &Hooks<'_>,
+        report: &mut CycleReport,
+        now: DateTime<Utc>,
+    ) -> Result<Pulled, SyncError> {
+        let mut changed = Vec::new();
+        let mut named_plans = BTreeSet::new();
+        let pulls = match &run.pulls {
+            Pulls::Fixed(pulls) => targets::refreshed(pulls, refresh),
+            Pulls::Plan(id) => {
+                let first = targets::plan_first_pulls(&self.settings.names, id);
+                self.pull_all(&first, hooks, report, &mut changed, now)
+                    .await?;
+                named_plans.insert(id.clone());
+                let members = off_worker(|| self.plan_members(id))?;
+                targets::plan_pulls(&self.settings.names, id, &members)
+            }
+            Pulls::Account(id) => {
+                let membership = off_worker(|| self.membership())?;
+                named_plans.extend(membership.plans_of_account(id));
+                targets::account_pulls(&self.settings.names, id)
+            }
+        };
+        self.pull_all(&pulls, hooks, report, &mut changed, now)
+            .await?;
+        Ok(Pulled {
+            changed,
+            named_plans,
+        })
+    }
+
+    /// Pulls each object as asked, reconciling full pulls and, after incremental pulls,
+    /// removing what the CRM's delete log shows (records purged from the recycle bin).
+    async fn pull_all(
+        &mut self,
+        pulls: &[(ObjectKind, PullMode)],
+        hooks: &Hooks<'_>,
+        report: &mut CycleReport,
+        changed: &mut Vec<ChangedRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<(), SyncError> {
+        for (kind, mode) in pulls {
+            if let Some(why) = (hooks.stop)() {
+                return Err(SyncError::Stopped(why));
+            }
+            let object = self.settings.names.object(*kind).to_string();
+            let cursor_before = off_worker(|| self.store.cursor(&object))?;
+            let mut pulled = pull::pull_object(
+                &self.crm,
+                &mut self.store,
+                &self.settings.names,
+                *kind,
+                mode,
+                self.settings.lookback,
+                hooks,
+            )
+            .await?;
+            match mode {
+                PullMode::Full => {
+                    pulled.stats.deleted += self.remove_missing(&object, &pulled.live_ids)?;
+                }
+                PullMode::Incremental => {
+                    let removed = self
+                        .deletes_since(*kind, &object, cursor_before, now, hooks)
+                        .await?;
+                    pulled.stats.deleted += removed.len() as u64;
+                    pulled.changed.extend(removed);
+                }
+                PullMode::Where(_) => {}
+            }
+            changed.extend(pulled.changed);
+            let entry = report.objects.entry(kind.label().to_string()).or_default();
+            entry.pulled += pulled.stats.pulled;
+            entry.deleted += pulled.stats.deleted;
+            entry.pages += pulled.stats.pages;
+        }
+        Ok(())
+    }
+
+    /// The scope and compute steps: every plan when `before` is `None` or the rates changed,
+    /// else the plans the changes touch; then links, rollups and their diff. A snapshot run
+    /// plans the snapshot records only: the plans' own fields and the links stay the cycles'
+    /// job (a snapshot for a past date must not put that date's values on the live plans).
+    fn compute(
+        &self,
+        run: &Run,
+        before: Option<PlanMembership>,
+        currency: CurrencyRead,
+        pulled: Pulled,
+        (today, now): (NaiveDate, DateTime<Utc>),
+        report: &mut CycleReport,
+    ) -> Result<Computed, SyncError> {
+        let names = &self.settings.names;
+        let stored = self.store.meta(RATES_FINGERPRINT)?;
+        let before = before.filter(|_| !rates_changed(stored.as_deref(), &currency.fingerprint));
+        let mode = currency.rates.mode();
+        let inputs = compute::org_data(&self.store, names, currency.rates)?;
+        let scope = before.map(|before| {
+            let after = PlanMembership::new(&inputs.org.accounts, &inputs.org.plans);
+            let links: HashMap<String, Option<String>> = (inputs.org.opportunities.iter())
+                .map(|o| (o.id.clone(), o.plan_id.clone()))
+                .collect();
+            let contacts: HashMap<String, Option<String>> = (inputs.org.contacts.iter())
+                .map(|c| (c.id.clone(), c.account_id.clone()))
+                .collect();
+            let lookups = scope::Lookups {
+                opportunity_links: &links,
+                contact_accounts: &contacts,
+            };
+            let mut touched =
+                scope::touched_plans(names, &before, &after, &lookups, &pulled.changed);
+            touched.extend(pulled.named_plans);
+            touched
+        });
+        let rules = &self.settings.rules;
+        let mut planned = compute::plan_writes(&inputs, names, rules, today, now, scope.as_ref());
+        report.plans_recomputed = planned.plans_recomputed;
+        report.links_changed = planned.links_changed;
+        if let Some(why) = currency.mismatch {
+            let subject = names.currency.currency_type.clone();
+            (planned.findings).push((CURRENCY_MODE_FINDING.to_string(), subject, why));
+        }
+        report.findings = planned.findings.iter().map(|(_, _, m)| m.clone()).collect();
+        if let Some(date) = run.snapshot {
+            planned.writes =
+                compute::snapshot_writes(names, &planned.rollups, &planned.states, date);
+            report.snapshots = planned.writes.len() as u64;
+            report.links_changed = 0;
+        }
+        Ok(Computed {
+            planned,
+            scope,
+            mode,
+            fingerprint: currency.fingerprint,
+        })
+    }
+
+    /// The enqueue step: the findings, then the outbox (queued writes no longer wanted set
+    /// aside, standing refusals held back) and the plans' metric history in one transaction;
+    /// then what the next run's baseline reads.
+    fn enqueue(
+        &mut self,
+        run: &Run,
+        run_id: i64,
+        computed: Computed,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<(), SyncError> {
+        let Computed {
+            planned,
+            scope,
+            mode,
+            fingerprint,
+        } = computed;
+        let earlier = match scope {
+            Some(_) => self.store.findings()?,
+            None => Vec::new(),
+        };
+        let findings = scope::findings_to_keep(planned.findings, scope.as_ref(), earlier);
+        self.store.replace_findings(&findings)?;
+        if run.snapshot.is_none() {
+            self.set_aside_unwanted(&planned.writes, &planned.rollups, now)?;
+        }
+        let new_writes: Vec<NewWrite> = (self.without_refused(planned.writes)?.into_iter())
+            .map(|w| NewWrite {
+                object: w.object,
+                record_id: w.record_id,
+                kind: w.kind,
+                fields: w.fields,
+                reason: w.reason.to_string(),
+            })
+            .collect();
+        // The plans' metric history moves with the writes that carry the new values; a
+        // snapshot run writes no plan values, so it records none.
+        let history = match run.snapshot {
+            None => compute::history_metrics(&planned.rollups, &planned.states),
+            Some(_) => Vec::new(),
+        };
+        self.store.transaction(|tx| {
+            tx.enqueue(&new_writes, now)?;
+            tx.record_history(run_id, now, &history)
+        })?;
+        self.store.set_meta(CURRENCY_MODE, mode_name(mode))?;
+        if scope.is_none() && run.snapshot.is_none() {
+            self.store.set_meta(RECOMPUTED_ALL_ON, &today.to_string())?;
+            self.store.set_meta(RATES_FINGERPRINT, &fingerprint)?;
+        }
+        Ok(())
+    }
+
+    /// The push step: every due write, this run's and those a previous run left. A snapshot
+    /// run reconciles no plan or link write (it computes as of its date), so it sends only
+    /// snapshots; the next cycle reconciles and sends the rest.
+    async fn push(&mut self, run: &Run, hooks: &Hooks<'_>) -> Result<Pushed, SyncError> {
+        let only_object = run
+            .snapshot
+            .map(|_| self.settings.names.snapshot.object.as_str());
+        push::drain(
+            &self.crm,
+            &mut self.store,
+            self.settings.batch_size,
+            only_object,
+            hooks,
+        )
+        .await
+    }
+
+    /// Keeps the store from growing for months: settled writes move to the archive after 31
+    /// days (design.md §5), the run log keeps 90 days, plan history [`HISTORY_DAYS`] (each
+    /// plan's newest row always), and a full run drops tombstones of
+    /// deletions older than the recycle bin's 15 days (twice that, to be safe).
+    pub(super) fn maintain(&mut self, now: DateTime<Utc>, full: bool) -> Result<(), SyncError> {
+        let archived = self
+            .store
+            .archive_writes(now - chrono::Duration::days(31))?;
+        let pruned = self.store.prune_runs(now - chrono::Duration::days(90))?
+            + self
+                .store
+                .prune_history(now - chrono::Duration::days(HISTORY_DAYS))?;
+        let purged = if full {
+            self.store
+                .purge_tombstones(now - chrono::Duration::days(30))?
+        } else {
+            0
+        };
+        if archived + pruned + purged > 0 {
+            debug!(archived, pruned, purged, "store maintenance");
+        }
+        Ok(())
+    }
+}
