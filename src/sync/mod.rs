@@ -1,4 +1,4 @@
-//! One sync cycle (design.md §4), as the named steps of [`SyncEngine::cycle`](cycle.rs):
+//! One sync cycle (design.md §4), as the named steps of `SyncEngine::cycle` (in `cycle.rs`):
 //!
 //! 1. **budget**: the org's API usage, read once; a spent budget ends the run before it starts
 //!    ([`budget`]), and the same rule stops it between pages and write batches;
@@ -37,6 +37,8 @@ pub mod targets;
 
 #[cfg(test)]
 mod clock_tests;
+#[cfg(test)]
+mod upgrade_tests;
 #[cfg(test)]
 mod worker_tests;
 
