@@ -12,7 +12,7 @@ use tracing::{debug, warn};
 use crate::domain::CurrencyMode;
 use crate::store::NewWrite;
 
-use super::compute::{self, Planned};
+use super::compute::{self, MirrorInputs, Planned};
 use super::kind::RunName;
 use super::names::ObjectKind;
 use super::pull::{self, ChangedRecord, PullMode};
@@ -91,9 +91,10 @@ impl SyncEngine {
                 self.settle_in_doubt(&hooks, &mut pulled.changed, now)
                     .await?;
             }
+            let (inputs, scope) = off_worker(|| self.scope(before, &currency, pulled))?;
             let computed = off_worker(|| {
-                self.compute(run, before, currency, pulled, (today, now), &mut report)
-            })?;
+                self.compute(run, &inputs, scope, currency, (today, now), &mut report)
+            });
             if run.name.dry_run {
                 report.add_planned(computed.planned.writes);
                 return Ok(());
@@ -247,30 +248,31 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// The scope and compute steps: every plan when `before` is `None` or the rates changed,
-    /// else the plans the changes touch; then links, rollups and their diff. A snapshot run
-    /// plans the snapshot records only: the plans' own fields and the links stay the cycles'
-    /// job (a snapshot for a past date must not put that date's values on the live plans).
-    fn compute(
+    /// The scope step: the mirror as the recompute reads it, and the plans to recompute:
+    /// every plan when `before` is `None` or the rates changed, else the plans the changes
+    /// touch and those a resync names.
+    fn scope(
         &self,
-        run: &Run,
         before: Option<PlanMembership>,
-        currency: CurrencyRead,
+        currency: &CurrencyRead,
         pulled: Pulled,
-        (today, now): (NaiveDate, DateTime<Utc>),
-        report: &mut CycleReport,
-    ) -> Result<Computed, SyncError> {
+    ) -> Result<(MirrorInputs, Option<BTreeSet<String>>), SyncError> {
         let names = &self.settings.names;
         let stored = self.store.meta(RATES_FINGERPRINT)?;
         let before = before.filter(|_| !rates_changed(stored.as_deref(), &currency.fingerprint));
-        let mode = currency.rates.mode();
-        let inputs = compute::org_data(&self.store, names, currency.rates)?;
+        let inputs = compute::org_data(&self.store, names, currency.rates.clone())?;
         let scope = before.map(|before| {
             let after = PlanMembership::new(&inputs.org.accounts, &inputs.org.plans);
-            let links: HashMap<String, Option<String>> = (inputs.org.opportunities.iter())
+            let links: HashMap<String, Option<String>> = inputs
+                .org
+                .opportunities
+                .iter()
                 .map(|o| (o.id.clone(), o.plan_id.clone()))
                 .collect();
-            let contacts: HashMap<String, Option<String>> = (inputs.org.contacts.iter())
+            let contacts: HashMap<String, Option<String>> = inputs
+                .org
+                .contacts
+                .iter()
                 .map(|c| (c.id.clone(), c.account_id.clone()))
                 .collect();
             let lookups = scope::Lookups {
@@ -282,13 +284,32 @@ impl SyncEngine {
             touched.extend(pulled.named_plans);
             touched
         });
+        Ok((inputs, scope))
+    }
+
+    /// The compute step: links, rollups of the plans in `scope` and their diff. A snapshot
+    /// run plans the snapshot records only: the plans' own fields and the links stay the
+    /// cycles' job (a snapshot for a past date must not put that date's values on the live
+    /// plans).
+    fn compute(
+        &self,
+        run: &Run,
+        inputs: &MirrorInputs,
+        scope: Option<BTreeSet<String>>,
+        currency: CurrencyRead,
+        (today, now): (NaiveDate, DateTime<Utc>),
+        report: &mut CycleReport,
+    ) -> Computed {
+        let names = &self.settings.names;
         let rules = &self.settings.rules;
-        let mut planned = compute::plan_writes(&inputs, names, rules, today, now, scope.as_ref());
+        let mut planned = compute::plan_writes(inputs, names, rules, today, now, scope.as_ref());
         report.plans_recomputed = planned.plans_recomputed;
         report.links_changed = planned.links_changed;
         if let Some(why) = currency.mismatch {
             let subject = names.currency.currency_type.clone();
-            (planned.findings).push((CURRENCY_MODE_FINDING.to_string(), subject, why));
+            planned
+                .findings
+                .push((CURRENCY_MODE_FINDING.to_string(), subject, why));
         }
         report.findings = planned.findings.iter().map(|(_, _, m)| m.clone()).collect();
         if let Some(date) = run.snapshot {
@@ -297,12 +318,12 @@ impl SyncEngine {
             report.snapshots = planned.writes.len() as u64;
             report.links_changed = 0;
         }
-        Ok(Computed {
+        Computed {
             planned,
             scope,
-            mode,
+            mode: currency.rates.mode(),
             fingerprint: currency.fingerprint,
-        })
+        }
     }
 
     /// The enqueue step: the findings, then the outbox (queued writes no longer wanted set
@@ -331,7 +352,9 @@ impl SyncEngine {
         if run.snapshot.is_none() {
             self.set_aside_unwanted(&planned.writes, &planned.rollups, now)?;
         }
-        let new_writes: Vec<NewWrite> = (self.without_refused(planned.writes)?.into_iter())
+        let kept = self.without_refused(planned.writes)?;
+        let new_writes: Vec<NewWrite> = kept
+            .into_iter()
             .map(|w| NewWrite {
                 object: w.object,
                 record_id: w.record_id,
