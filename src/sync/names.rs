@@ -1,7 +1,7 @@
 //! The CRM API names the cycle reads and writes, per object (design.md §2), resolved once from
 //! the `[mapping]` configuration so the rest of the cycle never spells an API name itself.
 
-use crate::config::{Mapping, PlanMapping};
+use crate::config::Mapping;
 use crate::domain::RollupField;
 
 /// The objects the cycle pulls, in pull order.
@@ -294,7 +294,7 @@ impl Names {
     pub fn from_mapping(m: &Mapping, multi_currency: bool, discriminator: Option<&str>) -> Names {
         let rollups = RollupField::all()
             .iter()
-            .map(|f| (*f, plan_rollup_name(&m.plan, *f).to_string()))
+            .map(|f| (*f, m.plan.rollup(*f).to_string()))
             .collect();
         Names {
             currency: CurrencyNames {
@@ -384,32 +384,6 @@ impl Names {
                 is_all_day: m.event.is_all_day_event.clone(),
             },
         }
-    }
-}
-
-/// The configured API name of a rollup output field.
-fn plan_rollup_name(p: &PlanMapping, field: RollupField) -> &str {
-    use RollupField::*;
-    match field {
-        WonAmount => &p.won_amount,
-        WonCount => &p.won_count,
-        LostAmount => &p.lost_amount,
-        LostCount => &p.lost_count,
-        OpenPipeline => &p.open_pipeline,
-        OpenCount => &p.open_count,
-        WeightedPipeline => &p.weighted_pipeline,
-        ExpectedRevenue => &p.expected_revenue,
-        NewSalesNeeded => &p.new_sales_needed,
-        PipelineNeeded => &p.pipeline_needed,
-        PipelineGap => &p.pipeline_gap,
-        CoverageRatio => &p.coverage_ratio,
-        Attainment => &p.attainment,
-        ForecastTargetVariance => &p.forecast_target_variance,
-        LastActivityDate => &p.last_activity_date,
-        NextActivityDate => &p.next_activity_date,
-        OverdueTaskCount => &p.overdue_task_count,
-        ContactCount => &p.contact_count,
-        EngagedContactCount => &p.engaged_contact_count,
     }
 }
 
