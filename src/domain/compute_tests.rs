@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use super::compute::{compute, FindingKind};
-use super::currency::{CurrencyMode, CurrencyType, DatedConversionRate, Rates};
+use super::compute::{compute, FindingKind, Outcome};
+use super::currency::{CurrencyMode, DatedConversionRate, Rates};
 use super::model::{today_in, Account, Contact, Event, OrgData, Rules, Task};
-use super::testutil::{d, dec, opp, plan};
+use super::testutil::{currency_type, d, dec, opp, plan};
 
 fn accounts(ids: &[(&str, Option<&str>)]) -> Vec<Account> {
     ids.iter()
@@ -16,6 +16,14 @@ fn accounts(ids: &[(&str, Option<&str>)]) -> Vec<Account> {
             id: id.to_string(),
             parent_id: p.map(str::to_string),
         })
+        .collect()
+}
+
+/// The findings of an outcome as (kind, ids).
+fn kinds_and_ids(out: &Outcome) -> Vec<(FindingKind, Vec<String>)> {
+    out.findings
+        .iter()
+        .map(|f| (f.kind, f.ids.clone()))
         .collect()
 }
 
@@ -61,11 +69,7 @@ fn ambiguities_invalid_plans_and_cycles_are_reported_with_their_ids() {
     let out = compute(&org, &Rules::default(), d("2026-08-15"), None);
     assert_eq!(out.links["O1"].as_deref(), Some("P2"));
     assert_eq!(out.links["O2"].as_deref(), Some("P1"));
-    let found: Vec<_> = out
-        .findings
-        .iter()
-        .map(|f| (f.kind, f.ids.clone()))
-        .collect();
+    let found = kinds_and_ids(&out);
     assert_eq!(
         found,
         vec![
@@ -229,16 +233,8 @@ fn today_is_the_date_in_the_org_time_zone() {
 #[test]
 fn amounts_are_converted_to_the_plan_currency_and_unknown_currencies_are_reported() {
     let types = [
-        CurrencyType {
-            iso_code: "USD".into(),
-            conversion_rate: dec("1"),
-            is_corporate: true,
-        },
-        CurrencyType {
-            iso_code: "EUR".into(),
-            conversion_rate: dec("0.8"),
-            is_corporate: false,
-        },
+        currency_type("USD", "1", true),
+        currency_type("EUR", "0.8", false),
     ];
     let dated = [DatedConversionRate {
         iso_code: "EUR".into(),
@@ -273,11 +269,7 @@ fn amounts_are_converted_to_the_plan_currency_and_unknown_currencies_are_reporte
     org.plans.push(other);
     let out = compute(&org, &Rules::default(), d("2026-08-15"), None);
     assert!(out.rollups.is_empty(), "no rollups from a guessed rate");
-    let found: Vec<_> = out
-        .findings
-        .iter()
-        .map(|f| (f.kind, f.ids.clone()))
-        .collect();
+    let found = kinds_and_ids(&out);
     assert_eq!(
         found,
         vec![
@@ -299,16 +291,8 @@ fn amounts_are_converted_to_the_plan_currency_and_unknown_currencies_are_reporte
 #[test]
 fn a_close_date_outside_every_dated_period_freezes_the_plan_and_names_the_opportunity() {
     let types = [
-        CurrencyType {
-            iso_code: "USD".into(),
-            conversion_rate: dec("1"),
-            is_corporate: true,
-        },
-        CurrencyType {
-            iso_code: "JPY".into(),
-            conversion_rate: dec("150"),
-            is_corporate: false,
-        },
+        currency_type("USD", "1", true),
+        currency_type("JPY", "150", false),
     ];
     // The org's JPY periods start in 2026: a 2025 close date is in no period.
     let dated = [DatedConversionRate {

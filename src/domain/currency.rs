@@ -248,25 +248,13 @@ fn dated_rate(periods: &[DatedConversionRate], d: NaiveDate) -> Option<Decimal> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::testutil::{d, dec};
+    use crate::domain::testutil::{currency_type, d, dec};
 
     fn types() -> Vec<CurrencyType> {
         vec![
-            CurrencyType {
-                iso_code: "USD".into(),
-                conversion_rate: dec("1"),
-                is_corporate: true,
-            },
-            CurrencyType {
-                iso_code: "EUR".into(),
-                conversion_rate: dec("0.9"),
-                is_corporate: false,
-            },
-            CurrencyType {
-                iso_code: "JPY".into(),
-                conversion_rate: dec("150"),
-                is_corporate: false,
-            },
+            currency_type("USD", "1", true),
+            currency_type("EUR", "0.9", false),
+            currency_type("JPY", "150", false),
         ]
     }
 

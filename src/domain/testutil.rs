@@ -3,6 +3,7 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
+use super::currency::CurrencyType;
 use super::model::{Opportunity, Plan};
 
 /// A decimal from its literal text.
@@ -48,5 +49,15 @@ pub fn opp(id: &str, account: &str, close: &str) -> Opportunity {
         plan_id: None,
         link_locked: false,
         discriminator: None,
+    }
+}
+
+/// A currency of the org: its code, its rate against the corporate currency, and whether it
+/// is the corporate one.
+pub fn currency_type(iso_code: &str, rate: &str, is_corporate: bool) -> CurrencyType {
+    CurrencyType {
+        iso_code: iso_code.to_string(),
+        conversion_rate: dec(rate),
+        is_corporate,
     }
 }
