@@ -1,7 +1,7 @@
 //! `[crm]` and `[crm.auth]`: where the org is, and how plansync signs in. Secrets come from
 //! files named here or from environment variables, and are never printed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -166,20 +166,33 @@ fn secret(
     let Some(path) = file else {
         return Ok(None);
     };
-    let key = format!("crm.auth.{file_key}");
+    // A file keeps its value as written, but for the line ending an editor adds.
+    read_secret_file(&format!("crm.auth.{file_key}"), path, |text| {
+        text.trim_end_matches(['\r', '\n'])
+    })
+    .map(Some)
+}
+
+/// Reads a secret from the file at `path` named by `key`, keeping what `trim` keeps of its
+/// text; a file that is missing, unreadable or blank is an error naming the key and the path.
+pub(super) fn read_secret_file(
+    key: &str,
+    path: &Path,
+    trim: fn(&str) -> &str,
+) -> Result<SecretString, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::SecretFile {
-        key: key.clone(),
-        path: path.clone(),
+        key: key.to_string(),
+        path: path.to_path_buf(),
         source,
     })?;
-    let trimmed = text.trim_end_matches(['\r', '\n']);
-    if trimmed.trim().is_empty() {
+    let value = trim(&text);
+    if value.trim().is_empty() {
         return Err(ConfigError::EmptySecret {
-            key,
-            path: path.clone(),
+            key: key.to_string(),
+            path: path.to_path_buf(),
         });
     }
-    Ok(Some(SecretString::from(trimmed.to_string())))
+    Ok(SecretString::from(value.to_string()))
 }
 
 fn de_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::crm::read_secret_file;
 use super::validate::Sources;
 use super::ConfigError;
 
@@ -114,20 +115,7 @@ impl MetricsSection {
         let Some(path) = &self.bearer_token_file else {
             return Ok(None);
         };
-        let key = "metrics.bearer_token_file".to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::SecretFile {
-            key: key.clone(),
-            path: path.clone(),
-            source,
-        })?;
-        let token = text.trim();
-        if token.is_empty() {
-            return Err(ConfigError::EmptySecret {
-                key,
-                path: path.clone(),
-            });
-        }
-        Ok(Some(SecretString::from(token.to_string())))
+        read_secret_file("metrics.bearer_token_file", path, str::trim).map(Some)
     }
 }
 
