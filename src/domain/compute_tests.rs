@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 
 use super::compute::{compute, FindingKind, Outcome};
-use super::currency::{CurrencyMode, DatedConversionRate, Rates};
+use super::currency::{CurrencyMode, Rates};
 use super::model::{today_in, Account, Contact, Event, OrgData, Rules, Task};
-use super::testutil::{currency_type, d, dec, opp, plan};
+use super::testutil::{currency_type, d, dated_rate, dec, opp, plan};
 
 fn accounts(ids: &[(&str, Option<&str>)]) -> Vec<Account> {
     ids.iter()
@@ -236,12 +236,7 @@ fn amounts_are_converted_to_the_plan_currency_and_unknown_currencies_are_reporte
         currency_type("USD", "1", true),
         currency_type("EUR", "0.8", false),
     ];
-    let dated = [DatedConversionRate {
-        iso_code: "EUR".into(),
-        start_date: d("2026-01-01"),
-        next_start_date: None,
-        conversion_rate: dec("0.5"),
-    }];
+    let dated = [dated_rate("EUR", "2026-01-01", None, "0.5")];
     let mut eur_plan = plan("P", "A", "2026-01-01", "2026-12-31");
     eur_plan.currency = Some("EUR".into());
     let mut usd = opp("O1", "A", "2026-05-01");
@@ -295,12 +290,7 @@ fn a_close_date_outside_every_dated_period_freezes_the_plan_and_names_the_opport
         currency_type("JPY", "150", false),
     ];
     // The org's JPY periods start in 2026: a 2025 close date is in no period.
-    let dated = [DatedConversionRate {
-        iso_code: "JPY".into(),
-        start_date: d("2026-01-01"),
-        next_start_date: None,
-        conversion_rate: dec("100"),
-    }];
+    let dated = [dated_rate("JPY", "2026-01-01", None, "100")];
     let mut old = opp("O1", "A", "2025-12-31");
     old.amount = Some(dec("1000"));
     old.currency = Some("JPY".into());

@@ -13,12 +13,18 @@ use super::model::{Opportunity, Plan, Rules};
 /// The table of rollup fields, in the order of design.md §2. Each row gives the field, its
 /// name (in [`Rollups`], as its `[mapping.plan]` key and in JSON output), its type in
 /// [`Rollups`], its default API name on Account_Plan__c (and Account_Plan_Snapshot__c) and
-/// its decimal places (`None` for dates). Adding a rollup is a row here and its formula in
-/// [`finish`]; the org also needs the field (the SFDX package in `schema/salesforce/`).
+/// its decimal places (`None` for dates).
 ///
 /// The rows are handed to the macro named first, after the tokens given with it, so other
 /// modules build from the same rows: this module makes [`RollupField`] and [`Rollups`] from
-/// them, and the configuration the `[mapping.plan]` keys with their defaults.
+/// them, the configuration the `[mapping.plan]` keys with their defaults, and the metadata
+/// the list of embedded field files of both objects.
+///
+/// Adding a rollup is, in the code, a row here and its formula in [`finish`]. The org needs
+/// the field too: its `.field-meta.xml` on both objects and its permissions in the two
+/// permission sets of `schema/salesforce/` (the build fails while a field file is missing);
+/// `config/plansync.example.toml` documents the new key, and the golden org's
+/// `expected.json` gets its values.
 macro_rules! rollup_table {
     ($callback:ident! { $($prefix:tt)* }) => {
         $callback! {

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::currency::CurrencyType;
+use super::currency::{CurrencyType, DatedConversionRate};
 use super::model::{Opportunity, Plan};
 
 /// A decimal from its literal text.
@@ -59,5 +59,20 @@ pub fn currency_type(iso_code: &str, rate: &str, is_corporate: bool) -> Currency
         iso_code: iso_code.to_string(),
         conversion_rate: dec(rate),
         is_corporate,
+    }
+}
+
+/// A dated rate of `iso_code` from `start` until `next` (open-ended when `None`).
+pub fn dated_rate(
+    iso_code: &str,
+    start: &str,
+    next: Option<&str>,
+    rate: &str,
+) -> DatedConversionRate {
+    DatedConversionRate {
+        iso_code: iso_code.to_string(),
+        start_date: d(start),
+        next_start_date: next.map(d),
+        conversion_rate: dec(rate),
     }
 }
