@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::compute::{compute, FindingKind, Outcome};
 use super::currency::{CurrencyMode, Rates};
 use super::model::{today_in, Account, Contact, Event, OrgData, Rules, Task};
-use super::testutil::{currency_type, d, dated_rate, dec, opp, plan};
+use super::testutil::{currency_type, d, dated_rate, dec, event, opp, plan};
 
 fn accounts(ids: &[(&str, Option<&str>)]) -> Vec<Account> {
     ids.iter()
@@ -180,34 +180,14 @@ fn contacts_of_plan_accounts_are_counted_and_engaged_by_recent_activity() {
         }],
         events: vec![
             Event {
-                id: "E1".into(),
-                account_id: None,
-                what_id: None,
-                who_id: Some("C2".into()),
-                activity_date: None,
                 start: Some("2026-06-01T10:00:00Z".parse().unwrap()),
                 is_all_day: false,
+                ..event("E1", "C2", None)
             },
             // Outside the 90-day window.
-            Event {
-                id: "E2".into(),
-                account_id: None,
-                what_id: None,
-                who_id: Some("C3".into()),
-                activity_date: Some(d("2026-05-01")),
-                start: None,
-                is_all_day: true,
-            },
+            event("E2", "C3", Some("2026-05-01")),
             // Engaged, but not a contact of the plan's accounts.
-            Event {
-                id: "E3".into(),
-                account_id: None,
-                what_id: None,
-                who_id: Some("C4".into()),
-                activity_date: Some(d("2026-08-01")),
-                start: None,
-                is_all_day: true,
-            },
+            event("E3", "C4", Some("2026-08-01")),
         ],
         ..OrgData::default()
     };

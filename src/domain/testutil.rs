@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::currency::{CurrencyType, DatedConversionRate};
-use super::model::{Opportunity, Plan};
+use super::model::{Event, Opportunity, Plan};
 
 /// A decimal from its literal text.
 pub fn dec(s: &str) -> Decimal {
@@ -74,5 +74,18 @@ pub fn dated_rate(
         start_date: d(start),
         next_start_date: next.map(d),
         conversion_rate: dec(rate),
+    }
+}
+
+/// An all-day event with contact `who` on `day` (undated when `None`), of no account or record.
+pub fn event(id: &str, who: &str, day: Option<&str>) -> Event {
+    Event {
+        id: id.to_string(),
+        account_id: None,
+        what_id: None,
+        who_id: Some(who.to_string()),
+        activity_date: day.map(d),
+        start: None,
+        is_all_day: true,
     }
 }
