@@ -1,6 +1,6 @@
 //! The configuration file (TOML) layered with `PLANSYNC__SECTION__KEY` environment variables.
 //!
-//! [`load`] reads the file named by `--config` (default [`DEFAULT_PATH`]) and the process
+//! [`load()`] reads the file named by `--config` (default [`DEFAULT_PATH`]) and the process
 //! environment; [`load_from`] takes both explicitly, for tests. Every section refuses unknown
 //! keys, and every error names the key, where it came from (the file or the environment
 //! variable) and what is allowed. Values are validated here, before anything starts: URLs,
@@ -8,8 +8,13 @@
 //!
 //! Secrets (the client secret, the refresh token, the JWT private key) come from files named
 //! in the TOML (`*_file`) or from environment variables, never from the TOML itself. They are
-//! held as [`SecretString`], read from their files only when asked for, and never printed:
-//! `Debug` shows `[REDACTED]` and the serialized form (`check-config`) shows `"[redacted]"`.
+//! held as [`SecretString`](secrecy::SecretString), read from their files only when asked
+//! for, and never printed: `Debug` shows `[REDACTED]` and the serialized form (`check-config`) shows `"[redacted]"`.
+//!
+//! The files: this one holds [`Config`]; `crm` its `[crm]` sections and secrets, `mapping`
+//! the `[mapping]` tables, `metrics` the `[metrics]` endpoint, `sections` the small
+//! sections and schedules, `load` the file and environment layering, `validate` the checks
+//! run after loading, and `error` [`ConfigError`].
 
 /// Deserializes a unit enum from its snake_case name; the error lists every allowed name.
 macro_rules! choice_deserialize {
