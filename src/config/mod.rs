@@ -9,7 +9,8 @@
 //! Secrets (the client secret, the refresh token, the JWT private key) come from files named
 //! in the TOML (`*_file`) or from environment variables, never from the TOML itself. They are
 //! held as [`SecretString`](secrecy::SecretString), read from their files only when asked
-//! for, and never printed: `Debug` shows `[REDACTED]` and the serialized form (`check-config`) shows `"[redacted]"`.
+//! for, and never printed: `Debug` shows `[REDACTED]` and the serialized form
+//! (`check-config`) shows `"[redacted]"`.
 //!
 //! The files: this one holds [`Config`]; `crm` its `[crm]` sections and secrets, `mapping`
 //! the `[mapping]` tables, `metrics` the `[metrics]` endpoint, `sections` the small
