@@ -15,7 +15,7 @@ use crate::domain::explain::{
     plan_breakdown, ActivityKind, ActivityRef, OpportunityLine, PlanBreakdown,
 };
 use crate::domain::rollups::CloseRatioSource;
-use crate::domain::{today_in, Membership, Rules};
+use crate::domain::{today_in, FieldValue, Membership, Rules};
 use crate::store::{HistoryPoint, Store};
 use crate::sync::compute::org_data;
 use crate::sync::convert::text;
@@ -158,28 +158,20 @@ pub fn breakdown_json(
         .collect();
     let cr = &b.close_ratio;
     let s = &b.sums;
+    // Every rollup field under its name, in table order: amounts as decimal text.
     let rollups = b.rollups.as_ref().map(|r| {
-        json!({
-            "won_amount": dec(r.won_amount),
-            "won_count": r.won_count,
-            "lost_amount": dec(r.lost_amount),
-            "lost_count": r.lost_count,
-            "open_pipeline": dec(r.open_pipeline),
-            "open_count": r.open_count,
-            "weighted_pipeline": dec(r.weighted_pipeline),
-            "expected_revenue": dec(r.expected_revenue),
-            "new_sales_needed": decimal_text(r.new_sales_needed),
-            "pipeline_needed": decimal_text(r.pipeline_needed),
-            "pipeline_gap": decimal_text(r.pipeline_gap),
-            "coverage_ratio": decimal_text(r.coverage_ratio),
-            "attainment": decimal_text(r.attainment),
-            "forecast_target_variance": decimal_text(r.forecast_target_variance),
-            "last_activity_date": r.last_activity_date,
-            "next_activity_date": r.next_activity_date,
-            "overdue_task_count": r.overdue_task_count,
-            "contact_count": r.contact_count,
-            "engaged_contact_count": r.engaged_contact_count,
-        })
+        r.values()
+            .into_iter()
+            .map(|(field, value)| {
+                let value = match value {
+                    FieldValue::Null => Value::Null,
+                    FieldValue::Decimal(d) => dec(d),
+                    FieldValue::Int(i) => json!(i),
+                    FieldValue::Date(d) => json!(d),
+                };
+                (field.key().to_string(), value)
+            })
+            .collect::<serde_json::Map<_, _>>()
     });
     json!({
         "plan_id": p.id,
@@ -801,5 +793,42 @@ mod history_tests {
         let err = parse_since("2026-13-01").unwrap_err();
         assert!(err.contains("YYYY-MM-DD"), "{err}");
         assert!(parse_since("yesterday").is_err());
+    }
+}
+
+#[cfg(test)]
+mod breakdown_json_tests {
+    use super::*;
+    use crate::domain::testutil::{d, dec, opp, plan};
+    use crate::domain::{Account, OrgData, RollupField};
+
+    #[test]
+    fn the_rollups_are_every_field_by_name_in_table_order() {
+        let mut p = plan("P", "A", "2026-01-01", "2026-12-31");
+        p.revenue_target = Some(dec("1000"));
+        let mut won = opp("O", "A", "2026-05-01");
+        (won.amount, won.is_closed, won.is_won) = (Some(dec("250.5")), true, true);
+        let org = OrgData {
+            accounts: vec![Account {
+                id: "A".into(),
+                parent_id: None,
+            }],
+            plans: vec![p],
+            opportunities: vec![won],
+            ..OrgData::default()
+        };
+        let today = d("2026-08-15");
+        let b = plan_breakdown(&org, &Rules::default(), today, "P").unwrap();
+        let out = breakdown_json(&b, today, &HashMap::new());
+        let rollups = out["rollups"].as_object().unwrap();
+        let keys: Vec<&str> = rollups.keys().map(String::as_str).collect();
+        let expected: Vec<&str> = RollupField::all().iter().map(|f| f.key()).collect();
+        assert_eq!(keys, expected);
+        // Amounts as decimal text at their scale, counts as numbers, a missing date as null.
+        assert_eq!(rollups["won_amount"], json!("250.5"));
+        assert_eq!(rollups["won_count"], json!(1));
+        assert_eq!(rollups["new_sales_needed"], json!("749.5"));
+        assert_eq!(rollups["attainment"], json!("25.05"));
+        assert_eq!(rollups["last_activity_date"], Value::Null);
     }
 }

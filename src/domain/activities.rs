@@ -17,10 +17,12 @@
 //! is filed under: the rule names the contact's activity, not the plan's. The golden org's
 //! expected counts confirm this reading (restricting to the plan's activities gives fewer).
 
+use std::collections::HashSet;
+
 use chrono::{Duration, NaiveDate};
 use chrono_tz::Tz;
 
-use super::model::{Event, Task};
+use super::model::{Event, OrgData, Rules, Task};
 
 /// A task's date: its ActivityDate (a task without one counts for no date rule).
 pub fn task_date(task: &Task) -> Option<NaiveDate> {
@@ -104,6 +106,21 @@ pub fn engaging_event(
     (since <= date && date <= today)
         .then_some(event.who_id.as_deref())
         .flatten()
+}
+
+/// The contacts the org's activities engage on `today`: the WhoIds of closed tasks and of
+/// events dated in the last `[rollups] engaged_contact_days`.
+pub fn engaged_contacts<'a>(org: &'a OrgData, rules: &Rules, today: NaiveDate) -> HashSet<&'a str> {
+    let since = engaged_since(today, rules.engaged_contact_days);
+    org.tasks
+        .iter()
+        .filter_map(|t| engaging_task(t, since, today))
+        .chain(
+            org.events
+                .iter()
+                .filter_map(|e| engaging_event(e, since, today, rules.timezone)),
+        )
+        .collect()
 }
 
 #[cfg(test)]

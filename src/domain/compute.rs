@@ -5,11 +5,11 @@
 //! account and by WhatId), so the cost grows with the number of records and memberships, not
 //! with plans × opportunities.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 
-use super::activities::{engaged_since, engaging_event, engaging_task, summarize};
+use super::activities::{engaged_contacts, summarize};
 use super::currency::{frozen_reason, CurrencyError};
 use super::linking::{desired_link, is_linkable, PlanIndex};
 use super::membership::{Hierarchy, Membership};
@@ -171,17 +171,7 @@ pub fn compute(
                 .push(c.id.as_str());
         }
     }
-    let since = engaged_since(today, rules.engaged_contact_days);
-    let engaged: HashSet<&str> = org
-        .tasks
-        .iter()
-        .filter_map(|t| engaging_task(t, since, today))
-        .chain(
-            org.events
-                .iter()
-                .filter_map(|e| engaging_event(e, since, today, rules.timezone)),
-        )
-        .collect();
+    let engaged = engaged_contacts(org, rules, today);
 
     // Rollups.
     let mut rollups = BTreeMap::new();

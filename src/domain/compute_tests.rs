@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use super::compute::{compute, FindingKind};
-use super::currency::{CurrencyMode, CurrencyType, DatedConversionRate, Rates};
+use super::compute::{compute, FindingKind, Outcome};
+use super::currency::{CurrencyMode, Rates};
 use super::model::{today_in, Account, Contact, Event, OrgData, Rules, Task};
-use super::testutil::{d, dec, opp, plan};
+use super::testutil::{currency_type, d, dated_rate, dec, event, opp, plan};
 
 fn accounts(ids: &[(&str, Option<&str>)]) -> Vec<Account> {
     ids.iter()
@@ -16,6 +16,14 @@ fn accounts(ids: &[(&str, Option<&str>)]) -> Vec<Account> {
             id: id.to_string(),
             parent_id: p.map(str::to_string),
         })
+        .collect()
+}
+
+/// The findings of an outcome as (kind, ids).
+fn kinds_and_ids(out: &Outcome) -> Vec<(FindingKind, Vec<String>)> {
+    out.findings
+        .iter()
+        .map(|f| (f.kind, f.ids.clone()))
         .collect()
 }
 
@@ -61,11 +69,7 @@ fn ambiguities_invalid_plans_and_cycles_are_reported_with_their_ids() {
     let out = compute(&org, &Rules::default(), d("2026-08-15"), None);
     assert_eq!(out.links["O1"].as_deref(), Some("P2"));
     assert_eq!(out.links["O2"].as_deref(), Some("P1"));
-    let found: Vec<_> = out
-        .findings
-        .iter()
-        .map(|f| (f.kind, f.ids.clone()))
-        .collect();
+    let found = kinds_and_ids(&out);
     assert_eq!(
         found,
         vec![
@@ -176,34 +180,14 @@ fn contacts_of_plan_accounts_are_counted_and_engaged_by_recent_activity() {
         }],
         events: vec![
             Event {
-                id: "E1".into(),
-                account_id: None,
-                what_id: None,
-                who_id: Some("C2".into()),
-                activity_date: None,
                 start: Some("2026-06-01T10:00:00Z".parse().unwrap()),
                 is_all_day: false,
+                ..event("E1", "C2", None)
             },
             // Outside the 90-day window.
-            Event {
-                id: "E2".into(),
-                account_id: None,
-                what_id: None,
-                who_id: Some("C3".into()),
-                activity_date: Some(d("2026-05-01")),
-                start: None,
-                is_all_day: true,
-            },
+            event("E2", "C3", Some("2026-05-01")),
             // Engaged, but not a contact of the plan's accounts.
-            Event {
-                id: "E3".into(),
-                account_id: None,
-                what_id: None,
-                who_id: Some("C4".into()),
-                activity_date: Some(d("2026-08-01")),
-                start: None,
-                is_all_day: true,
-            },
+            event("E3", "C4", Some("2026-08-01")),
         ],
         ..OrgData::default()
     };
@@ -229,23 +213,10 @@ fn today_is_the_date_in_the_org_time_zone() {
 #[test]
 fn amounts_are_converted_to_the_plan_currency_and_unknown_currencies_are_reported() {
     let types = [
-        CurrencyType {
-            iso_code: "USD".into(),
-            conversion_rate: dec("1"),
-            is_corporate: true,
-        },
-        CurrencyType {
-            iso_code: "EUR".into(),
-            conversion_rate: dec("0.8"),
-            is_corporate: false,
-        },
+        currency_type("USD", "1", true),
+        currency_type("EUR", "0.8", false),
     ];
-    let dated = [DatedConversionRate {
-        iso_code: "EUR".into(),
-        start_date: d("2026-01-01"),
-        next_start_date: None,
-        conversion_rate: dec("0.5"),
-    }];
+    let dated = [dated_rate("EUR", "2026-01-01", None, "0.5")];
     let mut eur_plan = plan("P", "A", "2026-01-01", "2026-12-31");
     eur_plan.currency = Some("EUR".into());
     let mut usd = opp("O1", "A", "2026-05-01");
@@ -273,11 +244,7 @@ fn amounts_are_converted_to_the_plan_currency_and_unknown_currencies_are_reporte
     org.plans.push(other);
     let out = compute(&org, &Rules::default(), d("2026-08-15"), None);
     assert!(out.rollups.is_empty(), "no rollups from a guessed rate");
-    let found: Vec<_> = out
-        .findings
-        .iter()
-        .map(|f| (f.kind, f.ids.clone()))
-        .collect();
+    let found = kinds_and_ids(&out);
     assert_eq!(
         found,
         vec![
@@ -299,24 +266,11 @@ fn amounts_are_converted_to_the_plan_currency_and_unknown_currencies_are_reporte
 #[test]
 fn a_close_date_outside_every_dated_period_freezes_the_plan_and_names_the_opportunity() {
     let types = [
-        CurrencyType {
-            iso_code: "USD".into(),
-            conversion_rate: dec("1"),
-            is_corporate: true,
-        },
-        CurrencyType {
-            iso_code: "JPY".into(),
-            conversion_rate: dec("150"),
-            is_corporate: false,
-        },
+        currency_type("USD", "1", true),
+        currency_type("JPY", "150", false),
     ];
     // The org's JPY periods start in 2026: a 2025 close date is in no period.
-    let dated = [DatedConversionRate {
-        iso_code: "JPY".into(),
-        start_date: d("2026-01-01"),
-        next_start_date: None,
-        conversion_rate: dec("100"),
-    }];
+    let dated = [dated_rate("JPY", "2026-01-01", None, "100")];
     let mut old = opp("O1", "A", "2025-12-31");
     old.amount = Some(dec("1000"));
     old.currency = Some("JPY".into());

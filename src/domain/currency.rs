@@ -248,42 +248,20 @@ fn dated_rate(periods: &[DatedConversionRate], d: NaiveDate) -> Option<Decimal> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::testutil::{d, dec};
+    use crate::domain::testutil::{currency_type, d, dated_rate, dec};
 
     fn types() -> Vec<CurrencyType> {
         vec![
-            CurrencyType {
-                iso_code: "USD".into(),
-                conversion_rate: dec("1"),
-                is_corporate: true,
-            },
-            CurrencyType {
-                iso_code: "EUR".into(),
-                conversion_rate: dec("0.9"),
-                is_corporate: false,
-            },
-            CurrencyType {
-                iso_code: "JPY".into(),
-                conversion_rate: dec("150"),
-                is_corporate: false,
-            },
+            currency_type("USD", "1", true),
+            currency_type("EUR", "0.9", false),
+            currency_type("JPY", "150", false),
         ]
     }
 
     fn dated() -> Vec<DatedConversionRate> {
         vec![
-            DatedConversionRate {
-                iso_code: "EUR".into(),
-                start_date: d("2026-01-01"),
-                next_start_date: Some(d("2026-07-01")),
-                conversion_rate: dec("0.8"),
-            },
-            DatedConversionRate {
-                iso_code: "EUR".into(),
-                start_date: d("2026-07-01"),
-                next_start_date: None,
-                conversion_rate: dec("0.95"),
-            },
+            dated_rate("EUR", "2026-01-01", Some("2026-07-01"), "0.8"),
+            dated_rate("EUR", "2026-07-01", None, "0.95"),
         ]
     }
 
@@ -389,18 +367,8 @@ mod tests {
         // The first period starts at the beginning of the calendar, the last one's
         // NextStartDate is 9999-12-31.
         let periods = vec![
-            DatedConversionRate {
-                iso_code: "JPY".into(),
-                start_date: d("0001-01-01"),
-                next_start_date: Some(d("2026-01-01")),
-                conversion_rate: dec("140"),
-            },
-            DatedConversionRate {
-                iso_code: "JPY".into(),
-                start_date: d("2026-01-01"),
-                next_start_date: Some(d("9999-12-31")),
-                conversion_rate: dec("160"),
-            },
+            dated_rate("JPY", "0001-01-01", Some("2026-01-01"), "140"),
+            dated_rate("JPY", "2026-01-01", Some("9999-12-31"), "160"),
         ];
         let r = Rates::from_records(CurrencyMode::Dated, &types(), &periods);
         let at = |date: &str| r.convert(dec("1"), Some("USD"), Some("JPY"), Some(d(date)));

@@ -7,77 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::rollups::Rollups;
-
-/// The table of rollup fields: each row gives the field, its default API name on
-/// Account_Plan__c and its decimal places (`None` for dates), in the order of design.md §2.
-/// The enum, [`RollupField::all`], [`RollupField::api_name`] and [`RollupField::scale`] are
-/// made from it.
-macro_rules! rollup_fields {
-    ($($variant:ident => $api_name:literal, $scale:expr;)*) => {
-        /// One output field of a plan's rollups.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum RollupField {
-            $($variant,)*
-        }
-
-        impl RollupField {
-            /// How many rollup fields there are.
-            pub const COUNT: usize = [$(stringify!($variant)),*].len();
-
-            /// Every field, in the order of design.md §2.
-            pub fn all() -> [RollupField; RollupField::COUNT] {
-                [$(RollupField::$variant),*]
-            }
-
-            /// The field's default API name on Account_Plan__c.
-            pub fn api_name(&self) -> &'static str {
-                match self {
-                    $(RollupField::$variant => $api_name,)*
-                }
-            }
-
-            /// Decimal places of the field (amounts, coverage ratio and attainment 2, counts
-            /// 0); `None` for dates.
-            pub fn scale(&self) -> Option<u32> {
-                match self {
-                    $(RollupField::$variant => $scale,)*
-                }
-            }
-        }
-    };
-}
-
-rollup_fields! {
-    WonAmount => "Won_Amount__c", Some(2);
-    WonCount => "Won_Count__c", Some(0);
-    LostAmount => "Lost_Amount__c", Some(2);
-    LostCount => "Lost_Count__c", Some(0);
-    OpenPipeline => "Open_Pipeline__c", Some(2);
-    OpenCount => "Open_Count__c", Some(0);
-    WeightedPipeline => "Weighted_Pipeline__c", Some(2);
-    ExpectedRevenue => "Expected_Revenue__c", Some(2);
-    NewSalesNeeded => "New_Sales_Needed__c", Some(2);
-    PipelineNeeded => "Pipeline_Needed__c", Some(2);
-    PipelineGap => "Pipeline_Gap__c", Some(2);
-    CoverageRatio => "Coverage_Ratio__c", Some(2);
-    Attainment => "Attainment__c", Some(2);
-    ForecastTargetVariance => "Forecast_Target_Variance__c", Some(2);
-    LastActivityDate => "Last_Activity_Date__c", None;
-    NextActivityDate => "Next_Activity_Date__c", None;
-    OverdueTaskCount => "Overdue_Task_Count__c", Some(0);
-    ContactCount => "Contact_Count__c", Some(0);
-    EngagedContactCount => "Engaged_Contact_Count__c", Some(0);
-}
-
-impl RollupField {
-    /// The field with this default API name.
-    pub fn from_api_name(name: &str) -> Option<RollupField> {
-        RollupField::all()
-            .into_iter()
-            .find(|f| f.api_name() == name)
-    }
-}
+use super::rollups::{RollupField, Rollups};
 
 /// A field's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +36,18 @@ impl FieldValue {
     }
 }
 
+impl From<Decimal> for FieldValue {
+    fn from(v: Decimal) -> Self {
+        FieldValue::Decimal(v)
+    }
+}
+
+impl From<i64> for FieldValue {
+    fn from(v: i64) -> Self {
+        FieldValue::Int(v)
+    }
+}
+
 impl From<Option<Decimal>> for FieldValue {
     fn from(v: Option<Decimal>) -> Self {
         v.map_or(FieldValue::Null, FieldValue::Decimal)
@@ -115,43 +57,6 @@ impl From<Option<Decimal>> for FieldValue {
 impl From<Option<NaiveDate>> for FieldValue {
     fn from(v: Option<NaiveDate>) -> Self {
         v.map_or(FieldValue::Null, FieldValue::Date)
-    }
-}
-
-impl Rollups {
-    /// Every output field with its value, in [`RollupField::all`] order.
-    pub fn values(&self) -> Vec<(RollupField, FieldValue)> {
-        RollupField::all()
-            .into_iter()
-            .map(|f| (f, self.value(f)))
-            .collect()
-    }
-
-    /// One field's value.
-    pub fn value(&self, field: RollupField) -> FieldValue {
-        use FieldValue::{Decimal as D, Int};
-        use RollupField::*;
-        match field {
-            WonAmount => D(self.won_amount),
-            WonCount => Int(self.won_count),
-            LostAmount => D(self.lost_amount),
-            LostCount => Int(self.lost_count),
-            OpenPipeline => D(self.open_pipeline),
-            OpenCount => Int(self.open_count),
-            WeightedPipeline => D(self.weighted_pipeline),
-            ExpectedRevenue => D(self.expected_revenue),
-            NewSalesNeeded => self.new_sales_needed.into(),
-            PipelineNeeded => self.pipeline_needed.into(),
-            PipelineGap => self.pipeline_gap.into(),
-            CoverageRatio => self.coverage_ratio.into(),
-            Attainment => self.attainment.into(),
-            ForecastTargetVariance => self.forecast_target_variance.into(),
-            LastActivityDate => self.last_activity_date.into(),
-            NextActivityDate => self.next_activity_date.into(),
-            OverdueTaskCount => Int(self.overdue_task_count),
-            ContactCount => Int(self.contact_count),
-            EngagedContactCount => Int(self.engaged_contact_count),
-        }
     }
 }
 
@@ -212,33 +117,6 @@ mod tests {
             last_activity_date: Some(d("2026-08-01")),
             ..Rollups::default()
         }
-    }
-
-    #[test]
-    fn the_table_gives_counts_no_decimals_amounts_two_and_dates_none() {
-        use RollupField::*;
-        for f in RollupField::all() {
-            let expected = match f {
-                WonCount | LostCount | OpenCount | OverdueTaskCount | ContactCount
-                | EngagedContactCount => Some(0),
-                LastActivityDate | NextActivityDate => None,
-                _ => Some(2),
-            };
-            assert_eq!(f.scale(), expected, "{f:?}");
-        }
-        assert_eq!(RollupField::all()[0], WonAmount);
-        assert_eq!(RollupField::all()[18], EngagedContactCount);
-        assert_eq!(RollupField::COUNT, 19);
-    }
-
-    #[test]
-    fn api_names_are_unique_and_round_trip() {
-        let names: BTreeSet<_> = RollupField::all().iter().map(|f| f.api_name()).collect();
-        assert_eq!(names.len(), 19);
-        for f in RollupField::all() {
-            assert_eq!(RollupField::from_api_name(f.api_name()), Some(f));
-        }
-        assert_eq!(RollupField::from_api_name("Rollups_Changed_At__c"), None);
     }
 
     #[test]

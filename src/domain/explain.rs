@@ -9,9 +9,7 @@ use std::collections::{BTreeSet, HashSet};
 use chrono::{Duration, NaiveDate};
 use rust_decimal::Decimal;
 
-use super::activities::{
-    engaged_since, engaging_event, engaging_task, event_date, summarize, task_date,
-};
+use super::activities::{engaged_contacts, event_date, summarize, task_date};
 use super::compute::compute;
 use super::linking::{is_linkable, Candidate, PlanIndex};
 use super::membership::{Hierarchy, Membership};
@@ -733,17 +731,7 @@ pub fn plan_breakdown(
     b.overdue_tasks
         .sort_by(|x, y| (x.date, &x.id).cmp(&(y.date, &y.id)));
 
-    let since = engaged_since(today, rules.engaged_contact_days);
-    let engaged: HashSet<&str> = org
-        .tasks
-        .iter()
-        .filter_map(|t| engaging_task(t, since, today))
-        .chain(
-            org.events
-                .iter()
-                .filter_map(|e| engaging_event(e, since, today, rules.timezone)),
-        )
-        .collect();
+    let engaged = engaged_contacts(org, rules, today);
     b.contacts = org
         .contacts
         .iter()

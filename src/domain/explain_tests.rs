@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::domain::model::{Account, Contact, Event, Task};
-use crate::domain::testutil::{d, dec, opp, plan};
+use crate::domain::testutil::{d, dec, event, opp, plan};
 
 fn acct(id: &str, parent: Option<&str>) -> Account {
     Account {
@@ -285,13 +285,8 @@ fn the_breakdown_lists_each_opportunity_activity_and_contact_behind_the_numbers(
         task("T_NEXT", "2026-08-20", false, None),
     ];
     data.events = vec![Event {
-        id: "E_OLD".into(),
         account_id: Some("A".into()),
-        what_id: None,
-        who_id: Some("K2".into()),
-        activity_date: Some(d("2026-07-01")),
-        start: None,
-        is_all_day: true,
+        ..event("E_OLD", "K2", Some("2026-07-01"))
     }];
     data.contacts = ["K1", "K2", "K3"]
         .iter()

@@ -9,8 +9,9 @@ use serde_json::Value;
 
 use super::compute::compute;
 use super::currency::Rates;
-use super::diff::{FieldValue, RollupField};
+use super::diff::FieldValue;
 use super::model::{Account, Contact, Event, Opportunity, OrgData, Plan, Rules, Task};
+use super::rollups::RollupField;
 
 const ORG: &str = include_str!("../../tests/fixtures/golden/org.json");
 const EXPECTED: &str = include_str!("../../tests/fixtures/golden/expected.json");

@@ -24,8 +24,8 @@ pub(crate) mod testutil;
 
 pub use compute::{compute, Finding, FindingKind, Outcome};
 pub use currency::{CurrencyError, CurrencyMode, CurrencyType, DatedConversionRate, Rates};
-pub use diff::{diff_rollups, plans_touched_by, FieldChange, FieldValue, RollupField};
+pub use diff::{diff_rollups, plans_touched_by, FieldChange, FieldValue};
 pub use membership::Membership;
 pub use model::{today_in, Account, Contact, Event, Opportunity, OrgData, Plan, Rules, Task};
-pub use rollups::Rollups;
+pub use rollups::{RollupField, Rollups};
 pub use snapshot::PlanState;

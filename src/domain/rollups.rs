@@ -7,32 +7,132 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::activities::ActivitySummary;
 use super::currency::{CurrencyError, Rates};
+use super::diff::FieldValue;
 use super::model::{Opportunity, Plan, Rules};
 
-/// The output fields of one plan, already rounded to each field's scale.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Rollups {
-    pub won_amount: Decimal,
-    pub won_count: i64,
-    pub lost_amount: Decimal,
-    pub lost_count: i64,
-    pub open_pipeline: Decimal,
-    pub open_count: i64,
-    pub weighted_pipeline: Decimal,
-    pub expected_revenue: Decimal,
-    pub new_sales_needed: Option<Decimal>,
-    pub pipeline_needed: Option<Decimal>,
-    pub pipeline_gap: Option<Decimal>,
-    pub coverage_ratio: Option<Decimal>,
-    /// A percent: 45.25 means 45.25 %.
-    pub attainment: Option<Decimal>,
-    /// target − expected revenue: positive means the plan is expected to fall short.
-    pub forecast_target_variance: Option<Decimal>,
-    pub last_activity_date: Option<NaiveDate>,
-    pub next_activity_date: Option<NaiveDate>,
-    pub overdue_task_count: i64,
-    pub contact_count: i64,
-    pub engaged_contact_count: i64,
+/// The table of rollup fields, in the order of design.md §2. Each row gives the field, its
+/// name (in [`Rollups`], as its `[mapping.plan]` key and in JSON output), its type in
+/// [`Rollups`], its default API name on Account_Plan__c (and Account_Plan_Snapshot__c) and
+/// its decimal places (`None` for dates).
+///
+/// The rows are handed to the macro named first, after the tokens given with it, so other
+/// modules build from the same rows: this module makes [`RollupField`] and [`Rollups`] from
+/// them, the configuration the `[mapping.plan]` keys with their defaults, and the metadata
+/// the list of embedded field files of both objects.
+///
+/// Adding a rollup is, in the code, a row here and its formula in [`finish`]. The org needs
+/// the field too: its `.field-meta.xml` on both objects and its permissions in the two
+/// permission sets of `schema/salesforce/` (the build fails while a field file is missing);
+/// `config/plansync.example.toml` documents the new key, and the golden org's
+/// `expected.json` gets its values.
+macro_rules! rollup_table {
+    ($callback:ident! { $($prefix:tt)* }) => {
+        $callback! {
+            $($prefix)*
+            WonAmount won_amount: Decimal => "Won_Amount__c", Some(2);
+            WonCount won_count: i64 => "Won_Count__c", Some(0);
+            LostAmount lost_amount: Decimal => "Lost_Amount__c", Some(2);
+            LostCount lost_count: i64 => "Lost_Count__c", Some(0);
+            OpenPipeline open_pipeline: Decimal => "Open_Pipeline__c", Some(2);
+            OpenCount open_count: i64 => "Open_Count__c", Some(0);
+            WeightedPipeline weighted_pipeline: Decimal => "Weighted_Pipeline__c", Some(2);
+            ExpectedRevenue expected_revenue: Decimal => "Expected_Revenue__c", Some(2);
+            NewSalesNeeded new_sales_needed: Option<Decimal> => "New_Sales_Needed__c", Some(2);
+            PipelineNeeded pipeline_needed: Option<Decimal> => "Pipeline_Needed__c", Some(2);
+            PipelineGap pipeline_gap: Option<Decimal> => "Pipeline_Gap__c", Some(2);
+            CoverageRatio coverage_ratio: Option<Decimal> => "Coverage_Ratio__c", Some(2);
+            /// A percent: 45.25 means 45.25 %.
+            Attainment attainment: Option<Decimal> => "Attainment__c", Some(2);
+            /// target − expected revenue: positive means the plan is expected to fall short.
+            ForecastTargetVariance forecast_target_variance: Option<Decimal>
+                => "Forecast_Target_Variance__c", Some(2);
+            LastActivityDate last_activity_date: Option<NaiveDate> => "Last_Activity_Date__c", None;
+            NextActivityDate next_activity_date: Option<NaiveDate> => "Next_Activity_Date__c", None;
+            OverdueTaskCount overdue_task_count: i64 => "Overdue_Task_Count__c", Some(0);
+            ContactCount contact_count: i64 => "Contact_Count__c", Some(0);
+            EngagedContactCount engaged_contact_count: i64 => "Engaged_Contact_Count__c", Some(0);
+        }
+    };
+}
+pub(crate) use rollup_table;
+
+/// Makes [`RollupField`] and [`Rollups`] from the rows of [`rollup_table`].
+macro_rules! rollup_items {
+    ($($(#[$doc:meta])* $variant:ident $field:ident: $ty:ty => $api:literal, $scale:expr;)*) => {
+        /// One output field of a plan's rollups.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum RollupField {
+            $($variant,)*
+        }
+
+        impl RollupField {
+            /// How many rollup fields there are.
+            pub const COUNT: usize = [$(stringify!($variant)),*].len();
+
+            /// Every field, in the order of design.md §2.
+            pub fn all() -> [RollupField; RollupField::COUNT] {
+                [$(RollupField::$variant),*]
+            }
+
+            /// The field's default API name on Account_Plan__c.
+            pub fn api_name(&self) -> &'static str {
+                match self {
+                    $(RollupField::$variant => $api,)*
+                }
+            }
+
+            /// The field's name: in [`Rollups`], as its `[mapping.plan]` key, in JSON output.
+            pub fn key(&self) -> &'static str {
+                match self {
+                    $(RollupField::$variant => stringify!($field),)*
+                }
+            }
+
+            /// Decimal places of the field (amounts, coverage ratio and attainment 2, counts
+            /// 0); `None` for dates.
+            pub fn scale(&self) -> Option<u32> {
+                match self {
+                    $(RollupField::$variant => $scale,)*
+                }
+            }
+        }
+
+        /// The output fields of one plan, already rounded to each field's scale.
+        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        pub struct Rollups {
+            $($(#[$doc])* pub $field: $ty,)*
+        }
+
+        impl Rollups {
+            /// One field's value.
+            pub fn value(&self, field: RollupField) -> FieldValue {
+                match field {
+                    $(RollupField::$variant => self.$field.into(),)*
+                }
+            }
+        }
+    };
+}
+
+rollup_table!(rollup_items! {});
+
+impl RollupField {
+    /// The field with this default API name.
+    pub fn from_api_name(name: &str) -> Option<RollupField> {
+        RollupField::all()
+            .into_iter()
+            .find(|f| f.api_name() == name)
+    }
+}
+
+impl Rollups {
+    /// Every output field with its value, in [`RollupField::all`] order.
+    pub fn values(&self) -> Vec<(RollupField, FieldValue)> {
+        RollupField::all()
+            .into_iter()
+            .map(|f| (f, self.value(f)))
+            .collect()
+    }
 }
 
 /// Rounds to `scale` places, half away from zero.
@@ -192,8 +292,37 @@ pub fn finish(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
     use crate::domain::testutil::{d, dec, opp, plan};
+
+    #[test]
+    fn the_table_gives_counts_no_decimals_amounts_two_and_dates_none() {
+        use RollupField::*;
+        for f in RollupField::all() {
+            let expected = match f {
+                WonCount | LostCount | OpenCount | OverdueTaskCount | ContactCount
+                | EngagedContactCount => Some(0),
+                LastActivityDate | NextActivityDate => None,
+                _ => Some(2),
+            };
+            assert_eq!(f.scale(), expected, "{f:?}");
+        }
+        assert_eq!(RollupField::all()[0], WonAmount);
+        assert_eq!(RollupField::all()[18], EngagedContactCount);
+        assert_eq!(RollupField::COUNT, 19);
+    }
+
+    #[test]
+    fn api_names_are_unique_and_round_trip() {
+        let names: BTreeSet<_> = RollupField::all().iter().map(|f| f.api_name()).collect();
+        assert_eq!(names.len(), 19);
+        for f in RollupField::all() {
+            assert_eq!(RollupField::from_api_name(f.api_name()), Some(f));
+        }
+        assert_eq!(RollupField::from_api_name("Rollups_Changed_At__c"), None);
+    }
 
     fn o(amount: Option<&str>, closed: bool, won: bool, prob: &str, category: &str) -> Opportunity {
         let mut o = opp("O", "A", "2026-05-01");

@@ -63,75 +63,64 @@ pub fn custom_key_prefix(object: &str) -> &'static str {
 }
 
 macro_rules! embed {
-    ($($path:literal),* $(,)?) => {
+    ($($path:expr),* $(,)?) => {
         &[$(($path, include_str!(concat!(
             "../../schema/salesforce/force-app/main/default/objects/", $path)))),*]
     };
 }
 
-/// The project's metadata files, embedded so the binary needs no files at run time.
-const EMBEDDED: &[(&str, &str)] = embed!(
-    "Account_Plan__c/Account_Plan__c.object-meta.xml",
-    "Account_Plan__c/fields/Account__c.field-meta.xml",
-    "Account_Plan__c/fields/Period_Start__c.field-meta.xml",
-    "Account_Plan__c/fields/Period_End__c.field-meta.xml",
-    "Account_Plan__c/fields/Revenue_Target__c.field-meta.xml",
-    "Account_Plan__c/fields/Close_Ratio__c.field-meta.xml",
-    "Account_Plan__c/fields/Include_Child_Accounts__c.field-meta.xml",
-    "Account_Plan__c/fields/Status__c.field-meta.xml",
-    "Account_Plan__c/fields/Won_Amount__c.field-meta.xml",
-    "Account_Plan__c/fields/Won_Count__c.field-meta.xml",
-    "Account_Plan__c/fields/Sync_Problem__c.field-meta.xml",
-    "Account_Plan__c/fields/Lost_Amount__c.field-meta.xml",
-    "Account_Plan__c/fields/Lost_Count__c.field-meta.xml",
-    "Account_Plan__c/fields/Open_Pipeline__c.field-meta.xml",
-    "Account_Plan__c/fields/Open_Count__c.field-meta.xml",
-    "Account_Plan__c/fields/Weighted_Pipeline__c.field-meta.xml",
-    "Account_Plan__c/fields/Expected_Revenue__c.field-meta.xml",
-    "Account_Plan__c/fields/New_Sales_Needed__c.field-meta.xml",
-    "Account_Plan__c/fields/Pipeline_Needed__c.field-meta.xml",
-    "Account_Plan__c/fields/Pipeline_Gap__c.field-meta.xml",
-    "Account_Plan__c/fields/Coverage_Ratio__c.field-meta.xml",
-    "Account_Plan__c/fields/Attainment__c.field-meta.xml",
-    "Account_Plan__c/fields/Forecast_Target_Variance__c.field-meta.xml",
-    "Account_Plan__c/fields/Last_Activity_Date__c.field-meta.xml",
-    "Account_Plan__c/fields/Next_Activity_Date__c.field-meta.xml",
-    "Account_Plan__c/fields/Overdue_Task_Count__c.field-meta.xml",
-    "Account_Plan__c/fields/Contact_Count__c.field-meta.xml",
-    "Account_Plan__c/fields/Engaged_Contact_Count__c.field-meta.xml",
-    "Account_Plan__c/fields/Rollups_Changed_At__c.field-meta.xml",
-    "Account_Plan_Account__c/Account_Plan_Account__c.object-meta.xml",
-    "Account_Plan_Account__c/fields/Account_Plan__c.field-meta.xml",
-    "Account_Plan_Account__c/fields/Account__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/Account_Plan_Snapshot__c.object-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Account_Plan__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Snapshot_Date__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Snapshot_Key__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Won_Amount__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Won_Count__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Lost_Amount__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Lost_Count__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Open_Pipeline__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Open_Count__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Weighted_Pipeline__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Expected_Revenue__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/New_Sales_Needed__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Pipeline_Needed__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Pipeline_Gap__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Coverage_Ratio__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Attainment__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Forecast_Target_Variance__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Last_Activity_Date__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Next_Activity_Date__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Overdue_Task_Count__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Contact_Count__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Engaged_Contact_Count__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Revenue_Target__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Close_Ratio_Used__c.field-meta.xml",
-    "Account_Plan_Snapshot__c/fields/Plan_Status__c.field-meta.xml",
-    "Opportunity/fields/Account_Plan__c.field-meta.xml",
-    "Opportunity/fields/Plan_Link_Locked__c.field-meta.xml",
-);
+/// Makes [`EMBEDDED`] from the files given and the rows of the rollup table: every rollup
+/// field has a file on the plan and on the snapshot object.
+macro_rules! embed_objects {
+    (
+        { $($lead:literal,)* }
+        { $($middle:literal,)* }
+        { $($tail:literal,)* }
+        $($(#[$doc:meta])* $variant:ident $field:ident: $ty:ty => $api:literal, $scale:expr;)*
+    ) => {
+        /// The project's metadata files, embedded so the binary needs no files at run time:
+        /// the plan object's inputs, its rollup fields, the rest of the plan and the junction
+        /// object, the snapshot's own fields, its rollup fields, and what follows.
+        const EMBEDDED: &[(&str, &str)] = embed!(
+            $($lead,)*
+            $(concat!("Account_Plan__c/fields/", $api, ".field-meta.xml"),)*
+            $($middle,)*
+            $(concat!("Account_Plan_Snapshot__c/fields/", $api, ".field-meta.xml"),)*
+            $($tail,)*
+        );
+    };
+}
+
+crate::domain::rollups::rollup_table!(embed_objects! {
+    {
+        "Account_Plan__c/Account_Plan__c.object-meta.xml",
+        "Account_Plan__c/fields/Account__c.field-meta.xml",
+        "Account_Plan__c/fields/Period_Start__c.field-meta.xml",
+        "Account_Plan__c/fields/Period_End__c.field-meta.xml",
+        "Account_Plan__c/fields/Revenue_Target__c.field-meta.xml",
+        "Account_Plan__c/fields/Close_Ratio__c.field-meta.xml",
+        "Account_Plan__c/fields/Include_Child_Accounts__c.field-meta.xml",
+        "Account_Plan__c/fields/Status__c.field-meta.xml",
+    }
+    {
+        "Account_Plan__c/fields/Sync_Problem__c.field-meta.xml",
+        "Account_Plan__c/fields/Rollups_Changed_At__c.field-meta.xml",
+        "Account_Plan_Account__c/Account_Plan_Account__c.object-meta.xml",
+        "Account_Plan_Account__c/fields/Account_Plan__c.field-meta.xml",
+        "Account_Plan_Account__c/fields/Account__c.field-meta.xml",
+        "Account_Plan_Snapshot__c/Account_Plan_Snapshot__c.object-meta.xml",
+        "Account_Plan_Snapshot__c/fields/Account_Plan__c.field-meta.xml",
+        "Account_Plan_Snapshot__c/fields/Snapshot_Date__c.field-meta.xml",
+        "Account_Plan_Snapshot__c/fields/Snapshot_Key__c.field-meta.xml",
+    }
+    {
+        "Account_Plan_Snapshot__c/fields/Revenue_Target__c.field-meta.xml",
+        "Account_Plan_Snapshot__c/fields/Close_Ratio_Used__c.field-meta.xml",
+        "Account_Plan_Snapshot__c/fields/Plan_Status__c.field-meta.xml",
+        "Opportunity/fields/Account_Plan__c.field-meta.xml",
+        "Opportunity/fields/Plan_Link_Locked__c.field-meta.xml",
+    }
+});
 
 macro_rules! embed_package {
     ($($path:literal),* $(,)?) => {

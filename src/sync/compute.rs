@@ -537,12 +537,19 @@ mod tests {
         let now = DateTime::<Utc>::UNIX_EPOCH;
         let today = d("2026-08-15");
         // The plan's rollups as the CRM holds them (an open 200 USD, nothing else).
-        let open = serde_json::json!({
-            "Open_Pipeline__c": 200, "Open_Count__c": 1, "Won_Amount__c": 0, "Won_Count__c": 0,
-            "Lost_Amount__c": 0, "Lost_Count__c": 0, "Weighted_Pipeline__c": 0,
-            "Expected_Revenue__c": 0, "Overdue_Task_Count__c": 0, "Contact_Count__c": 0,
-            "Engaged_Contact_Count__c": 0,
-        });
+        let held = Rollups {
+            open_pipeline: dec("200"),
+            open_count: 1,
+            ..Rollups::default()
+        };
+        let open = Value::Object(
+            names
+                .plan
+                .rollups
+                .iter()
+                .map(|(f, name)| (name.clone(), field_value_json(&held.value(*f))))
+                .collect(),
+        );
 
         // GBP has no rate: only Sync_Problem__c is written, without Rollups_Changed_At__c.
         let planned = plan_writes(

@@ -164,7 +164,7 @@ pub fn opportunity(names: &Names, r: &MirrorRecord) -> Opportunity {
         forecast_category: text(&r.fields, &n.forecast_category),
         currency: n.currency.as_deref().and_then(|c| text(&r.fields, c)),
         plan_id: text(&r.fields, &n.plan_link),
-        link_locked: boolean(&r.fields, &n.link_locked),
+        link_locked: boolean(&r.fields, &n.plan_link_locked),
         discriminator: n.discriminator.as_deref().and_then(|d| text(&r.fields, d)),
     }
 }
@@ -196,8 +196,8 @@ pub fn event(names: &Names, r: &MirrorRecord) -> Event {
         what_id: text(&r.fields, &n.what_id),
         who_id: text(&r.fields, &n.who_id),
         activity_date: date(&r.fields, &n.activity_date),
-        start: datetime(&r.fields, &n.start),
-        is_all_day: boolean(&r.fields, &n.is_all_day),
+        start: datetime(&r.fields, &n.start_date_time),
+        is_all_day: boolean(&r.fields, &n.is_all_day_event),
     }
 }
 

@@ -1,7 +1,10 @@
 //! The CRM API names the cycle reads and writes, per object (design.md §2), resolved once from
 //! the `[mapping]` configuration so the rest of the cycle never spells an API name itself.
 
-use crate::config::{Mapping, PlanMapping};
+use crate::config::{
+    AccountMapping, ContactMapping, EventMapping, Mapping, OpportunityMapping, PlanAccountMapping,
+    PlanMapping, SnapshotMapping, TaskMapping,
+};
 use crate::domain::RollupField;
 
 /// The objects the cycle pulls, in pull order.
@@ -50,107 +53,60 @@ impl ObjectKind {
     }
 }
 
-/// Field API names of the Account object.
-#[derive(Debug, Clone)]
-pub struct AccountNames {
-    pub object: String,
-    pub name: String,
-    pub parent_id: String,
-}
-
-/// Field API names of the account plan object, including the rollup outputs.
+/// Field API names of the account plan object: its `[mapping.plan]` table (through `Deref`)
+/// and what the cycle resolves from the configuration.
 #[derive(Debug, Clone)]
 pub struct PlanNames {
-    pub object: String,
-    pub name: String,
-    pub account: String,
-    pub period_start: String,
-    pub period_end: String,
-    pub revenue_target: String,
-    pub close_ratio: String,
-    pub include_child_accounts: String,
-    pub status: String,
+    mapping: PlanMapping,
+    /// CurrencyIsoCode, read in multi-currency orgs only.
     pub currency: Option<String>,
+    /// `[linking] discriminator_field`, when set.
     pub discriminator: Option<String>,
-    /// Output field per rollup.
+    /// Output field per rollup, in [`RollupField::all`] order.
     pub rollups: Vec<(RollupField, String)>,
-    pub rollups_changed_at: String,
     /// Where the reason a plan's rollups are frozen is written; `None` when the mapping
-    /// turns it off (an empty name).
+    /// turns it off (an empty name). It stands for the mapping's `sync_problem`.
     pub sync_problem: Option<String>,
 }
 
-/// Field API names of the plan-to-account junction object.
-#[derive(Debug, Clone)]
-pub struct PlanAccountNames {
-    pub object: String,
-    pub plan: String,
-    pub account: String,
-}
-
-/// Field API names of the Opportunity object.
+/// Field API names of the Opportunity object: its `[mapping.opportunity]` table (through
+/// `Deref`) and what the cycle resolves from the configuration.
 #[derive(Debug, Clone)]
 pub struct OpportunityNames {
-    pub object: String,
-    pub name: String,
-    pub account_id: String,
-    pub amount: String,
-    pub close_date: String,
-    pub stage_name: String,
-    pub is_closed: String,
-    pub is_won: String,
-    pub probability: String,
-    pub forecast_category: String,
+    mapping: OpportunityMapping,
+    /// CurrencyIsoCode, read in multi-currency orgs only.
     pub currency: Option<String>,
-    pub plan_link: String,
-    pub link_locked: String,
+    /// `[linking] discriminator_field`, when set.
     pub discriminator: Option<String>,
 }
 
-/// Field API names of the Contact object.
-#[derive(Debug, Clone)]
-pub struct ContactNames {
-    pub object: String,
-    pub account_id: String,
-}
-
-/// Field API names of the Task object.
-#[derive(Debug, Clone)]
-pub struct TaskNames {
-    pub object: String,
-    pub account_id: String,
-    pub what_id: String,
-    pub who_id: String,
-    pub activity_date: String,
-    pub is_closed: String,
-}
-
-/// Field API names of the Event object.
-#[derive(Debug, Clone)]
-pub struct EventNames {
-    pub object: String,
-    pub account_id: String,
-    pub what_id: String,
-    pub who_id: String,
-    pub activity_date: String,
-    pub start: String,
-    pub is_all_day: String,
-}
-
-/// Field API names of the plan snapshot object; its metric fields carry the plan's rollup
-/// field names.
+/// Field API names of the plan snapshot object: its `[mapping.snapshot]` table (through
+/// `Deref`); its metric fields carry the plan's rollup field names.
 #[derive(Debug, Clone)]
 pub struct SnapshotNames {
-    pub object: String,
-    pub plan: String,
-    pub snapshot_date: String,
-    pub snapshot_key: String,
-    pub revenue_target: String,
-    pub close_ratio_used: String,
-    pub plan_status: String,
-    /// CurrencyIsoCode, in multi-currency orgs only.
+    mapping: SnapshotMapping,
+    /// CurrencyIsoCode, written in multi-currency orgs only.
     pub currency: Option<String>,
 }
+
+/// Reads the names of an object's `[mapping]` table through the names the cycle uses.
+macro_rules! names_deref {
+    ($($names:ident => $mapping:ident),* $(,)?) => {
+        $(impl std::ops::Deref for $names {
+            type Target = $mapping;
+
+            fn deref(&self) -> &$mapping {
+                &self.mapping
+            }
+        })*
+    };
+}
+
+names_deref!(
+    PlanNames => PlanMapping,
+    OpportunityNames => OpportunityMapping,
+    SnapshotNames => SnapshotMapping,
+);
 
 /// Field API names of the currency rate objects of a multi-currency org.
 #[derive(Debug, Clone)]
@@ -164,10 +120,6 @@ pub struct CurrencyNames {
     pub next_start_date: String,
     pub dated_iso_code: String,
     pub dated_conversion_rate: String,
-    /// The plan's and the opportunity's currency code fields, read only while the org is
-    /// multi-currency (see [`Names::set_multi_currency`]).
-    pub plan_iso_code: String,
-    pub opportunity_iso_code: String,
 }
 
 /// Every API name the cycle uses.
@@ -175,13 +127,13 @@ pub struct CurrencyNames {
 pub struct Names {
     pub currency: CurrencyNames,
     pub snapshot: SnapshotNames,
-    pub account: AccountNames,
+    pub account: AccountMapping,
     pub plan: PlanNames,
-    pub plan_account: PlanAccountNames,
+    pub plan_account: PlanAccountMapping,
     pub opportunity: OpportunityNames,
-    pub contact: ContactNames,
-    pub task: TaskNames,
-    pub event: EventNames,
+    pub contact: ContactMapping,
+    pub task: TaskMapping,
+    pub event: EventMapping,
 }
 
 /// The system fields every pulled object carries.
@@ -241,7 +193,7 @@ impl Names {
                     &o.probability,
                     &o.forecast_category,
                     &o.plan_link,
-                    &o.link_locked,
+                    &o.plan_link_locked,
                 ];
                 v.extend(o.currency.iter());
                 v.extend(o.discriminator.iter());
@@ -265,8 +217,8 @@ impl Names {
                     &e.what_id,
                     &e.who_id,
                     &e.activity_date,
-                    &e.start,
-                    &e.is_all_day,
+                    &e.start_date_time,
+                    &e.is_all_day_event,
                 ]
             }
         };
@@ -283,9 +235,9 @@ impl Names {
     /// Reads the currency code fields of plans and opportunities (a multi-currency org) or
     /// not (a single-currency org, where they do not exist).
     pub fn set_multi_currency(&mut self, multi_currency: bool) {
-        self.plan.currency = multi_currency.then(|| self.currency.plan_iso_code.clone());
+        self.plan.currency = multi_currency.then(|| self.plan.currency_iso_code.clone());
         self.opportunity.currency =
-            multi_currency.then(|| self.currency.opportunity_iso_code.clone());
+            multi_currency.then(|| self.opportunity.currency_iso_code.clone());
     }
 
     /// Resolves the names from `[mapping]`. Currency fields are read only in multi-currency
@@ -294,7 +246,7 @@ impl Names {
     pub fn from_mapping(m: &Mapping, multi_currency: bool, discriminator: Option<&str>) -> Names {
         let rollups = RollupField::all()
             .iter()
-            .map(|f| (*f, plan_rollup_name(&m.plan, *f).to_string()))
+            .map(|f| (*f, m.plan.rollup(*f).to_string()))
             .collect();
         Names {
             currency: CurrencyNames {
@@ -307,109 +259,29 @@ impl Names {
                 next_start_date: m.dated_conversion_rate.next_start_date.clone(),
                 dated_iso_code: m.dated_conversion_rate.iso_code.clone(),
                 dated_conversion_rate: m.dated_conversion_rate.conversion_rate.clone(),
-                plan_iso_code: m.plan.currency_iso_code.clone(),
-                opportunity_iso_code: m.opportunity.currency_iso_code.clone(),
             },
             snapshot: SnapshotNames {
-                object: m.snapshot.object.clone(),
-                plan: m.snapshot.plan.clone(),
-                snapshot_date: m.snapshot.snapshot_date.clone(),
-                snapshot_key: m.snapshot.snapshot_key.clone(),
-                revenue_target: m.snapshot.revenue_target.clone(),
-                close_ratio_used: m.snapshot.close_ratio_used.clone(),
-                plan_status: m.snapshot.plan_status.clone(),
+                mapping: m.snapshot.clone(),
                 currency: multi_currency.then(|| m.snapshot.currency_iso_code.clone()),
             },
-            account: AccountNames {
-                object: m.account.object.clone(),
-                name: m.account.name.clone(),
-                parent_id: m.account.parent_id.clone(),
-            },
+            account: m.account.clone(),
             plan: PlanNames {
-                object: m.plan.object.clone(),
-                name: m.plan.name.clone(),
-                account: m.plan.account.clone(),
-                period_start: m.plan.period_start.clone(),
-                period_end: m.plan.period_end.clone(),
-                revenue_target: m.plan.revenue_target.clone(),
-                close_ratio: m.plan.close_ratio.clone(),
-                include_child_accounts: m.plan.include_child_accounts.clone(),
-                status: m.plan.status.clone(),
+                mapping: m.plan.clone(),
                 currency: multi_currency.then(|| m.plan.currency_iso_code.clone()),
                 discriminator: discriminator.map(str::to_string),
                 rollups,
-                rollups_changed_at: m.plan.rollups_changed_at.clone(),
                 sync_problem: Some(m.plan.sync_problem.clone()).filter(|n| !n.is_empty()),
             },
-            plan_account: PlanAccountNames {
-                object: m.plan_account.object.clone(),
-                plan: m.plan_account.plan.clone(),
-                account: m.plan_account.account.clone(),
-            },
+            plan_account: m.plan_account.clone(),
             opportunity: OpportunityNames {
-                object: m.opportunity.object.clone(),
-                name: m.opportunity.name.clone(),
-                account_id: m.opportunity.account_id.clone(),
-                amount: m.opportunity.amount.clone(),
-                close_date: m.opportunity.close_date.clone(),
-                stage_name: m.opportunity.stage_name.clone(),
-                is_closed: m.opportunity.is_closed.clone(),
-                is_won: m.opportunity.is_won.clone(),
-                probability: m.opportunity.probability.clone(),
-                forecast_category: m.opportunity.forecast_category.clone(),
+                mapping: m.opportunity.clone(),
                 currency: multi_currency.then(|| m.opportunity.currency_iso_code.clone()),
-                plan_link: m.opportunity.plan_link.clone(),
-                link_locked: m.opportunity.plan_link_locked.clone(),
                 discriminator: discriminator.map(str::to_string),
             },
-            contact: ContactNames {
-                object: m.contact.object.clone(),
-                account_id: m.contact.account_id.clone(),
-            },
-            task: TaskNames {
-                object: m.task.object.clone(),
-                account_id: m.task.account_id.clone(),
-                what_id: m.task.what_id.clone(),
-                who_id: m.task.who_id.clone(),
-                activity_date: m.task.activity_date.clone(),
-                is_closed: m.task.is_closed.clone(),
-            },
-            event: EventNames {
-                object: m.event.object.clone(),
-                account_id: m.event.account_id.clone(),
-                what_id: m.event.what_id.clone(),
-                who_id: m.event.who_id.clone(),
-                activity_date: m.event.activity_date.clone(),
-                start: m.event.start_date_time.clone(),
-                is_all_day: m.event.is_all_day_event.clone(),
-            },
+            contact: m.contact.clone(),
+            task: m.task.clone(),
+            event: m.event.clone(),
         }
-    }
-}
-
-/// The configured API name of a rollup output field.
-fn plan_rollup_name(p: &PlanMapping, field: RollupField) -> &str {
-    use RollupField::*;
-    match field {
-        WonAmount => &p.won_amount,
-        WonCount => &p.won_count,
-        LostAmount => &p.lost_amount,
-        LostCount => &p.lost_count,
-        OpenPipeline => &p.open_pipeline,
-        OpenCount => &p.open_count,
-        WeightedPipeline => &p.weighted_pipeline,
-        ExpectedRevenue => &p.expected_revenue,
-        NewSalesNeeded => &p.new_sales_needed,
-        PipelineNeeded => &p.pipeline_needed,
-        PipelineGap => &p.pipeline_gap,
-        CoverageRatio => &p.coverage_ratio,
-        Attainment => &p.attainment,
-        ForecastTargetVariance => &p.forecast_target_variance,
-        LastActivityDate => &p.last_activity_date,
-        NextActivityDate => &p.next_activity_date,
-        OverdueTaskCount => &p.overdue_task_count,
-        ContactCount => &p.contact_count,
-        EngagedContactCount => &p.engaged_contact_count,
     }
 }
 
@@ -436,5 +308,38 @@ mod tests {
             Some(ObjectKind::PlanAccount)
         );
         assert_eq!(ObjectKind::parse("Lead"), None);
+    }
+
+    #[test]
+    fn names_follow_the_mapping_and_the_currency_mode() {
+        let mut m = Mapping::default();
+        m.plan.won_count = "Wins__c".into();
+        m.plan.sync_problem = String::new();
+        m.opportunity.plan_link_locked = "Locked__c".into();
+        m.event.is_all_day_event = "All_Day__c".into();
+        let mut names = Names::from_mapping(&m, true, Some("Region__c"));
+        assert_eq!(names.plan.rollups.len(), RollupField::COUNT);
+        assert_eq!(
+            names.plan.rollups[1],
+            (RollupField::WonCount, "Wins__c".to_string())
+        );
+        assert_eq!(names.plan.sync_problem, None);
+        let has =
+            |names: &Names, kind, field: &str| names.select_fields(kind).iter().any(|f| f == field);
+        assert!(has(&names, ObjectKind::Plan, "Wins__c"));
+        assert!(!has(&names, ObjectKind::Plan, "Won_Count__c"));
+        assert!(!has(&names, ObjectKind::Plan, "Sync_Problem__c"));
+        assert!(has(&names, ObjectKind::Plan, "Region__c"));
+        assert!(has(&names, ObjectKind::Plan, "CurrencyIsoCode"));
+        assert!(has(&names, ObjectKind::Opportunity, "Locked__c"));
+        assert!(has(&names, ObjectKind::Event, "All_Day__c"));
+        assert_eq!(names.snapshot.currency.as_deref(), Some("CurrencyIsoCode"));
+
+        names.set_multi_currency(false);
+        assert_eq!(names.plan.currency, None);
+        assert!(!has(&names, ObjectKind::Plan, "CurrencyIsoCode"));
+        assert!(!has(&names, ObjectKind::Opportunity, "CurrencyIsoCode"));
+        names.set_multi_currency(true);
+        assert!(has(&names, ObjectKind::Opportunity, "CurrencyIsoCode"));
     }
 }
