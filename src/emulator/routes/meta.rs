@@ -8,9 +8,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::records::object_def;
+use super::{json_or_error, query_param};
 use crate::emulator::server::{ApiVersion, Shared};
 use crate::emulator::wire::{json_response, ApiError};
 use crate::metadata::{FieldDef, FieldType, ObjectDef};
@@ -36,6 +37,27 @@ fn urls(def: &ObjectDef, version: &str) -> Value {
     })
 }
 
+/// The properties the object list and describe give of an object, then `rest`.
+fn object_json<const N: usize>(def: &ObjectDef, rest: [(&str, Value); N]) -> Value {
+    let mut object = Map::new();
+    let properties = [
+        ("name", json!(def.name)),
+        ("label", json!(def.label)),
+        ("labelPlural", json!(def.label_plural)),
+        ("keyPrefix", json!(def.key_prefix)),
+        ("custom", json!(def.custom)),
+        ("createable", json!(def.createable)),
+        ("updateable", json!(def.updateable)),
+        ("deletable", json!(def.deletable)),
+        ("queryable", json!(def.queryable)),
+        ("replicateable", json!(true)),
+    ];
+    for (key, value) in properties.into_iter().chain(rest) {
+        object.insert(key.to_string(), value);
+    }
+    Value::Object(object)
+}
+
 /// `GET sobjects`: the object list.
 pub(super) async fn sobjects(
     State(shared): State<Arc<Shared>>,
@@ -45,21 +67,7 @@ pub(super) async fn sobjects(
     let list: Vec<Value> = org
         .catalog()
         .objects()
-        .map(|def| {
-            json!({
-                "name": def.name,
-                "label": def.label,
-                "labelPlural": def.label_plural,
-                "keyPrefix": def.key_prefix,
-                "custom": def.custom,
-                "createable": def.createable,
-                "updateable": def.updateable,
-                "deletable": def.deletable,
-                "queryable": def.queryable,
-                "replicateable": true,
-                "urls": urls(def, &version.0),
-            })
-        })
+        .map(|def| object_json(def, [("urls", urls(def, &version.0))]))
         .collect();
     json_response(
         StatusCode::OK,
@@ -109,20 +117,14 @@ pub(super) async fn describe(
         Ok(def) => def,
         Err(err) => return err.into_response(),
     };
-    let body = json!({
-        "name": def.name,
-        "label": def.label,
-        "labelPlural": def.label_plural,
-        "keyPrefix": def.key_prefix,
-        "custom": def.custom,
-        "createable": def.createable,
-        "updateable": def.updateable,
-        "deletable": def.deletable,
-        "queryable": def.queryable,
-        "replicateable": true,
-        "fields": def.fields.values().map(field_json).collect::<Vec<_>>(),
-        "urls": urls(def, &version.0),
-    });
+    let fields: Vec<Value> = def.fields.values().map(field_json).collect();
+    let body = object_json(
+        def,
+        [
+            ("fields", Value::from(fields)),
+            ("urls", urls(def, &version.0)),
+        ],
+    );
     json_response(StatusCode::OK, &body)
 }
 
@@ -151,26 +153,15 @@ fn window(
     max_age_days: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Window, ApiError> {
-    let params: Vec<(String, String)> = raw
-        .map(|raw| {
-            url::form_urlencoded::parse(raw.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
     let get = |name: &str| -> Result<DateTime<Utc>, ApiError> {
-        let text = params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "MISSING_ARGUMENT",
-                    &format!("The '{name}' parameter is required"),
-                )
-            })?;
-        let at = parse_instant(text).ok_or_else(|| {
+        let text = query_param(raw, name).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "MISSING_ARGUMENT",
+                &format!("The '{name}' parameter is required"),
+            )
+        })?;
+        let at = parse_instant(&text).ok_or_else(|| {
             replication_error(&format!("{name} is not a valid date-time: {text}"))
         })?;
         Ok(at.duration_trunc(Duration::minutes(1)).unwrap_or(at))
@@ -240,10 +231,7 @@ pub(super) async fn updated(
         }
         Ok(json!({"ids": ids, "latestDateCovered": wire_time(latest_covered(&window, now))}))
     })();
-    match result {
-        Ok(body) => json_response(StatusCode::OK, &body),
-        Err(err) => err.into_response(),
-    }
+    json_or_error(result)
 }
 
 /// `GET /services/data/vXX.X`: the resources of the version (those the emulator serves).
@@ -288,8 +276,5 @@ pub(super) async fn deleted(
             "latestDateCovered": wire_time(latest_covered(&window, now)),
         }))
     })();
-    match result {
-        Ok(body) => json_response(StatusCode::OK, &body),
-        Err(err) => err.into_response(),
-    }
+    json_or_error(result)
 }
