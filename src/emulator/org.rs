@@ -169,33 +169,21 @@ impl Org {
             r.insert("LastModifiedById".into(), Value::from(uid.clone()));
         }
         for (i, (name, prob, forecast, closed, won)) in OPPORTUNITY_STAGES.iter().enumerate() {
-            org.system_insert(
-                "OpportunityStage",
-                &[
-                    ("MasterLabel", Value::from(*name)),
-                    ("ApiName", Value::from(*name)),
-                    ("IsActive", Value::Bool(true)),
-                    ("IsClosed", Value::Bool(*closed)),
-                    ("IsWon", Value::Bool(*won)),
-                    ("ForecastCategoryName", Value::from(*forecast)),
-                    ("DefaultProbability", Value::from(*prob)),
-                    ("SortOrder", Value::from(i as u64 + 1)),
-                ],
-                now,
-            );
+            let own = [
+                ("IsActive", Value::Bool(true)),
+                ("IsClosed", Value::Bool(*closed)),
+                ("IsWon", Value::Bool(*won)),
+                ("ForecastCategoryName", Value::from(*forecast)),
+                ("DefaultProbability", Value::from(*prob)),
+            ];
+            org.insert_picklist_value("OpportunityStage", name, i, &own, now);
         }
         for (i, (name, closed, default)) in TASK_STATUSES.iter().enumerate() {
-            org.system_insert(
-                "TaskStatus",
-                &[
-                    ("MasterLabel", Value::from(*name)),
-                    ("ApiName", Value::from(*name)),
-                    ("IsClosed", Value::Bool(*closed)),
-                    ("IsDefault", Value::Bool(*default)),
-                    ("SortOrder", Value::from(i as u64 + 1)),
-                ],
-                now,
-            );
+            let own = [
+                ("IsClosed", Value::Bool(*closed)),
+                ("IsDefault", Value::Bool(*default)),
+            ];
+            org.insert_picklist_value("TaskStatus", name, i, &own, now);
         }
         if org.catalog.object("CurrencyType").is_some() {
             let rates = ["1", "0.92", "0.79", "151.5", "1.36", "1.52", "0.88"];
@@ -221,6 +209,25 @@ impl Org {
             }
         }
         org
+    }
+
+    /// Seeds the value at `index` of a standard picklist kept as records (OpportunityStage,
+    /// TaskStatus): its MasterLabel and ApiName, its `own` fields, its SortOrder (from 1).
+    fn insert_picklist_value(
+        &mut self,
+        object: &str,
+        name: &str,
+        index: usize,
+        own: &[(&str, Value)],
+        now: DateTime<Utc>,
+    ) {
+        let mut fields = vec![
+            ("MasterLabel", Value::from(name)),
+            ("ApiName", Value::from(name)),
+        ];
+        fields.extend_from_slice(own);
+        fields.push(("SortOrder", Value::from(index as u64 + 1)));
+        self.system_insert(object, &fields, now);
     }
 
     /// The org's objects.

@@ -211,6 +211,30 @@ fn too_many_ids() -> ApiError {
     )
 }
 
+/// What getUpdated (`deleted` false) or getDeleted (`deleted` true) answers for `object` and
+/// the window in the query string: the window and the `(id, SystemModstamp)` of the live or
+/// deleted records changed in it, at most [`MAX_REPLICATION_IDS`].
+fn replicated(
+    shared: &Shared,
+    object: &str,
+    raw: Option<&str>,
+    max_age_days: Option<i64>,
+    deleted: bool,
+    now: DateTime<Utc>,
+) -> Result<(Window, Vec<(String, DateTime<Utc>)>), ApiError> {
+    let name = object_def(&shared.read_org(), object)?.name.clone();
+    let window = window(raw, max_age_days, now)?;
+    let records: Vec<(String, DateTime<Utc>)> = changed(shared, &name, &window)
+        .into_iter()
+        .filter(|(_, _, is_deleted)| *is_deleted == deleted)
+        .map(|(id, stamp, _)| (id, stamp))
+        .collect();
+    if records.len() > MAX_REPLICATION_IDS {
+        return Err(too_many_ids());
+    }
+    Ok((window, records))
+}
+
 /// `GET sobjects/{object}/updated/?start=&end=`.
 pub(super) async fn updated(
     State(shared): State<Arc<Shared>>,
@@ -219,16 +243,15 @@ pub(super) async fn updated(
 ) -> Response {
     let now = Utc::now();
     let result = (|| {
-        let name = object_def(&shared.read_org(), &object)?.name.clone();
-        let window = window(raw.as_deref(), Some(UPDATED_WINDOW_DAYS), now)?;
-        let ids: Vec<String> = changed(&shared, &name, &window)
-            .into_iter()
-            .filter(|(_, _, deleted)| !deleted)
-            .map(|(id, _, _)| id)
-            .collect();
-        if ids.len() > MAX_REPLICATION_IDS {
-            return Err(too_many_ids());
-        }
+        let (window, records) = replicated(
+            &shared,
+            &object,
+            raw.as_deref(),
+            Some(UPDATED_WINDOW_DAYS),
+            false,
+            now,
+        )?;
+        let ids: Vec<String> = records.into_iter().map(|(id, _)| id).collect();
         Ok(json!({"ids": ids, "latestDateCovered": wire_time(latest_covered(&window, now))}))
     })();
     json_or_error(result)
@@ -256,16 +279,11 @@ pub(super) async fn deleted(
 ) -> Response {
     let now = Utc::now();
     let result = (|| {
-        let name = object_def(&shared.read_org(), &object)?.name.clone();
-        let window = window(raw.as_deref(), None, now)?;
-        let records: Vec<Value> = changed(&shared, &name, &window)
+        let (window, records) = replicated(&shared, &object, raw.as_deref(), None, true, now)?;
+        let records: Vec<Value> = records
             .into_iter()
-            .filter(|(_, _, deleted)| *deleted)
-            .map(|(id, stamp, _)| json!({"id": id, "deletedDate": wire_time(stamp)}))
+            .map(|(id, stamp)| json!({"id": id, "deletedDate": wire_time(stamp)}))
             .collect();
-        if records.len() > MAX_REPLICATION_IDS {
-            return Err(too_many_ids());
-        }
         let earliest = now - Duration::days(DELETED_WINDOW_DAYS);
         let earliest = earliest
             .duration_trunc(Duration::minutes(1))

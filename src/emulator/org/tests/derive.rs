@@ -173,37 +173,25 @@ fn event_times_follow_the_start() {
         "Event",
         json!({"StartDateTime": "2026-08-20T23:30:00Z", "DurationInMinutes": 45}),
     );
-    assert_fields(
+    let expect = |org: &Org, fields: &[(&str, Value)]| assert_fields(org, "Event", &e, fields);
+    let set = |org: &mut Org, fields: Value| update(org, "Event", &e, fields);
+    expect(
         &org,
-        "Event",
-        &e,
         &[
             ("ActivityDate", json!("2026-08-20")),
             ("ActivityDateTime", json!("2026-08-20T23:30:00.000+0000")),
             ("EndDateTime", json!("2026-08-21T00:15:00.000+0000")),
         ],
     );
-    update(
-        &mut org,
-        "Event",
-        &e,
-        json!({"StartDateTime": "2026-08-22T10:00:00Z"}),
-    );
-    assert_fields(
+    set(&mut org, json!({"StartDateTime": "2026-08-22T10:00:00Z"}));
+    expect(
         &org,
-        "Event",
-        &e,
         &[
             ("ActivityDate", json!("2026-08-22")),
             ("EndDateTime", json!("2026-08-22T10:45:00.000+0000")),
         ],
     );
-    update(
-        &mut org,
-        "Event",
-        &e,
-        json!({"EndDateTime": "2026-08-22T12:00:00Z"}),
-    );
+    set(&mut org, json!({"EndDateTime": "2026-08-22T12:00:00Z"}));
     assert_eq!(field(&org, "Event", &e, "DurationInMinutes"), &json!(120));
     let missing = err(org.create(
         "Event",

@@ -126,30 +126,22 @@ fn upsert_inserts_updates_and_reports_several_matches() {
     ext.external_id = true;
     cat.object_mut("Account").unwrap().add_field(ext);
     let mut org = Org::new(cat, t0());
-    let upsert = |org: &mut Org, object: &str, ext_field: &str, value: &str, fields| {
-        org.upsert(object, ext_field, value, &body(fields), t0())
+    let upsert_k1 = |org: &mut Org, ext_field: &str, name: &str| {
+        org.upsert(
+            "Account",
+            ext_field,
+            "K1",
+            &body(json!({ "Name": name })),
+            t0(),
+        )
     };
-    let first = upsert(
-        &mut org,
-        "Account",
-        "Legacy_Key__c",
-        "K1",
-        json!({"Name": "One"}),
-    )
-    .unwrap();
+    let first = upsert_k1(&mut org, "Legacy_Key__c", "One").unwrap();
     assert!(first.created);
     assert_eq!(
         field(&org, "Account", &first.id, "Legacy_Key__c"),
         &json!("K1")
     );
-    let again = upsert(
-        &mut org,
-        "Account",
-        "legacy_key__c",
-        "K1",
-        json!({"Name": "Uno"}),
-    )
-    .unwrap();
+    let again = upsert_k1(&mut org, "legacy_key__c", "Uno").unwrap();
     assert_eq!(
         again,
         UpsertOutcome {
@@ -163,13 +155,7 @@ fn upsert_inserts_updates_and_reports_several_matches() {
         "Account",
         json!({"Name": "Two", "Legacy_Key__c": "K1"}),
     );
-    match upsert(
-        &mut org,
-        "Account",
-        "Legacy_Key__c",
-        "K1",
-        json!({"Name": "x"}),
-    ) {
+    match upsert_k1(&mut org, "Legacy_Key__c", "x") {
         Err(UpsertError::MultipleMatches(ids)) => assert_eq!(ids, vec![first.id.clone(), second]),
         other => panic!("{other:?}"),
     }
@@ -184,12 +170,13 @@ fn upsert_inserts_updates_and_reports_several_matches() {
         other => panic!("{other:?}"),
     }
     let snapshot = |org: &mut Org, won: u32| {
-        upsert(
-            org,
+        let fields = body(json!({ "Won_Amount__c": won }));
+        org.upsert(
             "Account_Plan_Snapshot__c",
             "Snapshot_Key__c",
             "p:2026-08-15",
-            json!({ "Won_Amount__c": won }),
+            &fields,
+            t0(),
         )
         .unwrap()
     };
