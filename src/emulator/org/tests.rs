@@ -51,6 +51,15 @@ fn account(org: &mut Org, name: &str) -> String {
     create(org, "Account", json!({"Name": name}))
 }
 
+/// Links `account` to `plan` (an Account_Plan_Account__c row).
+fn junction(org: &mut Org, plan: &str, account: &str) -> String {
+    create(
+        org,
+        "Account_Plan_Account__c",
+        json!({"Account_Plan__c": plan, "Account__c": account}),
+    )
+}
+
 fn opp(org: &mut Org, extra: Value) -> String {
     let mut b = body(
         json!({"Name": "o", "CloseDate": "2026-09-30", "StageName": "Prospecting", "Amount": 1000}),

@@ -242,19 +242,18 @@ pub(super) async fn updated(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let now = Utc::now();
-    let result = (|| {
-        let (window, records) = replicated(
-            &shared,
-            &object,
-            raw.as_deref(),
-            Some(UPDATED_WINDOW_DAYS),
-            false,
-            now,
-        )?;
+    let answer = replicated(
+        &shared,
+        &object,
+        raw.as_deref(),
+        Some(UPDATED_WINDOW_DAYS),
+        false,
+        now,
+    );
+    json_or_error(answer.map(|(window, records)| {
         let ids: Vec<String> = records.into_iter().map(|(id, _)| id).collect();
-        Ok(json!({"ids": ids, "latestDateCovered": wire_time(latest_covered(&window, now))}))
-    })();
-    json_or_error(result)
+        json!({"ids": ids, "latestDateCovered": wire_time(latest_covered(&window, now))})
+    }))
 }
 
 /// `GET /services/data/vXX.X`: the resources of the version (those the emulator serves).
@@ -278,8 +277,8 @@ pub(super) async fn deleted(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let now = Utc::now();
-    let result = (|| {
-        let (window, records) = replicated(&shared, &object, raw.as_deref(), None, true, now)?;
+    let answer = replicated(&shared, &object, raw.as_deref(), None, true, now);
+    json_or_error(answer.map(|(window, records)| {
         let records: Vec<Value> = records
             .into_iter()
             .map(|(id, stamp)| json!({"id": id, "deletedDate": wire_time(stamp)}))
@@ -288,11 +287,10 @@ pub(super) async fn deleted(
         let earliest = earliest
             .duration_trunc(Duration::minutes(1))
             .unwrap_or(earliest);
-        Ok(json!({
+        json!({
             "deletedRecords": records,
             "earliestDateAvailable": wire_time(earliest),
             "latestDateCovered": wire_time(latest_covered(&window, now)),
-        }))
-    })();
-    json_or_error(result)
+        })
+    }))
 }

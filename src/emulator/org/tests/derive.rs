@@ -18,26 +18,18 @@ fn opportunity_stage_drives_closed_won_probability_and_forecast() {
     assert_eq!(f(&org, "ForecastCategoryName"), json!("Pipeline"));
     assert_eq!(f(&org, "ForecastCategory"), json!("Pipeline"));
     assert_eq!(f(&org, "ExpectedRevenue").to_string(), "900");
-    update(
-        &mut org,
-        "Opportunity",
-        &o,
-        json!({"StageName": "Closed Won"}),
-    );
+    let set_stage = |org: &mut Org, stage: &str| {
+        update(org, "Opportunity", &o, json!({ "StageName": stage }));
+        (f(org, "IsClosed"), f(org, "IsWon"))
+    };
     assert_eq!(
-        (f(&org, "IsClosed"), f(&org, "IsWon")),
+        set_stage(&mut org, "Closed Won"),
         (json!(true), json!(true))
     );
     assert_eq!(f(&org, "Probability"), json!(100));
     assert_eq!(f(&org, "ForecastCategoryName"), json!("Closed"));
-    update(
-        &mut org,
-        "Opportunity",
-        &o,
-        json!({"StageName": "Closed Lost"}),
-    );
     assert_eq!(
-        (f(&org, "IsClosed"), f(&org, "IsWon")),
+        set_stage(&mut org, "Closed Lost"),
         (json!(true), json!(false))
     );
     assert_eq!(f(&org, "ForecastCategoryName"), json!("Omitted"));

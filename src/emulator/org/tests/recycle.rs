@@ -3,7 +3,7 @@
 use chrono::Duration;
 use serde_json::{json, Value};
 
-use super::{account, assert_fields, body, create, field, opp, org, t0, update};
+use super::{account, assert_fields, body, create, field, junction, opp, org, t0, update};
 use crate::emulator::org::{DeletedRecord, POD};
 use crate::metadata::id;
 
@@ -80,11 +80,7 @@ fn deleting_a_plan_deletes_its_junction_rows_and_clears_links_to_it() {
         "Account_Plan__c",
         json!({"Name": "P", "Account__c": a}),
     );
-    let j = create(
-        &mut org,
-        "Account_Plan_Account__c",
-        json!({"Account_Plan__c": plan, "Account__c": a}),
-    );
+    let j = junction(&mut org, &plan, &a);
     let o = opp(&mut org, json!({"Account_Plan__c": plan, "AccountId": a}));
     let modified = field(&org, "Opportunity", &o, "LastModifiedDate").clone();
     let stamp = field(&org, "Opportunity", &o, "SystemModstamp").clone();

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{account, body, create, err, field, org, refused_update, t0, update};
+use super::{account, body, create, err, field, junction, org, refused_update, t0, update};
 use crate::emulator::org::POD;
 use crate::metadata::id;
 
@@ -65,11 +65,7 @@ fn unknown_fields_ids_and_read_only_fields_are_refused() {
     let junction_master = {
         let plan = create(&mut org, "Account_Plan__c", json!({"Name": "P"}));
         let a = account(&mut org, "A");
-        let j = create(
-            &mut org,
-            "Account_Plan_Account__c",
-            json!({"Account_Plan__c": plan, "Account__c": a}),
-        );
+        let j = junction(&mut org, &plan, &a);
         refused_update(
             &mut org,
             "Account_Plan_Account__c",
