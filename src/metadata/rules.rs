@@ -399,6 +399,15 @@ enum Kind<'a> {
 }
 
 fn kind(path: &str) -> Kind<'_> {
+    /// The kinds a file's suffix tells wherever the file sits.
+    const BY_SUFFIX: &[(&str, Kind<'static>)] = &[
+        (".permissionset-meta.xml", Kind::PermissionSet),
+        (".layout-meta.xml", Kind::Layout),
+        (".tab-meta.xml", Kind::Tab),
+        (".app-meta.xml", Kind::App),
+        (".reportType-meta.xml", Kind::ReportType),
+        (".reportFolder-meta.xml", Kind::ReportFolder),
+    ];
     let parts: Vec<&str> = path.split('/').collect();
     let n = parts.len();
     let file = parts[n - 1];
@@ -411,18 +420,8 @@ fn kind(path: &str) -> Kind<'_> {
         Kind::CompactLayout { object: up(2) }
     } else if file.ends_with(".listView-meta.xml") && up(3) == "objects" {
         Kind::ListView { object: up(2) }
-    } else if file.ends_with(".permissionset-meta.xml") {
-        Kind::PermissionSet
-    } else if file.ends_with(".layout-meta.xml") {
-        Kind::Layout
-    } else if file.ends_with(".tab-meta.xml") {
-        Kind::Tab
-    } else if file.ends_with(".app-meta.xml") {
-        Kind::App
-    } else if file.ends_with(".reportType-meta.xml") {
-        Kind::ReportType
-    } else if file.ends_with(".reportFolder-meta.xml") {
-        Kind::ReportFolder
+    } else if let Some((_, kind)) = BY_SUFFIX.iter().find(|(suffix, _)| file.ends_with(suffix)) {
+        *kind
     } else if file.ends_with(".report-meta.xml") && up(2) == "reports" {
         Kind::Report { folder: up(1) }
     } else {

@@ -282,14 +282,11 @@ fn boolean_logic_and_parentheses() {
     );
     assert_eq!(ids("((Amount = 250000))"), ["1"]);
     // SOQL refuses mixing AND and OR without parentheses.
-    let e = err("SELECT Id FROM Opportunity WHERE Amount = 1 AND Amount = 2 OR Amount = 3");
-    assert_eq!(e.error_code, "MALFORMED_QUERY");
-    assert!(
-        e.message
-            .ends_with("ERROR at Row:1:Column:60\nunexpected token: 'OR'"),
-        "{}",
-        e.message
+    let e = err_ending(
+        "SELECT Id FROM Opportunity WHERE Amount = 1 AND Amount = 2 OR Amount = 3",
+        "ERROR at Row:1:Column:60\nunexpected token: 'OR'",
     );
+    assert_eq!(e.error_code, "MALFORMED_QUERY");
 }
 
 #[test]
@@ -497,28 +494,19 @@ fn unknown_column_matches_the_recorded_response() {
         e.message,
         "\nSELECT Bacon__c FROM Account LIMIT 2\n       ^\nERROR at Row:1:Column:8\nNo such column 'Bacon__c' on entity 'Account'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."
     );
-    let e = err("SELECT Id FROM Opportunity WHERE Account.Nme = 'x'");
-    assert_eq!(e.error_code, "INVALID_FIELD");
-    assert!(
-        e.message
-            .contains("Column:34\nNo such column 'Nme' on entity 'Account'."),
-        "{}",
-        e.message
+    let e = err_containing(
+        "SELECT Id FROM Opportunity WHERE Account.Nme = 'x'",
+        "Column:34\nNo such column 'Nme' on entity 'Account'.",
     );
-    let e = err("SELECT Acount.Name FROM Opportunity");
     assert_eq!(e.error_code, "INVALID_FIELD");
-    assert!(
-        e.message
-            .contains("Column:8\nDidn't understand relationship 'Acount' in field path."),
-        "{}",
-        e.message
+    let e = err_containing(
+        "SELECT Acount.Name FROM Opportunity",
+        "Column:8\nDidn't understand relationship 'Acount' in field path.",
     );
-    let e = err("SELECT Id FROM Opportunity ORDER BY Nope");
-    assert!(
-        e.message
-            .contains("Column:37\nNo such column 'Nope' on entity 'Opportunity'."),
-        "{}",
-        e.message
+    assert_eq!(e.error_code, "INVALID_FIELD");
+    err_containing(
+        "SELECT Id FROM Opportunity ORDER BY Nope",
+        "Column:37\nNo such column 'Nope' on entity 'Opportunity'.",
     );
 }
 

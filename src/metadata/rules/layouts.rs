@@ -32,6 +32,20 @@ fn is_column_token(name: &str) -> bool {
         && !name.ends_with("__C")
 }
 
+/// A column of a list view or related list: the CRM's own column tokens pass, any other name
+/// must be a field of `object`.
+fn check_column(
+    file: &SourceFile,
+    object: &str,
+    column: &str,
+    package: &Package,
+    out: &mut Vec<Violation>,
+) {
+    if !is_column_token(column) {
+        check_field_exists(file, object, column, package, Rule::LayoutField, out);
+    }
+}
+
 pub(super) fn check_list_view(
     file: &SourceFile,
     object: &str,
@@ -61,15 +75,11 @@ pub(super) fn check_list_view(
         )),
     }
     for column in texts(root, "columns") {
-        if !is_column_token(&column) {
-            check_field_exists(file, object, &column, package, Rule::LayoutField, out);
-        }
+        check_column(file, object, &column, package, out);
     }
     for filter in children(root, "filters") {
         let field = text(filter, "field").unwrap_or_default();
-        if !is_column_token(&field) {
-            check_field_exists(file, object, &field, package, Rule::LayoutField, out);
-        }
+        check_column(file, object, &field, package, out);
     }
 }
 
@@ -143,9 +153,7 @@ pub(super) fn check_layout(
             continue;
         }
         for column in texts(related, "fields") {
-            if !is_column_token(&column) {
-                check_field_exists(file, child_object, &column, package, Rule::LayoutField, out);
-            }
+            check_column(file, child_object, &column, package, out);
         }
     }
 }
