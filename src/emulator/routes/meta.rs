@@ -211,6 +211,13 @@ fn too_many_ids() -> ApiError {
     )
 }
 
+/// A getUpdated or getDeleted answer before it is rendered.
+struct Replicated {
+    window: Window,
+    /// `(Id, SystemModstamp)` of each record.
+    records: Vec<(String, DateTime<Utc>)>,
+}
+
 /// What getUpdated (`deleted` false) or getDeleted (`deleted` true) answers for `object` and
 /// the window in the query string: the window and the `(id, SystemModstamp)` of the live or
 /// deleted records changed in it, at most [`MAX_REPLICATION_IDS`].
@@ -221,7 +228,7 @@ fn replicated(
     max_age_days: Option<i64>,
     deleted: bool,
     now: DateTime<Utc>,
-) -> Result<(Window, Vec<(String, DateTime<Utc>)>), ApiError> {
+) -> Result<Replicated, ApiError> {
     let name = object_def(&shared.read_org(), object)?.name.clone();
     let window = window(raw, max_age_days, now)?;
     let records: Vec<(String, DateTime<Utc>)> = changed(shared, &name, &window)
@@ -232,7 +239,7 @@ fn replicated(
     if records.len() > MAX_REPLICATION_IDS {
         return Err(too_many_ids());
     }
-    Ok((window, records))
+    Ok(Replicated { window, records })
 }
 
 /// `GET sobjects/{object}/updated/?start=&end=`.
@@ -250,7 +257,7 @@ pub(super) async fn updated(
         false,
         now,
     );
-    json_or_error(answer.map(|(window, records)| {
+    json_or_error(answer.map(|Replicated { window, records }| {
         let ids: Vec<String> = records.into_iter().map(|(id, _)| id).collect();
         json!({"ids": ids, "latestDateCovered": wire_time(latest_covered(&window, now))})
     }))
@@ -278,7 +285,7 @@ pub(super) async fn deleted(
 ) -> Response {
     let now = Utc::now();
     let answer = replicated(&shared, &object, raw.as_deref(), None, true, now);
-    json_or_error(answer.map(|(window, records)| {
+    json_or_error(answer.map(|Replicated { window, records }| {
         let records: Vec<Value> = records
             .into_iter()
             .map(|(id, stamp)| json!({"id": id, "deletedDate": wire_time(stamp)}))
