@@ -8,6 +8,11 @@
 //! Synchronous and free of I/O: the caller passes the current time into every write. Records
 //! are [`Record`]s keyed by canonical field names holding wire-format values; a field that is
 //! absent from a record is null.
+//!
+//! The parts, one file each: `values` (the wire forms of Ids, timestamps and numbers),
+//! `writes` (create, update, upsert), `validation`, `derive` (derived fields), `currency`
+//! (the rules on currency records), `recycle` (soft deletion and what it does to child
+//! records) and `undo` (savepoints).
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -6,7 +6,9 @@
 //! emulator checks its package with [`check`] at every start, so the package shipped in
 //! `schema/salesforce/` cannot drift into a state an admin could not deploy.
 //!
-//! Pure: the files and the standard objects come in, the violations go out.
+//! Pure: the files and the standard objects come in, the violations go out. The rules on each
+//! kind of component are in `objects` (objects and fields), `permissions`, `layouts` (layouts,
+//! list views, tabs) and `reports`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -18,8 +18,6 @@ pub(super) enum Undo {
 }
 
 impl Org {
-    // ----- savepoints -------------------------------------------------------------------
-
     /// Starts recording undo information; [`Org::rollback_to`] undoes every write made since,
     /// [`Org::release`] keeps them. Savepoints nest.
     pub fn savepoint(&mut self) -> Savepoint {
@@ -57,11 +55,14 @@ impl Org {
         }
     }
 
+    /// Records how to undo a write while a savepoint is open.
     pub(super) fn log(&mut self, entry: Undo) {
         if self.open_savepoints > 0 {
             self.undo.push(entry);
         }
     }
+
+    /// Stores `after` in place of `before` (the record `id` of `table`), undoably.
     pub(super) fn replace(&mut self, table: &str, id: &str, after: Record, before: Record) {
         if let Some(t) = self.tables.get_mut(table) {
             t.records.insert(id.to_string(), after);

@@ -75,6 +75,7 @@ pub(super) fn decode_sequence(id18: &str) -> Option<u64> {
     Some(n)
 }
 
+/// A decimal as a JSON number in its shortest form (null if it cannot be one).
 pub(crate) fn number(d: Decimal) -> Value {
     let text = d.normalize().to_string();
     match text.parse::<Number>() {

@@ -11,8 +11,6 @@ use crate::emulator::soql::Record;
 use crate::metadata::{id, ObjectDef};
 
 impl Org {
-    // ----- writes -----------------------------------------------------------------------
-
     pub(super) fn next_stamp(&mut self, now: DateTime<Utc>) -> DateTime<Utc> {
         let ms = now.timestamp_millis();
         let mut t = Utc.timestamp_millis_opt(ms).single().unwrap_or(now);
