@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Map, Value};
 
-use super::org::{Org, RecordError};
+use super::org::{number, Org, RecordError};
 use crate::metadata::standard::OPPORTUNITY_STAGES;
 
 /// The seeds [`seed`] knows.
@@ -253,12 +253,7 @@ impl<'a> Demo<'a> {
     fn dated_rates(&mut self) -> Result<(), SeedError> {
         let year = self.today.year();
         for (code, base) in [("EUR", 920_000i64), ("GBP", 790_000), ("JPY", 151_500_000)] {
-            let first: Value = rust_decimal::Decimal::new(base, 6)
-                .normalize()
-                .to_string()
-                .parse::<serde_json::Number>()
-                .map(Value::Number)
-                .unwrap_or(Value::Null);
+            let first = number(rust_decimal::Decimal::new(base, 6));
             self.create(
                 "DatedConversionRate",
                 json!({"IsoCode": code, "ConversionRate": first,
@@ -268,12 +263,7 @@ impl<'a> Demo<'a> {
                 let start = NaiveDate::from_ymd_opt(year - 1 + (q / 4) as i32, 1 + 3 * (q % 4), 1)
                     .unwrap_or(self.today);
                 let drift = self.rng.gen_range(-40..=40) * base / 1000;
-                let rate = rust_decimal::Decimal::new(base + drift, 6).normalize();
-                let rate: Value = rate
-                    .to_string()
-                    .parse::<serde_json::Number>()
-                    .map(Value::Number)
-                    .unwrap_or(Value::Null);
+                let rate = number(rust_decimal::Decimal::new(base + drift, 6));
                 self.create(
                     "DatedConversionRate",
                     json!({"IsoCode": code, "ConversionRate": rate, "StartDate": day(start)}),

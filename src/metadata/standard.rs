@@ -168,6 +168,68 @@ fn activity_links() -> Vec<FieldDef> {
     ]
 }
 
+/// A task or event: its own fields, then what every activity has (the records it is about,
+/// its owner, the archive flag).
+fn activity(name: &str, prefix: &str, plural: &str, mut fields: Vec<FieldDef>) -> ObjectDef {
+    fields.extend(activity_links());
+    fields.push(owner());
+    fields.push(calculated(field(
+        "IsArchived",
+        "Archived",
+        FieldType::Boolean,
+    )));
+    object(name, prefix, name, plural, fields)
+}
+
+/// A read-only object holding the values of a standard picklist (opportunity stages, task
+/// statuses): MasterLabel and ApiName, the value's own fields, SortOrder.
+fn picklist_value_object(
+    name: &str,
+    prefix: &str,
+    label: &str,
+    plural: &str,
+    own: Vec<FieldDef>,
+) -> ObjectDef {
+    let mut fields = vec![
+        field("MasterLabel", "Master Label", FieldType::String),
+        field("ApiName", "Api Name", FieldType::String),
+    ];
+    fields.extend(own);
+    fields.push(field("SortOrder", "Sort Order", FieldType::Int));
+    read_only_object(object(name, prefix, label, plural, fields))
+}
+
+fn first_name() -> FieldDef {
+    sized(field("FirstName", "First Name", FieldType::String), 40)
+}
+
+fn last_name() -> FieldDef {
+    sized(
+        required(field("LastName", "Last Name", FieldType::String)),
+        80,
+    )
+}
+
+/// The person's full name, which the org derives from the first and last names.
+fn full_name() -> FieldDef {
+    sized(
+        calculated(field("Name", "Full Name", FieldType::String)),
+        121,
+    )
+}
+
+fn iso_code() -> FieldDef {
+    required(picklist("IsoCode", "Currency ISO Code", CURRENCIES, true))
+}
+
+fn conversion_rate() -> FieldDef {
+    required(numeric(
+        field("ConversionRate", "Conversion Rate", FieldType::Double),
+        18,
+        6,
+    ))
+}
+
 /// The standard objects of a new org (without the multi-currency objects' availability
 /// decided: [`catalog`] keeps CurrencyType and DatedConversionRate only in multi-currency orgs).
 pub fn standard_objects() -> Vec<ObjectDef> {
@@ -262,15 +324,9 @@ pub fn standard_objects() -> Vec<ObjectDef> {
         "Contacts",
         vec![
             reference("AccountId", "Account ID", &["Account"], "Account"),
-            sized(field("FirstName", "First Name", FieldType::String), 40),
-            sized(
-                required(field("LastName", "Last Name", FieldType::String)),
-                80,
-            ),
-            sized(
-                calculated(field("Name", "Full Name", FieldType::String)),
-                121,
-            ),
+            first_name(),
+            last_name(),
+            full_name(),
             sized(field("Title", "Title", FieldType::String), 128),
             field("Email", "Email", FieldType::Email),
             sized(field("Phone", "Business Phone", FieldType::Phone), 40),
@@ -332,14 +388,12 @@ pub fn standard_objects() -> Vec<ObjectDef> {
         ],
     );
 
-    let stage = read_only_object(object(
+    let stage = picklist_value_object(
         "OpportunityStage",
         "01J",
         "Opportunity Stage",
         "Opportunity Stages",
         vec![
-            field("MasterLabel", "Master Label", FieldType::String),
-            field("ApiName", "Api Name", FieldType::String),
             field("IsActive", "Active", FieldType::Boolean),
             field("IsClosed", "Closed", FieldType::Boolean),
             field("IsWon", "Won", FieldType::Boolean),
@@ -354,11 +408,10 @@ pub fn standard_objects() -> Vec<ObjectDef> {
                 3,
                 0,
             ),
-            field("SortOrder", "Sort Order", FieldType::Int),
         ],
-    ));
+    );
 
-    let mut task_fields = vec![
+    let task_fields = vec![
         field("Subject", "Subject", FieldType::String),
         with_default(
             required(picklist("Status", "Status", &status_names, true)),
@@ -376,32 +429,22 @@ pub fn standard_objects() -> Vec<ObjectDef> {
         field("ActivityDate", "Due Date Only", FieldType::Date),
         calculated(field("IsClosed", "Closed", FieldType::Boolean)),
     ];
-    task_fields.extend(activity_links());
-    task_fields.push(owner());
-    task_fields.push(calculated(field(
-        "IsArchived",
-        "Archived",
-        FieldType::Boolean,
-    )));
-    let task = object("Task", "00T", "Task", "Tasks", task_fields);
+    let task = activity("Task", "00T", "Tasks", task_fields);
 
-    let task_status = read_only_object(object(
+    let task_status = picklist_value_object(
         "TaskStatus",
         "01K",
         "Task Status",
         "Task Statuses",
         vec![
-            field("MasterLabel", "Master Label", FieldType::String),
-            field("ApiName", "Api Name", FieldType::String),
             field("IsClosed", "Closed", FieldType::Boolean),
             field("IsDefault", "Is Default", FieldType::Boolean),
-            field("SortOrder", "Sort Order", FieldType::Int),
         ],
-    ));
+    );
 
     let mut all_day = field("IsAllDayEvent", "All-Day Event", FieldType::Boolean);
     all_day.defaulted_on_create = true;
-    let mut event_fields = vec![
+    let event_fields = vec![
         field("Subject", "Subject", FieldType::String),
         field("StartDateTime", "Start Date Time", FieldType::Datetime),
         field("EndDateTime", "End Date Time", FieldType::Datetime),
@@ -410,14 +453,7 @@ pub fn standard_objects() -> Vec<ObjectDef> {
         all_day,
         numeric(field("DurationInMinutes", "Duration", FieldType::Int), 8, 0),
     ];
-    event_fields.extend(activity_links());
-    event_fields.push(owner());
-    event_fields.push(calculated(field(
-        "IsArchived",
-        "Archived",
-        FieldType::Boolean,
-    )));
-    let event = object("Event", "00U", "Event", "Events", event_fields);
+    let event = activity("Event", "00U", "Events", event_fields);
 
     let user = object(
         "User",
@@ -429,15 +465,9 @@ pub fn standard_objects() -> Vec<ObjectDef> {
                 required(field("Username", "Username", FieldType::String)),
                 80,
             ),
-            sized(
-                calculated(field("Name", "Full Name", FieldType::String)),
-                121,
-            ),
-            sized(field("FirstName", "First Name", FieldType::String), 40),
-            sized(
-                required(field("LastName", "Last Name", FieldType::String)),
-                80,
-            ),
+            full_name(),
+            first_name(),
+            last_name(),
             required(field("Email", "Email", FieldType::Email)),
             field("IsActive", "Active", FieldType::Boolean),
             picklist(
@@ -461,12 +491,8 @@ pub fn standard_objects() -> Vec<ObjectDef> {
         "Currency Type",
         "Currency Types",
         vec![
-            required(picklist("IsoCode", "Currency ISO Code", CURRENCIES, true)),
-            required(numeric(
-                field("ConversionRate", "Conversion Rate", FieldType::Double),
-                18,
-                6,
-            )),
+            iso_code(),
+            conversion_rate(),
             numeric(
                 field("DecimalPlaces", "Decimal Places", FieldType::Int),
                 9,
@@ -484,12 +510,8 @@ pub fn standard_objects() -> Vec<ObjectDef> {
         "Dated Conversion Rate",
         "Dated Conversion Rates",
         vec![
-            required(picklist("IsoCode", "Currency ISO Code", CURRENCIES, true)),
-            required(numeric(
-                field("ConversionRate", "Conversion Rate", FieldType::Double),
-                18,
-                6,
-            )),
+            iso_code(),
+            conversion_rate(),
             required(field("StartDate", "Start Date", FieldType::Date)),
             calculated(field("NextStartDate", "Next Start Date", FieldType::Date)),
         ],

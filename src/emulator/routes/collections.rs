@@ -12,7 +12,7 @@ use chrono::Utc;
 use serde_json::{json, Map, Value};
 
 use super::records::{external_field, upsert_one, write_fields, Upserted};
-use super::{parse_object, record_error_json};
+use super::{parse_object, query_param, record_error_json};
 use crate::emulator::org::{Org, RecordError};
 use crate::emulator::server::{Faults, Shared};
 use crate::emulator::wire::{json_response, ApiError};
@@ -174,48 +174,74 @@ fn run(
     json_response(StatusCode::OK, &Value::Array(results))
 }
 
+/// Parses an `{allOrNone, records}` body and runs `op` on each record as [`run`] does.
+fn run_records(
+    shared: &Shared,
+    faults: &Faults,
+    body: &[u8],
+    keep_ids: bool,
+    mut op: impl FnMut(&mut Org, &Map<String, Value>) -> Outcome,
+) -> Response {
+    let (all_or_none, records) = match envelope(body) {
+        Ok(e) => e,
+        Err(err) => return err.into_response(),
+    };
+    run(
+        shared,
+        faults,
+        all_or_none,
+        keep_ids,
+        records.len(),
+        |org, i| op(org, &records[i]),
+    )
+}
+
+/// Why an update or delete cannot write the record `id18` of `object`: there is none
+/// (`INVALID_CROSS_REFERENCE_KEY`) or it is deleted (`ENTITY_IS_DELETED`).
+fn not_writable(org: &Org, object: &str, id18: &str) -> Option<RecordError> {
+    match org.get(object, id18) {
+        None => Some(RecordError::new(
+            "INVALID_CROSS_REFERENCE_KEY",
+            "invalid cross reference id",
+            vec![],
+        )),
+        Some(r) if r.get("IsDeleted") == Some(&Value::Bool(true)) => {
+            Some(RecordError::entity_is_deleted(vec![]))
+        }
+        Some(_) => None,
+    }
+}
+
 /// `POST composite/sobjects`.
 pub(super) async fn create(
     State(shared): State<Arc<Shared>>,
     Extension(faults): Extension<Faults>,
     body: Bytes,
 ) -> Response {
-    let (all_or_none, records) = match envelope(&body) {
-        Ok(e) => e,
-        Err(err) => return err.into_response(),
-    };
     let now = Utc::now();
-    run(
-        &shared,
-        &faults,
-        all_or_none,
-        false,
-        records.len(),
-        |org, i| {
-            let record = &records[i];
-            let Some(name) = record_type(record) else {
-                return Outcome::failed(None, None, missing_type());
-            };
-            let Some(def) = org.catalog().object(name).map(|d| d.name.clone()) else {
-                return Outcome::failed(None, None, unknown_type(name));
-            };
-            if record.keys().any(|k| k.eq_ignore_ascii_case("id")) {
-                return Outcome::failed(
-                    None,
-                    None,
-                    RecordError::new(
-                        "INVALID_FIELD",
-                        "cannot specify Id in an insert call",
-                        vec!["Id".into()],
-                    ),
-                );
-            }
-            match org.create(&def, &write_fields(record), now) {
-                Ok(id) => Outcome::ok(id, None),
-                Err(e) => Outcome::failed(None, None, e),
-            }
-        },
-    )
+    run_records(&shared, &faults, &body, false, |org, record| {
+        let Some(name) = record_type(record) else {
+            return Outcome::failed(None, None, missing_type());
+        };
+        let Some(def) = org.catalog().object(name).map(|d| d.name.clone()) else {
+            return Outcome::failed(None, None, unknown_type(name));
+        };
+        if record.keys().any(|k| k.eq_ignore_ascii_case("id")) {
+            return Outcome::failed(
+                None,
+                None,
+                RecordError::new(
+                    "INVALID_FIELD",
+                    "cannot specify Id in an insert call",
+                    vec!["Id".into()],
+                ),
+            );
+        }
+        match org.create(&def, &write_fields(record), now) {
+            Ok(id) => Outcome::ok(id, None),
+            Err(e) => Outcome::failed(None, None, e),
+        }
+    })
 }
 
 /// `PATCH composite/sobjects`: records carry `attributes.type` and `id`.
@@ -224,85 +250,52 @@ pub(super) async fn update(
     Extension(faults): Extension<Faults>,
     body: Bytes,
 ) -> Response {
-    let (all_or_none, records) = match envelope(&body) {
-        Ok(e) => e,
-        Err(err) => return err.into_response(),
-    };
     let now = Utc::now();
-    run(
-        &shared,
-        &faults,
-        all_or_none,
-        true,
-        records.len(),
-        |org, i| {
-            let record = &records[i];
-            let raw_id = record
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("id"))
-                .and_then(|(_, v)| v.as_str())
-                .map(str::to_string);
-            let Some(raw_id) = raw_id else {
+    run_records(&shared, &faults, &body, true, |org, record| {
+        let raw_id = record
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("id"))
+            .and_then(|(_, v)| v.as_str())
+            .map(str::to_string);
+        let Some(raw_id) = raw_id else {
+            return Outcome::failed(
+                None,
+                None,
+                RecordError::new(
+                    "MISSING_ARGUMENT",
+                    "Id not specified in an update call",
+                    vec!["Id".into()],
+                ),
+            );
+        };
+        let Some(name) = record_type(record) else {
+            return Outcome::failed(Some(raw_id), None, missing_type());
+        };
+        let Some(def) = org.catalog().object(name).cloned() else {
+            return Outcome::failed(Some(raw_id), None, unknown_type(name));
+        };
+        let id18 = match id::to18(&raw_id) {
+            Ok(id18) if id::key_prefix(&id18) == Some(def.key_prefix.as_str()) => id18,
+            _ => {
                 return Outcome::failed(
-                    None,
+                    Some(raw_id.clone()),
                     None,
                     RecordError::new(
-                        "MISSING_ARGUMENT",
-                        "Id not specified in an update call",
+                        "MALFORMED_ID",
+                        format!("{} ID: id value of incorrect type: {raw_id}", def.label),
                         vec!["Id".into()],
                     ),
-                );
-            };
-            let Some(name) = record_type(record) else {
-                return Outcome::failed(Some(raw_id), None, missing_type());
-            };
-            let Some(def) = org.catalog().object(name).cloned() else {
-                return Outcome::failed(Some(raw_id), None, unknown_type(name));
-            };
-            let id18 = match id::to18(&raw_id) {
-                Ok(id18) if id::key_prefix(&id18) == Some(def.key_prefix.as_str()) => id18,
-                _ => {
-                    return Outcome::failed(
-                        Some(raw_id.clone()),
-                        None,
-                        RecordError::new(
-                            "MALFORMED_ID",
-                            format!("{} ID: id value of incorrect type: {raw_id}", def.label),
-                            vec!["Id".into()],
-                        ),
-                    )
-                }
-            };
-            let live = org
-                .get(&def.name, &id18)
-                .map(|r| r.get("IsDeleted") != Some(&Value::Bool(true)));
-            match live {
-                None => {
-                    return Outcome::failed(
-                        Some(id18),
-                        None,
-                        RecordError::new(
-                            "INVALID_CROSS_REFERENCE_KEY",
-                            "invalid cross reference id",
-                            vec![],
-                        ),
-                    )
-                }
-                Some(false) => {
-                    return Outcome::failed(
-                        Some(id18),
-                        None,
-                        RecordError::new("ENTITY_IS_DELETED", "entity is deleted", vec![]),
-                    )
-                }
-                Some(true) => {}
+                )
             }
-            match org.update(&def.name, &id18, &write_fields(record), now) {
-                Ok(()) => Outcome::ok(id18, None),
-                Err(e) => Outcome::failed(Some(id18), None, e),
-            }
-        },
-    )
+        };
+        if let Some(e) = not_writable(org, &def.name, &id18) {
+            return Outcome::failed(Some(id18), None, e);
+        }
+        match org.update(&def.name, &id18, &write_fields(record), now) {
+            Ok(()) => Outcome::ok(id18, None),
+            Err(e) => Outcome::failed(Some(id18), None, e),
+        }
+    })
 }
 
 /// `PATCH composite/sobjects/{object}/{field}`: results carry `created`.
@@ -320,50 +313,38 @@ pub(super) async fn upsert(
         Ok(f) => f,
         Err(err) => return err.into_response(),
     };
-    let (all_or_none, records) = match envelope(&body) {
-        Ok(e) => e,
-        Err(err) => return err.into_response(),
-    };
-    run(
-        &shared,
-        &faults,
-        all_or_none,
-        false,
-        records.len(),
-        |org, i| {
-            let record = &records[i];
-            let value = match record.get(&field) {
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                _ => None,
-            };
-            let Some(value) = value else {
-                return Outcome::failed(
-                    None,
-                    Some(false),
-                    RecordError::new(
-                        "MISSING_ARGUMENT",
-                        format!("{field} not specified"),
-                        vec![field.clone()],
-                    ),
-                );
-            };
-            match upsert_one(org, &def, &field, &value, &write_fields(record)) {
-                Ok(Upserted::Created(id)) => Outcome::ok(id, Some(true)),
-                Ok(Upserted::Updated(id)) => Outcome::ok(id, Some(false)),
-                Ok(Upserted::Ambiguous(_)) => Outcome::failed(
-                    None,
-                    Some(false),
-                    RecordError::new(
-                        "DUPLICATE_EXTERNAL_ID",
-                        format!("{field}: more than one record found for external id field"),
-                        vec![field.clone()],
-                    ),
+    run_records(&shared, &faults, &body, false, |org, record| {
+        let value = match record.get(&field) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let Some(value) = value else {
+            return Outcome::failed(
+                None,
+                Some(false),
+                RecordError::new(
+                    "MISSING_ARGUMENT",
+                    format!("{field} not specified"),
+                    vec![field.clone()],
                 ),
-                Err(e) => Outcome::failed(None, Some(false), e),
-            }
-        },
-    )
+            );
+        };
+        match upsert_one(org, &def, &field, &value, &write_fields(record)) {
+            Ok(Upserted::Created(id)) => Outcome::ok(id, Some(true)),
+            Ok(Upserted::Updated(id)) => Outcome::ok(id, Some(false)),
+            Ok(Upserted::Ambiguous(_)) => Outcome::failed(
+                None,
+                Some(false),
+                RecordError::new(
+                    "DUPLICATE_EXTERNAL_ID",
+                    format!("{field}: more than one record found for external id field"),
+                    vec![field.clone()],
+                ),
+            ),
+            Err(e) => Outcome::failed(None, Some(false), e),
+        }
+    })
 }
 
 /// `DELETE composite/sobjects?ids=a,b[&allOrNone=true]`.
@@ -372,22 +353,9 @@ pub(super) async fn delete(
     Extension(faults): Extension<Faults>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let params: Vec<(String, String)> = raw
-        .as_deref()
-        .map(|raw| {
-            url::form_urlencoded::parse(raw.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let param = |name: &str| query_param(raw.as_deref(), name);
     let ids: Vec<String> = param("ids")
-        .unwrap_or("")
+        .unwrap_or_default()
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -419,26 +387,8 @@ pub(super) async fn delete(
         let Some(object) = object else {
             return Outcome::failed(Some(id18), None, malformed());
         };
-        match org.get(&object, &id18) {
-            None => {
-                return Outcome::failed(
-                    Some(id18),
-                    None,
-                    RecordError::new(
-                        "INVALID_CROSS_REFERENCE_KEY",
-                        "invalid cross reference id",
-                        vec![],
-                    ),
-                )
-            }
-            Some(r) if r.get("IsDeleted") == Some(&Value::Bool(true)) => {
-                return Outcome::failed(
-                    Some(id18),
-                    None,
-                    RecordError::new("ENTITY_IS_DELETED", "entity is deleted", vec![]),
-                )
-            }
-            Some(_) => {}
+        if let Some(e) = not_writable(org, &object, &id18) {
+            return Outcome::failed(Some(id18), None, e);
         }
         match org.delete(Some(&object), &id18, now) {
             Ok(()) => Outcome::ok(id18, None),

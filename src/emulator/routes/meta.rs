@@ -8,9 +8,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::records::object_def;
+use super::{json_or_error, query_param};
 use crate::emulator::server::{ApiVersion, Shared};
 use crate::emulator::wire::{json_response, ApiError};
 use crate::metadata::{FieldDef, FieldType, ObjectDef};
@@ -36,6 +37,27 @@ fn urls(def: &ObjectDef, version: &str) -> Value {
     })
 }
 
+/// The properties the object list and describe give of an object, then `rest`.
+fn object_json<const N: usize>(def: &ObjectDef, rest: [(&str, Value); N]) -> Value {
+    let mut object = Map::new();
+    let properties = [
+        ("name", json!(def.name)),
+        ("label", json!(def.label)),
+        ("labelPlural", json!(def.label_plural)),
+        ("keyPrefix", json!(def.key_prefix)),
+        ("custom", json!(def.custom)),
+        ("createable", json!(def.createable)),
+        ("updateable", json!(def.updateable)),
+        ("deletable", json!(def.deletable)),
+        ("queryable", json!(def.queryable)),
+        ("replicateable", json!(true)),
+    ];
+    for (key, value) in properties.into_iter().chain(rest) {
+        object.insert(key.to_string(), value);
+    }
+    Value::Object(object)
+}
+
 /// `GET sobjects`: the object list.
 pub(super) async fn sobjects(
     State(shared): State<Arc<Shared>>,
@@ -45,21 +67,7 @@ pub(super) async fn sobjects(
     let list: Vec<Value> = org
         .catalog()
         .objects()
-        .map(|def| {
-            json!({
-                "name": def.name,
-                "label": def.label,
-                "labelPlural": def.label_plural,
-                "keyPrefix": def.key_prefix,
-                "custom": def.custom,
-                "createable": def.createable,
-                "updateable": def.updateable,
-                "deletable": def.deletable,
-                "queryable": def.queryable,
-                "replicateable": true,
-                "urls": urls(def, &version.0),
-            })
-        })
+        .map(|def| object_json(def, [("urls", urls(def, &version.0))]))
         .collect();
     json_response(
         StatusCode::OK,
@@ -109,20 +117,14 @@ pub(super) async fn describe(
         Ok(def) => def,
         Err(err) => return err.into_response(),
     };
-    let body = json!({
-        "name": def.name,
-        "label": def.label,
-        "labelPlural": def.label_plural,
-        "keyPrefix": def.key_prefix,
-        "custom": def.custom,
-        "createable": def.createable,
-        "updateable": def.updateable,
-        "deletable": def.deletable,
-        "queryable": def.queryable,
-        "replicateable": true,
-        "fields": def.fields.values().map(field_json).collect::<Vec<_>>(),
-        "urls": urls(def, &version.0),
-    });
+    let fields: Vec<Value> = def.fields.values().map(field_json).collect();
+    let body = object_json(
+        def,
+        [
+            ("fields", Value::from(fields)),
+            ("urls", urls(def, &version.0)),
+        ],
+    );
     json_response(StatusCode::OK, &body)
 }
 
@@ -151,26 +153,15 @@ fn window(
     max_age_days: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Window, ApiError> {
-    let params: Vec<(String, String)> = raw
-        .map(|raw| {
-            url::form_urlencoded::parse(raw.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
     let get = |name: &str| -> Result<DateTime<Utc>, ApiError> {
-        let text = params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "MISSING_ARGUMENT",
-                    &format!("The '{name}' parameter is required"),
-                )
-            })?;
-        let at = parse_instant(text).ok_or_else(|| {
+        let text = query_param(raw, name).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "MISSING_ARGUMENT",
+                &format!("The '{name}' parameter is required"),
+            )
+        })?;
+        let at = parse_instant(&text).ok_or_else(|| {
             replication_error(&format!("{name} is not a valid date-time: {text}"))
         })?;
         Ok(at.duration_trunc(Duration::minutes(1)).unwrap_or(at))
@@ -220,6 +211,37 @@ fn too_many_ids() -> ApiError {
     )
 }
 
+/// A getUpdated or getDeleted answer before it is rendered.
+struct Replicated {
+    window: Window,
+    /// `(Id, SystemModstamp)` of each record.
+    records: Vec<(String, DateTime<Utc>)>,
+}
+
+/// What getUpdated (`deleted` false) or getDeleted (`deleted` true) answers for `object` and
+/// the window in the query string: the window and the `(id, SystemModstamp)` of the live or
+/// deleted records changed in it, at most [`MAX_REPLICATION_IDS`].
+fn replicated(
+    shared: &Shared,
+    object: &str,
+    raw: Option<&str>,
+    max_age_days: Option<i64>,
+    deleted: bool,
+    now: DateTime<Utc>,
+) -> Result<Replicated, ApiError> {
+    let name = object_def(&shared.read_org(), object)?.name.clone();
+    let window = window(raw, max_age_days, now)?;
+    let records: Vec<(String, DateTime<Utc>)> = changed(shared, &name, &window)
+        .into_iter()
+        .filter(|(_, _, is_deleted)| *is_deleted == deleted)
+        .map(|(id, stamp, _)| (id, stamp))
+        .collect();
+    if records.len() > MAX_REPLICATION_IDS {
+        return Err(too_many_ids());
+    }
+    Ok(Replicated { window, records })
+}
+
 /// `GET sobjects/{object}/updated/?start=&end=`.
 pub(super) async fn updated(
     State(shared): State<Arc<Shared>>,
@@ -227,23 +249,18 @@ pub(super) async fn updated(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let now = Utc::now();
-    let result = (|| {
-        let name = object_def(&shared.read_org(), &object)?.name.clone();
-        let window = window(raw.as_deref(), Some(UPDATED_WINDOW_DAYS), now)?;
-        let ids: Vec<String> = changed(&shared, &name, &window)
-            .into_iter()
-            .filter(|(_, _, deleted)| !deleted)
-            .map(|(id, _, _)| id)
-            .collect();
-        if ids.len() > MAX_REPLICATION_IDS {
-            return Err(too_many_ids());
-        }
-        Ok(json!({"ids": ids, "latestDateCovered": wire_time(latest_covered(&window, now))}))
-    })();
-    match result {
-        Ok(body) => json_response(StatusCode::OK, &body),
-        Err(err) => err.into_response(),
-    }
+    let answer = replicated(
+        &shared,
+        &object,
+        raw.as_deref(),
+        Some(UPDATED_WINDOW_DAYS),
+        false,
+        now,
+    );
+    json_or_error(answer.map(|Replicated { window, records }| {
+        let ids: Vec<String> = records.into_iter().map(|(id, _)| id).collect();
+        json!({"ids": ids, "latestDateCovered": wire_time(latest_covered(&window, now))})
+    }))
 }
 
 /// `GET /services/data/vXX.X`: the resources of the version (those the emulator serves).
@@ -267,29 +284,20 @@ pub(super) async fn deleted(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let now = Utc::now();
-    let result = (|| {
-        let name = object_def(&shared.read_org(), &object)?.name.clone();
-        let window = window(raw.as_deref(), None, now)?;
-        let records: Vec<Value> = changed(&shared, &name, &window)
+    let answer = replicated(&shared, &object, raw.as_deref(), None, true, now);
+    json_or_error(answer.map(|Replicated { window, records }| {
+        let records: Vec<Value> = records
             .into_iter()
-            .filter(|(_, _, deleted)| *deleted)
-            .map(|(id, stamp, _)| json!({"id": id, "deletedDate": wire_time(stamp)}))
+            .map(|(id, stamp)| json!({"id": id, "deletedDate": wire_time(stamp)}))
             .collect();
-        if records.len() > MAX_REPLICATION_IDS {
-            return Err(too_many_ids());
-        }
         let earliest = now - Duration::days(DELETED_WINDOW_DAYS);
         let earliest = earliest
             .duration_trunc(Duration::minutes(1))
             .unwrap_or(earliest);
-        Ok(json!({
+        json!({
             "deletedRecords": records,
             "earliestDateAvailable": wire_time(earliest),
             "latestDateCovered": wire_time(latest_covered(&window, now)),
-        }))
-    })();
-    match result {
-        Ok(body) => json_response(StatusCode::OK, &body),
-        Err(err) => err.into_response(),
-    }
+        })
+    }))
 }

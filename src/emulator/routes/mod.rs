@@ -9,6 +9,8 @@ mod records;
 
 use std::sync::Arc;
 
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, patch, post};
 use axum::Router;
 use serde_json::{Map, Value};
@@ -90,4 +92,28 @@ fn record_error_json(err: &RecordError) -> Value {
         "message": err.message,
         "fields": err.fields,
     })
+}
+
+/// The first value of the query-string parameter `name` in `raw`, decoded.
+fn query_param(raw: Option<&str>, name: &str) -> Option<String> {
+    let raw = raw?;
+    url::form_urlencoded::parse(raw.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// 200 with the JSON body, or the error.
+fn json_or_error(result: Result<Value, super::wire::ApiError>) -> Response {
+    match result {
+        Ok(body) => super::wire::json_response(StatusCode::OK, &body),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// 204 without a body, or the error.
+fn no_content_or_error(result: Result<(), super::wire::ApiError>) -> Response {
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => err.into_response(),
+    }
 }

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
+use super::query_param;
 use crate::emulator::query::{self as exec, InvalidLocator};
 use crate::emulator::server::{ApiVersion, Shared};
 use crate::emulator::wire::{json_response, ApiError};
@@ -50,12 +51,7 @@ fn run(
     raw: Option<&str>,
     all: bool,
 ) -> Response {
-    let text = raw.and_then(|raw| {
-        url::form_urlencoded::parse(raw.as_bytes())
-            .find(|(k, _)| k == "q")
-            .map(|(_, v)| v.into_owned())
-    });
-    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+    let Some(text) = query_param(raw, "q").filter(|t| !t.trim().is_empty()) else {
         return ApiError::new(
             StatusCode::BAD_REQUEST,
             "MALFORMED_QUERY",

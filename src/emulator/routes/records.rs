@@ -10,7 +10,7 @@ use axum::Extension;
 use chrono::Utc;
 use serde_json::{json, Map, Value};
 
-use super::parse_object;
+use super::{json_or_error, no_content_or_error, parse_object, query_param};
 use crate::emulator::org::{Org, RecordError, UpsertError, UpsertOutcome};
 use crate::emulator::server::{ApiVersion, Shared};
 use crate::emulator::soql::Record;
@@ -77,6 +77,16 @@ fn is_deleted(record: &Record) -> bool {
     record.get("IsDeleted") == Some(&Value::Bool(true))
 }
 
+/// Whether the record `id18` of `def` can be written: 404 `NOT_FOUND` when there is none,
+/// 404 `ENTITY_IS_DELETED` when it is deleted.
+fn live(org: &Org, def: &ObjectDef, id18: &str) -> Result<(), ApiError> {
+    match org.get(&def.name, id18) {
+        None => Err(ApiError::not_found()),
+        Some(r) if is_deleted(r) => Err(single_error(RecordError::entity_is_deleted(vec![]))),
+        Some(_) => Ok(()),
+    }
+}
+
 /// `POST sobjects/{object}/`: 201 `{"id", "success", "errors"}`.
 pub(super) async fn create(
     State(shared): State<Arc<Shared>>,
@@ -135,11 +145,7 @@ pub(super) async fn read(
             .get(&def.name, &id18)
             .filter(|r| !is_deleted(r))
             .ok_or_else(ApiError::not_found)?;
-        let wanted = raw.as_deref().and_then(|raw| {
-            url::form_urlencoded::parse(raw.as_bytes())
-                .find(|(k, _)| k == "fields")
-                .map(|(_, v)| v.into_owned())
-        });
+        let wanted = query_param(raw.as_deref(), "fields");
         let mut out = Map::new();
         out.insert(
             "attributes".into(),
@@ -175,10 +181,7 @@ pub(super) async fn read(
         }
         Ok::<Value, ApiError>(Value::Object(out))
     })();
-    match result {
-        Ok(body) => json_response(StatusCode::OK, &body),
-        Err(err) => err.into_response(),
-    }
+    json_or_error(result)
 }
 
 /// `PATCH sobjects/{object}/{id}`: 204.
@@ -192,24 +195,11 @@ pub(super) async fn update(
         let def = object_def(&org, &object)?.clone();
         let id18 = url_id(&def, &raw_id)?;
         let body = parse_object(&body)?;
-        match org.get(&def.name, &id18) {
-            None => return Err(ApiError::not_found()),
-            Some(r) if is_deleted(r) => {
-                return Err(single_error(RecordError::new(
-                    "ENTITY_IS_DELETED",
-                    "entity is deleted",
-                    vec![],
-                )))
-            }
-            Some(_) => {}
-        }
+        live(&org, &def, &id18)?;
         org.update(&def.name, &id18, &write_fields(&body), Utc::now())
             .map_err(single_error)
     })();
-    match result {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(err) => err.into_response(),
-    }
+    no_content_or_error(result)
 }
 
 /// `DELETE sobjects/{object}/{id}`: 204; 404 `ENTITY_IS_DELETED` the second time.
@@ -221,24 +211,11 @@ pub(super) async fn delete(
     let result = (|| {
         let def = object_def(&org, &object)?.clone();
         let id18 = url_id(&def, &raw_id)?;
-        match org.get(&def.name, &id18) {
-            None => return Err(ApiError::not_found()),
-            Some(r) if is_deleted(r) => {
-                return Err(single_error(RecordError::new(
-                    "ENTITY_IS_DELETED",
-                    "entity is deleted",
-                    vec![],
-                )))
-            }
-            Some(_) => {}
-        }
+        live(&org, &def, &id18)?;
         org.delete(Some(&def.name), &id18, Utc::now())
             .map_err(single_error)
     })();
-    match result {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(err) => err.into_response(),
-    }
+    no_content_or_error(result)
 }
 
 /// The outcome of one upsert.

@@ -146,6 +146,20 @@ fn err(soql: &str) -> SoqlError {
     parse(soql, &catalog()).expect_err(soql)
 }
 
+/// The error `soql` is refused with, whose message must end with `tail`.
+fn err_ending(soql: &str, tail: &str) -> SoqlError {
+    let e = err(soql);
+    assert!(e.message.ends_with(tail), "{}", e.message);
+    e
+}
+
+/// The error `soql` is refused with, whose message must contain `part`.
+fn err_containing(soql: &str, part: &str) -> SoqlError {
+    let e = err(soql);
+    assert!(e.message.contains(part), "{}", e.message);
+    e
+}
+
 #[test]
 fn comparison_operators_on_numbers() {
     assert_eq!(ids("Amount = 250000"), ["1"]);
@@ -202,13 +216,11 @@ fn string_escapes() {
 #[test]
 fn illegal_escapes_are_refused() {
     for bad in [r"'a\qb'", r"'a\_b'", r"'a\%b'", r"'\u12'", r"'\uZZZZ'"] {
-        let e = err(&format!("SELECT Id FROM Opportunity WHERE Name = {bad}"));
-        assert_eq!(e.error_code, "MALFORMED_QUERY", "{bad}");
-        assert!(
-            e.message.contains("ERROR at Row:1:Column:41"),
-            "{}",
-            e.message
+        let e = err_containing(
+            &format!("SELECT Id FROM Opportunity WHERE Name = {bad}"),
+            "ERROR at Row:1:Column:41",
         );
+        assert_eq!(e.error_code, "MALFORMED_QUERY", "{bad}");
     }
 }
 
@@ -251,13 +263,11 @@ fn ids_match_in_15_or_18_characters() {
     assert_eq!(ids("Id = '0065e0000000002AAA'"), ["2"]);
     assert_eq!(ids("Id = '0065e0000000002aaa'"), ["2"]);
     assert_eq!(ids("AccountId = '0015e0000000001'"), ["1"]);
-    let e = err("SELECT Id FROM Opportunity WHERE Id = 'nope'");
-    assert_eq!(e.error_code, "INVALID_QUERY_FILTER_OPERATOR");
-    assert!(
-        e.message.ends_with("\ninvalid ID field: nope"),
-        "{}",
-        e.message
+    let e = err_ending(
+        "SELECT Id FROM Opportunity WHERE Id = 'nope'",
+        "\ninvalid ID field: nope",
     );
+    assert_eq!(e.error_code, "INVALID_QUERY_FILTER_OPERATOR");
 }
 
 #[test]
@@ -272,14 +282,11 @@ fn boolean_logic_and_parentheses() {
     );
     assert_eq!(ids("((Amount = 250000))"), ["1"]);
     // SOQL refuses mixing AND and OR without parentheses.
-    let e = err("SELECT Id FROM Opportunity WHERE Amount = 1 AND Amount = 2 OR Amount = 3");
-    assert_eq!(e.error_code, "MALFORMED_QUERY");
-    assert!(
-        e.message
-            .ends_with("ERROR at Row:1:Column:60\nunexpected token: 'OR'"),
-        "{}",
-        e.message
+    let e = err_ending(
+        "SELECT Id FROM Opportunity WHERE Amount = 1 AND Amount = 2 OR Amount = 3",
+        "ERROR at Row:1:Column:60\nunexpected token: 'OR'",
     );
+    assert_eq!(e.error_code, "MALFORMED_QUERY");
 }
 
 #[test]
@@ -338,18 +345,14 @@ fn limit_and_offset() {
         run("SELECT Id FROM Opportunity ORDER BY Name LIMIT 2 OFFSET 1"),
         ["3", "2"]
     );
-    let e = err("SELECT Id FROM Opportunity OFFSET 2001");
-    assert_eq!(e.error_code, "NUMBER_OUTSIDE_VALID_RANGE");
-    assert!(
-        e.message.contains("ERROR at Row:1:Column:35\n"),
-        "{}",
-        e.message
+    let e = err_containing(
+        "SELECT Id FROM Opportunity OFFSET 2001",
+        "ERROR at Row:1:Column:35\n",
     );
-    let e = err("SELECT Id FROM Opportunity LIMIT x");
-    assert!(
-        e.message.ends_with("unexpected token: 'x'"),
-        "{}",
-        e.message
+    assert_eq!(e.error_code, "NUMBER_OUTSIDE_VALID_RANGE");
+    err_ending(
+        "SELECT Id FROM Opportunity LIMIT x",
+        "unexpected token: 'x'",
     );
     // Clauses come in SOQL's order.
     assert_eq!(
@@ -460,29 +463,18 @@ fn malformed_queries() {
         e.message,
         "\nSELECT Id, From Account\n           ^\nERROR at Row:1:Column:12\nunexpected token: 'From'"
     );
-    let e = err("SELECT Id FROM");
-    assert!(
-        e.message.ends_with("Column:15\nunexpected token: '<EOF>'"),
-        "{}",
-        e.message
+    err_ending("SELECT Id FROM", "Column:15\nunexpected token: '<EOF>'");
+    err_ending(
+        "SELECT Id FROM Account WHERE Name = 'x' ORDER Name",
+        "unexpected token: 'Name'",
     );
-    let e = err("SELECT Id FROM Account WHERE Name = 'x' ORDER Name");
-    assert!(
-        e.message.ends_with("unexpected token: 'Name'"),
-        "{}",
-        e.message
+    err_ending(
+        "SELECT Id FROM Account WHERE Name 'x'",
+        "Column:35\nunexpected token: ''x''",
     );
-    let e = err("SELECT Id FROM Account WHERE Name 'x'");
-    assert!(
-        e.message.ends_with("Column:35\nunexpected token: ''x''"),
-        "{}",
-        e.message
-    );
-    let e = err("SELECT Id FROM Account WHERE (Name = 'x'");
-    assert!(
-        e.message.ends_with("unexpected token: '<EOF>'"),
-        "{}",
-        e.message
+    err_ending(
+        "SELECT Id FROM Account WHERE (Name = 'x'",
+        "unexpected token: '<EOF>'",
     );
     assert_eq!(
         err("SELECT Id FROM Account extra").error_code,
@@ -502,28 +494,19 @@ fn unknown_column_matches_the_recorded_response() {
         e.message,
         "\nSELECT Bacon__c FROM Account LIMIT 2\n       ^\nERROR at Row:1:Column:8\nNo such column 'Bacon__c' on entity 'Account'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."
     );
-    let e = err("SELECT Id FROM Opportunity WHERE Account.Nme = 'x'");
-    assert_eq!(e.error_code, "INVALID_FIELD");
-    assert!(
-        e.message
-            .contains("Column:34\nNo such column 'Nme' on entity 'Account'."),
-        "{}",
-        e.message
+    let e = err_containing(
+        "SELECT Id FROM Opportunity WHERE Account.Nme = 'x'",
+        "Column:34\nNo such column 'Nme' on entity 'Account'.",
     );
-    let e = err("SELECT Acount.Name FROM Opportunity");
     assert_eq!(e.error_code, "INVALID_FIELD");
-    assert!(
-        e.message
-            .contains("Column:8\nDidn't understand relationship 'Acount' in field path."),
-        "{}",
-        e.message
+    let e = err_containing(
+        "SELECT Acount.Name FROM Opportunity",
+        "Column:8\nDidn't understand relationship 'Acount' in field path.",
     );
-    let e = err("SELECT Id FROM Opportunity ORDER BY Nope");
-    assert!(
-        e.message
-            .contains("Column:37\nNo such column 'Nope' on entity 'Opportunity'."),
-        "{}",
-        e.message
+    assert_eq!(e.error_code, "INVALID_FIELD");
+    err_containing(
+        "SELECT Id FROM Opportunity ORDER BY Nope",
+        "Column:37\nNo such column 'Nope' on entity 'Opportunity'.",
     );
 }
 
@@ -597,11 +580,9 @@ fn literal_types_must_match_the_field() {
             e.message
         );
     }
-    let e = err("SELECT Id FROM Opportunity WHERE CloseDate > '2024-01-01'");
-    assert!(
-        e.message.contains("ERROR at Row:1:Column:46\n"),
-        "{}",
-        e.message
+    err_containing(
+        "SELECT Id FROM Opportunity WHERE CloseDate > '2024-01-01'",
+        "ERROR at Row:1:Column:46\n",
     );
 }
 
