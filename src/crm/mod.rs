@@ -13,6 +13,8 @@
 mod auth;
 mod client;
 mod error;
+mod resources;
+mod retry;
 pub mod soql;
 mod wire;
 
@@ -27,8 +29,9 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 use url::Url;
 
-pub use client::{Backoff, CrmClient};
+pub use client::CrmClient;
 pub use error::{CrmError, RecordError};
+pub use retry::Backoff;
 
 /// Where the CRM is and how to authenticate to it.
 #[derive(Debug, Clone)]
