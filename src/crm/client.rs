@@ -556,27 +556,4 @@ mod tests {
             );
         }
     }
-
-    #[test]
-    fn backoff_grows_with_jitter_and_cap() {
-        let b = Backoff {
-            base: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-        };
-        for _ in 0..50 {
-            let d0 = b.delay(0, None);
-            assert!(
-                d0 >= Duration::from_millis(50) && d0 <= Duration::from_millis(100),
-                "{d0:?}"
-            );
-            let d3 = b.delay(3, None);
-            assert!(
-                d3 >= Duration::from_millis(400) && d3 <= Duration::from_millis(800),
-                "{d3:?}"
-            );
-            assert!(b.delay(30, None) <= Duration::from_secs(1));
-        }
-        assert!(b.delay(0, Some(Duration::from_millis(700))) >= Duration::from_millis(700));
-        assert!(b.delay(0, Some(Duration::from_secs(60))) <= Duration::from_secs(1));
-    }
 }
