@@ -32,6 +32,7 @@
 mod history;
 mod migrations;
 mod ops;
+mod outbox;
 #[cfg(test)]
 #[allow(
     clippy::disallowed_methods,
@@ -442,7 +443,7 @@ impl Store {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        ops::pending_writes(&self.conn, now, limit)
+        outbox::pending_writes(&self.conn, now, limit)
     }
 
     /// Marks rows SENT and counts the attempt; call just before sending.
@@ -471,7 +472,7 @@ impl Store {
     /// Rows left SENT: at the start of a run (runs are serialized) these are writes whose
     /// outcome is unknown, because the process that sent them died before recording it.
     pub fn writes_in_doubt(&self) -> Result<Vec<OutboxRow>, StoreError> {
-        ops::outbox_by_status(&self.conn, WriteStatus::Sent)
+        outbox::outbox_by_status(&self.conn, WriteStatus::Sent)
     }
 
     /// Settles SENT rows whose outcome was unknown, in one transaction: `landed` (the CRM holds
@@ -483,24 +484,24 @@ impl Store {
         requeued: &[i64],
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        self.transaction(|tx| ops::settle_in_doubt(&tx.tx, landed, requeued, now))
+        self.transaction(|tx| outbox::settle_in_doubt(&tx.tx, landed, requeued, now))
     }
 
     /// Every FAILED row (transient and permanent), oldest first.
     pub fn failed_writes(&self) -> Result<Vec<OutboxRow>, StoreError> {
-        ops::outbox_by_status(&self.conn, WriteStatus::Failed)
+        outbox::outbox_by_status(&self.conn, WriteStatus::Failed)
     }
 
     /// Rows not settled yet: NEW, SENT, and transient failures, whatever their backoff.
     pub fn unsettled_writes(&self) -> Result<Vec<OutboxRow>, StoreError> {
-        ops::unsettled_writes(&self.conn)
+        outbox::unsettled_writes(&self.conn)
     }
 
     /// Writes the CRM refused for good, or an admin ignored, and nothing has replaced since:
     /// the same values are not to be sent again. Writes the sync engine set aside are not
     /// among them.
     pub fn standing_refusals(&self) -> Result<Vec<OutboxRow>, StoreError> {
-        ops::standing_refusals(&self.conn)
+        outbox::standing_refusals(&self.conn)
     }
 
     /// Deletes the run log's finished runs that started before `older_than`.
@@ -516,7 +517,7 @@ impl Store {
 
     /// One outbox row (live, not archived).
     pub fn write(&self, id: i64) -> Result<Option<OutboxRow>, StoreError> {
-        ops::outbox_row(&self.conn, id)
+        outbox::outbox_row(&self.conn, id)
     }
 
     /// Admin: puts a FAILED or IGNORED row back to NEW, due at once.
@@ -532,7 +533,7 @@ impl Store {
     /// Sync engine: sets aside a NEW, SENT or FAILED row no recompute wants any more (IGNORED
     /// with `set_aside`, which is no refusal of its values).
     pub fn set_aside_write(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.transaction(|tx| ops::set_aside_write(&tx.tx, id, now))
+        self.transaction(|tx| outbox::set_aside_write(&tx.tx, id, now))
     }
 
     /// Moves SUCCEEDED and IGNORED rows last updated before `older_than` to the archive
@@ -544,7 +545,7 @@ impl Store {
     /// How many writes are not settled (NEW, SENT, transient FAILED) and when the oldest was
     /// queued.
     pub fn outbox_depth(&self) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
-        ops::outbox_depth(&self.conn)
+        outbox::outbox_depth(&self.conn)
     }
 
     // ---- runs ----
@@ -654,20 +655,20 @@ impl StoreTx<'_> {
         writes: &[NewWrite],
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
-        ops::enqueue(&self.tx, writes, now)
+        outbox::enqueue(&self.tx, writes, now)
     }
     pub fn pending_writes(
         &self,
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        ops::pending_writes(&self.tx, now, limit)
+        outbox::pending_writes(&self.tx, now, limit)
     }
     pub fn mark_sent(&mut self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
-        ops::mark_sent(&self.tx, ids, now)
+        outbox::mark_sent(&self.tx, ids, now)
     }
     pub fn mark_succeeded(&mut self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
-        ops::mark_succeeded(&self.tx, ids, now)
+        outbox::mark_succeeded(&self.tx, ids, now)
     }
     pub fn mark_failed(
         &mut self,
@@ -677,16 +678,16 @@ impl StoreTx<'_> {
         permanent: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        ops::mark_failed(&self.tx, id, error_code, message, permanent, now)
+        outbox::mark_failed(&self.tx, id, error_code, message, permanent, now)
     }
     pub fn retry_write(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        ops::retry_write(&self.tx, id, now)
+        outbox::retry_write(&self.tx, id, now)
     }
     pub fn ignore_write(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        ops::ignore_write(&self.tx, id, now)
+        outbox::ignore_write(&self.tx, id, now)
     }
     pub fn archive_writes(&mut self, older_than: DateTime<Utc>) -> Result<usize, StoreError> {
-        ops::archive_writes(&self.tx, older_than)
+        outbox::archive_writes(&self.tx, older_than)
     }
     pub fn start_run(&mut self, kind: &str, started_at: DateTime<Utc>) -> Result<i64, StoreError> {
         ops::start_run(&self.tx, kind, started_at)
