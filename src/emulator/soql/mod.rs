@@ -65,28 +65,6 @@ pub fn parse(text: &str, catalog: &Catalog) -> Result<Query, SoqlError> {
     })
 }
 
-/// Quotes `value` as a SOQL string literal, escaping `\`, `'`, `"` and control characters.
-pub fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('\'');
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("\\'"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
-}
-
 impl Query {
     /// Whether `record` (of `self.object`) passes the WHERE clause.
     pub fn matches(&self, record: &Record, lookup: &dyn Lookup) -> bool {
