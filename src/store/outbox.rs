@@ -266,23 +266,72 @@ fn status_for(
     }
 }
 
-/// Moves each row of `ids` with `UPDATE outbox SET {set}, updated_at = now`, after checking
-/// its status is one of `allowed` (else [`StoreError::InvalidState`] for `action`).
-fn transition(
-    conn: &Connection,
-    ids: &[i64],
-    allowed: &[WriteStatus],
+/// A status change of outbox rows: the states it applies to, its name in
+/// [`StoreError::InvalidState`], and the columns it sets (besides `updated_at`).
+struct Transition {
+    from: &'static [WriteStatus],
     action: &'static str,
-    set: &str,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let now = ts(now);
-    let sql = format!("UPDATE outbox SET {set}, updated_at = ?2 WHERE id = ?1");
-    for &id in ids {
-        status_for(conn, id, allowed, action)?;
-        conn.execute(&sql, params![id, now])?;
+    set: &'static str,
+}
+
+/// Just before sending: counts the attempt.
+const SEND: Transition = Transition {
+    from: &[WriteStatus::New, WriteStatus::Sent, WriteStatus::Failed],
+    action: "send",
+    set: "status = 'sent', attempts = attempts + 1, next_attempt_at = NULL",
+};
+
+/// The CRM has the values, whatever happened to the row meanwhile, so any state may succeed.
+const SUCCEED: Transition = Transition {
+    from: &[
+        WriteStatus::New,
+        WriteStatus::Sent,
+        WriteStatus::Failed,
+        WriteStatus::Ignored,
+        WriteStatus::Succeeded,
+    ],
+    action: "mark as succeeded",
+    set: "status = 'succeeded', last_error_code = NULL, last_error_message = NULL, \
+          permanent = 0, next_attempt_at = NULL",
+};
+
+/// An admin's retry: due at once, no longer superseded or set aside.
+const RETRY: Transition = Transition {
+    from: &[WriteStatus::Failed, WriteStatus::Ignored],
+    action: "retry",
+    set: "status = 'new', permanent = 0, next_attempt_at = NULL, superseded_by = NULL, \
+          set_aside = 0",
+};
+
+/// An admin's giving up on a write: IGNORED, a refusal of its values.
+const IGNORE: Transition = Transition {
+    from: &[WriteStatus::New, WriteStatus::Sent, WriteStatus::Failed],
+    action: "ignore",
+    set: "status = 'ignored', next_attempt_at = NULL, set_aside = 0",
+};
+
+/// The sync engine's setting aside of a write no recompute wants any more: IGNORED, but no
+/// refusal of its values (see [`standing_refusals`]).
+const SET_ASIDE: Transition = Transition {
+    from: &[WriteStatus::New, WriteStatus::Sent, WriteStatus::Failed],
+    action: "set aside",
+    set: "status = 'ignored', next_attempt_at = NULL, set_aside = 1",
+};
+
+impl Transition {
+    /// Moves each row of `ids`, after checking its status is one the change applies to.
+    fn apply(&self, conn: &Connection, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let now = ts(now);
+        let sql = format!(
+            "UPDATE outbox SET {}, updated_at = ?2 WHERE id = ?1",
+            self.set
+        );
+        for &id in ids {
+            status_for(conn, id, self.from, self.action)?;
+            conn.execute(&sql, params![id, now])?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 pub(crate) fn mark_sent(
@@ -290,33 +339,39 @@ pub(crate) fn mark_sent(
     ids: &[i64],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    use WriteStatus::*;
-    transition(
-        conn,
-        ids,
-        &[New, Sent, Failed],
-        "send",
-        "status = 'sent', attempts = attempts + 1, next_attempt_at = NULL",
-        now,
-    )
+    SEND.apply(conn, ids, now)
 }
 
-/// The CRM has the values, whatever happened to the row meanwhile, so any state may succeed.
 pub(crate) fn mark_succeeded(
     conn: &Connection,
     ids: &[i64],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    use WriteStatus::*;
-    transition(
-        conn,
-        ids,
-        &[New, Sent, Failed, Ignored, Succeeded],
-        "mark as succeeded",
-        "status = 'succeeded', last_error_code = NULL, last_error_message = NULL, \
-         permanent = 0, next_attempt_at = NULL",
-        now,
-    )
+    SUCCEED.apply(conn, ids, now)
+}
+
+pub(crate) fn retry_write(
+    conn: &Connection,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    RETRY.apply(conn, &[id], now)
+}
+
+pub(crate) fn ignore_write(
+    conn: &Connection,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    IGNORE.apply(conn, &[id], now)
+}
+
+pub(crate) fn set_aside_write(
+    conn: &Connection,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    SET_ASIDE.apply(conn, &[id], now)
 }
 
 /// Minutes to wait after the `attempts`-th send failed transiently: 1, 2, 4 ... at most 60.
@@ -358,64 +413,6 @@ pub(crate) fn mark_failed(
         ],
     )?;
     Ok(())
-}
-
-pub(crate) fn retry_write(
-    conn: &Connection,
-    id: i64,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    use WriteStatus::*;
-    transition(
-        conn,
-        &[id],
-        &[Failed, Ignored],
-        "retry",
-        "status = 'new', permanent = 0, next_attempt_at = NULL, superseded_by = NULL, \
-         set_aside = 0",
-        now,
-    )
-}
-
-/// An admin's giving up on a write: IGNORED, a refusal of its values.
-pub(crate) fn ignore_write(
-    conn: &Connection,
-    id: i64,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    ignore(conn, id, now, false)
-}
-
-/// The sync engine's setting aside of a write no recompute wants any more: IGNORED, but no
-/// refusal of its values (see [`standing_refusals`]).
-pub(crate) fn set_aside_write(
-    conn: &Connection,
-    id: i64,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    ignore(conn, id, now, true)
-}
-
-/// Makes a NEW, SENT or FAILED row IGNORED, `set_aside` or not.
-fn ignore(
-    conn: &Connection,
-    id: i64,
-    now: DateTime<Utc>,
-    set_aside: bool,
-) -> Result<(), StoreError> {
-    use WriteStatus::*;
-    let (action, set) = if set_aside {
-        (
-            "set aside",
-            "status = 'ignored', next_attempt_at = NULL, set_aside = 1",
-        )
-    } else {
-        (
-            "ignore",
-            "status = 'ignored', next_attempt_at = NULL, set_aside = 0",
-        )
-    };
-    transition(conn, &[id], &[New, Sent, Failed], action, set, now)
 }
 
 pub(crate) fn archive_writes(
