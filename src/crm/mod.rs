@@ -14,6 +14,8 @@ mod auth;
 mod client;
 mod error;
 pub mod pages;
+mod resources;
+mod retry;
 pub mod soql;
 mod wire;
 
@@ -28,8 +30,9 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 use url::Url;
 
-pub use client::{Backoff, CrmClient};
+pub use client::CrmClient;
 pub use error::{CrmError, RecordError};
+pub use retry::Backoff;
 
 /// Where the CRM is and how to authenticate to it.
 #[derive(Debug, Clone)]

@@ -87,3 +87,79 @@ where
     }
     format!("({})", items.join(","))
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn soql_quote_escapes_every_reserved_character() {
+        assert_eq!(quote("Bob's BBQ"), r"'Bob\'s BBQ'");
+        assert_eq!(quote(r"a\b"), r"'a\\b'");
+        assert_eq!(quote("say \"hi\""), r#"'say \"hi\"'"#);
+        assert_eq!(quote("l1\nl2\rl3\tx\u{8}y\u{c}z"), r"'l1\nl2\rl3\tx\by\fz'");
+        assert_eq!(quote("bell\u{7}"), r"'bell\u0007'");
+        assert_eq!(quote("50% off_now"), "'50% off_now'");
+        assert_eq!(quote("Zürich"), "'Zürich'");
+        assert_eq!(quote(""), "''");
+        assert_eq!(like_literal("50%_x"), r"'50\%\_x'");
+        assert_eq!(like_pattern("%", "O'Neil", "%"), r"'%O\'Neil%'");
+    }
+
+    #[test]
+    fn soql_dates_and_id_lists() {
+        let dt =
+            Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::milliseconds(7);
+        assert_eq!(datetime(dt), "2024-01-01T00:00:00.007Z");
+        assert_eq!(
+            date(chrono::NaiveDate::from_ymd_opt(2024, 1, 31).unwrap()),
+            "2024-01-31"
+        );
+        assert_eq!(id_list(["001A", "001B"]), "('001A','001B')");
+        assert_eq!(id_list(vec!["x'y".to_string()]), r"('x\'y')");
+        assert_eq!(id_list(Vec::<String>::new()), "('')");
+    }
+
+    /// Reads a quoted SOQL literal back, or says where it is malformed.
+    fn unquote(literal: &str) -> Result<String, String> {
+        let inner = literal
+            .strip_prefix('\'')
+            .and_then(|s| s.strip_suffix('\''))
+            .ok_or("not quoted")?;
+        let mut out = String::new();
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' => return Err("unescaped quote".into()),
+                '\\' => match chars.next().ok_or("dangling backslash")? {
+                    'n' | 'N' => out.push('\n'),
+                    'r' | 'R' => out.push('\r'),
+                    't' | 'T' => out.push('\t'),
+                    'b' | 'B' => out.push('\u{8}'),
+                    'f' | 'F' => out.push('\u{c}'),
+                    '"' => out.push('"'),
+                    '\'' => out.push('\''),
+                    '\\' => out.push('\\'),
+                    'u' => {
+                        let hex: String = chars.by_ref().take(4).collect();
+                        let code = u32::from_str_radix(&hex, 16).map_err(|e| e.to_string())?;
+                        out.push(char::from_u32(code).ok_or("bad code point")?);
+                    }
+                    other => return Err(format!("invalid escape \\{other}")),
+                },
+                c => out.push(c),
+            }
+        }
+        Ok(out)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quote_never_leaves_an_unescaped_quote(s in "\\PC*|[\\\\'\"\\n\\r\\t\\x00-\\x1f%_a]*") {
+            let quoted = quote(&s);
+            proptest::prop_assert_eq!(unquote(&quoted), Ok(s.clone()));
+        }
+    }
+}

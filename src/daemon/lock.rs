@@ -117,10 +117,33 @@ mod tests {
         drop(again);
     }
 
+    /// Whether taking the lock of `store` now is refused because it is held, and by which
+    /// lock file.
+    fn held_by(store: &Path) -> Option<PathBuf> {
+        match StoreLock::acquire(store) {
+            Ok(_) => None,
+            Err(LockError::Held { lock, .. }) => Some(lock),
+            Err(other) => panic!("{other}"),
+        }
+    }
+
     #[test]
     fn stores_do_not_share_locks() {
         let dir = tempfile::tempdir().unwrap();
-        let _a = StoreLock::acquire(&dir.path().join("a.db")).unwrap();
-        let _b = StoreLock::acquire(&dir.path().join("b.db")).unwrap();
+        let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+        let lock_a = StoreLock::acquire(&a).unwrap();
+        // Holding one store's lock leaves another store's free...
+        let lock_b = match StoreLock::acquire(&b) {
+            Ok(lock) => lock,
+            Err(e) => panic!("store b is locked by store a's daemon: {e}"),
+        };
+        assert_ne!(lock_a.path(), lock_b.path());
+        // ...while each still refuses a second daemon on its own store.
+        assert_eq!(held_by(&a).as_deref(), Some(lock_a.path()));
+        assert_eq!(held_by(&b).as_deref(), Some(lock_b.path()));
+        // Releasing one store's lock does not release the other's.
+        drop(lock_a);
+        assert_eq!(held_by(&a), None);
+        assert_eq!(held_by(&b).as_deref(), Some(lock_b.path()));
     }
 }

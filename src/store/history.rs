@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use super::ops::ts;
+use super::ops::{parse_ts, ts};
 use super::StoreError;
 
 /// The metrics of one plan at one time, in the plan's currency.
@@ -84,17 +84,7 @@ const COLUMNS: &str =
     "run_id, recorded_at, currency, won, open, weighted, gap, coverage, attainment";
 
 fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-        row.get(8)?,
-    ))
+    row.try_into()
 }
 
 fn to_point(plan_id: &str, r: Row) -> Result<HistoryPoint, StoreError> {
@@ -103,11 +93,7 @@ fn to_point(plan_id: &str, r: Row) -> Result<HistoryPoint, StoreError> {
     let required = |v: String| -> Result<Decimal, StoreError> {
         parse(Some(v), &what).map(Option::unwrap_or_default)
     };
-    let recorded_at = DateTime::parse_from_rfc3339(&at)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt {
-            what: format!("{what}: timestamp {at:?}: {e}"),
-        })?;
+    let recorded_at = parse_ts(&at, &what)?;
     Ok(HistoryPoint {
         run_id,
         recorded_at,

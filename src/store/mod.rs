@@ -32,6 +32,7 @@
 mod history;
 mod migrations;
 mod ops;
+mod outbox;
 #[cfg(test)]
 #[allow(
     clippy::disallowed_methods,
@@ -39,6 +40,7 @@ mod ops;
 )]
 mod tests;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -350,33 +352,6 @@ impl Store {
         Ok(value)
     }
 
-    // ---- mirror ----
-
-    /// Stores one page of pulled records and advances the object's cursor, in one transaction.
-    pub fn apply_page(
-        &mut self,
-        object: &str,
-        records: &[MirrorRecord],
-        cursor: Option<&Cursor>,
-    ) -> Result<PageStats, StoreError> {
-        self.transaction(|tx| tx.apply_page(object, records, cursor))
-    }
-
-    pub fn cursor(&self, object: &str) -> Result<Option<Cursor>, StoreError> {
-        ops::cursor(&self.conn, object)
-    }
-
-    /// Forgets the object's cursor, so the next pull starts from the beginning.
-    pub fn reset_cursor(&mut self, object: &str) -> Result<(), StoreError> {
-        self.transaction(|tx| tx.reset_cursor(object))
-    }
-
-    /// Every record of `object` that is not deleted, ordered by Id.
-    pub fn live_records(&self, object: &str) -> Result<Vec<MirrorRecord>, StoreError> {
-        ops::live_records(&self.conn, object)
-    }
-
-    /// One record, live or tombstone.
     /// Calls `f` with each live record of `object` in Id order, one at a time (the whole
     /// mirror of a large org does not fit comfortably in memory as parsed records).
     pub fn for_each_live_record(
@@ -387,224 +362,176 @@ impl Store {
         ops::for_each_live_record(&self.conn, object, &mut f)
     }
 
-    /// The mirror's versions (live or tombstone) of the records with these Ids, by Id; Ids it
-    /// does not hold are absent.
-    pub fn records_by_id(
-        &self,
-        object: &str,
-        ids: &[String],
-    ) -> Result<std::collections::HashMap<String, MirrorRecord>, StoreError> {
-        ops::records_by_id(&self.conn, object, ids)
-    }
-
-    pub fn record(&self, object: &str, id: &str) -> Result<Option<MirrorRecord>, StoreError> {
-        ops::record(&self.conn, object, id)
-    }
-
-    /// The Ids of the live records of `object`, ordered.
-    pub fn live_ids(&self, object: &str) -> Result<Vec<String>, StoreError> {
-        ops::live_ids(&self.conn, object)
-    }
-
-    /// Deletes rows (live or tombstone) outright; returns how many existed.
-    pub fn remove_records(&mut self, object: &str, ids: &[String]) -> Result<usize, StoreError> {
-        self.transaction(|tx| tx.remove_records(object, ids))
-    }
-
-    /// Merges `fields` into a stored record after a successful write, so the mirror holds
-    /// what the CRM now has. A missing record is [`StoreError::NotFound`].
-    pub fn patch_record(
-        &mut self,
-        object: &str,
-        id: &str,
-        fields: &Map<String, Value>,
-    ) -> Result<(), StoreError> {
-        self.transaction(|tx| tx.patch_record(object, id, fields))
-    }
-
-    // ---- outbox ----
-
-    /// Queues writes in one transaction (superseding older unsent writes for the same record,
-    /// see the module docs); returns the outbox id of each write, in order.
-    pub fn enqueue(
-        &mut self,
-        writes: &[NewWrite],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError> {
-        self.transaction(|tx| tx.enqueue(writes, now))
-    }
-
-    /// Writes to send, oldest first, at most one per record: NEW rows, SENT rows (in flight, or
-    /// left by a process that died; the sync engine settles those before it drains) and
-    /// transient failures whose backoff has passed at `now`.
-    pub fn pending_writes(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<OutboxRow>, StoreError> {
-        ops::pending_writes(&self.conn, now, limit)
-    }
-
-    /// Marks rows SENT and counts the attempt; call just before sending.
-    pub fn mark_sent(&mut self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.transaction(|tx| tx.mark_sent(ids, now))
-    }
-
-    pub fn mark_succeeded(&mut self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.transaction(|tx| tx.mark_succeeded(ids, now))
-    }
-
-    /// Records a failure with the CRM's statusCode and message. A transient failure is retried
-    /// after a backoff (1, 2, 4 ... minutes, at most 60) by [`Store::pending_writes`]; a
-    /// permanent one waits for a newer write for the record or an admin.
-    pub fn mark_failed(
-        &mut self,
-        id: i64,
-        error_code: &str,
-        message: &str,
-        permanent: bool,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.transaction(|tx| tx.mark_failed(id, error_code, message, permanent, now))
-    }
-
     /// Rows left SENT: at the start of a run (runs are serialized) these are writes whose
     /// outcome is unknown, because the process that sent them died before recording it.
     pub fn writes_in_doubt(&self) -> Result<Vec<OutboxRow>, StoreError> {
-        ops::outbox_by_status(&self.conn, WriteStatus::Sent)
-    }
-
-    /// Settles SENT rows whose outcome was unknown, in one transaction: `landed` (the CRM holds
-    /// their values) become SUCCEEDED, `requeued` go back to NEW. A row no longer SENT (an
-    /// admin ignored it meanwhile) is left as it is; returns how many rows were settled.
-    pub fn settle_in_doubt(
-        &mut self,
-        landed: &[i64],
-        requeued: &[i64],
-        now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        self.transaction(|tx| ops::settle_in_doubt(&tx.tx, landed, requeued, now))
+        outbox::outbox_by_status(&self.conn, WriteStatus::Sent)
     }
 
     /// Every FAILED row (transient and permanent), oldest first.
     pub fn failed_writes(&self) -> Result<Vec<OutboxRow>, StoreError> {
-        ops::outbox_by_status(&self.conn, WriteStatus::Failed)
+        outbox::outbox_by_status(&self.conn, WriteStatus::Failed)
     }
+}
 
-    /// Rows not settled yet: NEW, SENT, and transient failures, whatever their backoff.
-    pub fn unsettled_writes(&self) -> Result<Vec<OutboxRow>, StoreError> {
-        ops::unsettled_writes(&self.conn)
+/// Declares the store's operations once each, for [`Store`] and [`StoreTx`] alike. A read runs
+/// on the store's connection or in the transaction; a write runs in the caller's transaction
+/// on a [`StoreTx`], and in a transaction of its own on a [`Store`].
+macro_rules! operations {
+    (
+        reads { $(
+            $(#[$r_doc:meta])*
+            fn $r_name:ident($($r_arg:ident: $r_ty:ty),*) -> $r_ret:ty = $r_sql:path;
+        )* }
+        writes { $(
+            $(#[$w_doc:meta])*
+            fn $w_name:ident($($w_arg:ident: $w_ty:ty),*) -> $w_ret:ty = $w_sql:path;
+        )* }
+    ) => {
+        impl Store {
+            $(
+                $(#[$r_doc])*
+                pub fn $r_name(&self $(, $r_arg: $r_ty)*) -> Result<$r_ret, StoreError> {
+                    $r_sql(&self.conn $(, $r_arg)*)
+                }
+            )*
+            $(
+                $(#[$w_doc])*
+                pub fn $w_name(&mut self $(, $w_arg: $w_ty)*) -> Result<$w_ret, StoreError> {
+                    self.transaction(|tx| tx.$w_name($($w_arg),*))
+                }
+            )*
+        }
+
+        impl StoreTx<'_> {
+            $(
+                $(#[$r_doc])*
+                pub fn $r_name(&self $(, $r_arg: $r_ty)*) -> Result<$r_ret, StoreError> {
+                    $r_sql(&self.tx $(, $r_arg)*)
+                }
+            )*
+            $(
+                $(#[$w_doc])*
+                pub fn $w_name(&mut self $(, $w_arg: $w_ty)*) -> Result<$w_ret, StoreError> {
+                    $w_sql(&self.tx $(, $w_arg)*)
+                }
+            )*
+        }
+    };
+}
+
+operations! {
+    reads {
+        /// The object's pull position, if it has one.
+        fn cursor(object: &str) -> Option<Cursor> = ops::cursor;
+        /// Every record of `object` that is not deleted, ordered by Id.
+        fn live_records(object: &str) -> Vec<MirrorRecord> = ops::live_records;
+        /// The mirror's versions (live or tombstone) of the records with these Ids, by Id; Ids
+        /// it does not hold are absent.
+        fn records_by_id(object: &str, ids: &[String]) -> HashMap<String, MirrorRecord>
+            = ops::records_by_id;
+        /// One record, live or tombstone.
+        fn record(object: &str, id: &str) -> Option<MirrorRecord> = ops::record;
+        /// The Ids of the live records of `object`, ordered.
+        fn live_ids(object: &str) -> Vec<String> = ops::live_ids;
+
+        /// Writes to send, oldest first, at most one per record: NEW rows, SENT rows (in
+        /// flight, or left by a process that died; the sync engine settles those before it
+        /// drains) and transient failures whose backoff has passed at `now`.
+        fn pending_writes(now: DateTime<Utc>, limit: usize) -> Vec<OutboxRow>
+            = outbox::pending_writes;
+        /// Rows not settled yet: NEW, SENT, and transient failures, whatever their backoff.
+        fn unsettled_writes() -> Vec<OutboxRow> = outbox::unsettled_writes;
+        /// Writes the CRM refused for good, or an admin ignored, and nothing has replaced
+        /// since: the same values are not to be sent again. Writes the sync engine set aside
+        /// are not among them.
+        fn standing_refusals() -> Vec<OutboxRow> = outbox::standing_refusals;
+        /// One outbox row (live, not archived).
+        fn write(id: i64) -> Option<OutboxRow> = outbox::outbox_row;
+        /// How many writes are not settled (NEW, SENT, transient FAILED) and when the oldest
+        /// was queued.
+        fn outbox_depth() -> (u64, Option<DateTime<Utc>>) = outbox::outbox_depth;
+
+        /// The last `n` runs, newest first.
+        fn recent_runs(n: usize) -> Vec<RunRow> = ops::recent_runs;
+        /// The findings of the last recompute, in the order they were recorded.
+        fn findings() -> Vec<Finding> = ops::findings;
+        /// A value of the store's key-value table.
+        fn meta(key: &str) -> Option<String> = ops::meta;
+
+        /// A plan's recorded metric changes, oldest first (those at or after `since` when
+        /// given).
+        fn plan_history(plan_id: &str, since: Option<DateTime<Utc>>) -> Vec<HistoryPoint>
+            = history::of_plan;
     }
+    writes {
+        /// Stores one page of pulled records and advances the object's cursor, together.
+        fn apply_page(object: &str, records: &[MirrorRecord], cursor: Option<&Cursor>)
+            -> PageStats = ops::apply_page;
+        /// Forgets the object's cursor, so the next pull starts from the beginning.
+        fn reset_cursor(object: &str) -> () = ops::reset_cursor;
+        /// Deletes rows (live or tombstone) outright; returns how many existed.
+        fn remove_records(object: &str, ids: &[String]) -> usize = ops::remove_records;
+        /// Merges `fields` into a stored record after a successful write, so the mirror holds
+        /// what the CRM now has. A missing record is [`StoreError::NotFound`].
+        fn patch_record(object: &str, id: &str, fields: &Map<String, Value>) -> ()
+            = ops::patch_record;
+        /// Deletes deleted-record tombstones last changed before `older_than` (the CRM's
+        /// recycle bin keeps deleted records 15 days; after that nothing refers to them).
+        fn purge_tombstones(older_than: DateTime<Utc>) -> usize = ops::purge_tombstones;
 
-    /// Writes the CRM refused for good, or an admin ignored, and nothing has replaced since:
-    /// the same values are not to be sent again. Writes the sync engine set aside are not
-    /// among them.
-    pub fn standing_refusals(&self) -> Result<Vec<OutboxRow>, StoreError> {
-        ops::standing_refusals(&self.conn)
-    }
+        /// Queues writes together (superseding older unsent writes for the same record, see
+        /// the module docs); returns the outbox id of each write, in order.
+        fn enqueue(writes: &[NewWrite], now: DateTime<Utc>) -> Vec<i64> = outbox::enqueue;
+        /// Marks rows SENT and counts the attempt; call just before sending.
+        fn mark_sent(ids: &[i64], now: DateTime<Utc>) -> () = outbox::mark_sent;
+        /// Marks rows SUCCEEDED: the CRM holds their values.
+        fn mark_succeeded(ids: &[i64], now: DateTime<Utc>) -> () = outbox::mark_succeeded;
+        /// Records a failure with the CRM's statusCode and message. A transient failure is
+        /// retried after a backoff (1, 2, 4 ... minutes, at most 60) by
+        /// [`Store::pending_writes`]; a permanent one waits for a newer write for the record or
+        /// an admin.
+        fn mark_failed(
+            id: i64,
+            error_code: &str,
+            message: &str,
+            permanent: bool,
+            now: DateTime<Utc>
+        ) -> () = outbox::mark_failed;
+        /// Settles SENT rows whose outcome was unknown, together: `landed` (the CRM holds
+        /// their values) become SUCCEEDED, `requeued` go back to NEW. A row no longer SENT (an
+        /// admin ignored it meanwhile) is left as it is; returns how many rows were settled.
+        fn settle_in_doubt(landed: &[i64], requeued: &[i64], now: DateTime<Utc>) -> usize
+            = outbox::settle_in_doubt;
+        /// Admin: puts a FAILED or IGNORED row back to NEW, due at once.
+        fn retry_write(id: i64, now: DateTime<Utc>) -> () = outbox::retry_write;
+        /// Admin: gives up on a NEW, SENT or FAILED row.
+        fn ignore_write(id: i64, now: DateTime<Utc>) -> () = outbox::ignore_write;
+        /// Sync engine: sets aside a NEW, SENT or FAILED row no recompute wants any more
+        /// (IGNORED with `set_aside`, which is no refusal of its values).
+        fn set_aside_write(id: i64, now: DateTime<Utc>) -> () = outbox::set_aside_write;
+        /// Moves SUCCEEDED and IGNORED rows last updated before `older_than` to the archive
+        /// (FAILED rows stay until retried, superseded or ignored); returns how many moved.
+        fn archive_writes(older_than: DateTime<Utc>) -> usize = outbox::archive_writes;
 
-    /// Deletes the run log's finished runs that started before `older_than`.
-    pub fn prune_runs(&mut self, older_than: DateTime<Utc>) -> Result<usize, StoreError> {
-        self.transaction(|tx| ops::prune_runs(&tx.tx, older_than))
-    }
+        /// Opens an entry of the run log; returns its id.
+        fn start_run(kind: &str, started_at: DateTime<Utc>) -> i64 = ops::start_run;
+        /// `outcome` is `succeeded`, `failed` or `partial`.
+        fn finish_run(run_id: i64, outcome: &str, summary: &Value, finished_at: DateTime<Utc>)
+            -> () = ops::finish_run;
+        /// Deletes the run log's finished runs that started before `older_than`.
+        fn prune_runs(older_than: DateTime<Utc>) -> usize = ops::prune_runs;
+        /// Replaces every finding with `findings` (kind, subject ids, message).
+        fn replace_findings(findings: &[(String, String, String)]) -> () = ops::replace_findings;
+        /// Sets a value of the store's key-value table.
+        fn set_meta(key: &str, value: &str) -> () = ops::set_meta;
 
-    /// Deletes deleted-record tombstones last changed before `older_than` (the CRM's recycle
-    /// bin keeps deleted records 15 days; after that nothing refers to them).
-    pub fn purge_tombstones(&mut self, older_than: DateTime<Utc>) -> Result<usize, StoreError> {
-        self.transaction(|tx| ops::purge_tombstones(&tx.tx, older_than))
-    }
-
-    /// One outbox row (live, not archived).
-    pub fn write(&self, id: i64) -> Result<Option<OutboxRow>, StoreError> {
-        ops::outbox_row(&self.conn, id)
-    }
-
-    /// Admin: puts a FAILED or IGNORED row back to NEW, due at once.
-    pub fn retry_write(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.transaction(|tx| tx.retry_write(id, now))
-    }
-
-    /// Admin: gives up on a NEW, SENT or FAILED row.
-    pub fn ignore_write(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.transaction(|tx| tx.ignore_write(id, now))
-    }
-
-    /// Sync engine: sets aside a NEW, SENT or FAILED row no recompute wants any more (IGNORED
-    /// with `set_aside`, which is no refusal of its values).
-    pub fn set_aside_write(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.transaction(|tx| ops::set_aside_write(&tx.tx, id, now))
-    }
-
-    /// Moves SUCCEEDED and IGNORED rows last updated before `older_than` to the archive
-    /// (FAILED rows stay until retried, superseded or ignored); returns how many moved.
-    pub fn archive_writes(&mut self, older_than: DateTime<Utc>) -> Result<usize, StoreError> {
-        self.transaction(|tx| tx.archive_writes(older_than))
-    }
-
-    /// How many writes are not settled (NEW, SENT, transient FAILED) and when the oldest was
-    /// queued.
-    pub fn outbox_depth(&self) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
-        ops::outbox_depth(&self.conn)
-    }
-
-    // ---- runs ----
-
-    pub fn start_run(&mut self, kind: &str, started_at: DateTime<Utc>) -> Result<i64, StoreError> {
-        self.transaction(|tx| tx.start_run(kind, started_at))
-    }
-
-    /// `outcome` is `succeeded`, `failed` or `partial`.
-    pub fn finish_run(
-        &mut self,
-        run_id: i64,
-        outcome: &str,
-        summary: &Value,
-        finished_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.transaction(|tx| tx.finish_run(run_id, outcome, summary, finished_at))
-    }
-
-    /// The last `n` runs, newest first.
-    pub fn recent_runs(&self, n: usize) -> Result<Vec<RunRow>, StoreError> {
-        ops::recent_runs(&self.conn, n)
-    }
-
-    // ---- findings and meta ----
-
-    /// Replaces every finding with `findings` (kind, subject ids, message).
-    pub fn replace_findings(
-        &mut self,
-        findings: &[(String, String, String)],
-    ) -> Result<(), StoreError> {
-        self.transaction(|tx| tx.replace_findings(findings))
-    }
-
-    pub fn findings(&self) -> Result<Vec<Finding>, StoreError> {
-        ops::findings(&self.conn)
-    }
-
-    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        ops::meta(&self.conn, key)
-    }
-
-    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.transaction(|tx| tx.set_meta(key, value))
-    }
-
-    // ---- plan history ----
-
-    /// A plan's recorded metric changes, oldest first (those at or after `since` when given).
-    pub fn plan_history(
-        &self,
-        plan_id: &str,
-        since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<HistoryPoint>, StoreError> {
-        history::of_plan(&self.conn, plan_id, since)
-    }
-
-    /// Deletes history rows recorded before `older_than`, except each plan's newest.
-    pub fn prune_history(&mut self, older_than: DateTime<Utc>) -> Result<usize, StoreError> {
-        self.transaction(|tx| history::prune(&tx.tx, older_than))
+        /// Records `metrics` (by run `run_id`, at `at`) for each plan whose values changed
+        /// since its previous history row; returns how many rows were added.
+        fn record_history(run_id: i64, at: DateTime<Utc>, metrics: &[PlanMetrics]) -> usize
+            = history::record;
+        /// Deletes history rows recorded before `older_than`, except each plan's newest.
+        fn prune_history(older_than: DateTime<Utc>) -> usize = history::prune;
     }
 }
 
@@ -612,114 +539,4 @@ impl Store {
 /// committed together or not at all.
 pub struct StoreTx<'a> {
     tx: rusqlite::Transaction<'a>,
-}
-
-impl StoreTx<'_> {
-    pub fn apply_page(
-        &mut self,
-        object: &str,
-        records: &[MirrorRecord],
-        cursor: Option<&Cursor>,
-    ) -> Result<PageStats, StoreError> {
-        ops::apply_page(&self.tx, object, records, cursor)
-    }
-    pub fn cursor(&self, object: &str) -> Result<Option<Cursor>, StoreError> {
-        ops::cursor(&self.tx, object)
-    }
-    pub fn reset_cursor(&mut self, object: &str) -> Result<(), StoreError> {
-        ops::reset_cursor(&self.tx, object)
-    }
-    pub fn live_records(&self, object: &str) -> Result<Vec<MirrorRecord>, StoreError> {
-        ops::live_records(&self.tx, object)
-    }
-    pub fn record(&self, object: &str, id: &str) -> Result<Option<MirrorRecord>, StoreError> {
-        ops::record(&self.tx, object, id)
-    }
-    pub fn live_ids(&self, object: &str) -> Result<Vec<String>, StoreError> {
-        ops::live_ids(&self.tx, object)
-    }
-    pub fn remove_records(&mut self, object: &str, ids: &[String]) -> Result<usize, StoreError> {
-        ops::remove_records(&self.tx, object, ids)
-    }
-    pub fn patch_record(
-        &mut self,
-        object: &str,
-        id: &str,
-        fields: &Map<String, Value>,
-    ) -> Result<(), StoreError> {
-        ops::patch_record(&self.tx, object, id, fields)
-    }
-    pub fn enqueue(
-        &mut self,
-        writes: &[NewWrite],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError> {
-        ops::enqueue(&self.tx, writes, now)
-    }
-    pub fn pending_writes(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<OutboxRow>, StoreError> {
-        ops::pending_writes(&self.tx, now, limit)
-    }
-    pub fn mark_sent(&mut self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
-        ops::mark_sent(&self.tx, ids, now)
-    }
-    pub fn mark_succeeded(&mut self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
-        ops::mark_succeeded(&self.tx, ids, now)
-    }
-    pub fn mark_failed(
-        &mut self,
-        id: i64,
-        error_code: &str,
-        message: &str,
-        permanent: bool,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        ops::mark_failed(&self.tx, id, error_code, message, permanent, now)
-    }
-    pub fn retry_write(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        ops::retry_write(&self.tx, id, now)
-    }
-    pub fn ignore_write(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        ops::ignore_write(&self.tx, id, now)
-    }
-    pub fn archive_writes(&mut self, older_than: DateTime<Utc>) -> Result<usize, StoreError> {
-        ops::archive_writes(&self.tx, older_than)
-    }
-    pub fn start_run(&mut self, kind: &str, started_at: DateTime<Utc>) -> Result<i64, StoreError> {
-        ops::start_run(&self.tx, kind, started_at)
-    }
-    pub fn finish_run(
-        &mut self,
-        run_id: i64,
-        outcome: &str,
-        summary: &Value,
-        finished_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        ops::finish_run(&self.tx, run_id, outcome, summary, finished_at)
-    }
-    pub fn replace_findings(
-        &mut self,
-        findings: &[(String, String, String)],
-    ) -> Result<(), StoreError> {
-        ops::replace_findings(&self.tx, findings)
-    }
-    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        ops::meta(&self.tx, key)
-    }
-    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
-        ops::set_meta(&self.tx, key, value)
-    }
-    /// Records `metrics` (by run `run_id`, at `at`) for each plan whose values changed since
-    /// its previous history row; returns how many rows were added.
-    pub fn record_history(
-        &mut self,
-        run_id: i64,
-        at: DateTime<Utc>,
-        metrics: &[PlanMetrics],
-    ) -> Result<usize, StoreError> {
-        history::record(&self.tx, run_id, at, metrics)
-    }
 }

@@ -595,10 +595,13 @@ fn keywords_are_case_insensitive() {
 }
 
 proptest! {
+    /// The emulator reads back every string the CRM client quotes (`crm::soql::quote`, the
+    /// client's own encoder, tested there against an independent decoder).
     #[test]
     fn quoted_strings_round_trip(s in "\\PC{0,20}|[\\\\'\"\n\r\t%_\u{8}\u{c}a-z]{0,12}") {
         let cat = catalog();
-        let q = parse(&format!("SELECT Id FROM Opportunity WHERE Name = {}", quote(&s)), &cat).unwrap();
+        let literal = crate::crm::soql::quote(&s);
+        let q = parse(&format!("SELECT Id FROM Opportunity WHERE Name = {literal}"), &cat).unwrap();
         let r = rec(json!({"Id": "0065e0000000001AAA", "Name": s}));
         prop_assert!(q.matches(&r, &Org::default()));
         let upper = rec(json!({"Id": "0065e0000000001AAA", "Name": s.to_uppercase()}));
