@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod emulator;
+pub mod flags;
 pub mod logging;
 pub mod plans;
 pub mod run;
