@@ -14,6 +14,7 @@ pub mod doctor;
 pub mod explain;
 pub mod help;
 pub mod ids;
+pub mod inputs;
 pub mod manpages;
 pub mod mapping;
 pub mod plan_cmd;
