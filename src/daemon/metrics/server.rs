@@ -186,14 +186,9 @@ async fn serve_tls(
 mod tests {
     use std::sync::Mutex;
 
+    use super::super::access::tests::hash;
     use super::super::tests::sample;
     use super::*;
-
-    fn hash(password: &str) -> String {
-        bcrypt::hash_with_salt(password, 4, *b"plansync-test-sl")
-            .unwrap()
-            .to_string()
-    }
 
     async fn get(
         client: &reqwest::Client,
