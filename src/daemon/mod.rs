@@ -474,3 +474,39 @@ fn kinds_text(kinds: &[RunKind]) -> String {
         .collect::<Vec<_>>()
         .join(" + ")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The `.rs` files under `dir`, with their text.
+    fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push((path.display().to_string(), text));
+            }
+        }
+    }
+
+    #[test]
+    fn the_daemon_does_not_use_the_command_line() {
+        // `cli` starts the daemon; the daemon using `cli` would make an import cycle.
+        let mut files = Vec::new();
+        sources(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/daemon"),
+            &mut files,
+        );
+        assert!(files.len() >= 5, "{files:?}");
+        for (path, text) in files {
+            // Spelled in two parts, so this file does not match itself.
+            for root in ["crate", "super", "plansync"] {
+                let pattern = format!("{root}::{}", "cli");
+                assert!(!text.contains(&pattern), "{path} uses {pattern}");
+            }
+        }
+    }
+}
