@@ -18,6 +18,11 @@ enum Source {
     #[default]
     System,
     Fixed(Arc<Mutex<DateTime<Utc>>>),
+    /// `start` plus the time tokio's clock has moved since `origin`.
+    Tokio {
+        start: DateTime<Utc>,
+        origin: tokio::time::Instant,
+    },
 }
 
 impl Clock {
@@ -32,6 +37,16 @@ impl Clock {
         Clock(Source::Fixed(Arc::new(Mutex::new(at))))
     }
 
+    /// A clock that stands at `start` now and moves with tokio's clock from then on: in a
+    /// runtime whose time is paused (`tokio::time::pause`) it follows the runtime's sleeps, so
+    /// hours of a daemon's schedules pass in a test without waiting.
+    pub fn following_tokio(start: DateTime<Utc>) -> Self {
+        Clock(Source::Tokio {
+            start,
+            origin: tokio_now(),
+        })
+    }
+
     /// The current instant.
     pub fn now(&self) -> DateTime<Utc> {
         match &self.0 {
@@ -41,6 +56,13 @@ impl Clock {
             )]
             Source::System => Utc::now(),
             Source::Fixed(at) => *at.lock().unwrap_or_else(PoisonError::into_inner),
+            Source::Tokio { start, origin } => {
+                let moved = tokio_now().saturating_duration_since(*origin);
+                Duration::from_std(moved)
+                    .ok()
+                    .and_then(|d| start.checked_add_signed(d))
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
+            }
         }
     }
 
@@ -60,6 +82,14 @@ impl Clock {
     }
 }
 
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a clock that follows tokio's time reads it here"
+)]
+fn tokio_now() -> tokio::time::Instant {
+    tokio::time::Instant::now()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +106,16 @@ mod tests {
         assert_eq!(clock.now(), start + Duration::days(31));
         clock.set(start);
         assert_eq!(other.now(), start);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_clock_following_tokio_moves_with_paused_time() {
+        let start = DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let clock = Clock::following_tokio(start);
+        assert_eq!(clock.now(), start);
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        assert_eq!(clock.now(), start + Duration::hours(1));
     }
 }

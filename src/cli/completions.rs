@@ -46,16 +46,26 @@ pub fn run(args: CompletionsArgs) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn each_shell_gets_a_script_naming_the_subcommands() {
-        for shell in [
+    /// The script for `shell`.
+    fn script(shell: CompletionShell) -> String {
+        let mut out = Vec::new();
+        write(shell, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Every shell's script.
+    fn scripts() -> [(CompletionShell, String); 3] {
+        [
             CompletionShell::Bash,
             CompletionShell::Zsh,
             CompletionShell::Fish,
-        ] {
-            let mut out = Vec::new();
-            write(shell, &mut out);
-            let text = String::from_utf8(out).unwrap();
+        ]
+        .map(|shell| (shell, script(shell)))
+    }
+
+    #[test]
+    fn each_shell_gets_a_script_naming_the_subcommands() {
+        for (shell, text) in scripts() {
             for sub in ["sync", "status", "explain", "doctor", "writes"] {
                 assert!(text.contains(sub), "{shell:?} lacks {sub}");
             }
@@ -64,14 +74,7 @@ mod tests {
 
     #[test]
     fn resync_object_completes_to_the_object_names() {
-        for shell in [
-            CompletionShell::Bash,
-            CompletionShell::Zsh,
-            CompletionShell::Fish,
-        ] {
-            let mut out = Vec::new();
-            write(shell, &mut out);
-            let text = String::from_utf8(out).unwrap();
+        for (shell, text) in scripts() {
             for kind in crate::sync::ObjectKind::ALL {
                 assert!(
                     text.contains(kind.label()),
@@ -85,9 +88,7 @@ mod tests {
                 "{shell:?} does not complete --object"
             );
         }
-        let mut out = Vec::new();
-        write(CompletionShell::Bash, &mut out);
-        let bash = String::from_utf8(out).unwrap();
+        let bash = script(CompletionShell::Bash);
         let object_case = bash
             .split("--object)")
             .nth(1)

@@ -78,25 +78,18 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         "Running a full sync cycle into {} ...",
         store_path.display()
     );
-    let first = engine
-        .run_cycle(CycleOptions {
-            full: true,
-            dry_run: false,
-            as_of: args.as_of,
-        })
-        .await?;
+    let cycle = |full| CycleOptions {
+        full,
+        dry_run: false,
+        as_of: args.as_of,
+    };
+    let first = engine.run_cycle(cycle(true)).await?;
     print_summary("First cycle", &first);
     println!();
     println!("{}", plan_table(engine.store(), &Names::default())?);
     println!();
 
-    let second = engine
-        .run_cycle(CycleOptions {
-            full: false,
-            dry_run: false,
-            as_of: args.as_of,
-        })
-        .await?;
+    let second = engine.run_cycle(cycle(false)).await?;
     print_summary("Second cycle", &second);
     if second.fields_written == 0 && second.write_failures.is_empty() {
         println!("Nothing changed in the CRM, so the second cycle wrote nothing.");

@@ -8,13 +8,10 @@ use serde_json::{json, Value};
 
 use crate::domain::explain::{explain_link, EmptyBecause, LinkExplanation, PlanFacts};
 use crate::domain::{Membership, Rules};
-use crate::sync::compute::org_data;
 use crate::sync::convert::text;
-use crate::sync::SyncEngine;
 
-use super::ids;
-use super::status::{config_and_store, names_of};
-use super::sync::{sync_settings, DEFAULT_CONFIG};
+use super::inputs::AdminInputs;
+use super::sync::DEFAULT_CONFIG;
 use super::CliError;
 use crate::sync::ObjectKind;
 
@@ -43,27 +40,20 @@ pub struct ExplainArgs {
 }
 
 pub async fn run(args: ExplainArgs) -> Result<(), CliError> {
-    let (config, store) = config_and_store(&args.config)?;
-    let names = names_of(&config);
-    let opp_id = ids::check_arg(
+    let input = AdminInputs::load(
+        &args.config,
         &args.opportunity_id,
         ObjectKind::Opportunity,
         "explain",
-        &names,
-        Some(&store),
     )?;
-    let rules = sync_settings(&config).rules;
-    let inputs = org_data(
-        &store,
-        &names,
-        SyncEngine::stored_rates(&store, sync_settings(&config).currency)?,
-    )?;
-    let explanation = explain_link(&inputs.org, &rules, &opp_id).ok_or_else(|| {
+    let (store, names, opp_id) = (&input.store, &input.names, &input.id);
+    let (rules, inputs) = input.org()?;
+    let explanation = explain_link(&inputs.org, &rules, opp_id).ok_or_else(|| {
         CliError::Admin(format!(
             "no opportunity {opp_id} in the store's mirror of the CRM (deleted, mistyped, or not pulled yet: run `plansync sync`)"
         ))
     })?;
-    let opp_name = inputs.opportunity_names.get(&opp_id).cloned().flatten();
+    let opp_name = inputs.opportunity_names.get(opp_id).cloned().flatten();
     let account_name = explanation
         .account_id
         .as_deref()

@@ -103,19 +103,40 @@ mod tests {
         tracing::trace!("detail");
     }
 
-    #[test]
-    fn each_level_gets_its_syslog_prefix_in_json() {
+    /// A subscriber at every level, without colours, writing to a buffer.
+    type Builder = tracing_subscriber::fmt::SubscriberBuilder<
+        tracing_subscriber::fmt::format::DefaultFields,
+        tracing_subscriber::fmt::format::Format,
+        tracing::level_filters::LevelFilter,
+        tracing_subscriber::fmt::writer::BoxMakeWriter,
+    >;
+
+    /// What the subscriber `finish` makes of the builder logs for each level.
+    fn logged_by<S>(finish: impl FnOnce(Builder) -> S) -> String
+    where
+        S: tracing::Subscriber + Send + Sync + 'static,
+    {
         let buffer = Buffer::default();
         let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
+        let builder = tracing_subscriber::fmt()
             .with_max_level(Level::TRACE)
             .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
-            .event_format(JournalPriority(tracing_subscriber::fmt::format().json()))
-            .finish();
-        tracing::subscriber::with_default(subscriber, emit_each_level);
+            .with_writer(tracing_subscriber::fmt::writer::BoxMakeWriter::new(
+                move || writer.clone(),
+            ));
+        tracing::subscriber::with_default(finish(builder), emit_each_level);
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        text
+    }
+
+    #[test]
+    fn each_level_gets_its_syslog_prefix_in_json() {
+        let text = logged_by(|builder| {
+            builder
+                .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+                .event_format(JournalPriority(tracing_subscriber::fmt::format().json()))
+                .finish()
+        });
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 5, "{text}");
         for (line, (prefix, message)) in lines.iter().zip([
@@ -134,16 +155,11 @@ mod tests {
 
     #[test]
     fn each_level_gets_its_syslog_prefix_in_text() {
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .event_format(JournalPriority(tracing_subscriber::fmt::format()))
-            .finish();
-        tracing::subscriber::with_default(subscriber, emit_each_level);
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let text = logged_by(|builder| {
+            builder
+                .event_format(JournalPriority(tracing_subscriber::fmt::format()))
+                .finish()
+        });
         let prefixes: Vec<&str> = text.lines().map(|l| &l[..3]).collect();
         assert_eq!(prefixes, ["<3>", "<4>", "<6>", "<7>", "<7>"], "{text}");
     }

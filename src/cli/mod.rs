@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod emulator;
+pub mod flags;
 pub mod logging;
 pub mod plans;
 pub mod run;
@@ -13,6 +14,7 @@ pub mod doctor;
 pub mod explain;
 pub mod help;
 pub mod ids;
+pub mod inputs;
 pub mod manpages;
 pub mod mapping;
 pub mod plan_cmd;

@@ -43,30 +43,21 @@ pub fn plan_table(store: &Store, names: &Names) -> Result<String, CliError> {
     };
     let mut plans = store.live_records(&n.object)?;
     plans.sort_by_key(|r| text(&r.fields, &n.name).unwrap_or_default());
-    let mut table = Table::new(
-        &[
-            "plan",
-            "status",
-            "target",
-            "won",
-            "open",
-            "weighted",
-            "pipeline needed",
-            "gap",
-            "coverage",
-            "last activity",
-            "next activity",
-        ],
-        &[
-            "target",
-            "won",
-            "open",
-            "weighted",
-            "pipeline needed",
-            "gap",
-            "coverage",
-        ],
-    );
+    let columns = [
+        "plan",
+        "status",
+        "target",
+        "won",
+        "open",
+        "weighted",
+        "pipeline needed",
+        "gap",
+        "coverage",
+        "last activity",
+        "next activity",
+    ];
+    // The amounts and the coverage, right-aligned.
+    let mut table = Table::new(&columns, &columns[2..9]);
     let dash = || "-".to_string();
     for r in &plans {
         let f = &r.fields;

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config;
-use crate::sync::{CycleReport, ObjectKind, Progress, ResyncTarget, SyncEngine};
+use crate::sync::{ObjectKind, Progress, ResyncTarget, SyncEngine};
 
+use super::flags::{AsOf, CycleFlags};
 use super::ids;
 use super::sync::{engine_from_config, DEFAULT_CONFIG};
 use super::CliError;
@@ -46,28 +46,11 @@ pub struct ResyncArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// Pull and compute, but write nothing to the CRM; print each change it would make.
-    /// Example: plansync resync --all --dry-run
-    #[arg(long)]
-    pub dry_run: bool,
+    #[command(flatten)]
+    pub flags: CycleFlags,
 
-    /// Print one JSON object with what the run did instead of the text summary: {"kind"
-    /// (incremental, full, dry-run, resync, snapshot ...), "full", "dry_run", "today" (the
-    /// date the rules used), "currency_mode", "objects": {label: {"pulled", "deleted",
-    /// "pages"}}, "plans_recomputed", "links_changed", "fields_written", "records_written",
-    /// "fields_would_write", "records_would_write" (dry runs), "snapshots", "write_failures":
-    /// [{"object", "record_id", "status_code", "message", "permanent"}], "findings": [text],
-    /// "api_calls", "api_usage" ("used/max" or null), "duration_ms", "stopped_early" (why, or
-    /// null), "changes" (dry runs only: [{"object", "record_id", "record_name", "field",
-    /// "old", "new"}])}.
-    /// Example: --json
-    #[arg(long)]
-    pub json: bool,
-
-    /// Evaluate date-relative rules as of this date instead of today in the org's time zone.
-    /// Example: --as-of 2026-08-15
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub as_of: Option<NaiveDate>,
+    #[command(flatten)]
+    pub as_of: AsOf,
 }
 
 /// The resync target the flags name; Ids as given (see [`checked`]).
@@ -150,32 +133,14 @@ pub async fn run(args: ResyncArgs) -> Result<(), CliError> {
     let config = config::load(&args.config)?;
     let mut engine = engine_from_config(&config)?;
     let target = checked(target, &engine).await?;
-    let progress = Reporter::new(std::io::stderr().is_terminal());
-    let listener = progress.clone();
-    engine.on_progress(move |p| listener.report(p));
-    let result = engine.resync(target, args.dry_run, args.as_of).await;
+    let progress = Reporter::attach(&mut engine);
+    let result = engine
+        .resync(target, args.flags.dry_run, args.as_of.as_of)
+        .await;
     progress.finish();
     match result {
-        Ok(report) => print_report(&report, args.json),
+        Ok(report) => args.flags.print_report(&report),
         Err(e) => Err(super::mapping::explain_failure(e, &config, engine.crm()).await),
-    }
-}
-
-/// Prints a run's report as text or JSON; a run that stopped early (the API budget, a
-/// shutdown) is an error, as for `plansync sync`.
-pub fn print_report(report: &CycleReport, json: bool) -> Result<(), CliError> {
-    if json {
-        let text = serde_json::to_string_pretty(report).map_err(|e| CliError::Io {
-            what: "cannot render the report as JSON".into(),
-            source: std::io::Error::other(e),
-        })?;
-        println!("{text}");
-    } else {
-        println!("{report}");
-    }
-    match &report.stopped_early {
-        Some(why) => Err(CliError::StoppedEarly(why.clone())),
-        None => Ok(()),
     }
 }
 
@@ -226,6 +191,14 @@ impl Reporter {
             terminal,
             state: Arc::new(Mutex::new(Stage::default())),
         }
+    }
+
+    /// A reporter for stderr (a bar when it is a terminal), told `engine`'s progress.
+    pub fn attach(engine: &mut SyncEngine) -> Reporter {
+        let progress = Reporter::new(std::io::stderr().is_terminal());
+        let listener = progress.clone();
+        engine.on_progress(move |p| listener.report(p));
+        progress
     }
 
     pub fn report(&self, p: &Progress) {

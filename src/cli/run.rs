@@ -3,11 +3,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::config;
 use crate::daemon::lock::StoreLock;
 use crate::daemon::metrics::{Endpoint, COMMIT, VERSION};
 use crate::daemon::scheduler::period;
-use crate::daemon::{Daemon, DaemonSettings};
+use crate::daemon::{signals, Daemon, DaemonError, DaemonSettings};
 
 use super::sync::{engine_from_config, DEFAULT_CONFIG};
 use super::CliError;
@@ -57,14 +59,13 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
     );
     let config = config::load(&args.config)?;
     // The lock comes before the store is opened (and migrated).
-    let lock = StoreLock::acquire(&config.store.path).map_err(crate::daemon::DaemonError::from)?;
+    let lock = StoreLock::acquire(&config.store.path).map_err(DaemonError::from)?;
     tracing::debug!(lock = %lock.path().display(), "holding the store lock");
     let engine = engine_from_config(&config)?;
     let settings = DaemonSettings {
         schedules: config.schedule.clone(),
         timezone: config.org.timezone,
-        metrics: Endpoint::from_config(&config.metrics)
-            .map_err(crate::daemon::DaemonError::from)?,
+        metrics: Endpoint::from_config(&config.metrics).map_err(DaemonError::from)?,
         healthy_within: config
             .metrics
             .healthy_within_seconds
@@ -74,7 +75,11 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
         backoff_max: Duration::from_secs(args.max_backoff_seconds.max(args.backoff_seconds)),
         stop_timeout: Duration::from_secs(args.stop_timeout_seconds),
     };
-    Daemon::new(engine, settings).run().await?;
+    // SIGTERM or SIGINT cancels it (before the daemon reports ready, so no signal is lost):
+    // the run in progress stops at its next page or batch; a second signal exits at once.
+    let shutdown = CancellationToken::new();
+    signals::install(shutdown.clone()).map_err(DaemonError::Signals)?;
+    Daemon::new(engine, settings).run(shutdown).await?;
     drop(lock);
     Ok(())
 }

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono::NaiveDate;
 use url::Url;
 
 use crate::config::{self, AuthFlow, Config, ConfigError, CurrencyMode};
@@ -13,6 +12,7 @@ use crate::domain::Rules;
 use crate::store::Store;
 use crate::sync::{CycleOptions, Names, SyncEngine, SyncSettings};
 
+use super::flags::{AsOf, CycleFlags};
 use super::CliError;
 
 /// The configuration file used when `--config` is not given.
@@ -31,27 +31,11 @@ pub struct SyncArgs {
     #[arg(long)]
     pub full: bool,
 
-    /// Pull and compute, but write nothing to the CRM; print each change it would make
-    /// (record, field, old -> new). Example: plansync sync --dry-run
-    #[arg(long)]
-    pub dry_run: bool,
+    #[command(flatten)]
+    pub flags: CycleFlags,
 
-    /// Print one JSON object with what the run did instead of the text summary: {"kind"
-    /// (incremental, full, dry-run, resync, snapshot ...), "full", "dry_run", "today" (the
-    /// date the rules used), "currency_mode", "objects": {label: {"pulled", "deleted",
-    /// "pages"}}, "plans_recomputed", "links_changed", "fields_written", "records_written",
-    /// "fields_would_write", "records_would_write" (dry runs), "snapshots", "write_failures":
-    /// [{"object", "record_id", "status_code", "message", "permanent"}], "findings": [text],
-    /// "api_calls", "api_usage" ("used/max" or null), "duration_ms", "stopped_early" (why, or
-    /// null), "changes" (dry runs only: [{"object", "record_id", "record_name", "field",
-    /// "old", "new"}])}.
-    #[arg(long)]
-    pub json: bool,
-
-    /// Evaluate date-relative rules (activities, win-rate window) as of this date instead of
-    /// today in the org's time zone. Example: --as-of 2026-08-15
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub as_of: Option<NaiveDate>,
+    #[command(flatten)]
+    pub as_of: AsOf,
 }
 
 pub async fn run(args: SyncArgs) -> Result<(), CliError> {
@@ -60,26 +44,13 @@ pub async fn run(args: SyncArgs) -> Result<(), CliError> {
     let result = engine
         .run_cycle(CycleOptions {
             full: args.full,
-            dry_run: args.dry_run,
-            as_of: args.as_of,
+            dry_run: args.flags.dry_run,
+            as_of: args.as_of.as_of,
         })
         .await;
-    let report = match result {
-        Ok(report) => report,
-        Err(e) => return Err(super::mapping::explain_failure(e, &config, engine.crm()).await),
-    };
-    if args.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| CliError::Io {
-            what: "cannot render the report as JSON".into(),
-            source: std::io::Error::other(e),
-        })?;
-        println!("{text}");
-    } else {
-        println!("{report}");
-    }
-    match report.stopped_early {
-        Some(why) => Err(CliError::StoppedEarly(why)),
-        None => Ok(()),
+    match result {
+        Ok(report) => args.flags.print_report(&report),
+        Err(e) => Err(super::mapping::explain_failure(e, &config, engine.crm()).await),
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::Utc;
 use serde_json::Value;
 
-use crate::store::{StoreError, WriteStatus};
+use crate::store::{Store, StoreError, WriteStatus};
 
 use super::status::{config_and_store, pretty, write_json};
 use super::sync::DEFAULT_CONFIG;
@@ -118,35 +118,32 @@ pub async fn run(args: WritesArgs) -> Result<(), CliError> {
                 rows.len()
             );
         }
-        WritesAction::Retry { id, json } => {
-            let row = known(&store, id)?;
-            store
-                .retry_write(id, Utc::now())
-                .map_err(|e| decision_error(e, id, "retried"))?;
-            if json {
-                println!("{}", pretty(&write_json(&known(&store, id)?)));
-                return Ok(());
-            }
-            println!(
-                "Write #{id} ({} {}) is queued again; the next cycle sends it.",
-                row.object, row.record_id
-            );
-        }
-        WritesAction::Ignore { id, json } => {
-            let row = known(&store, id)?;
-            store
-                .ignore_write(id, Utc::now())
-                .map_err(|e| decision_error(e, id, "ignored"))?;
-            if json {
-                println!("{}", pretty(&write_json(&known(&store, id)?)));
-                return Ok(());
-            }
-            println!(
-                "Write #{id} ({} {}) is ignored and will not be sent.",
-                row.object, row.record_id
-            );
-        }
+        WritesAction::Retry { id, json } => decide(&mut store, id, json, true)?,
+        WritesAction::Ignore { id, json } => decide(&mut store, id, json, false)?,
     }
+    Ok(())
+}
+
+/// Queues write `id` again (`retry`) or ignores it, then shows what became of it.
+fn decide(store: &mut Store, id: i64, json: bool, retry: bool) -> Result<(), CliError> {
+    let row = known(store, id)?;
+    let (decided, action, became) = if retry {
+        let decided = store.retry_write(id, Utc::now());
+        (
+            decided,
+            "retried",
+            "is queued again; the next cycle sends it",
+        )
+    } else {
+        let decided = store.ignore_write(id, Utc::now());
+        (decided, "ignored", "is ignored and will not be sent")
+    };
+    decided.map_err(|e| decision_error(e, id, action))?;
+    if json {
+        println!("{}", pretty(&write_json(&known(store, id)?)));
+        return Ok(());
+    }
+    println!("Write #{id} ({} {}) {became}.", row.object, row.record_id);
     Ok(())
 }
 

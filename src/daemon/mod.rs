@@ -1,8 +1,10 @@
 //! `plansync run`: the long-running daemon. It runs the sync engine on the cron schedules of
 //! `[schedule]` in the org's time zone, one run at a time, backs off after a failed run,
-//! stops cleanly on SIGTERM or SIGINT, talks to systemd (`Type=notify`, watchdog), and keeps
+//! stops cleanly when its cancellation token is cancelled (`plansync run` cancels it on
+//! SIGTERM or SIGINT, see [`signals`]), talks to systemd (`Type=notify`, watchdog), and keeps
 //! the metrics that the opt-in listener serves. Each run ends with one `run finished` log line
-//! from the engine (at ERROR when it failed).
+//! from the engine (at ERROR when it failed). It reads the time from a [`Clock`] (the system
+//! clock unless one is given), so its schedules can be followed in a test with paused time.
 
 pub mod lock;
 pub mod metrics;
@@ -21,6 +23,7 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
+use crate::clock::Clock;
 use crate::config::ScheduleSection;
 use crate::sync::{CycleOptions, CycleReport, ObjectKind, SyncEngine};
 
@@ -96,20 +99,27 @@ pub struct Daemon {
     settings: DaemonSettings,
     metrics: SharedMetrics,
     activity: Arc<Activity>,
+    /// The stop request, given to [`Daemon::run`].
     shutdown: CancellationToken,
+    clock: Clock,
     failures: u32,
     /// The last run, for systemd's STATUS line.
     last_status: Option<String>,
 }
 
 impl Daemon {
-    /// A daemon over `engine`. The engine's cancellation token is the daemon's stop request.
-    pub fn new(mut engine: SyncEngine, settings: DaemonSettings) -> Daemon {
+    /// A daemon over `engine`, on the system clock.
+    pub fn new(engine: SyncEngine, settings: DaemonSettings) -> Daemon {
+        Daemon::with_clock(engine, settings, Clock::system())
+    }
+
+    /// A daemon over `engine` that reads the time from `clock`, and gives it to the engine.
+    pub fn with_clock(mut engine: SyncEngine, settings: DaemonSettings, clock: Clock) -> Daemon {
         let activity = Arc::new(Activity::default());
         let listener = activity.clone();
         engine.on_progress(move |_| listener.progressed());
-        let shutdown = engine.cancellation();
-        let mut state = MetricsState::new(Utc::now(), settings.healthy_within);
+        engine.set_clock(clock.clone());
+        let mut state = MetricsState::new(clock.now(), settings.healthy_within);
         let names = &engine.settings().names;
         let pulled: Vec<String> = ObjectKind::ALL
             .into_iter()
@@ -126,7 +136,8 @@ impl Daemon {
             settings,
             metrics,
             activity,
-            shutdown,
+            shutdown: CancellationToken::new(),
+            clock,
             failures: 0,
             last_status: None,
         }
@@ -137,9 +148,10 @@ impl Daemon {
         self.metrics.clone()
     }
 
-    /// Runs until SIGTERM or SIGINT. Returns `Ok` after a clean stop.
-    pub async fn run(mut self) -> Result<(), DaemonError> {
-        signals::install(self.shutdown.clone()).map_err(DaemonError::Signals)?;
+    /// Runs until `shutdown` is cancelled; the run in progress then stops at its next page or
+    /// batch. Returns `Ok` after a clean stop.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), DaemonError> {
+        self.shutdown = shutdown;
         self.refresh_from_store(true);
         if let Some(endpoint) = self.settings.metrics.clone() {
             let addr = endpoint.addr;
@@ -157,7 +169,7 @@ impl Daemon {
         notify::spawn_watchdog(self.activity.clone(), self.shutdown.clone());
 
         let tz = self.settings.timezone;
-        let mut after = Utc::now();
+        let mut after = self.clock.now();
         let mut first = true;
         loop {
             let fire = next_fire(&self.settings.schedules, after, tz)
@@ -193,7 +205,7 @@ impl Daemon {
             if self.shutdown.is_cancelled() {
                 break;
             }
-            let ended = Utc::now();
+            let ended = self.clock.now();
             self.record_skipped(fire.at, ended, "a run was going");
             after = ended;
             if self.failures > 0 {
@@ -232,7 +244,7 @@ impl Daemon {
     /// followed); `false` when a stop was requested.
     async fn sleep_until(&self, at: DateTime<Utc>) -> bool {
         loop {
-            let now = Utc::now();
+            let now = self.clock.now();
             if now >= at {
                 return !self.shutdown.is_cancelled();
             }
@@ -292,8 +304,11 @@ impl Daemon {
         kind: RunKind,
     ) -> Result<(Outcome, Option<CycleReport>), DaemonError> {
         let stop = self.shutdown.clone();
+        let engine_stop = self.engine.cancellation();
         let stop_timeout = self.settings.stop_timeout;
-        let today = Utc::now()
+        let today = self
+            .clock
+            .now()
             .with_timezone(&self.settings.timezone)
             .date_naive();
         let engine = &mut self.engine;
@@ -313,6 +328,8 @@ impl Daemon {
         };
         let deadline = async move {
             stop.cancelled().await;
+            // The engine stops at its next page or batch.
+            engine_stop.cancel();
             tokio::time::sleep(stop_timeout).await;
         };
         let result = tokio::select! {
@@ -333,7 +350,7 @@ impl Daemon {
     /// Updates the metrics from the run's report and the store. The engine logged the run's
     /// `run finished` line.
     fn record(&mut self, kind: RunKind, outcome: &Outcome, report: Option<&CycleReport>) {
-        let now = Utc::now();
+        let now = self.clock.now();
         let labels = object_names(&self.engine);
         {
             let mut state = self.lock_metrics();
@@ -456,4 +473,40 @@ fn kinds_text(kinds: &[RunKind]) -> String {
         .map(|k| k.as_str())
         .collect::<Vec<_>>()
         .join(" + ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The `.rs` files under `dir`, with their text.
+    fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push((path.display().to_string(), text));
+            }
+        }
+    }
+
+    #[test]
+    fn the_daemon_does_not_use_the_command_line() {
+        // `cli` starts the daemon; the daemon using `cli` would make an import cycle.
+        let mut files = Vec::new();
+        sources(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/daemon"),
+            &mut files,
+        );
+        assert!(files.len() >= 5, "{files:?}");
+        for (path, text) in files {
+            // Spelled in two parts, so this file does not match itself.
+            for root in ["crate", "super", "plansync"] {
+                let pattern = format!("{root}::{}", "cli");
+                assert!(!text.contains(&pattern), "{path} uses {pattern}");
+            }
+        }
+    }
 }

@@ -166,31 +166,40 @@ mod tests {
     }
 
     #[test]
-    fn incremental_fires_on_the_next_five_minute_mark() {
-        let fire = next_fire(&defaults(), utc("2026-03-10T10:07:12Z"), Tz::UTC).unwrap();
-        assert_eq!(fire.at, utc("2026-03-10T10:10:00Z"));
-        assert_eq!(fire.kinds, vec![RunKind::Incremental]);
-    }
-
-    #[test]
-    fn a_fire_at_exactly_now_is_not_repeated() {
-        let fire = next_fire(&defaults(), utc("2026-03-10T10:10:00Z"), Tz::UTC).unwrap();
-        assert_eq!(fire.at, utc("2026-03-10T10:15:00Z"));
-    }
-
-    #[test]
-    fn full_replaces_an_incremental_due_at_the_same_moment() {
-        // 02:30 is both a five-minute mark and the nightly full sync.
-        let fire = next_fire(&defaults(), utc("2026-03-10T02:27:00Z"), Tz::UTC).unwrap();
-        assert_eq!(fire.at, utc("2026-03-10T02:30:00Z"));
-        assert_eq!(fire.kinds, vec![RunKind::Full]);
-    }
-
-    #[test]
-    fn snapshot_runs_after_the_sync_due_with_it() {
-        let fire = next_fire(&defaults(), utc("2026-04-01T05:58:00Z"), Tz::UTC).unwrap();
-        assert_eq!(fire.at, utc("2026-04-01T06:00:00Z"));
-        assert_eq!(fire.kinds, vec![RunKind::Incremental, RunKind::Snapshot]);
+    fn the_next_fire_is_the_first_mark_after_now_with_the_runs_due_then() {
+        use RunKind::{Full, Incremental, Snapshot};
+        // (after, the fire, the runs it starts, why)
+        let cases = [
+            (
+                "2026-03-10T10:07:12Z",
+                "2026-03-10T10:10:00Z",
+                vec![Incremental],
+                "an incremental run on the next five-minute mark",
+            ),
+            (
+                "2026-03-10T10:10:00Z",
+                "2026-03-10T10:15:00Z",
+                vec![Incremental],
+                "a fire at exactly now is not repeated",
+            ),
+            (
+                "2026-03-10T02:27:00Z",
+                "2026-03-10T02:30:00Z",
+                vec![Full],
+                "02:30 is both a five-minute mark and the nightly full sync: the full one \
+                 replaces the incremental one",
+            ),
+            (
+                "2026-04-01T05:58:00Z",
+                "2026-04-01T06:00:00Z",
+                vec![Incremental, Snapshot],
+                "the snapshot runs after the sync due with it",
+            ),
+        ];
+        for (after, at, kinds, why) in cases {
+            let fire = next_fire(&defaults(), utc(after), Tz::UTC).unwrap();
+            assert_eq!((fire.at, fire.kinds), (utc(at), kinds), "{why}");
+        }
     }
 
     #[test]

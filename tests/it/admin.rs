@@ -93,14 +93,33 @@ async fn status_shows_runs_cursors_usage_and_findings() {
     let err = fails(&["status"], &s.config).await;
     assert!(err.contains("plansync sync"), "{err}");
 
+    let before = chrono::Utc::now();
     let report = s.sync().await;
+    let after = chrono::Utc::now();
     let status = s.status_json().await;
     let run = &status["runs"][0];
     assert_eq!(run["kind"], "incremental");
     assert_eq!(run["outcome"], "succeeded");
     assert_eq!(run["links_changed"], report["links_changed"]);
     assert_eq!(run["fields_written"], report["fields_written"]);
-    assert!(run["duration_ms"].as_i64().unwrap() >= 0);
+    // The run lies within the command (its times are shown to the second), and its duration
+    // is from its start to its end.
+    let time = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let (started, finished) = (time(&run["started_at"]), time(&run["finished_at"]));
+    assert!(
+        before.timestamp() <= started.timestamp() && finished <= after,
+        "{run}"
+    );
+    let duration = run["duration_ms"].as_i64().unwrap();
+    assert!(duration <= (after - before).num_milliseconds(), "{run}");
+    assert!(
+        (duration - (finished - started).num_milliseconds()).abs() < 1000,
+        "{run}"
+    );
     // The opportunity cursor stands at the newest opportunity pulled.
     let cursor = &status["cursors"]["opportunity"];
     assert_eq!(cursor["object"], "Opportunity");

@@ -11,6 +11,7 @@ mod cli;
 mod common;
 mod crash;
 mod daemon;
+mod daemon_paused;
 mod emulator;
 mod history;
 mod outbox;

@@ -279,10 +279,11 @@ pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, 
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn hash(password: &str) -> String {
+    /// A bcrypt hash of `password`, cheap to check.
+    pub(in crate::daemon::metrics) fn hash(password: &str) -> String {
         bcrypt::hash_with_salt(password, 4, *b"0123456789abcdef")
             .unwrap()
             .to_string()

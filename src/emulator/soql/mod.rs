@@ -17,9 +17,6 @@ use serde_json::{Map, Value};
 
 use crate::metadata::Catalog;
 
-/// Quotes a value as a SOQL string literal: the client's quoting, which the parser here reads
-/// back (the round-trip test checks both).
-pub use crate::crm::soql::quote;
 pub use parser::MAX_OFFSET;
 
 /// One stored record: canonical field API names to wire-format values. Always has `Id`.
