@@ -3,6 +3,7 @@
 //! gate in `server` has checked the version, the session, the daily limit and the faults.
 
 mod collections;
+mod composite;
 mod meta;
 mod query;
 mod records;
@@ -55,6 +56,8 @@ pub(crate) fn data_routes() -> Router<Arc<Shared>> {
                 .patch(collections::update)
                 .delete(collections::delete),
         )
+        .route(&r("/composite"), post(composite::composite))
+        .route(&r("/composite/"), post(composite::composite))
         .route(
             &r("/composite/sobjects/{object}/{field}"),
             patch(collections::upsert),
