@@ -104,7 +104,7 @@ impl fmt::Debug for CrmClient {
 }
 
 /// A request body.
-enum Body<'a> {
+pub(super) enum Body<'a> {
     None,
     Json(&'a Value),
     /// A body built elsewhere (a token request); its headers come with it.
@@ -127,20 +127,22 @@ impl<'c> AsyncHttpClient<'c> for TokenHttp<'_> {
 }
 
 /// What one HTTP exchange produced.
-struct Raw {
-    status: u16,
-    body: Vec<u8>,
-    retry_after: Option<Duration>,
+pub(super) struct Raw {
+    pub(super) status: u16,
+    pub(super) body: Vec<u8>,
+    pub(super) retry_after: Option<Duration>,
+    /// The response headers (Bulk API results carry their paging in `Sforce-Locator`).
+    pub(super) headers: HeaderMap,
 }
 
 /// A data-API target relative to the instance URL.
-struct Target {
-    path: String,
-    query: Vec<(String, String)>,
+pub(super) struct Target {
+    pub(super) path: String,
+    pub(super) query: Vec<(String, String)>,
 }
 
 impl Target {
-    fn path(path: String) -> Self {
+    pub(super) fn path(path: String) -> Self {
         Target {
             path,
             query: Vec::new(),
@@ -174,7 +176,7 @@ fn check_url(what: &str, url: &Url) -> Result<(), CrmError> {
 }
 
 /// Object and field API names go into URL paths: letters, digits and `_` only.
-fn check_name(kind: &str, name: &str) -> Result<(), CrmError> {
+pub(super) fn check_name(kind: &str, name: &str) -> Result<(), CrmError> {
     if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         Ok(())
     } else {
@@ -208,7 +210,7 @@ fn error_chain(e: &reqwest::Error) -> String {
 }
 
 /// Splits records into collections requests of at most 200 records and 10 same-type runs.
-fn chunk_records(records: &[RecordWrite]) -> Vec<&[RecordWrite]> {
+pub(super) fn chunk_records(records: &[RecordWrite]) -> Vec<&[RecordWrite]> {
     let mut chunks = Vec::new();
     let mut start = 0;
     while start < records.len() {
@@ -230,7 +232,11 @@ fn chunk_records(records: &[RecordWrite]) -> Vec<&[RecordWrite]> {
 }
 
 /// One collections record: `attributes.type`, then `id` when given, then the fields.
-fn collection_record(object: &str, id: Option<&str>, fields: &Map<String, Value>) -> Value {
+pub(super) fn collection_record(
+    object: &str,
+    id: Option<&str>,
+    fields: &Map<String, Value>,
+) -> Value {
     let mut record = Map::new();
     record.insert("attributes".into(), json!({ "type": object }));
     if let Some(id) = id {
@@ -601,13 +607,13 @@ impl CrmClient {
         format!("{:?}", self.inner.token.read().await)
     }
 
-    fn data_path(&self, resource: &str) -> String {
+    pub(super) fn data_path(&self, resource: &str) -> String {
         format!("/services/data/v{}/{}", self.inner.api_version, resource)
     }
 
     /// A `nextRecordsUrl`-style reference as a target on the instance host. Absolute URLs
     /// must point at the instance host, so the token is never sent elsewhere.
-    fn relative_target(&self, reference: &str) -> Result<Target, CrmError> {
+    pub(super) fn relative_target(&self, reference: &str) -> Result<Target, CrmError> {
         let bad = || {
             CrmError::InvalidRequest(format!(
                 "{reference:?} is not a /services/data/ URL of the CRM instance"
@@ -773,7 +779,7 @@ impl CrmClient {
 
     /// Sends a data-API request with the shared token: refreshes once on 401, retries
     /// idempotent requests on transient failures, and maps error answers to [`CrmError`].
-    async fn execute(
+    pub(super) async fn execute(
         &self,
         method: Method,
         target: Target,
@@ -899,12 +905,14 @@ impl CrmClient {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
+            let headers = response.headers().clone();
             let body = response.bytes().await.map_err(map_err)?.to_vec();
             tracing::debug!(status, bytes = body.len(), "CRM response");
             Ok(Raw {
                 status,
                 body,
                 retry_after,
+                headers,
             })
         }
         .instrument(span)

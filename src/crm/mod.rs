@@ -12,6 +12,7 @@
 
 mod auth;
 mod client;
+mod composite;
 mod error;
 pub mod soql;
 mod wire;
@@ -28,6 +29,9 @@ use serde_json::{Map, Value};
 use url::Url;
 
 pub use client::{Backoff, CrmClient};
+pub use composite::{
+    PageRead, PageStart, COMPOSITE_MAX_QUERY_OR_COLLECTIONS, COMPOSITE_MAX_RECORDS,
+};
 pub use error::{CrmError, RecordError};
 
 /// Where the CRM is and how to authenticate to it.
