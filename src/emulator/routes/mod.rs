@@ -14,6 +14,7 @@ use axum::routing::{any, get, patch, post};
 use axum::Router;
 use serde_json::{Map, Value};
 
+use super::bulk;
 use super::org::RecordError;
 use super::server::Shared;
 
@@ -62,6 +63,12 @@ pub(crate) fn data_routes() -> Router<Arc<Shared>> {
             &r("/composite/sobjects/{object}/{field}"),
             patch(collections::upsert),
         )
+        .route(&r("/jobs/query"), post(bulk::create).get(bulk::list))
+        .route(
+            &r("/jobs/query/{id}"),
+            get(bulk::info).patch(bulk::abort).delete(bulk::delete),
+        )
+        .route(&r("/jobs/query/{id}/results"), get(bulk::results))
         .route(V, get(meta::resources))
         .route(&r("/"), get(meta::resources))
         // Anything else under a version still passes the session gate and is counted, and
