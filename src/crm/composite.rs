@@ -386,4 +386,4 @@ impl CrmClient {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

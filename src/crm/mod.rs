@@ -11,6 +11,7 @@
 //! never retried. Every response's `Sforce-Limit-Info` header updates [`CrmClient::api_usage`].
 
 mod auth;
+mod bulk;
 mod client;
 mod composite;
 mod error;
@@ -28,6 +29,10 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 use url::Url;
 
+pub use bulk::{
+    BulkOptions, BulkQuery, BulkRefusal, BulkResults, ColumnType, ColumnTypes,
+    DEFAULT_BULK_MAX_RECORDS,
+};
 pub use client::{Backoff, CrmClient};
 pub use composite::{
     PageRead, PageStart, COMPOSITE_MAX_QUERY_OR_COLLECTIONS, COMPOSITE_MAX_RECORDS,
