@@ -405,6 +405,14 @@ async fn dispatch(
     (status, headers, body)
 }
 
+/// `GET composite`: the composite resources this org serves (the documented GET lists them).
+pub(super) async fn resources(Extension(version): Extension<ApiVersion>) -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!({"sobjects": format!("/services/data/v{}/composite/sobjects", version.0)}),
+    )
+}
+
 /// `POST composite`.
 pub(super) async fn composite(
     State(shared): State<Arc<Shared>>,

@@ -57,8 +57,14 @@ pub(crate) fn data_routes() -> Router<Arc<Shared>> {
                 .patch(collections::update)
                 .delete(collections::delete),
         )
-        .route(&r("/composite"), post(composite::composite))
-        .route(&r("/composite/"), post(composite::composite))
+        .route(
+            &r("/composite"),
+            post(composite::composite).get(composite::resources),
+        )
+        .route(
+            &r("/composite/"),
+            post(composite::composite).get(composite::resources),
+        )
         .route(
             &r("/composite/sobjects/{object}/{field}"),
             patch(collections::upsert),

@@ -394,3 +394,18 @@ async fn a_malformed_query_answers_the_plain_error_inside_its_result() {
     assert_eq!(body["compositeResponse"][0]["body"], plain_body);
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn get_lists_the_composite_resources_behind_the_session_gate() {
+    let emulator = demo(1).await;
+    let client = Client::new(&emulator);
+    let body = client.get(&format!("{API}/composite"), &[]).await;
+    assert_eq!(body["sobjects"], format!("{API}/composite/sobjects"));
+    let anonymous = reqwest::Client::new()
+        .get(format!("{}{API}/composite", emulator.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    emulator.shutdown().await;
+}
