@@ -277,6 +277,14 @@ async fn a_job_runs_through_its_states_and_pages_its_csv_by_locator() {
     assert_eq!(limits["DailyBulkV2QueryJobs"]["Remaining"], 9_999);
     assert_eq!(emulator.bulk_jobs_created(), 1);
 
+    let listed = client
+        .send(reqwest::Method::GET, &format!("{API}/jobs/query"), None)
+        .await
+        .json();
+    assert_eq!(listed["done"], true);
+    assert_eq!(listed["records"][0]["id"], id.as_str());
+    assert_eq!(listed["records"][0]["state"], "JobComplete");
+
     let deleted = client
         .send(
             reqwest::Method::DELETE,

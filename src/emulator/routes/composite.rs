@@ -13,6 +13,11 @@
 //!   each Collections subrequest;
 //! - `allOrNone: false`: a subrequest that refers to a failed one is not run (400
 //!   `PROCESSING_HALTED`); the others run.
+//!
+//! The rollback of `allOrNone` uses an org savepoint taken before the first subrequest and
+//! does not hold the org's lock in between: a write another client makes while such a request
+//! runs is rolled back with it. A real org isolates the transaction; the emulator's tests and
+//! demo do not write concurrently with an all-or-none composite request.
 
 use std::collections::HashMap;
 use std::sync::Arc;

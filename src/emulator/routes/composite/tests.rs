@@ -409,3 +409,65 @@ async fn get_lists_the_composite_resources_behind_the_session_gate() {
     assert_eq!(anonymous.status(), 401);
     emulator.shutdown().await;
 }
+
+/// The structure of a JSON value: object keys in order with their structures, the first
+/// element of an array, the type of a scalar.
+fn shape(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), shape(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().take(1).map(shape).collect()),
+        Value::String(_) => json!("string"),
+        Value::Number(_) => json!("number"),
+        Value::Bool(_) => json!("bool"),
+        Value::Null => json!("null"),
+    }
+}
+
+/// The first subresult of a recorded Composite Graph answer.
+fn recorded(name: &str) -> Value {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/salesforce-recorded")
+        .join(name);
+    let mapping: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let body: Value = serde_json::from_str(mapping["response"]["body"].as_str().unwrap()).unwrap();
+    body["graphs"][0]["graphResponse"]["compositeResponse"][0].clone()
+}
+
+#[tokio::test]
+async fn subresults_have_the_recorded_shapes() {
+    let emulator = demo(1).await;
+    let client = Client::new(&emulator);
+    let (status, _, body) = client
+        .composite(json!({
+            "compositeRequest": [
+                {"method": "POST", "url": format!("{API}/sobjects/Account"), "referenceId": "created",
+                 "body": {"Name": "Shape Check"}},
+                {"method": "POST", "url": format!("{API}/sobjects/Opportunity"), "referenceId": "refused",
+                 "body": {"Name": "Bad stage", "StageName": "Amazing", "CloseDate": "2026-01-31",
+                          "AccountId": "@{created.id}"}},
+                {"method": "DELETE", "url": format!("{API}/sobjects/Account/@{{created.id}}"),
+                 "referenceId": "deleted"},
+            ]
+        }))
+        .await;
+    assert_eq!(status, 200);
+    let results = &body["compositeResponse"];
+    let cases = [
+        ("composite-graph-create.json", 0, 201),
+        ("composite-graph-single-create-error.json", 1, 400),
+        ("composite-graph-single-delete.json", 2, 204),
+    ];
+    for (file, index, code) in cases {
+        let ours = &results[index];
+        assert_eq!(ours["httpStatusCode"], code, "{ours}");
+        assert_eq!(shape(ours), shape(&recorded(file)), "{file}: {ours}");
+    }
+    assert_eq!(
+        results[1]["body"][0]["errorCode"],
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    );
+    assert_eq!(results[1]["body"][0]["fields"], json!(["StageName"]));
+    emulator.shutdown().await;
+}
