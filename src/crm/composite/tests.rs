@@ -228,3 +228,69 @@ async fn a_bad_record_fails_alone_and_keeps_its_id() {
     assert!(!results[1].errors.is_empty());
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn upserts_by_external_id_report_created_then_updated() {
+    let emulator = Emulator::builder().seed("demo").start().await.unwrap();
+    let client = client_for(&emulator);
+    let plan: String = emulator.with_org(|org| {
+        org.live_records("Account_Plan__c").next().unwrap()["Id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    });
+    let snapshots = |won: i64| -> Vec<RecordWrite> {
+        (0..3)
+            .map(|n| {
+                let mut fields = Map::new();
+                fields.insert(
+                    "Snapshot_Key__c".into(),
+                    json!(format!("{plan}-2026-0{}", n + 1)),
+                );
+                fields.insert("Account_Plan__c".into(), json!(plan));
+                fields.insert(
+                    "Snapshot_Date__c".into(),
+                    json!(format!("2026-0{}-01", n + 1)),
+                );
+                fields.insert("Won_Amount__c".into(), json!(won));
+                RecordWrite {
+                    object: "Account_Plan_Snapshot__c".into(),
+                    id: None,
+                    fields,
+                }
+            })
+            .collect()
+    };
+    let first = client
+        .upsert_composite(
+            "Account_Plan_Snapshot__c",
+            "Snapshot_Key__c",
+            &snapshots(10),
+        )
+        .await
+        .unwrap();
+    assert!(
+        first.iter().all(|r| r.success && r.created == Some(true)),
+        "{first:?}"
+    );
+    let second = client
+        .upsert_composite(
+            "Account_Plan_Snapshot__c",
+            "Snapshot_Key__c",
+            &snapshots(20),
+        )
+        .await
+        .unwrap();
+    assert!(
+        second.iter().all(|r| r.success && r.created == Some(false)),
+        "{second:?}"
+    );
+    assert_eq!(first[2].id, second[2].id);
+    let won = emulator.with_org(|org| {
+        org.get("Account_Plan_Snapshot__c", second[2].id.as_deref().unwrap())
+            .unwrap()["Won_Amount__c"]
+            .to_string()
+    });
+    assert_eq!(won, "20");
+    emulator.shutdown().await;
+}
