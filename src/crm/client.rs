@@ -89,7 +89,9 @@ impl<'c> AsyncHttpClient<'c> for TokenHttp<'_> {
 pub(super) struct Raw {
     pub(super) status: u16,
     pub(super) body: Vec<u8>,
-    retry_after: Option<Duration>,
+    pub(super) retry_after: Option<Duration>,
+    /// The response headers (Bulk API results carry their paging in `Sforce-Locator`).
+    pub(super) headers: HeaderMap,
 }
 
 /// A data-API target relative to the instance URL.
@@ -515,12 +517,14 @@ impl CrmClient {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
+            let headers = response.headers().clone();
             let body = response.bytes().await.map_err(map_err)?.to_vec();
             tracing::debug!(status, bytes = body.len(), "CRM response");
             Ok(Raw {
                 status,
                 body,
                 retry_after,
+                headers,
             })
         }
         .instrument(span)

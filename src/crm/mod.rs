@@ -11,7 +11,9 @@
 //! never retried. Every response's `Sforce-Limit-Info` header updates [`CrmClient::api_usage`].
 
 mod auth;
+mod bulk;
 mod client;
+mod composite;
 mod error;
 pub mod pages;
 mod resources;
@@ -30,7 +32,14 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 use url::Url;
 
+pub use bulk::{
+    BulkOptions, BulkQuery, BulkRefusal, BulkResults, ColumnType, ColumnTypes,
+    DEFAULT_BULK_MAX_RECORDS,
+};
 pub use client::CrmClient;
+pub use composite::{
+    PageRead, PageStart, COMPOSITE_MAX_QUERY_OR_COLLECTIONS, COMPOSITE_MAX_RECORDS,
+};
 pub use error::{CrmError, RecordError};
 pub use retry::Backoff;
 

@@ -18,7 +18,7 @@ pub const COLLECTION_CHUNK: usize = 200;
 const MAX_TYPE_RUNS: usize = 10;
 
 /// Splits records into collections requests of at most 200 records and 10 same-type runs.
-fn chunk_records(records: &[RecordWrite]) -> Vec<&[RecordWrite]> {
+pub(super) fn chunk_records(records: &[RecordWrite]) -> Vec<&[RecordWrite]> {
     let mut chunks = Vec::new();
     let mut start = 0;
     while start < records.len() {
@@ -40,7 +40,7 @@ fn chunk_records(records: &[RecordWrite]) -> Vec<&[RecordWrite]> {
 }
 
 /// One collections record: `attributes.type`, then `id` when given, then the fields.
-fn collection_record(object: &str, id: Option<&str>, fields: &Map<String, Value>) -> Value {
+pub(super) fn collection_record(object: &str, id: Option<&str>, fields: &Map<String, Value>) -> Value {
     let mut record = Map::new();
     record.insert("attributes".into(), json!({ "type": object }));
     if let Some(id) = id {

@@ -13,7 +13,16 @@ pub const DEFAULT_DAILY_API_LIMIT: u64 = 100_000;
 pub struct ApiUsage {
     used: AtomicU64,
     max: u64,
+    /// Bulk API 2.0 query jobs created (`DailyBulkV2QueryJobs`).
+    bulk_jobs: AtomicU64,
+    /// Bytes of Bulk API 2.0 query results served (`DailyBulkV2QueryFileStorageMB`).
+    bulk_bytes: AtomicU64,
 }
+
+/// Bulk API 2.0 query jobs an org may create in a rolling 24 hours.
+pub const DAILY_BULK_QUERY_JOBS: u64 = 10_000;
+/// Megabytes of Bulk API 2.0 query results an org may keep in a rolling 24 hours (1 TB).
+pub const DAILY_BULK_QUERY_STORAGE_MB: u64 = 976_562;
 
 /// The daily allocation is used up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +34,8 @@ impl ApiUsage {
         ApiUsage {
             used: AtomicU64::new(0),
             max,
+            bulk_jobs: AtomicU64::new(0),
+            bulk_bytes: AtomicU64::new(0),
         }
     }
 
@@ -51,6 +62,31 @@ impl ApiUsage {
         self.used.store(used, Ordering::SeqCst);
     }
 
+    /// Counts one Bulk API 2.0 query job, or refuses it with the number already created
+    /// when the daily allowance is used up.
+    pub fn count_bulk_job(&self) -> Result<u64, u64> {
+        self.bulk_jobs
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < DAILY_BULK_QUERY_JOBS).then_some(n + 1)
+            })
+            .map(|previous| previous + 1)
+    }
+
+    /// Bulk API 2.0 query jobs created so far.
+    pub fn bulk_jobs(&self) -> u64 {
+        self.bulk_jobs.load(Ordering::SeqCst)
+    }
+
+    /// Sets the bulk query job counter (e.g. to start a test near the limit).
+    pub fn set_bulk_jobs(&self, n: u64) {
+        self.bulk_jobs.store(n, Ordering::SeqCst);
+    }
+
+    /// Records `bytes` of query results served.
+    pub fn add_bulk_bytes(&self, bytes: u64) {
+        self.bulk_bytes.fetch_add(bytes, Ordering::SeqCst);
+    }
+
     /// The `Sforce-Limit-Info` header value, `api-usage=USED/MAX`.
     pub fn header_value(&self) -> String {
         format!("api-usage={}/{}", self.used(), self.max)
@@ -67,8 +103,15 @@ impl ApiUsage {
             "DailyAsyncApexExecutions": fixed(250_000),
             "DailyBulkApiBatches": fixed(15_000),
             "DailyBulkApiRequests": fixed(10_000),
-            "DailyBulkV2QueryFileStorageMB": fixed(976_562),
-            "DailyBulkV2QueryJobs": fixed(10_000),
+            "DailyBulkV2QueryFileStorageMB": {
+                "Max": DAILY_BULK_QUERY_STORAGE_MB,
+                "Remaining": DAILY_BULK_QUERY_STORAGE_MB
+                    .saturating_sub(self.bulk_bytes.load(Ordering::SeqCst).div_ceil(1024 * 1024)),
+            },
+            "DailyBulkV2QueryJobs": {
+                "Max": DAILY_BULK_QUERY_JOBS,
+                "Remaining": DAILY_BULK_QUERY_JOBS.saturating_sub(self.bulk_jobs()),
+            },
             "DailyStreamingApiEvents": fixed(1_000_000),
             "DataStorageMB": fixed(1_024),
             "FileStorageMB": fixed(1_024),
@@ -91,5 +134,24 @@ mod tests {
         assert_eq!(usage.count(), Err(LimitExceeded));
         assert_eq!(usage.header_value(), "api-usage=2/2");
         assert_eq!(usage.limits_body()["DailyApiRequests"]["Remaining"], 0);
+    }
+
+    #[test]
+    fn bulk_query_jobs_count_against_their_daily_allowance() {
+        let usage = ApiUsage::new(10);
+        assert_eq!(usage.count_bulk_job(), Ok(1));
+        usage.add_bulk_bytes(3 * 1024 * 1024 + 1);
+        let body = usage.limits_body();
+        assert_eq!(
+            body["DailyBulkV2QueryJobs"]["Remaining"],
+            DAILY_BULK_QUERY_JOBS - 1
+        );
+        assert_eq!(
+            body["DailyBulkV2QueryFileStorageMB"]["Remaining"],
+            DAILY_BULK_QUERY_STORAGE_MB - 4
+        );
+        usage.set_bulk_jobs(DAILY_BULK_QUERY_JOBS);
+        assert_eq!(usage.count_bulk_job(), Err(DAILY_BULK_QUERY_JOBS));
+        assert_eq!(usage.used(), 0, "bulk jobs have their own allowance");
     }
 }

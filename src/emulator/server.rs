@@ -243,6 +243,7 @@ impl EmulatorBuilder {
             faults: Mutex::new(FaultState::new(config.faults.clone())),
             org: RwLock::new(org),
             locators: Mutex::new(Locators::default()),
+            bulk: super::bulk::BulkJobs::default(),
         });
         shared.apply_fail_records();
         let app = router(shared.clone());
@@ -413,6 +414,7 @@ pub(crate) struct Shared {
     pub faults: Mutex<FaultState>,
     pub org: RwLock<Org>,
     pub locators: Mutex<Locators>,
+    pub bulk: super::bulk::BulkJobs,
 }
 
 impl Shared {
@@ -506,6 +508,21 @@ impl RunningEmulator {
     /// Sets the daily API call counter (e.g. to start near the limit).
     pub fn set_api_usage(&self, used: u64) {
         self.shared.usage.set_used(used);
+    }
+
+    /// The org's Bulk API 2.0 query jobs: refuse objects, make jobs fail.
+    pub fn bulk(&self) -> &super::bulk::BulkJobs {
+        &self.shared.bulk
+    }
+
+    /// Bulk API 2.0 query jobs created so far (`DailyBulkV2QueryJobs`).
+    pub fn bulk_jobs_created(&self) -> u64 {
+        self.shared.usage.bulk_jobs()
+    }
+
+    /// Sets the Bulk API 2.0 query job counter (e.g. to start near the daily allowance).
+    pub fn set_bulk_jobs_created(&self, n: u64) {
+        self.shared.usage.set_bulk_jobs(n);
     }
 
     /// Stops accepting connections, lets in-flight requests finish and waits for the server.

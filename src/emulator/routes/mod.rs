@@ -3,6 +3,7 @@
 //! gate in `server` has checked the version, the session, the daily limit and the faults.
 
 mod collections;
+mod composite;
 mod meta;
 mod query;
 mod records;
@@ -15,6 +16,7 @@ use axum::routing::{any, get, patch, post};
 use axum::Router;
 use serde_json::{Map, Value};
 
+use super::bulk;
 use super::org::RecordError;
 use super::server::Shared;
 
@@ -58,9 +60,23 @@ pub(crate) fn data_routes() -> Router<Arc<Shared>> {
                 .delete(collections::delete),
         )
         .route(
+            &r("/composite"),
+            post(composite::composite).get(composite::resources),
+        )
+        .route(
+            &r("/composite/"),
+            post(composite::composite).get(composite::resources),
+        )
+        .route(
             &r("/composite/sobjects/{object}/{field}"),
             patch(collections::upsert),
         )
+        .route(&r("/jobs/query"), post(bulk::create).get(bulk::list))
+        .route(
+            &r("/jobs/query/{id}"),
+            get(bulk::info).patch(bulk::abort).delete(bulk::delete),
+        )
+        .route(&r("/jobs/query/{id}/results"), get(bulk::results))
         .route(V, get(meta::resources))
         .route(&r("/"), get(meta::resources))
         // Anything else under a version still passes the session gate and is counted, and

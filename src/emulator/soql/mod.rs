@@ -85,6 +85,36 @@ impl Query {
         Ordering::Equal
     }
 
+    /// The selected fields as dotted paths in SELECT order (`Name`, `Account.Name`), the
+    /// column names of a Bulk API query result.
+    pub fn columns(&self) -> Vec<String> {
+        fn walk(entries: &[plan::ProjEntry], prefix: &str, out: &mut Vec<String>) {
+            for entry in entries {
+                match entry {
+                    plan::ProjEntry::Field(name) => {
+                        let path = format!("{prefix}{name}");
+                        if !out.contains(&path) {
+                            out.push(path);
+                        }
+                    }
+                    plan::ProjEntry::Parent {
+                        relationship,
+                        targets,
+                        ..
+                    } => {
+                        let nested = format!("{prefix}{relationship}.");
+                        for target in targets {
+                            walk(&target.entries, &nested, out);
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.plan.projection, "", &mut out);
+        out
+    }
+
     /// Whether the query has an ORDER BY clause.
     pub fn is_ordered(&self) -> bool {
         !self.plan.order.is_empty()

@@ -1,0 +1,564 @@
+//! Bulk API 2.0 query jobs for large pulls: create the job (`query` or `queryAll`), poll it
+//! with backoff until JobComplete, then download its CSV results set by set (`maxRecords`,
+//! `Sforce-Locator`), each set parsed into the same JSON records a REST query page holds.
+//! Only one set is in memory at a time.
+//!
+//! When the org refuses Bulk for a query (the object is not supported, the SOQL form is not,
+//! Bulk is off, the job ends Failed or Aborted) the answer is [`BulkQuery::Refused`]: the
+//! caller reads the same query through REST instead.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Map, Number, Value};
+
+use super::client::{Body, Target};
+use super::wire::decode_error;
+use super::{CrmClient, CrmError, QueryPage};
+
+/// Rows per result set when the caller does not say: large sets keep the call count low
+/// (1M rows in 40 calls), small enough to keep one set's memory in the tens of MB.
+pub const DEFAULT_BULK_MAX_RECORDS: usize = 25_000;
+
+/// How a Bulk query is run.
+#[derive(Debug, Clone)]
+pub struct BulkOptions {
+    /// Rows per result set (`maxRecords`).
+    pub max_records: usize,
+    /// The first wait between two status requests; it doubles up to `poll_max`.
+    pub poll_initial: Duration,
+    pub poll_max: Duration,
+    /// How long the job may take before it is aborted and the query fails with a timeout.
+    pub max_wait: Duration,
+}
+
+impl Default for BulkOptions {
+    fn default() -> Self {
+        BulkOptions {
+            max_records: DEFAULT_BULK_MAX_RECORDS,
+            poll_initial: Duration::from_millis(500),
+            poll_max: Duration::from_secs(15),
+            max_wait: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// The JSON type a CSV column becomes, as a REST query page would give it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// A JSON string (text, Ids, picklists, dates).
+    Text,
+    /// A JSON number, exactly as written (int, double, currency, percent).
+    Number,
+    /// `true` / `false`.
+    Boolean,
+    /// A datetime, rewritten from Bulk's `...000Z` to REST's `...000+0000`.
+    DateTime,
+}
+
+impl ColumnType {
+    /// The column type of a describe field type (`currency`, `boolean`, `datetime`, ...).
+    pub fn from_describe(field_type: &str) -> ColumnType {
+        match field_type {
+            "int" | "double" | "currency" | "percent" | "long" => ColumnType::Number,
+            "boolean" => ColumnType::Boolean,
+            "datetime" => ColumnType::DateTime,
+            _ => ColumnType::Text,
+        }
+    }
+}
+
+/// Column types by column name (`Amount`, `Account.AnnualRevenue`); a column not named is
+/// text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnTypes(pub HashMap<String, ColumnType>);
+
+impl ColumnTypes {
+    /// The types of every field of a `describe` answer (`{"fields": [{"name", "type"}]}`),
+    /// under `prefix` (`""` for the queried object, `"Account."` for a parent).
+    pub fn add_describe(&mut self, prefix: &str, describe: &Value) {
+        let fields = describe.get("fields").and_then(Value::as_array);
+        for field in fields.into_iter().flatten() {
+            if let (Some(name), Some(ty)) = (
+                field.get("name").and_then(Value::as_str),
+                field.get("type").and_then(Value::as_str),
+            ) {
+                self.0
+                    .insert(format!("{prefix}{name}"), ColumnType::from_describe(ty));
+            }
+        }
+    }
+
+    /// Sets one column's type.
+    pub fn set(&mut self, column: &str, ty: ColumnType) {
+        self.0.insert(column.to_string(), ty);
+    }
+
+    fn get(&self, column: &str) -> ColumnType {
+        self.0.get(column).copied().unwrap_or(ColumnType::Text)
+    }
+}
+
+/// Why the org would not run a query through Bulk: read it through REST instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkRefusal {
+    /// The CRM's error code (`INVALIDENTITY`, `API_ERROR`, ...) or the job's final state
+    /// (`Failed`, `Aborted`).
+    pub code: String,
+    pub message: String,
+}
+
+/// The start of a Bulk query.
+#[derive(Debug)]
+pub enum BulkQuery {
+    /// The job completed; read its rows with [`BulkResults::next_page`].
+    Ready(BulkResults),
+    /// The org refused Bulk for this query; use REST.
+    Refused(BulkRefusal),
+}
+
+/// Error codes with which an org refuses a query job it cannot run, for which REST still
+/// works: an object the Bulk API does not support, a SOQL form it does not support, Bulk API
+/// off or not permitted, a version without query jobs.
+const REFUSAL_CODES: &[&str] = &[
+    "INVALIDENTITY",
+    "API_ERROR",
+    "INVALIDJOB",
+    "FEATURE_NOT_ENABLED",
+    "API_DISABLED_FOR_ORG",
+    "INSUFFICIENT_ACCESS",
+    "NOT_FOUND",
+    "LIMIT_EXCEEDED",
+];
+
+/// Whether `error` from a job creation means "use REST for this query".
+fn refusal(error: &CrmError) -> Option<BulkRefusal> {
+    match error {
+        CrmError::Api {
+            status,
+            error_code,
+            message,
+            ..
+        } if (400..500).contains(status) && REFUSAL_CODES.contains(&error_code.as_str()) => {
+            Some(BulkRefusal {
+                code: error_code.clone(),
+                message: message.clone(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// A completed job whose result sets are read one at a time.
+#[derive(Debug)]
+pub struct BulkResults {
+    client: CrmClient,
+    job_id: String,
+    object: String,
+    total: u64,
+    delimiter: char,
+    types: ColumnTypes,
+    max_records: usize,
+    /// `None` before the first set; `Some(None)` after the last one.
+    locator: Option<Option<String>>,
+    read: u64,
+}
+
+impl BulkResults {
+    pub fn job_id(&self) -> &str {
+        &self.job_id
+    }
+
+    /// The queried object.
+    pub fn object(&self) -> &str {
+        &self.object
+    }
+
+    /// Rows the job found (`numberRecordsProcessed`).
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The next result set as a query page (`done` on the last one, no `nextRecordsUrl`),
+    /// or `None` when every set was read. Retried on transient failures (a set can be
+    /// fetched again by its locator).
+    pub async fn next_page(&mut self) -> Result<Option<QueryPage>, CrmError> {
+        let mut query = vec![("maxRecords".to_string(), self.max_records.to_string())];
+        match &self.locator {
+            Some(None) => return Ok(None),
+            Some(Some(locator)) => query.push(("locator".to_string(), locator.clone())),
+            None => {}
+        }
+        let target = Target {
+            path: self
+                .client
+                .data_path(&format!("jobs/query/{}/results", self.job_id)),
+            query,
+        };
+        let what = format!("the results of bulk query job {}", self.job_id);
+        let raw = self
+            .client
+            .execute(Method::GET, target, Body::None, true, &what)
+            .await?;
+        let next = raw
+            .headers
+            .get("sforce-locator")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && *l != "null")
+            .map(str::to_string);
+        let text = std::str::from_utf8(&raw.body)
+            .map_err(|e| decode_error(&what, raw.status, format!("not UTF-8 ({e})"), &raw.body))?;
+        let records = parse_csv_records(text, self.delimiter, &self.types)
+            .map_err(|reason| decode_error(&what, raw.status, reason, &raw.body))?;
+        if let Some(expected) = raw
+            .headers
+            .get("sforce-numberofrecords")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok())
+        {
+            if expected != records.len() {
+                return Err(decode_error(
+                    &what,
+                    raw.status,
+                    format!(
+                        "Sforce-NumberOfRecords says {expected} rows, the CSV holds {}",
+                        records.len()
+                    ),
+                    &raw.body,
+                ));
+            }
+        }
+        self.read += records.len() as u64;
+        let done = next.is_none();
+        self.locator = Some(next);
+        Ok(Some(QueryPage {
+            total_size: self.total.max(self.read),
+            done,
+            next_records_url: None,
+            records,
+        }))
+    }
+
+    /// Deletes the job and its results from the org (they count against the org's daily
+    /// result storage until then).
+    pub async fn delete(self) -> Result<(), CrmError> {
+        self.client.delete_bulk_job(&self.job_id).await
+    }
+}
+
+impl CrmClient {
+    /// Runs `soql` as a Bulk API 2.0 query job (`queryAll` when `include_deleted`): creates
+    /// the job, polls it with doubling waits until it completes, and hands back its results
+    /// to read set by set, typed by `types`. [`BulkQuery::Refused`] when the org will not run
+    /// it through Bulk (read it through REST); an error for anything else (transport,
+    /// session, quota, a timeout after which the job is aborted).
+    pub async fn bulk_query(
+        &self,
+        soql: &str,
+        include_deleted: bool,
+        types: &ColumnTypes,
+        options: &BulkOptions,
+    ) -> Result<BulkQuery, CrmError> {
+        let operation = if include_deleted { "queryAll" } else { "query" };
+        let body = json!({
+            "operation": operation,
+            "query": soql,
+            "contentType": "CSV",
+            "columnDelimiter": "COMMA",
+            "lineEnding": "LF",
+        });
+        let what = "the creation of a bulk query job";
+        let target = Target::path(self.data_path("jobs/query"));
+        // Not retried: a retry could leave a second job running.
+        let created = match self
+            .execute(Method::POST, target, Body::Json(&body), false, what)
+            .await
+        {
+            Ok(raw) => raw,
+            Err(error) => {
+                return match refusal(&error) {
+                    Some(refused) => {
+                        tracing::info!(code = %refused.code, message = %refused.message, "the CRM refused a bulk query job");
+                        Ok(BulkQuery::Refused(refused))
+                    }
+                    None => Err(error),
+                }
+            }
+        };
+        let job: Value = serde_json::from_slice(&created.body).map_err(|e| {
+            decode_error(
+                what,
+                created.status,
+                format!("not JSON ({e})"),
+                &created.body,
+            )
+        })?;
+        let Some(job_id) = job.get("id").and_then(Value::as_str).map(str::to_string) else {
+            return Err(decode_error(
+                what,
+                created.status,
+                "the job has no id",
+                &created.body,
+            ));
+        };
+        if job_id.is_empty() || !job_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(decode_error(
+                what,
+                created.status,
+                format!("{job_id:?} is not a job Id"),
+                &created.body,
+            ));
+        }
+        let object = job
+            .get("object")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let started = Instant::now();
+        let mut wait = options.poll_initial;
+        let info = loop {
+            let info = self.bulk_job_info(&job_id).await?;
+            match info
+                .get("state")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+            {
+                "JobComplete" => break info,
+                state @ ("Failed" | "Aborted") => {
+                    let message = info
+                        .get("errorMessage")
+                        .and_then(Value::as_str)
+                        .unwrap_or("the job ended without results")
+                        .to_string();
+                    tracing::info!(job = %job_id, state, %message, "bulk query job did not complete");
+                    return Ok(BulkQuery::Refused(BulkRefusal {
+                        code: state.to_string(),
+                        message,
+                    }));
+                }
+                _ => {}
+            }
+            if started.elapsed() + wait > options.max_wait {
+                if let Err(e) = self.abort_bulk_job(&job_id).await {
+                    tracing::warn!(job = %job_id, error = %e, "cannot abort a bulk query job that took too long");
+                }
+                return Err(CrmError::Timeout {
+                    what: format!("bulk query job {job_id}"),
+                    timeout: options.max_wait,
+                });
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(options.poll_max);
+        };
+        let total = info
+            .get("numberRecordsProcessed")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let delimiter = match info.get("columnDelimiter").and_then(Value::as_str) {
+            Some("TAB") => '\t',
+            Some("PIPE") => '|',
+            Some("SEMICOLON") => ';',
+            Some("CARET") => '^',
+            Some("BACKQUOTE") => '`',
+            _ => ',',
+        };
+        Ok(BulkQuery::Ready(BulkResults {
+            client: self.clone(),
+            job_id,
+            object,
+            total,
+            delimiter,
+            types: types.clone(),
+            max_records: options.max_records.max(1),
+            locator: None,
+            read: 0,
+        }))
+    }
+
+    /// `GET jobs/query/{id}`: the job's information (`state`, `numberRecordsProcessed`, ...).
+    pub async fn bulk_job_info(&self, job_id: &str) -> Result<Value, CrmError> {
+        let what = format!("the status of bulk query job {job_id}");
+        let target = Target::path(self.data_path(&format!("jobs/query/{job_id}")));
+        let raw = self
+            .execute(Method::GET, target, Body::None, true, &what)
+            .await?;
+        serde_json::from_slice(&raw.body)
+            .map_err(|e| decode_error(&what, raw.status, format!("not JSON ({e})"), &raw.body))
+    }
+
+    /// Aborts a query job (`PATCH jobs/query/{id}` with `{"state": "Aborted"}`).
+    pub async fn abort_bulk_job(&self, job_id: &str) -> Result<(), CrmError> {
+        let what = format!("the abort of bulk query job {job_id}");
+        let target = Target::path(self.data_path(&format!("jobs/query/{job_id}")));
+        let body = json!({"state": "Aborted"});
+        self.execute(Method::PATCH, target, Body::Json(&body), true, &what)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a query job and its results (`DELETE jobs/query/{id}`).
+    pub async fn delete_bulk_job(&self, job_id: &str) -> Result<(), CrmError> {
+        let what = format!("the deletion of bulk query job {job_id}");
+        let target = Target::path(self.data_path(&format!("jobs/query/{job_id}")));
+        self.execute(Method::DELETE, target, Body::None, true, &what)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Splits CSV text into rows of fields: quoted fields may hold the delimiter, quotes (`""`)
+/// and line breaks; `None` is an empty field (null). Lines end in LF or CRLF.
+fn parse_csv(text: &str, delimiter: char) -> Result<Vec<Vec<Option<String>>>, String> {
+    let mut rows = Vec::new();
+    let mut row: Vec<Option<String>> = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    let mut line = 1;
+    let end_field = |row: &mut Vec<Option<String>>, field: &mut String, quoted: &mut bool| {
+        let value = std::mem::take(field);
+        row.push(if value.is_empty() && !*quoted {
+            None
+        } else {
+            Some(value)
+        });
+        *quoted = false;
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if field.is_empty() && !quoted => {
+                quoted = true;
+                loop {
+                    match chars.next() {
+                        Some('"') if chars.peek() == Some(&'"') => {
+                            chars.next();
+                            field.push('"');
+                        }
+                        Some('"') => break,
+                        Some(ch) => {
+                            if ch == '\n' {
+                                line += 1;
+                            }
+                            field.push(ch);
+                        }
+                        None => return Err(format!("line {line}: a quoted field is not closed")),
+                    }
+                }
+                match chars.peek() {
+                    None | Some('\r' | '\n') => {}
+                    Some(&next) if next == delimiter => {}
+                    Some(&next) => {
+                        return Err(format!("line {line}: {next:?} after a closing quote"))
+                    }
+                }
+            }
+            c if c == delimiter => end_field(&mut row, &mut field, &mut quoted),
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' => {
+                end_field(&mut row, &mut field, &mut quoted);
+                rows.push(std::mem::take(&mut row));
+                line += 1;
+            }
+            c => field.push(c),
+        }
+    }
+    if !field.is_empty() || quoted || !row.is_empty() {
+        end_field(&mut row, &mut field, &mut quoted);
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// The JSON value of one CSV field of a column type.
+fn typed(value: Option<String>, ty: ColumnType, column: &str) -> Result<Value, String> {
+    let Some(text) = value.filter(|t| !t.is_empty()) else {
+        return Ok(Value::Null);
+    };
+    Ok(match ty {
+        ColumnType::Text => Value::String(text),
+        ColumnType::Boolean => match text.as_str() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            other => return Err(format!("column {column}: {other:?} is not true or false")),
+        },
+        ColumnType::Number => match serde_json::from_str::<Number>(&text) {
+            Ok(n) => Value::Number(n),
+            Err(_) => return Err(format!("column {column}: {text:?} is not a number")),
+        },
+        ColumnType::DateTime => match text.strip_suffix('Z') {
+            Some(utc) => Value::String(format!("{utc}+0000")),
+            None => Value::String(text),
+        },
+    })
+}
+
+/// A result set's rows as REST query records: columns in header order, `Parent.Field`
+/// columns nested under `Parent` (`null` when every field of the parent is empty, as REST
+/// gives a null lookup), values typed by `types`.
+fn parse_csv_records(
+    text: &str,
+    delimiter: char,
+    types: &ColumnTypes,
+) -> Result<Vec<Map<String, Value>>, String> {
+    let mut rows = parse_csv(text, delimiter)?.into_iter();
+    let Some(header) = rows.next() else {
+        return Ok(Vec::new());
+    };
+    let columns: Vec<String> = header
+        .into_iter()
+        .map(|h| h.ok_or_else(|| "an empty column name in the header".to_string()))
+        .collect::<Result<_, _>>()?;
+    let column_types: Vec<ColumnType> = columns.iter().map(|c| types.get(c)).collect();
+    let mut records = Vec::new();
+    for (n, row) in rows.enumerate() {
+        if row.len() != columns.len() {
+            return Err(format!(
+                "row {} has {} fields for {} columns",
+                n + 1,
+                row.len(),
+                columns.len()
+            ));
+        }
+        let mut record = Map::new();
+        for ((column, ty), value) in columns.iter().zip(&column_types).zip(row) {
+            let value = typed(value, *ty, column)?;
+            insert_path(&mut record, column, value);
+        }
+        null_empty_parents(&mut record);
+        records.push(record);
+    }
+    Ok(records)
+}
+
+fn insert_path(record: &mut Map<String, Value>, path: &str, value: Value) {
+    match path.split_once('.') {
+        None => {
+            record.insert(path.to_string(), value);
+        }
+        Some((parent, rest)) => {
+            let entry = record
+                .entry(parent.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(nested) = entry {
+                insert_path(nested, rest, value);
+            }
+        }
+    }
+}
+
+/// A parent object all of whose fields are null is a null lookup.
+fn null_empty_parents(record: &mut Map<String, Value>) {
+    for value in record.values_mut() {
+        if let Value::Object(nested) = value {
+            null_empty_parents(nested);
+            if nested.values().all(Value::is_null) {
+                *value = Value::Null;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,692 @@
+//! Bulk API 2.0 query jobs: `POST jobs/query` creates a job, `GET jobs/query/{id}` reports its
+//! state (UploadComplete, then InProgress, then JobComplete; or Failed, or Aborted), `PATCH`
+//! aborts it, `DELETE` removes it, and `GET jobs/query/{id}/results` downloads its rows as
+//! CSV in sets of `maxRecords`, paged by the `Sforce-Locator` header (the string `null` after
+//! the last set).
+//!
+//! A job runs its query when it is created and keeps the ordered Ids of the matching records;
+//! each result set renders those records as CSV the way Salesforce writes it: a header of API
+//! names (`Account.Name` for a parent's field), every value in double quotes, an empty field
+//! for null, `true`/`false`, dates `YYYY-MM-DD` and datetimes `YYYY-MM-DDThh:mm:ss.SSSZ`.
+//! The job advances one state per status request, so a client sees InProgress on its first
+//! poll and JobComplete (or Failed) on its second.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use base64::Engine;
+use chrono::Utc;
+use serde_json::{json, Map, Value};
+
+use super::limits::DAILY_BULK_QUERY_JOBS;
+use super::org::{format_datetime, Org};
+use super::server::{ApiVersion, Shared};
+use super::soql::{self, Query, Record};
+use super::wire::{json_response, ApiError};
+use crate::metadata::id;
+
+/// The first API version with Bulk API 2.0 query jobs.
+pub const MIN_BULK_QUERY_VERSION: u32 = 47;
+/// Rows in a result set when the request gives no `maxRecords`.
+pub const DEFAULT_MAX_RECORDS: usize = 50_000;
+
+/// A job's state, as the API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    UploadComplete,
+    InProgress,
+    JobComplete,
+    Failed,
+    Aborted,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::UploadComplete => "UploadComplete",
+            JobState::InProgress => "InProgress",
+            JobState::JobComplete => "JobComplete",
+            JobState::Failed => "Failed",
+            JobState::Aborted => "Aborted",
+        }
+    }
+
+    fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::JobComplete | JobState::Failed | JobState::Aborted
+        )
+    }
+
+    /// The upper-case form used in the JOB_NOT_COMPLETE message.
+    fn shouting(self) -> &'static str {
+        match self {
+            JobState::UploadComplete => "UPLOAD_COMPLETE",
+            JobState::InProgress => "IN_PROGRESS",
+            JobState::JobComplete => "JOB_COMPLETE",
+            JobState::Failed => "FAILED",
+            JobState::Aborted => "ABORTED",
+        }
+    }
+}
+
+/// One query job.
+#[derive(Debug)]
+struct Job {
+    id: String,
+    operation: String,
+    object: String,
+    query: Query,
+    api_version: String,
+    delimiter: char,
+    delimiter_name: String,
+    line_ending: &'static str,
+    line_ending_name: String,
+    created: String,
+    state: JobState,
+    /// The ordered Ids of the result, kept from the moment the job ran.
+    ids: Arc<Vec<String>>,
+    all_rows: bool,
+    /// Fails instead of completing (set by [`BulkJobs::fail_jobs`]).
+    fails: bool,
+}
+
+impl Job {
+    fn info(&self, detailed: bool) -> Value {
+        let mut info = Map::new();
+        info.insert("id".into(), json!(self.id));
+        info.insert("operation".into(), json!(self.operation));
+        info.insert("object".into(), json!(self.object));
+        info.insert("createdById".into(), json!(""));
+        info.insert("createdDate".into(), json!(self.created));
+        info.insert("systemModstamp".into(), json!(self.created));
+        info.insert("state".into(), json!(self.state.as_str()));
+        info.insert("concurrencyMode".into(), json!("Parallel"));
+        info.insert("contentType".into(), json!("CSV"));
+        info.insert(
+            "apiVersion".into(),
+            serde_json::from_str::<Value>(&self.api_version).unwrap_or(Value::Null),
+        );
+        if detailed {
+            info.insert("jobType".into(), json!("V2Query"));
+        }
+        info.insert("lineEnding".into(), json!(self.line_ending_name));
+        info.insert("columnDelimiter".into(), json!(self.delimiter_name));
+        if detailed {
+            let processed = if self.state == JobState::JobComplete {
+                self.ids.len()
+            } else {
+                0
+            };
+            info.insert("numberRecordsProcessed".into(), json!(processed));
+            info.insert("retries".into(), json!(0));
+            info.insert("totalProcessingTime".into(), json!(0));
+            if self.state == JobState::Failed {
+                info.insert(
+                    "errorMessage".into(),
+                    json!("The query job failed while it ran; run the query through the REST API"),
+                );
+            }
+        }
+        Value::Object(info)
+    }
+}
+
+/// The org's query jobs and its daily bulk allowances.
+#[derive(Debug, Default)]
+pub struct BulkJobs {
+    jobs: Mutex<BTreeMap<String, Job>>,
+    sequence: AtomicU64,
+    refused_objects: Mutex<HashSet<String>>,
+    fail_jobs: std::sync::atomic::AtomicBool,
+}
+
+impl BulkJobs {
+    fn jobs(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Job>> {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Objects whose query jobs are refused at creation, as a real org refuses objects the
+    /// Bulk API does not support (`INVALIDENTITY`).
+    pub fn refuse_objects(&self, objects: &[&str]) {
+        let mut refused = self
+            .refused_objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        refused.clear();
+        refused.extend(objects.iter().map(|o| o.to_ascii_lowercase()));
+    }
+
+    /// Jobs created from now on end in the Failed state instead of JobComplete.
+    pub fn fail_jobs(&self, fail: bool) {
+        self.fail_jobs.store(fail, Ordering::SeqCst);
+    }
+}
+
+fn bad_request(code: &str, message: &str) -> Response {
+    ApiError::new(StatusCode::BAD_REQUEST, code, message).into_response()
+}
+
+fn version_number(version: &str) -> u32 {
+    version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0)
+}
+
+fn too_old(version: &str) -> Option<Response> {
+    (version_number(version) < MIN_BULK_QUERY_VERSION)
+        .then(|| ApiError::not_found().into_response())
+}
+
+/// The SOQL forms Bulk API 2.0 refuses, by a look at the text: GROUP BY, OFFSET, TYPEOF,
+/// aggregates, FIELDS() and parent-to-child subqueries.
+fn unsupported_form(text: &str, query: Option<&Query>) -> Option<&'static str> {
+    let upper = text.to_ascii_uppercase();
+    let words: Vec<&str> = upper
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has_pair = |a: &str, b: &str| words.windows(2).any(|w| w[0] == a && w[1] == b);
+    if has_pair("GROUP", "BY") {
+        return Some("GROUP BY");
+    }
+    if words.contains(&"TYPEOF") {
+        return Some("TYPEOF");
+    }
+    let compact: String = upper.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.contains("FIELDS(") {
+        return Some("FIELDS()");
+    }
+    if compact.contains("(SELECT") {
+        return Some("parent-to-child relationship queries");
+    }
+    for aggregate in ["COUNT(", "COUNT_DISTINCT(", "SUM(", "AVG(", "MIN(", "MAX("] {
+        if compact.contains(aggregate) {
+            return Some("aggregate functions");
+        }
+    }
+    if words.contains(&"OFFSET") || query.is_some_and(|q| q.offset.is_some()) {
+        return Some("OFFSET");
+    }
+    if query.is_some_and(|q| q.count_only) {
+        return Some("aggregate functions");
+    }
+    None
+}
+
+fn is_deleted(record: &Record) -> bool {
+    record.get("IsDeleted") == Some(&Value::Bool(true))
+}
+
+fn record_id(record: &Record) -> &str {
+    record.get("Id").and_then(Value::as_str).unwrap_or("")
+}
+
+/// Runs `query` the way the REST query does: matching rows (deleted ones too for queryAll),
+/// ORDER BY or Id order, LIMIT.
+fn run(org: &Org, query: &Query, all_rows: bool) -> Vec<String> {
+    let mut rows: Vec<&Record> = org
+        .records(&query.object)
+        .filter(|r| all_rows || !is_deleted(r))
+        .filter(|r| query.matches(r, org))
+        .collect();
+    if query.is_ordered() {
+        rows.sort_by(|a, b| {
+            query
+                .compare(a, b, org)
+                .then_with(|| record_id(a).cmp(record_id(b)))
+        });
+    } else {
+        rows.sort_by(|a, b| record_id(a).cmp(record_id(b)));
+    }
+    let end = query.limit.map_or(rows.len(), |l| l.min(rows.len()));
+    rows[..end]
+        .iter()
+        .map(|r| record_id(r).to_string())
+        .collect()
+}
+
+fn delimiter(name: &str) -> Option<char> {
+    Some(match name {
+        "COMMA" => ',',
+        "TAB" => '\t',
+        "PIPE" => '|',
+        "SEMICOLON" => ';',
+        "CARET" => '^',
+        "BACKQUOTE" => '`',
+        _ => return None,
+    })
+}
+
+/// `POST jobs/query`.
+pub(crate) async fn create(
+    State(shared): State<Arc<Shared>>,
+    Extension(version): Extension<ApiVersion>,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = too_old(&version.0) {
+        return refused;
+    }
+    let body = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(map)) => map,
+        _ => {
+            return ApiError::bad_json("Expected a JSON object as the request body").into_response()
+        }
+    };
+    let text = |name: &str| body.get(name).and_then(Value::as_str);
+    let operation = match text("operation") {
+        Some(op @ ("query" | "queryAll")) => op.to_string(),
+        Some(other) => {
+            return bad_request(
+                "INVALIDJOB",
+                &format!("Invalid operation {other}: a query job's operation is query or queryAll"),
+            )
+        }
+        None => {
+            return bad_request(
+                "INVALIDJOB",
+                "The job needs an operation: query or queryAll",
+            )
+        }
+    };
+    let Some(soql_text) = text("query").filter(|q| !q.trim().is_empty()) else {
+        return bad_request("INVALIDJOB", "The job needs a query");
+    };
+    if let Some(content) = text("contentType").filter(|c| *c != "CSV") {
+        return bad_request(
+            "INVALIDJOB",
+            &format!("Invalid contentType {content}: the only supported value is CSV"),
+        );
+    }
+    let delimiter_name = text("columnDelimiter").unwrap_or("COMMA").to_string();
+    let Some(delim) = delimiter(&delimiter_name) else {
+        return bad_request(
+            "INVALIDJOB",
+            &format!(
+                "Invalid columnDelimiter {delimiter_name}: use BACKQUOTE, CARET, COMMA, PIPE, \
+                 SEMICOLON or TAB"
+            ),
+        );
+    };
+    let line_ending_name = text("lineEnding").unwrap_or("LF").to_string();
+    let line_ending = match line_ending_name.as_str() {
+        "LF" => "\n",
+        "CRLF" => "\r\n",
+        other => {
+            return bad_request(
+                "INVALIDJOB",
+                &format!("Invalid lineEnding {other}: use LF or CRLF"),
+            )
+        }
+    };
+    if let Some(form) = unsupported_form(soql_text, None) {
+        return bad_request(
+            "API_ERROR",
+            &format!("Bulk API 2.0 query jobs do not support {form}"),
+        );
+    }
+    let all_rows = operation == "queryAll";
+    let shared2 = shared.clone();
+    let soql_owned = soql_text.to_string();
+    let ran = tokio::task::spawn_blocking(move || {
+        let org = shared2.read_org();
+        let query = soql::parse(&soql_owned, org.catalog())?;
+        let ids = run(&org, &query, all_rows);
+        Ok::<_, soql::SoqlError>((query, ids))
+    })
+    .await;
+    let (query, ids) = match ran {
+        Ok(Ok(done)) => done,
+        Ok(Err(err)) => return bad_request(err.error_code, &err.message),
+        Err(_) => {
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UNKNOWN_EXCEPTION",
+                "An unexpected error occurred while running the query",
+            )
+            .into_response()
+        }
+    };
+    if let Some(form) = unsupported_form(soql_text, Some(&query)) {
+        return bad_request(
+            "API_ERROR",
+            &format!("Bulk API 2.0 query jobs do not support {form}"),
+        );
+    }
+    let refused = shared
+        .bulk
+        .refused_objects
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&query.object.to_ascii_lowercase());
+    if refused {
+        return bad_request(
+            "INVALIDENTITY",
+            &format!("{} is not supported by the Bulk API", query.object),
+        );
+    }
+    let bulk = &shared.bulk;
+    if let Err(n) = shared.usage.count_bulk_job() {
+        return bad_request(
+            "LIMIT_EXCEEDED",
+            &format!(
+                "Max bulk v2 query jobs ({DAILY_BULK_QUERY_JOBS}) per 24 hrs has been reached ({n})"
+            ),
+        );
+    }
+    let sequence = bulk.sequence.fetch_add(1, Ordering::SeqCst) + 1;
+    let job = Job {
+        id: id::make("750", "5e0", sequence),
+        operation,
+        object: query.object.clone(),
+        query,
+        api_version: version.0.clone(),
+        delimiter: delim,
+        delimiter_name,
+        line_ending,
+        line_ending_name,
+        created: format_datetime(Utc::now()),
+        state: JobState::UploadComplete,
+        ids: Arc::new(ids),
+        all_rows,
+        fails: bulk.fail_jobs.load(Ordering::SeqCst),
+    };
+    let info = job.info(false);
+    bulk.jobs().insert(job.id.clone(), job);
+    json_response(StatusCode::OK, &info)
+}
+
+/// `GET jobs/query`: every job of the org.
+pub(crate) async fn list(
+    State(shared): State<Arc<Shared>>,
+    Extension(version): Extension<ApiVersion>,
+) -> Response {
+    if let Some(refused) = too_old(&version.0) {
+        return refused;
+    }
+    let records: Vec<Value> = shared.bulk.jobs().values().map(|j| j.info(false)).collect();
+    json_response(
+        StatusCode::OK,
+        &json!({"done": true, "records": records, "nextRecordsUrl": null}),
+    )
+}
+
+fn job_not_found() -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "The requested resource does not exist",
+    )
+    .into_response()
+}
+
+/// `GET jobs/query/{id}`: each request moves an unfinished job one state on, then reports it.
+pub(crate) async fn info(
+    State(shared): State<Arc<Shared>>,
+    Extension(version): Extension<ApiVersion>,
+    Path((_version, job_id)): Path<(String, String)>,
+) -> Response {
+    if let Some(refused) = too_old(&version.0) {
+        return refused;
+    }
+    let mut jobs = shared.bulk.jobs();
+    let Some(job) = jobs.get_mut(&job_id) else {
+        return job_not_found();
+    };
+    job.state = match job.state {
+        JobState::UploadComplete => JobState::InProgress,
+        JobState::InProgress if job.fails => JobState::Failed,
+        JobState::InProgress => JobState::JobComplete,
+        done => done,
+    };
+    json_response(StatusCode::OK, &job.info(true))
+}
+
+/// `PATCH jobs/query/{id}` with `{"state": "Aborted"}`.
+pub(crate) async fn abort(
+    State(shared): State<Arc<Shared>>,
+    Extension(version): Extension<ApiVersion>,
+    Path((_version, job_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = too_old(&version.0) {
+        return refused;
+    }
+    let wanted = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|b| b.get("state").and_then(Value::as_str).map(str::to_string));
+    if wanted.as_deref() != Some("Aborted") {
+        return bad_request(
+            "INVALIDJOBSTATE",
+            "A query job can only be set to the state Aborted",
+        );
+    }
+    let mut jobs = shared.bulk.jobs();
+    let Some(job) = jobs.get_mut(&job_id) else {
+        return job_not_found();
+    };
+    if job.state.is_final() {
+        return bad_request(
+            "INVALIDJOBSTATE",
+            &format!(
+                "The job is already {}: it cannot be aborted",
+                job.state.as_str()
+            ),
+        );
+    }
+    job.state = JobState::Aborted;
+    json_response(StatusCode::OK, &job.info(false))
+}
+
+/// `DELETE jobs/query/{id}`.
+pub(crate) async fn delete(
+    State(shared): State<Arc<Shared>>,
+    Extension(version): Extension<ApiVersion>,
+    Path((_version, job_id)): Path<(String, String)>,
+) -> Response {
+    if let Some(refused) = too_old(&version.0) {
+        return refused;
+    }
+    match shared.bulk.jobs().remove(&job_id) {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => job_not_found(),
+    }
+}
+
+/// A value as a CSV field: empty for null, the text in double quotes otherwise (internal
+/// quotes doubled); datetimes in the `Z` form.
+fn csv_field(value: &Value, out: &mut String) {
+    let text = match value {
+        Value::Null => return,
+        Value::String(s) => {
+            if let Some(utc) = s.strip_suffix("+0000").filter(|d| {
+                d.len() == 23 && d.as_bytes().get(10) == Some(&b'T') && d.as_bytes()[19] == b'.'
+            }) {
+                format!("{utc}Z")
+            } else {
+                s.clone()
+            }
+        }
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        other => other.to_string(),
+    };
+    out.push('"');
+    out.push_str(&text.replace('"', "\"\""));
+    out.push('"');
+}
+
+/// The value at a dotted column path of a projected record (`Account.Name`).
+fn column_value<'a>(record: &'a Value, column: &str) -> &'a Value {
+    let mut current = record;
+    for part in column.split('.') {
+        match current.get(part) {
+            Some(v) => current = v,
+            None => return &Value::Null,
+        }
+    }
+    current
+}
+
+/// The locator of the set starting at `offset`: opaque to clients.
+fn locator(offset: usize) -> String {
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(offset.to_string())
+}
+
+fn parse_locator(text: &str) -> Option<usize> {
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(text)
+        .ok()?;
+    String::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// `GET jobs/query/{id}/results?locator=L&maxRecords=N`.
+pub(crate) async fn results(
+    State(shared): State<Arc<Shared>>,
+    Extension(version): Extension<ApiVersion>,
+    Path((_version, job_id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if let Some(refused) = too_old(&version.0) {
+        return refused;
+    }
+    let params: Vec<(String, String)> = raw
+        .as_deref()
+        .map(|r| {
+            url::form_urlencoded::parse(r.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let max_records = match param("maxRecords") {
+        None => DEFAULT_MAX_RECORDS,
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return bad_request(
+                    "INVALIDREQUEST",
+                    &format!("Invalid maxRecords {n}: give a positive whole number"),
+                )
+            }
+        },
+    };
+    let offset = match param("locator").filter(|l| !l.is_empty()) {
+        None => 0,
+        Some(text) => match parse_locator(text) {
+            Some(offset) => offset,
+            None => return bad_request("INVALIDLOCATOR", &format!("Invalid locator {text}")),
+        },
+    };
+    let (query, ids, all_rows, delim, line_ending) = {
+        let jobs = shared.bulk.jobs();
+        let Some(job) = jobs.get(&job_id) else {
+            return job_not_found();
+        };
+        if job.api_version != version.0 {
+            return ApiError::new(
+                StatusCode::CONFLICT,
+                "API_VERSION_MISMATCH",
+                &format!(
+                    "The job was created with API version {}: get its results with the same version",
+                    job.api_version
+                ),
+            )
+            .into_response();
+        }
+        if job.state != JobState::JobComplete {
+            return ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "JOB_NOT_COMPLETE",
+                &format!(
+                    "can only download query results of successfully completed bulk job with \
+                     status: JOB_COMPLETE. Current status: {}",
+                    job.state.shouting()
+                ),
+            )
+            .into_response();
+        }
+        (
+            job.query.clone(),
+            job.ids.clone(),
+            job.all_rows,
+            job.delimiter,
+            job.line_ending,
+        )
+    };
+    if offset > ids.len() {
+        return bad_request(
+            "INVALIDLOCATOR",
+            "The locator is past the end of the results",
+        );
+    }
+    let shared2 = shared.clone();
+    let version2 = version.0.clone();
+    let rendered = tokio::task::spawn_blocking(move || {
+        let org = shared2.read_org();
+        let columns = query.columns();
+        let end = offset.saturating_add(max_records).min(ids.len());
+        let mut csv = String::new();
+        for (i, column) in columns.iter().enumerate() {
+            if i > 0 {
+                csv.push(delim);
+            }
+            csv_field(&Value::String(column.clone()), &mut csv);
+        }
+        csv.push_str(line_ending);
+        let mut count = 0usize;
+        for id in &ids[offset..end] {
+            let Some(record) = org.get(&query.object, id) else {
+                continue;
+            };
+            if !all_rows && is_deleted(record) {
+                continue;
+            }
+            let projected = query.project(record, &*org, &version2);
+            for (i, column) in columns.iter().enumerate() {
+                if i > 0 {
+                    csv.push(delim);
+                }
+                csv_field(column_value(&projected, column), &mut csv);
+            }
+            csv.push_str(line_ending);
+            count += 1;
+        }
+        let next = (end < ids.len()).then(|| locator(end));
+        (csv, count, next)
+    })
+    .await;
+    let Ok((csv, count, next)) = rendered else {
+        return ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNKNOWN_EXCEPTION",
+            "An unexpected error occurred while writing the results",
+        )
+        .into_response();
+    };
+    shared.usage.add_bulk_bytes(csv.len() as u64);
+    let mut response = (StatusCode::OK, csv).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
+    if let Ok(v) = HeaderValue::from_str(next.as_deref().unwrap_or("null")) {
+        headers.insert("sforce-locator", v);
+    }
+    headers.insert("sforce-numberofrecords", HeaderValue::from(count));
+    response
+}
+
+#[cfg(test)]
+mod tests;
