@@ -40,7 +40,11 @@ pub(super) fn chunk_records(records: &[RecordWrite]) -> Vec<&[RecordWrite]> {
 }
 
 /// One collections record: `attributes.type`, then `id` when given, then the fields.
-pub(super) fn collection_record(object: &str, id: Option<&str>, fields: &Map<String, Value>) -> Value {
+pub(super) fn collection_record(
+    object: &str,
+    id: Option<&str>,
+    fields: &Map<String, Value>,
+) -> Value {
     let mut record = Map::new();
     record.insert("attributes".into(), json!({ "type": object }));
     if let Some(id) = id {

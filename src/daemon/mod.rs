@@ -427,7 +427,11 @@ impl Daemon {
         let last_success = if at_start {
             store.recent_runs(100).ok().and_then(|runs| {
                 runs.into_iter()
-                    .filter(|r| r.kind != "dry-run" && r.outcome.as_deref() == Some("succeeded"))
+                    .filter(|r| {
+                        // A dry run of any kind wrote nothing: it is not a success to report.
+                        crate::sync::RunName::parse(&r.kind).is_some_and(|n| !n.dry_run)
+                            && r.outcome.as_deref() == Some("succeeded")
+                    })
                     .find_map(|r| r.finished_at)
             })
         } else {
