@@ -11,8 +11,8 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::client::{check_name, Body, Target};
-use super::resources::{chunk_records, collection_record};
+use super::client::{Body, Target};
+use super::resources::{chunk_records, create_bodies, update_bodies, upsert_bodies};
 use super::wire::{self, decode_error};
 use super::{CrmClient, CrmError, QueryPage, RecordError, RecordResult, RecordWrite};
 
@@ -249,14 +249,7 @@ impl CrmClient {
         &self,
         records: &[RecordWrite],
     ) -> Result<Vec<RecordResult>, CrmError> {
-        let mut bodies = Vec::with_capacity(records.len());
-        for r in records {
-            check_name("object", &r.object)?;
-            let id = r.id.as_deref().ok_or_else(|| {
-                CrmError::InvalidRequest(format!("an update of a {} record needs its Id", r.object))
-            })?;
-            bodies.push(collection_record(&r.object, Some(id), &r.fields));
-        }
+        let bodies = update_bodies(records)?;
         let url = self.data_path("composite/sobjects");
         self.collections_composite("PATCH", &url, records, bodies, true)
             .await
@@ -270,23 +263,7 @@ impl CrmClient {
         external_id_field: &str,
         records: &[RecordWrite],
     ) -> Result<Vec<RecordResult>, CrmError> {
-        check_name("object", object)?;
-        check_name("external id field", external_id_field)?;
-        let mut bodies = Vec::with_capacity(records.len());
-        for r in records {
-            if r.object != object {
-                return Err(CrmError::InvalidRequest(format!(
-                    "an upsert of {object} records got a {} record",
-                    r.object
-                )));
-            }
-            if !r.fields.contains_key(external_id_field) {
-                return Err(CrmError::InvalidRequest(format!(
-                    "an upsert on {object}.{external_id_field} needs that field in every record"
-                )));
-            }
-            bodies.push(collection_record(object, None, &r.fields));
-        }
+        let bodies = upsert_bodies(object, external_id_field, records)?;
         let url = self.data_path(&format!("composite/sobjects/{object}/{external_id_field}"));
         self.collections_composite("PATCH", &url, records, bodies, true)
             .await
@@ -298,11 +275,7 @@ impl CrmClient {
         &self,
         records: &[RecordWrite],
     ) -> Result<Vec<RecordResult>, CrmError> {
-        let mut bodies = Vec::with_capacity(records.len());
-        for r in records {
-            check_name("object", &r.object)?;
-            bodies.push(collection_record(&r.object, None, &r.fields));
-        }
+        let bodies = create_bodies(records)?;
         let url = self.data_path("composite/sobjects");
         self.collections_composite("POST", &url, records, bodies, false)
             .await

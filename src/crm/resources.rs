@@ -59,6 +59,59 @@ pub(super) fn collection_record(
     Value::Object(record)
 }
 
+/// The Collections bodies of an update: every record names its object and carries its Id.
+pub(super) fn update_bodies(records: &[RecordWrite]) -> Result<Vec<Value>, CrmError> {
+    records
+        .iter()
+        .map(|r| {
+            check_name("object", &r.object)?;
+            let id = r.id.as_deref().ok_or_else(|| {
+                CrmError::InvalidRequest(format!("an update of a {} record needs its Id", r.object))
+            })?;
+            Ok(collection_record(&r.object, Some(id), &r.fields))
+        })
+        .collect()
+}
+
+/// The Collections bodies of an upsert on `object.external_id_field`: every record is of
+/// that object and carries that field.
+pub(super) fn upsert_bodies(
+    object: &str,
+    external_id_field: &str,
+    records: &[RecordWrite],
+) -> Result<Vec<Value>, CrmError> {
+    check_name("object", object)?;
+    check_name("external id field", external_id_field)?;
+    records
+        .iter()
+        .map(|r| {
+            if r.object != object {
+                return Err(CrmError::InvalidRequest(format!(
+                    "an upsert of {object} records got a {} record",
+                    r.object
+                )));
+            }
+            if !r.fields.contains_key(external_id_field) {
+                return Err(CrmError::InvalidRequest(format!(
+                    "an upsert on {object}.{external_id_field} needs that field in every record"
+                )));
+            }
+            Ok(collection_record(object, None, &r.fields))
+        })
+        .collect()
+}
+
+/// The Collections bodies of a create.
+pub(super) fn create_bodies(records: &[RecordWrite]) -> Result<Vec<Value>, CrmError> {
+    records
+        .iter()
+        .map(|r| {
+            check_name("object", &r.object)?;
+            Ok(collection_record(&r.object, None, &r.fields))
+        })
+        .collect()
+}
+
 impl CrmClient {
     /// The first page of a SOQL query; `include_deleted` uses `queryAll` (soft-deleted and
     /// archived rows too). Follow [`QueryPage::next_records_url`] with [`CrmClient::query_more`].
@@ -92,14 +145,7 @@ impl CrmClient {
     /// of at most 200 records. Returns one result per input record, in input order. Retried
     /// on transient failures (an update is idempotent).
     pub async fn update(&self, records: &[RecordWrite]) -> Result<Vec<RecordResult>, CrmError> {
-        let mut bodies = Vec::with_capacity(records.len());
-        for r in records {
-            check_name("object", &r.object)?;
-            let id = r.id.as_deref().ok_or_else(|| {
-                CrmError::InvalidRequest(format!("an update of a {} record needs its Id", r.object))
-            })?;
-            bodies.push(collection_record(&r.object, Some(id), &r.fields));
-        }
+        let bodies = update_bodies(records)?;
         self.collections(
             Method::PATCH,
             self.data_path("composite/sobjects"),
@@ -119,23 +165,7 @@ impl CrmClient {
         external_id_field: &str,
         records: &[RecordWrite],
     ) -> Result<Vec<RecordResult>, CrmError> {
-        check_name("object", object)?;
-        check_name("external id field", external_id_field)?;
-        let mut bodies = Vec::with_capacity(records.len());
-        for r in records {
-            if r.object != object {
-                return Err(CrmError::InvalidRequest(format!(
-                    "an upsert of {object} records got a {} record",
-                    r.object
-                )));
-            }
-            if !r.fields.contains_key(external_id_field) {
-                return Err(CrmError::InvalidRequest(format!(
-                    "an upsert on {object}.{external_id_field} needs that field in every record"
-                )));
-            }
-            bodies.push(collection_record(object, None, &r.fields));
-        }
+        let bodies = upsert_bodies(object, external_id_field, records)?;
         let path = self.data_path(&format!("composite/sobjects/{object}/{external_id_field}"));
         self.collections(Method::PATCH, path, records, bodies, true)
             .await
@@ -145,11 +175,7 @@ impl CrmClient {
     /// most 200 records. Never retried after the request may have reached the CRM (a create
     /// is not idempotent); a 401 is still refreshed and resent, since nothing was created.
     pub async fn create(&self, records: &[RecordWrite]) -> Result<Vec<RecordResult>, CrmError> {
-        let mut bodies = Vec::with_capacity(records.len());
-        for r in records {
-            check_name("object", &r.object)?;
-            bodies.push(collection_record(&r.object, None, &r.fields));
-        }
+        let bodies = create_bodies(records)?;
         self.collections(
             Method::POST,
             self.data_path("composite/sobjects"),
