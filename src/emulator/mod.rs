@@ -7,6 +7,7 @@
 //! `plansync emulator`.
 
 pub mod auth;
+pub mod calls;
 mod conn;
 pub mod faults;
 pub mod limits;
