@@ -31,10 +31,11 @@ pub const RECORDS_PER_COLLECTION: u64 = 200;
 /// Queries, next pages or Collections per composite request.
 pub const SUBREQUESTS_PER_COMPOSITE: u64 = 5;
 
-/// The seeded org's records are given a history spread over the year before an hour ago, as a
+/// The seeded org's records are given a history spread over the week before an hour ago, as a
 /// real org's: loaded in one burst, every incremental cycle's lookback window (some minutes
-/// before the last change it saw) would hold the whole org.
-const HISTORY: chrono::Duration = chrono::Duration::days(365);
+/// before the last change it saw) would hold the whole org. A week keeps each object's last
+/// change inside the CRM's 15-day delete log, as in an org in daily use.
+const HISTORY: chrono::Duration = chrono::Duration::days(7);
 const QUIET_BEFORE_START: chrono::Duration = chrono::Duration::hours(1);
 
 /// Options of `plansync bench`.
@@ -85,7 +86,7 @@ const BENCH_HELP: &str = "\
 The three cases run one after the other against the same org and store, as a daemon's cycles \
 would: a full sync (`plansync sync --full --json`), an incremental cycle after 1% of the \
 opportunities changed their Amount, and an incremental cycle with nothing changed. The seeded \
-records get a history spread over the year before the bench started (as a real org's), so \
+records get a history spread over the week before the bench started (as a real org's), so \
 that incremental cycles see what changed rather than the whole freshly loaded org. Build with --release for meaningful times: cargo run --release -- bench \
 --scale 100. Progress goes to stderr.
 
