@@ -86,8 +86,9 @@ const BENCH_HELP: &str = "\
 The three cases run one after the other against the same org and store, as a daemon's cycles \
 would: a full sync (`plansync sync --full --json`), an incremental cycle after 1% of the \
 opportunities changed their Amount, and an incremental cycle with nothing changed. The seeded \
-records get a history spread over the week before the bench started (as a real org's), so \
-that incremental cycles see what changed rather than the whole freshly loaded org. Build with --release for meaningful times: cargo run --release -- bench \
+records get a history spread over the week that ended an hour before the bench started (as \
+a real org's), so that incremental cycles see what changed rather than the whole freshly \
+loaded org. Build with --release for meaningful times: cargo run --release -- bench \
 --scale 100. Progress goes to stderr.
 
 Exit status:
