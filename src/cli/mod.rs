@@ -1,5 +1,6 @@
 //! The command line: one subcommand per job, each in its own file.
 
+pub mod bench;
 pub mod demo;
 pub mod emulator;
 pub mod flags;
@@ -77,6 +78,10 @@ pub enum Command {
     ///
     /// Example: plansync demo --scale 10 --as-of 2026-08-15
     Demo(demo::DemoArgs),
+    /// Measure a full, a 1%-change and an unchanged sync against the embedded emulator.
+    ///
+    /// Example: cargo run --release -- bench --scale 100 --latency-ms 20
+    Bench(bench::BenchArgs),
     /// Run the Salesforce-compatible CRM emulator as an HTTP server.
     ///
     /// Example: plansync emulator --listen 127.0.0.1:8080 --seed demo
@@ -195,7 +200,7 @@ pub fn main() -> ExitCode {
     }
     // The demo's own output tells the story; its logs only speak up for problems.
     let default_filter = match cli.command {
-        Command::Demo(_) => "warn",
+        Command::Demo(_) | Command::Bench(_) => "warn",
         _ => "warn,plansync=info",
     };
     init_logging(cli.log_format, default_filter);
@@ -203,6 +208,7 @@ pub fn main() -> ExitCode {
         Command::Emulator(args) => emulator::run(*args).map_err(|e| (error_chain(&*e), 1)),
         Command::Sync(args) => block_on(sync::run(args)),
         Command::Demo(args) => block_on(demo::run(args)),
+        Command::Bench(args) => bench::main(args).map_err(|e| (error_chain(&e), e.exit_code())),
         Command::Run(args) => block_on(run::run(args)),
         Command::Status(args) => block_on(status::run(args)),
         Command::Explain(args) => block_on(explain::run(args)),

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod bulk;
+pub mod calls;
 mod conn;
 pub mod faults;
 pub mod limits;

@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Number, Value};
 
 use crate::emulator::soql::{Lookup, Record};
@@ -258,6 +258,48 @@ impl Org {
     /// The latest SystemModstamp given to any record.
     pub fn last_modstamp(&self) -> Option<DateTime<Utc>> {
         self.last_stamp
+    }
+
+    /// Spreads the records' history evenly over `[from, to)`: in the order of their
+    /// SystemModstamp, each record gets a CreatedDate, LastModifiedDate and SystemModstamp
+    /// later than the one before, as if it had been created then and not changed since. A
+    /// seeded org is loaded in a burst of milliseconds, so any "changed since shortly before
+    /// the last change" window would hold all of it; spread, such a window holds what a
+    /// real org's would. Later writes are stamped with their own time as usual.
+    pub fn spread_history(&mut self, from: DateTime<Utc>, to: DateTime<Utc>) {
+        let mut order: Vec<(String, String, String)> = self
+            .tables
+            .iter()
+            .flat_map(|(key, table)| {
+                table.records.iter().map(move |(id, r)| {
+                    let stamp = Self::stamp_text(r).unwrap_or_default().to_string();
+                    (stamp, key.clone(), id.clone())
+                })
+            })
+            .collect();
+        order.sort();
+        let n = i64::try_from(order.len()).unwrap_or(i64::MAX).max(1);
+        let span_ms = (to - from).num_milliseconds().max(0);
+        let mut last = None;
+        for (i, (_, key, id)) in order.iter().enumerate() {
+            let i = i64::try_from(i).unwrap_or(i64::MAX);
+            let offset = i128::from(span_ms) * i128::from(i) / i128::from(n);
+            let t = from + Duration::milliseconds(i64::try_from(offset).unwrap_or(0));
+            let t = match last {
+                Some(prev) if t <= prev => prev + Duration::milliseconds(1),
+                _ => t,
+            };
+            last = Some(t);
+            let text = Value::from(format_datetime(t));
+            if let Some(record) = self.tables.get_mut(key).and_then(|t| t.records.get_mut(id)) {
+                for field in ["CreatedDate", "LastModifiedDate", "SystemModstamp"] {
+                    record.insert(field.into(), text.clone());
+                }
+            }
+        }
+        if last.is_some() {
+            self.last_stamp = last;
+        }
     }
 
     /// Makes updates of records whose Name equals `record_name` fail as a validation rule

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::auth::{self, AuthConfig, JwtConfig, Sessions};
+use super::calls::{CallCounter, CallCounts, CallKind};
 use super::conn::{ConnectionKill, KillableListener};
 use super::faults::{FaultKind, FaultSpec, FaultSpecError, RequestFaults};
 use super::limits::{ApiUsage, DEFAULT_DAILY_API_LIMIT};
@@ -239,6 +240,7 @@ impl EmulatorBuilder {
             },
             sessions: Sessions::new(config.session_ttl),
             usage: ApiUsage::new(config.daily_api_limit),
+            calls: CallCounter::default(),
             latency: config.latency,
             faults: Mutex::new(FaultState::new(config.faults.clone())),
             org: RwLock::new(org),
@@ -410,6 +412,7 @@ pub(crate) struct Shared {
     pub auth: AuthConfig,
     pub sessions: Sessions,
     pub usage: ApiUsage,
+    pub calls: CallCounter,
     pub latency: Duration,
     pub faults: Mutex<FaultState>,
     pub org: RwLock<Org>,
@@ -505,6 +508,11 @@ impl RunningEmulator {
         (self.shared.usage.used(), self.shared.usage.max())
     }
 
+    /// Requests received so far, by kind (the token requests included).
+    pub fn calls(&self) -> CallCounts {
+        self.shared.calls.snapshot()
+    }
+
     /// Sets the daily API call counter (e.g. to start near the limit).
     pub fn set_api_usage(&self, used: u64) {
         self.shared.usage.set_used(used);
@@ -569,7 +577,11 @@ async fn method_not_allowed(method: axum::http::Method) -> ApiError {
     )
 }
 
+/// Every request: counted by kind, then delayed by the configured latency.
 async fn latency(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    shared
+        .calls
+        .count(CallKind::of(request.method(), request.uri().path()));
     if !shared.latency.is_zero() {
         tokio::time::sleep(shared.latency).await;
     }

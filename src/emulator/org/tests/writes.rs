@@ -4,6 +4,7 @@ use chrono::Duration;
 use serde_json::{json, Map};
 
 use super::{account, body, create, err, field, org, refused_update, t0};
+use crate::emulator::org::values::format_datetime;
 use crate::emulator::org::{normalize_id, Org, UpsertError, UpsertOutcome, POD};
 use crate::metadata::standard::catalog;
 use crate::metadata::{id, FieldDef, FieldType};
@@ -186,5 +187,50 @@ fn upsert_inserts_updates_and_reports_several_matches() {
     assert_eq!(
         (snap2.id.as_str(), snap2.created),
         (snap.id.as_str(), false)
+    );
+}
+
+#[test]
+fn spreading_the_history_orders_stamps_evenly_over_the_window() {
+    let mut org = org();
+    let a = account(&mut org, "A");
+    let b = account(&mut org, "B");
+    let from = t0() - Duration::days(10);
+    let to = t0() - Duration::hours(1);
+    org.spread_history(from, to);
+    let stamps: Vec<String> = ["Account", "User", "OpportunityStage", "TaskStatus"]
+        .iter()
+        .flat_map(|o| org.records(o))
+        .map(|r| r["SystemModstamp"].as_str().unwrap().to_string())
+        .collect();
+    // The org's own rows and the two accounts: all in the window, none twice.
+    let mut sorted = stamps.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), stamps.len());
+    assert_eq!(sorted.first().unwrap(), &format_datetime(from));
+    assert!(sorted.last().unwrap() < &format_datetime(to));
+    // B was stamped after A and still is; its three dates agree.
+    let (sa, sb) = (
+        field(&org, "Account", &a, "SystemModstamp").clone(),
+        field(&org, "Account", &b, "SystemModstamp").clone(),
+    );
+    assert!(sa.as_str() < sb.as_str(), "{sa} then {sb}");
+    assert_eq!(sb, sorted.last().map(|s| json!(s)).unwrap());
+    for f in ["CreatedDate", "LastModifiedDate"] {
+        assert_eq!(field(&org, "Account", &b, f), &sb, "{f}");
+    }
+    // Nothing changed in the hour before t0.
+    assert!(org
+        .updated("Account", t0() - Duration::minutes(59), t0())
+        .is_empty());
+    // A write after the window is stamped with its own time, even one before the original
+    // stamps: the org's latest stamp moved back too.
+    let later = t0() - Duration::minutes(30);
+    org.update("Account", &a, &body(json!({"Name": "A2"})), later)
+        .unwrap();
+    assert_eq!(
+        field(&org, "Account", &a, "SystemModstamp"),
+        &json!("2026-08-15T11:30:00.000+0000")
     );
 }
