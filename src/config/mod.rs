@@ -50,6 +50,7 @@ mod load;
 mod mapping;
 mod metrics;
 mod sections;
+mod streaming;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -64,6 +65,7 @@ pub use mapping::{
     Mapping, OpportunityMapping, PlanAccountMapping, PlanMapping, SnapshotMapping, TaskMapping,
 };
 pub use metrics::{BasicAuthUser, MetricsSection, PasswordHash};
+pub use streaming::{StreamingChannels, StreamingSection};
 pub use sections::{
     CurrencyMode, CurrencySection, HttpSection, LimitsSection, LinkingSection, OrgSection,
     RollupsSection, ScheduleSection, StoreSection, SyncSection,
@@ -90,6 +92,7 @@ pub struct Config {
     pub sync: SyncSection,
     pub schedule: ScheduleSection,
     pub metrics: MetricsSection,
+    pub streaming: StreamingSection,
     /// Where the configuration was read from (the file's path), for messages.
     #[serde(skip)]
     pub origin: String,
