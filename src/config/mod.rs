@@ -65,11 +65,11 @@ pub use mapping::{
     Mapping, OpportunityMapping, PlanAccountMapping, PlanMapping, SnapshotMapping, TaskMapping,
 };
 pub use metrics::{BasicAuthUser, MetricsSection, PasswordHash};
-pub use streaming::{StreamingChannels, StreamingSection};
 pub use sections::{
     CurrencyMode, CurrencySection, HttpSection, LimitsSection, LinkingSection, OrgSection,
     RollupsSection, ScheduleSection, StoreSection, SyncSection,
 };
+pub use streaming::{StreamingChannels, StreamingSection};
 
 /// Where the configuration file is looked for when `--config` is not given.
 pub const DEFAULT_PATH: &str = "/etc/plansync/plansync.toml";

@@ -45,7 +45,10 @@ fn de_tz<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
     })
 }
 
-pub(super) fn ser_display<T: std::fmt::Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn ser_display<T: std::fmt::Display, S: Serializer>(
+    value: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.collect_str(value)
 }
 

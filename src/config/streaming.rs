@@ -58,7 +58,9 @@ impl Default for StreamingSection {
             debounce_seconds: 2,
             // Built-in constant, parsed by a test; never user input.
             #[allow(clippy::expect_used)]
-            backstop: DEFAULT_BACKSTOP.parse().expect("built-in cron schedule parses"),
+            backstop: DEFAULT_BACKSTOP
+                .parse()
+                .expect("built-in cron schedule parses"),
             channels: StreamingChannels::PerObject,
             resubscribe_backoff_seconds: 5,
             max_resubscribe_backoff_seconds: 300,

@@ -541,7 +541,10 @@ fn streaming_defaults_and_checks() {
     assert_eq!(s.backstop.to_string(), "0 0 * * * *");
     assert_eq!(s.channels, StreamingChannels::PerObject);
     assert_eq!(
-        (s.resubscribe_backoff_seconds, s.max_resubscribe_backoff_seconds),
+        (
+            s.resubscribe_backoff_seconds,
+            s.max_resubscribe_backoff_seconds
+        ),
         (5, 300)
     );
 
@@ -558,7 +561,11 @@ fn streaming_defaults_and_checks() {
 
     // (toml, the key the message names, a word of what to do)
     let cases = [
-        ("[streaming]\ndebounce_seconds = 301\n", "streaming.debounce_seconds", "0 to 300"),
+        (
+            "[streaming]\ndebounce_seconds = 301\n",
+            "streaming.debounce_seconds",
+            "0 to 300",
+        ),
         (
             "[streaming]\nresubscribe_backoff_seconds = 0\n",
             "streaming.resubscribe_backoff_seconds",
@@ -570,7 +577,11 @@ fn streaming_defaults_and_checks() {
             "cannot be shorter",
         ),
         ("[streaming]\nbackstop = \"hourly\"\n", "backstop", "cron"),
-        ("[streaming]\nchannels = \"all\"\n", "channels", "\"per_object\", \"change_events\""),
+        (
+            "[streaming]\nchannels = \"all\"\n",
+            "channels",
+            "\"per_object\", \"change_events\"",
+        ),
         ("[streaming]\nenable = true\n", "enable", "debounce_seconds"),
     ];
     for (toml, key, hint) in cases {
