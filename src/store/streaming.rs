@@ -40,14 +40,15 @@ impl Store {
 
     /// Keeps the replayIds of events a completed cycle covered, in one transaction.
     pub fn save_replay_ids(
-        &mut self,
+        &self,
         ids: &BTreeMap<String, i64>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction()?;
+        // `unchecked`: the daemon holds the store shared; no other transaction is open here.
+        let tx = self.conn.unchecked_transaction()?;
         for (channel, id) in ids {
             tx.execute(
                 "INSERT INTO streaming_replay (channel, replay_id, updated_at) VALUES (?1, ?2, ?3)
@@ -60,7 +61,7 @@ impl Store {
     }
 
     /// Records the subscription's state for `status`.
-    pub fn save_streaming_status(&mut self, s: &StreamingStatus) -> Result<(), StoreError> {
+    pub fn save_streaming_status(&self, s: &StreamingStatus) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO streaming_state (id, state, since, error, channels, last_event_at,
                  last_commit_at, freshness_lag_ms, woken_cycles, updated_at)
@@ -146,7 +147,7 @@ mod tests {
 
     #[test]
     fn replay_ids_are_kept_per_channel_and_replaced() {
-        let mut store = Store::open_in_memory().unwrap();
+        let store = Store::open_in_memory().unwrap();
         assert!(store.replay_ids().unwrap().is_empty());
         let now = at("2026-12-01T10:00:00Z");
         let first = BTreeMap::from([
@@ -171,7 +172,7 @@ mod tests {
 
     #[test]
     fn the_status_round_trips_and_is_absent_before_any_daemon() {
-        let mut store = Store::open_in_memory().unwrap();
+        let store = Store::open_in_memory().unwrap();
         assert_eq!(store.streaming_status().unwrap(), None);
         let status = StreamingStatus {
             state: "down".into(),
