@@ -16,4 +16,5 @@ mod emulator;
 mod history;
 mod outbox;
 mod output;
+mod streaming;
 mod sync;
