@@ -6,7 +6,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config;
-use crate::crm::streaming::{object_channel, CHANGE_EVENTS_CHANNEL};
 use crate::daemon::lock::StoreLock;
 use crate::daemon::metrics::{Endpoint, COMMIT, VERSION};
 use crate::daemon::scheduler::period;
@@ -54,21 +53,9 @@ fn default_healthy_within(config: &config::Config) -> Duration {
 
 /// The change-event subscription of `[streaming]` (`None` when it is off), with the
 /// `/healthz` window while it is healthy: three backstop periods.
-pub fn streaming_settings(
-    config: &config::Config,
-    engine: &crate::sync::SyncEngine,
-) -> Option<(StreamingSettings, Duration)> {
+pub fn streaming_settings(config: &config::Config) -> Option<(StreamingSettings, Duration)> {
     let s = &config.streaming;
-    if !s.enabled {
-        return None;
-    }
-    let channels = match s.channels {
-        config::StreamingChannels::PerObject => crate::sync::ObjectKind::ALL
-            .into_iter()
-            .map(|kind| object_channel(engine.settings().names.object(kind)))
-            .collect(),
-        config::StreamingChannels::ChangeEvents => vec![CHANGE_EVENTS_CHANNEL.to_string()],
-    };
+    let channels = super::doctor::streaming_channels(config)?;
     let healthy_within = period(&s.backstop, chrono::Utc::now(), config.org.timezone)
         .map(|p| p * 3)
         .unwrap_or(Duration::from_secs(3 * 3600));
@@ -113,7 +100,7 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
     // the run in progress stops at its next page or batch; a second signal exits at once.
     let shutdown = CancellationToken::new();
     signals::install(shutdown.clone()).map_err(DaemonError::Signals)?;
-    let streaming = streaming_settings(&config, &engine);
+    let streaming = streaming_settings(&config);
     let mut daemon = Daemon::new(engine, settings);
     if let Some((streaming, healthy_within)) = streaming {
         daemon.set_streaming(streaming, healthy_within);

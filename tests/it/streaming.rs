@@ -36,8 +36,7 @@ impl Running {
         let path = write_config_with(dir.path(), &emulator, &extra);
         let config = config::load(&path).unwrap();
         let engine = plansync::cli::sync::engine_from_config(&config).unwrap();
-        let (streaming, healthy) =
-            plansync::cli::run::streaming_settings(&config, &engine).unwrap();
+        let (streaming, healthy) = plansync::cli::run::streaming_settings(&config).unwrap();
         let settings = DaemonSettings {
             schedules: config.schedule.clone(),
             timezone: config.org.timezone,
@@ -336,4 +335,25 @@ fn a_burst_of_edits_coalesces_into_few_cycles() {
         );
         d.stop().await;
     });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_the_handshake_and_every_subscription() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(dir.path(), &emulator, "");
+    let (ok, out, err) = plansync(&["doctor", "--config", config.to_str().unwrap()]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("ok       change events: the CometD handshake and 7 subscription(s) succeed"),
+        "{out}"
+    );
+    assert!(out.contains("/data/Account_Plan__ChangeEvent"), "{out}");
+    // The doctor's session ends: the emulator keeps no client.
+    assert_eq!(emulator.streaming().client_count(), 0);
+
+    let off = write_config_with(dir.path(), &emulator, "[streaming]\nenabled = false\n");
+    let (ok, out, _) = plansync(&["doctor", "--config", off.to_str().unwrap()]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("ok       change events: off"), "{out}");
 }
