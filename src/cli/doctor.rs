@@ -338,6 +338,23 @@ async fn streaming_check(config: &Config, crm: &CrmClient) -> Check {
     let result = client.open().await;
     client.disconnect().await;
     match result {
+        Ok(opened) if !opened.refused.is_empty() => Check::problem(
+            NAME,
+            format!(
+                "the CRM refused {} of {} channel(s): {}",
+                opened.refused.len(),
+                channels.len(),
+                opened
+                    .refused
+                    .iter()
+                    .map(|(c, e)| format!("{c} ({e})"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            "select those objects for Change Data Capture (deploy schema/salesforce, whose \
+             platformEventChannelMembers select them, or Setup > Change Data Capture); until \
+             then their changes wait for the backstop schedule",
+        ),
         Ok(_) => Check::ok(
             NAME,
             format!(

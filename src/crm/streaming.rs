@@ -172,6 +172,18 @@ pub struct Delivery {
     /// A stored replayId was refused (outside the retention window): that channel was
     /// subscribed with -1 instead, so changes in between are known only to a cycle.
     pub replay_reset: Vec<String>,
+    /// Channels the CRM refused (an object not selected for Change Data Capture), with the
+    /// refusal: the others are subscribed; changes of these objects wait for the schedule.
+    pub refused: Vec<(String, String)>,
+}
+
+/// What [`CometdClient::open`] subscribed.
+#[derive(Debug, Default)]
+pub struct Opened {
+    /// Channels subscribed with -1 because their stored replayId was refused.
+    pub replay_reset: Vec<String>,
+    /// Channels the CRM refused, with its error.
+    pub refused: Vec<(String, String)>,
 }
 
 /// A Bayeux client of the CRM's CometD endpoint.
@@ -404,7 +416,9 @@ impl CometdClient {
 
     /// Handshake and subscribe every channel; replaces any session. A `401` (HTTP, or the
     /// handshake's `401::Authentication invalid`) fetches a new token once and tries again.
-    pub async fn open(&mut self) -> Result<Vec<String>, StreamingError> {
+    /// A channel the CRM refuses is left out (and named) while another one is subscribed;
+    /// when every channel is refused, the first refusal is the error.
+    pub async fn open(&mut self) -> Result<Opened, StreamingError> {
         self.session = None;
         let mut refreshed = false;
         loop {
@@ -421,13 +435,26 @@ impl CometdClient {
                 }
             }
         }
-        let mut reset = Vec::new();
+        let mut opened = Opened::default();
+        let mut first_refusal = None;
         for channel in self.channels.clone() {
-            if self.subscribe(&channel).await? {
-                reset.push(channel);
+            match self.subscribe(&channel).await {
+                Ok(true) => opened.replay_reset.push(channel),
+                Ok(false) => {}
+                Err(StreamingError::Subscribe { channel, error }) => {
+                    opened.refused.push((channel.clone(), error.clone()));
+                    first_refusal.get_or_insert(StreamingError::Subscribe { channel, error });
+                }
+                Err(other) => return Err(other),
             }
         }
-        Ok(reset)
+        if opened.refused.len() == self.channels.len() {
+            self.session = None;
+            if let Some(refusal) = first_refusal {
+                return Err(refusal);
+            }
+        }
+        Ok(opened)
     }
 
     async fn handshake(&mut self) -> Result<(), StreamingError> {
@@ -575,7 +602,9 @@ impl CometdClient {
     pub async fn poll(&mut self) -> Result<Delivery, StreamingError> {
         let mut delivery = Delivery::default();
         if self.session.is_none() {
-            delivery.replay_reset = self.open().await?;
+            let opened = self.open().await?;
+            delivery.replay_reset = opened.replay_reset;
+            delivery.refused = opened.refused;
             delivery.resubscribed = true;
         }
         match self.connect(&mut delivery).await {

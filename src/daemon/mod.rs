@@ -243,7 +243,13 @@ impl Daemon {
                     self.save_streaming_status();
                 }
             }
-            StreamMessage::Subscribed { replay_reset } => {
+            StreamMessage::Subscribed {
+                replay_reset,
+                refused,
+            } => {
+                for (channel, error) in &refused {
+                    warn!(%channel, %error, "the CRM refused this change-event channel; changes of its object wait for the [streaming] backstop schedule (select the object for Change Data Capture)");
+                }
                 if !replay_reset.is_empty() {
                     warn!(channels = ?replay_reset, "the stored replayIds were refused; a catch-up cycle reads what changed meanwhile");
                 }

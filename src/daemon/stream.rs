@@ -36,9 +36,10 @@ pub enum StreamMessage {
     State(SubscriptionState),
     Events(Vec<ChangeEvent>),
     /// The subscription was (re)made: changes in between are known only to a cycle.
-    /// The channels whose stored replayId was refused are named.
+    /// The channels whose stored replayId was refused, and those the CRM refused, are named.
     Subscribed {
         replay_reset: Vec<String>,
+        refused: Vec<(String, String)>,
     },
 }
 
@@ -67,6 +68,7 @@ pub async fn subscribe(
                     if !send(StreamMessage::State(SubscriptionState::Subscribed))
                         || !send(StreamMessage::Subscribed {
                             replay_reset: delivery.replay_reset,
+                            refused: delivery.refused,
                         })
                     {
                         return;

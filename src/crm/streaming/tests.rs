@@ -415,6 +415,7 @@ async fn a_replay_id_outside_retention_falls_back_to_new_events_and_says_so() {
     let mut c = client(&url, &[(PLAN, 99)]);
     let d = c.poll().await.unwrap();
     assert_eq!(d.replay_reset, vec![PLAN.to_string()]);
+    assert!(d.refused.is_empty());
     assert_eq!(
         state.lock().unwrap().subscribes,
         vec![
@@ -450,6 +451,19 @@ async fn refusals_are_errors_that_name_what_to_do() {
         "{err}"
     );
     assert!(err.to_string().contains("Change Data Capture"), "{err}");
+
+    // One refused channel among others: the rest is subscribed, the refused one named.
+    let mut c = CometdClient::new(
+        crm(&url),
+        vec![OPP.to_string(), "/data/NopeChangeEvent".to_string()],
+        BTreeMap::new(),
+    )
+    .unwrap();
+    let d = c.poll().await.unwrap();
+    assert!(c.is_subscribed());
+    assert_eq!(d.refused.len(), 1);
+    assert_eq!(d.refused[0].0, "/data/NopeChangeEvent");
+    assert!(d.refused[0].1.contains("does not exist"), "{:?}", d.refused);
 
     // The server ends the session with advice none.
     let (url, state) = server(true).await;
