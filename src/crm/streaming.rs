@@ -595,17 +595,20 @@ impl CometdClient {
             })
     }
 
-    /// One long poll: opens a session first when there is none, then one `/meta/connect`.
+    /// One long poll (one `/meta/connect`), or, when there is no session, the handshake and
+    /// subscriptions (then `resubscribed` says so, and the next call polls).
     /// `403::Unknown client` (or advice `handshake`) drops the session, so the next poll
     /// handshakes and resubscribes from the last events received; `401` fetches a new token
     /// first. An error leaves no session: the caller waits (its backoff) and polls again.
     pub async fn poll(&mut self) -> Result<Delivery, StreamingError> {
         let mut delivery = Delivery::default();
         if self.session.is_none() {
+            // Report the subscription at once; the long poll starts with the next call.
             let opened = self.open().await?;
             delivery.replay_reset = opened.replay_reset;
             delivery.refused = opened.refused;
             delivery.resubscribed = true;
+            return Ok(delivery);
         }
         match self.connect(&mut delivery).await {
             Ok(()) => Ok(delivery),

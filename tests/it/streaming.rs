@@ -357,3 +357,110 @@ async fn doctor_checks_the_handshake_and_every_subscription() {
     assert!(ok, "{out}");
     assert!(out.contains("ok       change events: off"), "{out}");
 }
+
+/// The daemon with tokio's time paused: an idle hour passes without waiting.
+#[tokio::test(start_paused = true)]
+async fn while_subscribed_an_idle_hour_costs_no_rest_call_between_backstop_runs() {
+    use chrono::{DurationRound, TimeDelta, Utc};
+    use plansync::clock::Clock;
+
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let emulator = Emulator::builder().seed("empty").start().await.unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let extra = format!(
+                "[http]\ntimeout_seconds = 3600\nmax_retries = 0\n\
+                 [schedule]\nfull = \"{NEVER}\"\nsnapshot = \"{NEVER}\"\n"
+            );
+            let path = write_config_with(dir.path(), &emulator, &extra);
+            let config = config::load(&path).unwrap();
+            let engine = plansync::cli::sync::engine_from_config(&config).unwrap();
+            let (streaming, healthy) = plansync::cli::run::streaming_settings(&config).unwrap();
+            // Every 5 minutes normally, hourly (the default backstop) while subscribed.
+            assert_eq!(config.schedule.incremental.to_string(), "0 */5 * * * *");
+            let settings = DaemonSettings {
+                schedules: config.schedule.clone(),
+                timezone: config.org.timezone,
+                metrics: None,
+                healthy_within: Duration::from_secs(900),
+                backoff_base: Duration::from_secs(30),
+                backoff_max: Duration::from_secs(1800),
+                stop_timeout: Duration::from_secs(60),
+            };
+            // Half past an hour, near the real time (the emulator stamps records with it).
+            let start =
+                Utc::now().duration_trunc(TimeDelta::hours(1)).unwrap() + TimeDelta::minutes(30);
+            let mut daemon = Daemon::with_clock(engine, settings, Clock::following_tokio(start));
+            daemon.set_streaming(streaming, healthy);
+            let metrics = daemon.metrics();
+            let stop = CancellationToken::new();
+            let task = tokio::task::spawn_local(daemon.run(stop.clone()));
+            let runs = || {
+                metrics
+                    .lock()
+                    .unwrap()
+                    .runs
+                    .iter()
+                    .filter(|((kind, _), _)| kind == "incremental")
+                    .map(|(_, n)| *n)
+                    .sum::<u64>()
+            };
+            let began = tokio::time::Instant::now();
+            // The catch-up cycle after subscribing.
+            while runs() < 1 || metrics.lock().unwrap().running.is_some() {
+                assert!(!task.is_finished());
+                assert!(
+                    began.elapsed() < Duration::from_secs(600),
+                    "no catch-up cycle"
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            let subscribed = metrics.lock().unwrap().streaming.clone().unwrap();
+            assert_eq!(subscribed.state, "subscribed");
+            let calls = emulator.api_usage().0;
+            // Ten seconds before the hour: five 5-minute marks passed, no run, no REST call.
+            tokio::time::sleep_until(began + Duration::from_secs(29 * 60 + 50)).await;
+            assert_eq!(runs(), 1, "{:?}", metrics.lock().unwrap().streaming);
+            assert_eq!(emulator.api_usage().0, calls, "REST calls while idle");
+            // The backstop on the hour.
+            while runs() < 2 {
+                assert!(
+                    began.elapsed() < Duration::from_secs(45 * 60),
+                    "no backstop run"
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            assert!(emulator.api_usage().0 > calls);
+            assert_eq!(metrics.lock().unwrap().skipped_fires["incremental"], 0);
+
+            // The subscription drops: the 5-minute schedule applies again until it is back.
+            emulator.streaming().drop_next_connect();
+            let before = runs();
+            while metrics
+                .lock()
+                .unwrap()
+                .streaming
+                .as_ref()
+                .unwrap()
+                .subscriptions
+                < 2
+            {
+                assert!(
+                    began.elapsed() < Duration::from_secs(3 * 3600),
+                    "no resubscription"
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            // The resubscription's catch-up cycle.
+            while runs() <= before {
+                assert!(
+                    began.elapsed() < Duration::from_secs(3 * 3600),
+                    "no catch-up"
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            stop.cancel();
+            task.await.unwrap().unwrap();
+        })
+        .await;
+}

@@ -294,9 +294,11 @@ async fn handshake_subscribes_every_channel_from_its_position_and_delivers_event
     ]));
     let mut c = client(&url, &[(OPP, 11)]);
     assert!(!c.is_subscribed());
-    let first = c.poll().await.unwrap();
-    assert!(first.resubscribed);
+    let opened = c.poll().await.unwrap();
+    assert!(opened.resubscribed && opened.events.is_empty());
     assert!(c.is_subscribed());
+    let first = c.poll().await.unwrap();
+    assert!(!first.resubscribed);
     assert_eq!(
         first
             .events
@@ -345,6 +347,7 @@ async fn unknown_client_rehandshakes_and_resubscribes_after_the_last_event() {
         s.script.push_back(Next::UnknownClient);
     }
     let mut c = client(&url, &[]);
+    assert!(c.poll().await.unwrap().resubscribed);
     assert_eq!(c.poll().await.unwrap().events.len(), 1);
     // The server forgot the client: no error, the session is dropped...
     let dropped = c.poll().await.unwrap();
@@ -373,6 +376,7 @@ async fn a_refused_token_is_replaced_through_the_crm_client() {
             s.script.push_back(refusal.clone());
         }
         let mut c = client(&url, &[]);
+        c.poll().await.unwrap();
         c.poll().await.unwrap();
         // The refusal: a new token is fetched and the session dropped.
         c.poll().await.unwrap();
@@ -473,6 +477,7 @@ async fn refusals_are_errors_that_name_what_to_do() {
         s.script.push_back(Next::LimitExceeded);
     }
     let mut c = client(&url, &[]);
+    c.poll().await.unwrap();
     c.poll().await.unwrap();
     let err = c.poll().await.unwrap_err();
     assert!(err.to_string().contains("daily limit exceeded"), "{err}");
