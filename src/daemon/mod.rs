@@ -189,7 +189,7 @@ impl Daemon {
     }
 
     /// Starts the subscription task, subscribing from the store's replayIds.
-    fn start_subscription(&self) -> Option<mpsc::UnboundedReceiver<StreamMessage>> {
+    fn start_subscription(&mut self) -> Option<mpsc::UnboundedReceiver<StreamMessage>> {
         let settings = self.streaming.clone()?;
         let replay = match self.engine.store().replay_ids() {
             Ok(ids) => ids,
@@ -206,6 +206,8 @@ impl Daemon {
             Ok(client) => client,
             Err(err) => {
                 warn!(error = %crate::error::Chain(&err), "cannot set up the change-event subscription; polling only");
+                let text = crate::error::chain(&err);
+                self.on_stream(StreamMessage::State(SubscriptionState::Down(text)));
                 return None;
             }
         };

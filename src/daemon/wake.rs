@@ -50,21 +50,27 @@ impl SubscriptionState {
         }
     }
 
-    /// While healthy, the incremental schedule is the sparse backstop.
-    pub fn is_healthy(&self) -> bool {
-        *self == SubscriptionState::Subscribed
+    /// Whether the incremental schedule is the sparse backstop: while subscribed, and while
+    /// (re)connecting, which ends subscribed (then a catch-up cycle runs) or down (then the
+    /// normal schedule applies at once). A re-handshake after `403::Unknown client` so costs
+    /// no scheduled run.
+    pub fn uses_backstop(&self) -> bool {
+        matches!(
+            self,
+            SubscriptionState::Subscribed | SubscriptionState::Connecting
+        )
     }
 }
 
-/// The incremental schedule that applies: the backstop while the subscription is healthy,
-/// `[schedule] incremental` otherwise. Full and snapshot runs keep their schedules.
+/// The incremental schedule that applies: the backstop while the subscription is healthy
+/// (or being made), `[schedule] incremental` while it is down, unsupported or off. Full and snapshot runs keep their schedules.
 pub fn effective_schedules(
     schedules: &ScheduleSection,
     backstop: Option<&cron::Schedule>,
     state: &SubscriptionState,
 ) -> ScheduleSection {
     match backstop {
-        Some(backstop) if state.is_healthy() => ScheduleSection {
+        Some(backstop) if state.uses_backstop() => ScheduleSection {
             incremental: backstop.clone(),
             ..schedules.clone()
         },
@@ -367,13 +373,13 @@ mod tests {
     }
 
     #[test]
-    fn the_backstop_replaces_the_incremental_schedule_only_while_subscribed() {
+    fn the_backstop_replaces_the_incremental_schedule_unless_the_subscription_is_down() {
         let schedules = ScheduleSection::default();
         let backstop: cron::Schedule = "0 0 * * * *".parse().unwrap();
         // (state, the incremental schedule that applies)
         let cases = [
             (SubscriptionState::Subscribed, "0 0 * * * *"),
-            (SubscriptionState::Connecting, "0 */5 * * * *"),
+            (SubscriptionState::Connecting, "0 0 * * * *"),
             (SubscriptionState::Down("x".into()), "0 */5 * * * *"),
             (SubscriptionState::Unsupported("x".into()), "0 */5 * * * *"),
             (SubscriptionState::Disabled, "0 */5 * * * *"),
