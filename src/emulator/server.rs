@@ -443,6 +443,10 @@ impl Shared {
     /// Publishes the change events of the writes committed since the last call, made through
     /// the REST API of `version` by the API client `client` (`Sforce-Call-Options`).
     pub fn publish_changes(&self, version: &str, client: Option<&str>) {
+        // Most requests commit nothing: look under the read lock first.
+        if !self.read_org().has_changes() {
+            return;
+        }
         let (changes, user) = {
             let mut org = self.write_org();
             (org.take_changes(), org.user_id().to_string())

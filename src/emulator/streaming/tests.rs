@@ -718,3 +718,202 @@ fn channel_names_follow_the_change_event_names() {
     assert_eq!(schema_id("Account"), schema_id("Account"));
     assert_ne!(schema_id("Account"), schema_id("Opportunity"));
 }
+
+#[tokio::test]
+async fn an_undelete_publishes_the_restored_record() {
+    let emulator = start(Duration::from_millis(300)).await;
+    let id = create_account(&emulator, "Lazarus").await;
+    let (status, _) = rest(
+        &emulator,
+        reqwest::Method::DELETE,
+        &format!("/sobjects/Account/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let mut bayeux = Bayeux::new(&emulator);
+    bayeux.handshake().await;
+    bayeux
+        .subscribe("/data/AccountChangeEvent", json!(-1))
+        .await;
+    emulator
+        .with_org(|org| org.undelete(&id, Utc::now()))
+        .unwrap();
+    let (events, _) = bayeux.connect().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(header(&events[0])["changeType"], "UNDELETE");
+    assert_eq!(events[0]["data"]["payload"]["Name"], "Lazarus");
+    let again = emulator.with_org(|org| org.undelete(&id, Utc::now()));
+    assert_eq!(again.unwrap_err().status_code, "UNDELETE_FAILED");
+}
+
+#[tokio::test]
+async fn a_client_that_stays_away_is_forgotten() {
+    let emulator = Emulator::builder()
+        .streaming(StreamingConfig {
+            long_poll_timeout: Duration::from_millis(100),
+            client_idle_limit: Duration::from_millis(300),
+            ..StreamingConfig::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let mut bayeux = Bayeux::new(&emulator);
+    bayeux.handshake().await;
+    bayeux
+        .subscribe("/data/AccountChangeEvent", json!(-1))
+        .await;
+    // Reconnecting within the limit keeps it.
+    for _ in 0..3 {
+        let (_, reply) = bayeux.connect().await;
+        assert_eq!(reply["successful"], true);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, reply) = bayeux.connect().await;
+    assert_eq!(reply["error"], "403::Unknown client");
+    assert_eq!(emulator.streaming().client_count(), 0);
+}
+
+#[test]
+fn the_journal_records_committed_writes_only() {
+    use crate::emulator::org::Org;
+    use crate::metadata::standard::catalog;
+    let now = Utc::now();
+    let mut org = Org::new(catalog(false).unwrap(), now);
+    let fields = |v: Value| v.as_object().unwrap().clone();
+    let quiet = org.create("Account", &fields(json!({"Name": "Q"})), now);
+    assert!(quiet.is_ok());
+    assert!(
+        org.take_changes().is_empty(),
+        "journaling starts switched off"
+    );
+
+    org.journal_changes(true);
+    let id = org
+        .create(
+            "Account",
+            &fields(json!({"Name": "J", "Industry": "Energy"})),
+            now,
+        )
+        .unwrap();
+    org.update(
+        "Account",
+        &id,
+        &fields(json!({"Industry": null, "Phone": "555"})),
+        now,
+    )
+    .unwrap();
+    let sp = org.savepoint();
+    org.update("Account", &id, &fields(json!({"Name": "Gone"})), now)
+        .unwrap();
+    assert!(
+        org.take_changes().is_empty(),
+        "nothing is committed inside a savepoint"
+    );
+    org.rollback_to(sp);
+    org.delete(Some("Account"), &id, now).unwrap();
+    let changes = org.take_changes();
+    let kinds: Vec<ChangeKind> = changes.iter().map(|c| c.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![ChangeKind::Create, ChangeKind::Update, ChangeKind::Delete],
+        "the rolled back update left the journal"
+    );
+    assert_eq!(changes[0].fields["Name"], "J");
+    assert!(!changes[0].fields.contains_key("IsDeleted"));
+    let update = &changes[1];
+    assert_eq!(
+        update.fields["Industry"],
+        Value::Null,
+        "a cleared field is sent as null"
+    );
+    assert_eq!(update.fields["Phone"], "555");
+    for name in ["Industry", "Phone", "LastModifiedDate"] {
+        assert!(update.changed_fields.iter().any(|f| f == name), "{name}");
+    }
+    assert!(!update.changed_fields.iter().any(|f| f == "SystemModstamp"));
+    assert!(!update.changed_fields.iter().any(|f| f == "Name"));
+    assert!(changes[2].fields.is_empty());
+    assert!(org.take_changes().is_empty());
+}
+
+#[test]
+fn events_older_than_the_retention_age_are_dropped() {
+    let streaming = Streaming::new(StreamingConfig {
+        retention_age: Duration::from_millis(50),
+        ..StreamingConfig::default()
+    });
+    streaming.publish_overflow("Account");
+    assert_eq!(streaming.retained().len(), 1);
+    std::thread::sleep(Duration::from_millis(120));
+    assert!(streaming.retained().is_empty());
+    assert_eq!(
+        streaming.start_after(1),
+        Some(1),
+        "nothing after 1 was lost"
+    );
+    assert_eq!(streaming.start_after(0), None, "event 1 is gone");
+    assert_eq!(streaming.start_after(-2), Some(1));
+}
+
+#[tokio::test]
+async fn a_composite_request_is_one_transaction_and_names_the_calling_client() {
+    let emulator = start(Duration::from_millis(300)).await;
+    let id = create_account(&emulator, "Comp").await;
+    let mut bayeux = Bayeux::new(&emulator);
+    bayeux.handshake().await;
+    bayeux.subscribe(ALL_CHANGE_EVENTS, json!(-1)).await;
+    let composite = |all_or_none: bool, name: &str| {
+        json!({"allOrNone": all_or_none, "compositeRequest": [
+            {"method": "PATCH", "url": format!("{API}/sobjects/Account/{id}"),
+             "referenceId": "acct", "body": {"Name": name}},
+            {"method": "POST", "url": format!("{API}/sobjects/Contact"),
+             "referenceId": "contact", "body": {"LastName": "Doe", "AccountId": id}},
+        ]})
+    };
+    let response = reqwest::Client::new()
+        .post(format!("{}{API}/composite", emulator.base_url()))
+        .bearer_auth(emulator.access_token())
+        .header("Sforce-Call-Options", "client=plansync")
+        .json(&composite(false, "Comp 2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["compositeResponse"][1]["httpStatusCode"], 201,
+        "{body}"
+    );
+    let (events, _) = bayeux.connect().await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(header(&events[0])["entityName"], "Account");
+    assert_eq!(header(&events[1])["entityName"], "Contact");
+    assert_eq!(header(&events[1])["changeType"], "CREATE");
+    assert_eq!(
+        header(&events[0])["transactionKey"],
+        header(&events[1])["transactionKey"]
+    );
+    assert_eq!(
+        header(&events[0])["changeOrigin"],
+        "com/salesforce/api/rest/62.0;client=plansync"
+    );
+
+    // All or none with a failing subrequest: rolled back, nothing published.
+    let last = emulator.streaming().last_replay_id();
+    let mut failing = composite(true, "Comp 3");
+    failing["compositeRequest"][1]["body"] = json!({"FirstName": "No last name"});
+    let (status, body) = rest(
+        &emulator,
+        reqwest::Method::POST,
+        "/composite",
+        Some(failing),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["compositeResponse"][1]["httpStatusCode"], 400,
+        "{body}"
+    );
+    assert_eq!(emulator.streaming().last_replay_id(), last);
+}
