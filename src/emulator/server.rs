@@ -267,6 +267,9 @@ impl EmulatorBuilder {
             streaming: Streaming::new(streaming_config),
         });
         shared.apply_fail_records();
+        shared
+            .streaming
+            .set_connect_schedule(config.faults.connect_schedule.clone());
         let app = router(shared.clone());
         let cancel = CancellationToken::new();
         let stop = cancel.clone();
@@ -534,6 +537,9 @@ impl RunningEmulator {
 
     /// Replaces the fault spec; request numbering restarts at 1.
     pub fn set_faults(&self, spec: FaultSpec) {
+        self.shared
+            .streaming
+            .set_connect_schedule(spec.connect_schedule.clone());
         *self.shared.fault_state() = FaultState::new(spec);
         self.shared.apply_fail_records();
     }

@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::{change_event_name, ALL_CHANGE_EVENTS, MAX_EVENTS_PER_CONNECT};
 use crate::emulator::conn::ConnectionKill;
+use crate::emulator::faults::ConnectFault;
 use crate::emulator::server::Shared;
 use crate::emulator::wire::MAX_VERSION;
 
@@ -258,13 +259,22 @@ pub(crate) async fn cometd(
         }
         touch(&shared, &client_id);
         match incoming.channel.as_str() {
-            "/meta/connect" => {
-                if streaming.take_connect_drop() {
+            "/meta/connect" => match streaming.next_connect_fault() {
+                Some(ConnectFault::Drop) => {
                     kill.kill();
                     return StatusCode::INTERNAL_SERVER_ERROR.into_response();
                 }
-                replies.extend(connect(&shared, &incoming, &client_id, &token).await);
-            }
+                Some(ConnectFault::Forget) => {
+                    streaming.clients().remove(&client_id);
+                    replies.push(incoming.unknown_client());
+                }
+                Some(ConnectFault::Expire) => {
+                    shared.sessions.revoke(&token);
+                    streaming.clients().remove(&client_id);
+                    replies.push(incoming.auth_invalid());
+                }
+                None => replies.extend(connect(&shared, &incoming, &client_id, &token).await),
+            },
             "/meta/subscribe" => replies.push(subscribe(&shared, &incoming, &client_id)),
             "/meta/unsubscribe" => replies.push(unsubscribe(&shared, &incoming, &client_id)),
             "/meta/disconnect" => {

@@ -10,7 +10,7 @@
 
 pub(crate) mod bayeux;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ use rand::Rng;
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
+use super::faults::ConnectFault;
 use super::org::{ChangeKind, RecordChange};
 
 /// The channel that carries the change events of every object.
@@ -175,6 +176,10 @@ struct Bus {
 struct Faults {
     /// This many next `/meta/connect` requests get their connection closed unanswered.
     drop_connects: u32,
+    /// `/meta/connect` number → its fault (the fault spec's `connect-*` items).
+    schedule: BTreeMap<u64, ConnectFault>,
+    /// `/meta/connect` messages seen since the schedule was set.
+    connects: u64,
 }
 
 /// The org's change events and the CometD clients reading them.
@@ -462,13 +467,23 @@ impl Streaming {
         self.faults().drop_connects += 1;
     }
 
-    pub(crate) fn take_connect_drop(&self) -> bool {
+    /// Sets the fault spec's `connect-*` schedule; connect numbering restarts at 1.
+    pub fn set_connect_schedule(&self, schedule: BTreeMap<u64, ConnectFault>) {
         let mut faults = self.faults();
+        faults.schedule = schedule;
+        faults.connects = 0;
+    }
+
+    /// Counts a `/meta/connect` and returns the fault it gets, if any.
+    pub(crate) fn next_connect_fault(&self) -> Option<ConnectFault> {
+        let mut faults = self.faults();
+        faults.connects += 1;
         if faults.drop_connects > 0 {
             faults.drop_connects -= 1;
-            return true;
+            return Some(ConnectFault::Drop);
         }
-        false
+        let n = faults.connects;
+        faults.schedule.get(&n).copied()
     }
 
     /// Forgets every client, as the CRM does after a server restart or a long absence: the

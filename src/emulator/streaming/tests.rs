@@ -917,3 +917,39 @@ async fn a_composite_request_is_one_transaction_and_names_the_calling_client() {
     );
     assert_eq!(emulator.streaming().last_replay_id(), last);
 }
+
+#[tokio::test]
+async fn the_fault_spec_schedules_connect_faults() {
+    let emulator = start(Duration::from_millis(100)).await;
+    emulator
+        .set_faults_str("connect-forget@2,connect-expire@4")
+        .unwrap();
+    let mut bayeux = Bayeux::new(&emulator);
+    bayeux.handshake().await;
+    bayeux
+        .subscribe("/data/AccountChangeEvent", json!(-1))
+        .await;
+    let (_, first) = bayeux.connect().await;
+    assert_eq!(first["successful"], true);
+    let (_, second) = bayeux.connect().await;
+    assert_eq!(second["error"], "403::Unknown client");
+    assert_eq!(second["advice"]["reconnect"], "handshake");
+    bayeux.handshake().await;
+    bayeux
+        .subscribe("/data/AccountChangeEvent", json!(-1))
+        .await;
+    let (_, third) = bayeux.connect().await;
+    assert_eq!(third["successful"], true);
+    let (_, fourth) = bayeux.connect().await;
+    assert_eq!(fourth["error"], "401::Authentication invalid");
+    assert_eq!(fourth["advice"]["reconnect"], "none");
+    // The session really ended: the REST API refuses the token too.
+    let status = reqwest::Client::new()
+        .get(format!("{}{API}/limits", emulator.base_url()))
+        .bearer_auth(&bayeux.token)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 401);
+}
