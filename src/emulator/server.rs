@@ -450,12 +450,12 @@ impl Shared {
         if !self.read_org().has_changes() {
             return;
         }
-        let (changes, user) = {
-            let mut org = self.write_org();
-            (org.take_changes(), org.user_id().to_string())
-        };
+        // Published under the org's lock, so that replay ids follow the commit order of
+        // concurrent requests.
+        let mut org = self.write_org();
+        let changes = org.take_changes();
         if !changes.is_empty() {
-            let origin = Origin::rest(&user, version, client);
+            let origin = Origin::rest(org.user_id(), version, client);
             self.streaming.publish_transaction(changes, &origin);
         }
     }
@@ -584,6 +584,8 @@ impl RunningEmulator {
 
     /// Stops accepting connections, lets in-flight requests finish and waits for the server.
     pub async fn shutdown(mut self) {
+        // Held CometD connects answer now instead of at their timeout.
+        self.shared.streaming.close();
         self.cancel.cancel();
         if let Some(task) = self.task.take() {
             match task.await {
@@ -597,6 +599,7 @@ impl RunningEmulator {
 
 impl Drop for RunningEmulator {
     fn drop(&mut self) {
+        self.shared.streaming.close();
         self.cancel.cancel();
     }
 }

@@ -526,7 +526,7 @@ async fn connect(
         let Some(mut events) = due_events(shared, client_id) else {
             return vec![incoming.unknown_client()];
         };
-        if !events.is_empty() || tokio::time::Instant::now() >= deadline {
+        if !events.is_empty() || streaming.is_closed() || tokio::time::Instant::now() >= deadline {
             let mut reply = incoming.reply(true);
             if first {
                 reply.insert(

@@ -11,6 +11,7 @@
 pub(crate) mod bayeux;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -191,6 +192,8 @@ pub struct Streaming {
     wake: watch::Sender<u64>,
     clients: Mutex<HashMap<String, bayeux::Client>>,
     faults: Mutex<Faults>,
+    /// Set when the server stops: held connects answer at once.
+    closed: AtomicBool,
 }
 
 /// A change of one object in a transaction, merging the records that got the same change.
@@ -236,6 +239,7 @@ impl Streaming {
             wake: watch::channel(0).0,
             clients: Mutex::new(HashMap::new()),
             faults: Mutex::new(Faults::default()),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -258,6 +262,16 @@ impl Streaming {
     /// Wakes every held `/meta/connect`, which then re-checks its client and session.
     pub fn wake(&self) {
         self.wake.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    /// Makes every held and later `/meta/connect` answer without waiting (the server stops).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
     }
 
     pub(crate) fn wake_receiver(&self) -> watch::Receiver<u64> {

@@ -953,3 +953,23 @@ async fn the_fault_spec_schedules_connect_faults() {
         .status();
     assert_eq!(status.as_u16(), 401);
 }
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_held_connects() {
+    let emulator = start(Duration::from_secs(60)).await;
+    let mut bayeux = Bayeux::new(&emulator);
+    bayeux.handshake().await;
+    bayeux
+        .subscribe("/data/AccountChangeEvent", json!(-1))
+        .await;
+    let held = tokio::spawn(async move { bayeux.connect().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), emulator.shutdown())
+        .await
+        .expect("shutdown ends without waiting for the long poll");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let (events, reply) = held.await.unwrap();
+    assert!(events.is_empty());
+    assert_eq!(reply["successful"], true);
+}
