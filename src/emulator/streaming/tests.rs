@@ -973,3 +973,57 @@ async fn shutdown_does_not_wait_for_held_connects() {
     assert!(events.is_empty());
     assert_eq!(reply["successful"], true);
 }
+
+#[tokio::test]
+async fn disconnect_versions_and_the_appended_message_type() {
+    let emulator = start(Duration::from_millis(100)).await;
+    let http = reqwest::Client::new();
+    let token = emulator.access_token();
+    let handshake = json!([{"channel": "/meta/handshake", "version": "1.0",
+        "supportedConnectionTypes": ["long-polling"], "id": "1"}]);
+    // CometD clients may append the message type to the URL.
+    let response = http
+        .post(format!("{}/cometd/62.0/handshake", emulator.base_url()))
+        .bearer_auth(&token)
+        .json(&handshake)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body[0]["successful"], true, "{body}");
+    // Versions before 37.0 and a missing version are refused.
+    for (path, text) in [
+        ("/cometd/36.0", "400::Unsupported API version."),
+        (
+            "/cometd/latest",
+            "400::API version in the URI is mandatory.",
+        ),
+    ] {
+        let response = http
+            .post(format!("{}{path}", emulator.base_url()))
+            .bearer_auth(&token)
+            .json(&handshake)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body[0]["error"].as_str().unwrap().starts_with(text),
+            "{path}: {body}"
+        );
+    }
+
+    let mut bayeux = Bayeux::new(&emulator);
+    bayeux.handshake().await;
+    let client = bayeux.client_id.clone();
+    let (status, replies) = bayeux
+        .post(json!([{"channel": "/meta/disconnect", "clientId": client, "id": "d"}]))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(replies[0]["successful"], true, "{replies:?}");
+    assert_eq!(replies[0]["channel"], "/meta/disconnect");
+    let (_, reply) = bayeux.connect().await;
+    assert_eq!(reply["error"], "403::Unknown client");
+}
