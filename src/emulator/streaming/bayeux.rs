@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::{json, Map, Value};
 
-use super::{change_event_name, ALL_CHANGE_EVENTS, MAX_EVENTS_PER_CONNECT};
+use super::{change_event_name, has_change_events, ALL_CHANGE_EVENTS, MAX_EVENTS_PER_CONNECT};
 use crate::emulator::conn::ConnectionKill;
 use crate::emulator::faults::ConnectFault;
 use crate::emulator::server::Shared;
@@ -347,7 +347,7 @@ fn channel_exists(shared: &Shared, channel: &str) -> bool {
     let exists = org
         .catalog()
         .objects()
-        .any(|o| change_event_name(&o.name) == name);
+        .any(|o| has_change_events(&o.name) && change_event_name(&o.name) == name);
     exists
 }
 

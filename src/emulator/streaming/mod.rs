@@ -93,6 +93,45 @@ pub struct StoredEvent {
     pub data: Value,
 }
 
+/// The standard objects with change events (Change Data Capture Developer Guide, "Change
+/// Event Object Support"); every custom object has them too.
+pub const STANDARD_OBJECTS_WITH_CHANGE_EVENTS: &[&str] = &[
+    "Account",
+    "AccountContactRole",
+    "Asset",
+    "Campaign",
+    "CampaignMember",
+    "CampaignMemberStatus",
+    "Case",
+    "Contact",
+    "Contract",
+    "ContractLineItem",
+    "Entitlement",
+    "Event",
+    "EventRelation",
+    "Lead",
+    "ListEmail",
+    "LiveChatTranscript",
+    "Opportunity",
+    "OpportunityContactRole",
+    "Order",
+    "OrderItem",
+    "Product2",
+    "Quote",
+    "QuoteLineItem",
+    "ServiceContract",
+    "Task",
+    "TaskRelation",
+    "User",
+];
+
+/// Whether the CRM publishes change events for `object`: every custom object, and the
+/// standard objects of [`STANDARD_OBJECTS_WITH_CHANGE_EVENTS`] (not, for instance,
+/// `CurrencyType` or `OpportunityStage`).
+pub fn has_change_events(object: &str) -> bool {
+    object.ends_with("__c") || STANDARD_OBJECTS_WITH_CHANGE_EVENTS.contains(&object)
+}
+
 /// The name of the change event of an object: `AccountChangeEvent`, and for a custom object
 /// the name without its `c` suffix: `Account_Plan__ChangeEvent`.
 pub fn change_event_name(object: &str) -> String {
@@ -287,6 +326,9 @@ impl Streaming {
         let mut overflowed: Vec<String> = Vec::new();
         let mut counted = 0usize;
         for change in changes {
+            if !has_change_events(&change.object) {
+                continue;
+            }
             let weight = match change.kind {
                 ChangeKind::Update => change.changed_fields.len().max(1),
                 _ => 1,
@@ -315,6 +357,9 @@ impl Streaming {
                     committed_at: change.committed_at,
                 }),
             }
+        }
+        if groups.is_empty() && overflowed.is_empty() {
+            return Vec::new();
         }
         let key = transaction_key();
         let mut bus = self.bus();

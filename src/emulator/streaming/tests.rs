@@ -1027,3 +1027,58 @@ async fn disconnect_versions_and_the_appended_message_type() {
     let (_, reply) = bayeux.connect().await;
     assert_eq!(reply["error"], "403::Unknown client");
 }
+
+#[tokio::test]
+async fn only_objects_with_change_events_have_channels_and_publish() {
+    let emulator = Emulator::builder()
+        .multi_currency("USD")
+        .long_poll_timeout(Duration::from_millis(100))
+        .start()
+        .await
+        .unwrap();
+    let mut bayeux = Bayeux::new(&emulator);
+    bayeux.handshake().await;
+    for channel in [
+        "/data/TaskChangeEvent",
+        "/data/EventChangeEvent",
+        "/data/UserChangeEvent",
+        "/data/OpportunityChangeEvent",
+        "/data/Account_Plan_Snapshot__ChangeEvent",
+    ] {
+        let sub = bayeux.subscribe(channel, json!(-1)).await;
+        assert_eq!(sub["successful"], true, "{channel}: {sub}");
+    }
+    for channel in [
+        "/data/CurrencyTypeChangeEvent",
+        "/data/OpportunityStageChangeEvent",
+        "/data/Account_Plan__cChangeEvent",
+    ] {
+        let sub = bayeux.subscribe(channel, json!(-1)).await;
+        assert_eq!(sub["successful"], false, "{channel}: {sub}");
+    }
+    let eur = emulator.with_org(|org| {
+        org.records("CurrencyType")
+            .find(|r| r["IsoCode"] == "EUR")
+            .map(|r| r["Id"].as_str().unwrap().to_string())
+            .unwrap()
+    });
+    let before = emulator.streaming().last_replay_id();
+    let (status, body) = rest(
+        &emulator,
+        reqwest::Method::PATCH,
+        &format!("/sobjects/CurrencyType/{eur}"),
+        Some(json!({"ConversionRate": 0.95})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(
+        emulator
+            .with_org(|org| org.get("CurrencyType", &eur).unwrap()["ConversionRate"].to_string()),
+        "0.95"
+    );
+    assert_eq!(
+        emulator.streaming().last_replay_id(),
+        before,
+        "CurrencyType has no change events"
+    );
+}
