@@ -218,6 +218,19 @@ pub(crate) async fn cometd(
                 r.insert("error".into(), json!("403::Handshake denied"));
                 return answer(StatusCode::UNAUTHORIZED, vec![Value::Object(r)], None);
             }
+            if let Some(types) = msg
+                .get("supportedConnectionTypes")
+                .and_then(Value::as_array)
+            {
+                if !types.iter().any(|t| t == "long-polling") {
+                    let names: Vec<&str> = types.iter().filter_map(Value::as_str).collect();
+                    replies.push(
+                        incoming
+                            .error(&format!("400::Invalid connection type {}", names.join(","))),
+                    );
+                    continue;
+                }
+            }
             let value = browser
                 .clone()
                 .or_else(|| set_cookie.clone())
@@ -259,6 +272,16 @@ pub(crate) async fn cometd(
         }
         touch(&shared, &client_id);
         match incoming.channel.as_str() {
+            "/meta/connect"
+                if incoming
+                    .msg
+                    .get("connectionType")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t != "long-polling") =>
+            {
+                let kind = incoming.msg["connectionType"].as_str().unwrap_or_default();
+                replies.push(incoming.error(&format!("400::Invalid connection type {kind}")));
+            }
             "/meta/connect" => match streaming.next_connect_fault() {
                 Some(ConnectFault::Drop) => {
                     kill.kill();

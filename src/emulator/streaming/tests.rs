@@ -1016,8 +1016,25 @@ async fn disconnect_versions_and_the_appended_message_type() {
     }
 
     let mut bayeux = Bayeux::new(&emulator);
+    let (_, replies) = bayeux
+        .post(json!([{"channel": "/meta/handshake", "version": "1.0",
+            "supportedConnectionTypes": ["websocket"], "id": "w"}]))
+        .await;
+    assert_eq!(replies[0]["successful"], false);
+    assert_eq!(
+        replies[0]["error"],
+        "400::Invalid connection type websocket"
+    );
     bayeux.handshake().await;
     let client = bayeux.client_id.clone();
+    let (_, replies) = bayeux
+        .post(json!([{"channel": "/meta/connect", "clientId": client,
+            "connectionType": "callback-polling", "id": "c"}]))
+        .await;
+    assert_eq!(
+        replies[0]["error"],
+        "400::Invalid connection type callback-polling"
+    );
     let (status, replies) = bayeux
         .post(json!([{"channel": "/meta/disconnect", "clientId": client, "id": "d"}]))
         .await;
