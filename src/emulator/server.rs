@@ -267,6 +267,9 @@ impl EmulatorBuilder {
             streaming: Streaming::new(streaming_config),
         });
         shared.apply_fail_records();
+        shared
+            .streaming
+            .set_connect_schedule(config.faults.connect_schedule.clone());
         let app = router(shared.clone());
         let cancel = CancellationToken::new();
         let stop = cancel.clone();
@@ -443,12 +446,16 @@ impl Shared {
     /// Publishes the change events of the writes committed since the last call, made through
     /// the REST API of `version` by the API client `client` (`Sforce-Call-Options`).
     pub fn publish_changes(&self, version: &str, client: Option<&str>) {
-        let (changes, user) = {
-            let mut org = self.write_org();
-            (org.take_changes(), org.user_id().to_string())
-        };
+        // Most requests commit nothing: look under the read lock first.
+        if !self.read_org().has_changes() {
+            return;
+        }
+        // Published under the org's lock, so that replay ids follow the commit order of
+        // concurrent requests.
+        let mut org = self.write_org();
+        let changes = org.take_changes();
         if !changes.is_empty() {
-            let origin = Origin::rest(&user, version, client);
+            let origin = Origin::rest(org.user_id(), version, client);
             self.streaming.publish_transaction(changes, &origin);
         }
     }
@@ -530,6 +537,9 @@ impl RunningEmulator {
 
     /// Replaces the fault spec; request numbering restarts at 1.
     pub fn set_faults(&self, spec: FaultSpec) {
+        self.shared
+            .streaming
+            .set_connect_schedule(spec.connect_schedule.clone());
         *self.shared.fault_state() = FaultState::new(spec);
         self.shared.apply_fail_records();
     }
@@ -574,6 +584,8 @@ impl RunningEmulator {
 
     /// Stops accepting connections, lets in-flight requests finish and waits for the server.
     pub async fn shutdown(mut self) {
+        // Held CometD connects answer now instead of at their timeout.
+        self.shared.streaming.close();
         self.cancel.cancel();
         if let Some(task) = self.task.take() {
             match task.await {
@@ -587,6 +599,7 @@ impl RunningEmulator {
 
 impl Drop for RunningEmulator {
     fn drop(&mut self) {
+        self.shared.streaming.close();
         self.cancel.cancel();
     }
 }

@@ -156,6 +156,11 @@ impl Org {
         self.changes.push(change);
     }
 
+    /// Whether committed changes wait for [`Org::take_changes`].
+    pub fn has_changes(&self) -> bool {
+        self.open_savepoints == 0 && !self.changes.is_empty()
+    }
+
     /// Takes the changes committed since the last call, in commit order. While a savepoint is
     /// open nothing is committed yet, and this returns nothing.
     pub fn take_changes(&mut self) -> Vec<RecordChange> {

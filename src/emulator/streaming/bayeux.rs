@@ -13,8 +13,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::{json, Map, Value};
 
-use super::{change_event_name, ALL_CHANGE_EVENTS, MAX_EVENTS_PER_CONNECT};
+use super::{change_event_name, has_change_events, ALL_CHANGE_EVENTS, MAX_EVENTS_PER_CONNECT};
 use crate::emulator::conn::ConnectionKill;
+use crate::emulator::faults::ConnectFault;
 use crate::emulator::server::Shared;
 use crate::emulator::wire::MAX_VERSION;
 
@@ -217,6 +218,19 @@ pub(crate) async fn cometd(
                 r.insert("error".into(), json!("403::Handshake denied"));
                 return answer(StatusCode::UNAUTHORIZED, vec![Value::Object(r)], None);
             }
+            if let Some(types) = msg
+                .get("supportedConnectionTypes")
+                .and_then(Value::as_array)
+            {
+                if !types.iter().any(|t| t == "long-polling") {
+                    let names: Vec<&str> = types.iter().filter_map(Value::as_str).collect();
+                    replies.push(
+                        incoming
+                            .error(&format!("400::Invalid connection type {}", names.join(","))),
+                    );
+                    continue;
+                }
+            }
             let value = browser
                 .clone()
                 .or_else(|| set_cookie.clone())
@@ -258,13 +272,32 @@ pub(crate) async fn cometd(
         }
         touch(&shared, &client_id);
         match incoming.channel.as_str() {
-            "/meta/connect" => {
-                if streaming.take_connect_drop() {
+            "/meta/connect"
+                if incoming
+                    .msg
+                    .get("connectionType")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t != "long-polling") =>
+            {
+                let kind = incoming.msg["connectionType"].as_str().unwrap_or_default();
+                replies.push(incoming.error(&format!("400::Invalid connection type {kind}")));
+            }
+            "/meta/connect" => match streaming.next_connect_fault() {
+                Some(ConnectFault::Drop) => {
                     kill.kill();
                     return StatusCode::INTERNAL_SERVER_ERROR.into_response();
                 }
-                replies.extend(connect(&shared, &incoming, &client_id, &token).await);
-            }
+                Some(ConnectFault::Forget) => {
+                    streaming.clients().remove(&client_id);
+                    replies.push(incoming.unknown_client());
+                }
+                Some(ConnectFault::Expire) => {
+                    shared.sessions.revoke(&token);
+                    streaming.clients().remove(&client_id);
+                    replies.push(incoming.auth_invalid());
+                }
+                None => replies.extend(connect(&shared, &incoming, &client_id, &token).await),
+            },
             "/meta/subscribe" => replies.push(subscribe(&shared, &incoming, &client_id)),
             "/meta/unsubscribe" => replies.push(unsubscribe(&shared, &incoming, &client_id)),
             "/meta/disconnect" => {
@@ -337,7 +370,7 @@ fn channel_exists(shared: &Shared, channel: &str) -> bool {
     let exists = org
         .catalog()
         .objects()
-        .any(|o| change_event_name(&o.name) == name);
+        .any(|o| has_change_events(&o.name) && change_event_name(&o.name) == name);
     exists
 }
 
@@ -516,7 +549,7 @@ async fn connect(
         let Some(mut events) = due_events(shared, client_id) else {
             return vec![incoming.unknown_client()];
         };
-        if !events.is_empty() || tokio::time::Instant::now() >= deadline {
+        if !events.is_empty() || streaming.is_closed() || tokio::time::Instant::now() >= deadline {
             let mut reply = incoming.reply(true);
             if first {
                 reply.insert(

@@ -10,7 +10,8 @@
 
 pub(crate) mod bayeux;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use rand::Rng;
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
+use super::faults::ConnectFault;
 use super::org::{ChangeKind, RecordChange};
 
 /// The channel that carries the change events of every object.
@@ -89,6 +91,45 @@ pub struct StoredEvent {
     pub published_at: DateTime<Utc>,
     /// The `data` member of the delivered message: `schema`, `payload`, `event.replayId`.
     pub data: Value,
+}
+
+/// The standard objects with change events (Change Data Capture Developer Guide, "Change
+/// Event Object Support"); every custom object has them too.
+pub const STANDARD_OBJECTS_WITH_CHANGE_EVENTS: &[&str] = &[
+    "Account",
+    "AccountContactRole",
+    "Asset",
+    "Campaign",
+    "CampaignMember",
+    "CampaignMemberStatus",
+    "Case",
+    "Contact",
+    "Contract",
+    "ContractLineItem",
+    "Entitlement",
+    "Event",
+    "EventRelation",
+    "Lead",
+    "ListEmail",
+    "LiveChatTranscript",
+    "Opportunity",
+    "OpportunityContactRole",
+    "Order",
+    "OrderItem",
+    "Product2",
+    "Quote",
+    "QuoteLineItem",
+    "ServiceContract",
+    "Task",
+    "TaskRelation",
+    "User",
+];
+
+/// Whether the CRM publishes change events for `object`: every custom object, and the
+/// standard objects of [`STANDARD_OBJECTS_WITH_CHANGE_EVENTS`] (not, for instance,
+/// `CurrencyType` or `OpportunityStage`).
+pub fn has_change_events(object: &str) -> bool {
+    object.ends_with("__c") || STANDARD_OBJECTS_WITH_CHANGE_EVENTS.contains(&object)
 }
 
 /// The name of the change event of an object: `AccountChangeEvent`, and for a custom object
@@ -175,6 +216,10 @@ struct Bus {
 struct Faults {
     /// This many next `/meta/connect` requests get their connection closed unanswered.
     drop_connects: u32,
+    /// `/meta/connect` number → its fault (the fault spec's `connect-*` items).
+    schedule: BTreeMap<u64, ConnectFault>,
+    /// `/meta/connect` messages seen since the schedule was set.
+    connects: u64,
 }
 
 /// The org's change events and the CometD clients reading them.
@@ -186,6 +231,8 @@ pub struct Streaming {
     wake: watch::Sender<u64>,
     clients: Mutex<HashMap<String, bayeux::Client>>,
     faults: Mutex<Faults>,
+    /// Set when the server stops: held connects answer at once.
+    closed: AtomicBool,
 }
 
 /// A change of one object in a transaction, merging the records that got the same change.
@@ -231,6 +278,7 @@ impl Streaming {
             wake: watch::channel(0).0,
             clients: Mutex::new(HashMap::new()),
             faults: Mutex::new(Faults::default()),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -255,6 +303,16 @@ impl Streaming {
         self.wake.send_modify(|g| *g = g.wrapping_add(1));
     }
 
+    /// Makes every held and later `/meta/connect` answer without waiting (the server stops).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn wake_receiver(&self) -> watch::Receiver<u64> {
         self.wake.subscribe()
     }
@@ -268,6 +326,9 @@ impl Streaming {
         let mut overflowed: Vec<String> = Vec::new();
         let mut counted = 0usize;
         for change in changes {
+            if !has_change_events(&change.object) {
+                continue;
+            }
             let weight = match change.kind {
                 ChangeKind::Update => change.changed_fields.len().max(1),
                 _ => 1,
@@ -296,6 +357,9 @@ impl Streaming {
                     committed_at: change.committed_at,
                 }),
             }
+        }
+        if groups.is_empty() && overflowed.is_empty() {
+            return Vec::new();
         }
         let key = transaction_key();
         let mut bus = self.bus();
@@ -462,13 +526,23 @@ impl Streaming {
         self.faults().drop_connects += 1;
     }
 
-    pub(crate) fn take_connect_drop(&self) -> bool {
+    /// Sets the fault spec's `connect-*` schedule; connect numbering restarts at 1.
+    pub fn set_connect_schedule(&self, schedule: BTreeMap<u64, ConnectFault>) {
         let mut faults = self.faults();
+        faults.schedule = schedule;
+        faults.connects = 0;
+    }
+
+    /// Counts a `/meta/connect` and returns the fault it gets, if any.
+    pub(crate) fn next_connect_fault(&self) -> Option<ConnectFault> {
+        let mut faults = self.faults();
+        faults.connects += 1;
         if faults.drop_connects > 0 {
             faults.drop_connects -= 1;
-            return true;
+            return Some(ConnectFault::Drop);
         }
-        false
+        let n = faults.connects;
+        faults.schedule.get(&n).copied()
     }
 
     /// Forgets every client, as the CRM does after a server restart or a long absence: the

@@ -718,3 +718,384 @@ fn channel_names_follow_the_change_event_names() {
     assert_eq!(schema_id("Account"), schema_id("Account"));
     assert_ne!(schema_id("Account"), schema_id("Opportunity"));
 }
+
+#[tokio::test]
+async fn an_undelete_publishes_the_restored_record() {
+    let emulator = start(Duration::from_millis(300)).await;
+    let id = create_account(&emulator, "Lazarus").await;
+    let (status, _) = rest(
+        &emulator,
+        reqwest::Method::DELETE,
+        &format!("/sobjects/Account/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let mut bayeux = Bayeux::new(&emulator);
+    bayeux.handshake().await;
+    bayeux
+        .subscribe("/data/AccountChangeEvent", json!(-1))
+        .await;
+    emulator
+        .with_org(|org| org.undelete(&id, Utc::now()))
+        .unwrap();
+    let (events, _) = bayeux.connect().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(header(&events[0])["changeType"], "UNDELETE");
+    assert_eq!(events[0]["data"]["payload"]["Name"], "Lazarus");
+    let again = emulator.with_org(|org| org.undelete(&id, Utc::now()));
+    assert_eq!(again.unwrap_err().status_code, "UNDELETE_FAILED");
+}
+
+#[tokio::test]
+async fn a_client_that_stays_away_is_forgotten() {
+    let emulator = Emulator::builder()
+        .streaming(StreamingConfig {
+            long_poll_timeout: Duration::from_millis(100),
+            client_idle_limit: Duration::from_millis(300),
+            ..StreamingConfig::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let mut bayeux = Bayeux::new(&emulator);
+    bayeux.handshake().await;
+    bayeux
+        .subscribe("/data/AccountChangeEvent", json!(-1))
+        .await;
+    // Reconnecting within the limit keeps it.
+    for _ in 0..3 {
+        let (_, reply) = bayeux.connect().await;
+        assert_eq!(reply["successful"], true);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, reply) = bayeux.connect().await;
+    assert_eq!(reply["error"], "403::Unknown client");
+    assert_eq!(emulator.streaming().client_count(), 0);
+}
+
+#[test]
+fn the_journal_records_committed_writes_only() {
+    use crate::emulator::org::Org;
+    use crate::metadata::standard::catalog;
+    let now = Utc::now();
+    let mut org = Org::new(catalog(false).unwrap(), now);
+    let fields = |v: Value| v.as_object().unwrap().clone();
+    let quiet = org.create("Account", &fields(json!({"Name": "Q"})), now);
+    assert!(quiet.is_ok());
+    assert!(
+        org.take_changes().is_empty(),
+        "journaling starts switched off"
+    );
+
+    org.journal_changes(true);
+    let id = org
+        .create(
+            "Account",
+            &fields(json!({"Name": "J", "Industry": "Energy"})),
+            now,
+        )
+        .unwrap();
+    org.update(
+        "Account",
+        &id,
+        &fields(json!({"Industry": null, "Phone": "555"})),
+        now,
+    )
+    .unwrap();
+    let sp = org.savepoint();
+    org.update("Account", &id, &fields(json!({"Name": "Gone"})), now)
+        .unwrap();
+    assert!(
+        org.take_changes().is_empty(),
+        "nothing is committed inside a savepoint"
+    );
+    org.rollback_to(sp);
+    org.delete(Some("Account"), &id, now).unwrap();
+    let changes = org.take_changes();
+    let kinds: Vec<ChangeKind> = changes.iter().map(|c| c.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![ChangeKind::Create, ChangeKind::Update, ChangeKind::Delete],
+        "the rolled back update left the journal"
+    );
+    assert_eq!(changes[0].fields["Name"], "J");
+    assert!(!changes[0].fields.contains_key("IsDeleted"));
+    let update = &changes[1];
+    assert_eq!(
+        update.fields["Industry"],
+        Value::Null,
+        "a cleared field is sent as null"
+    );
+    assert_eq!(update.fields["Phone"], "555");
+    for name in ["Industry", "Phone", "LastModifiedDate"] {
+        assert!(update.changed_fields.iter().any(|f| f == name), "{name}");
+    }
+    assert!(!update.changed_fields.iter().any(|f| f == "SystemModstamp"));
+    assert!(!update.changed_fields.iter().any(|f| f == "Name"));
+    assert!(changes[2].fields.is_empty());
+    assert!(org.take_changes().is_empty());
+}
+
+#[test]
+fn events_older_than_the_retention_age_are_dropped() {
+    let streaming = Streaming::new(StreamingConfig {
+        retention_age: Duration::from_millis(50),
+        ..StreamingConfig::default()
+    });
+    streaming.publish_overflow("Account");
+    assert_eq!(streaming.retained().len(), 1);
+    std::thread::sleep(Duration::from_millis(120));
+    assert!(streaming.retained().is_empty());
+    assert_eq!(
+        streaming.start_after(1),
+        Some(1),
+        "nothing after 1 was lost"
+    );
+    assert_eq!(streaming.start_after(0), None, "event 1 is gone");
+    assert_eq!(streaming.start_after(-2), Some(1));
+}
+
+#[tokio::test]
+async fn a_composite_request_is_one_transaction_and_names_the_calling_client() {
+    let emulator = start(Duration::from_millis(300)).await;
+    let id = create_account(&emulator, "Comp").await;
+    let mut bayeux = Bayeux::new(&emulator);
+    bayeux.handshake().await;
+    bayeux.subscribe(ALL_CHANGE_EVENTS, json!(-1)).await;
+    let composite = |all_or_none: bool, name: &str| {
+        json!({"allOrNone": all_or_none, "compositeRequest": [
+            {"method": "PATCH", "url": format!("{API}/sobjects/Account/{id}"),
+             "referenceId": "acct", "body": {"Name": name}},
+            {"method": "POST", "url": format!("{API}/sobjects/Contact"),
+             "referenceId": "contact", "body": {"LastName": "Doe", "AccountId": id}},
+        ]})
+    };
+    let response = reqwest::Client::new()
+        .post(format!("{}{API}/composite", emulator.base_url()))
+        .bearer_auth(emulator.access_token())
+        .header("Sforce-Call-Options", "client=plansync")
+        .json(&composite(false, "Comp 2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["compositeResponse"][1]["httpStatusCode"], 201,
+        "{body}"
+    );
+    let (events, _) = bayeux.connect().await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(header(&events[0])["entityName"], "Account");
+    assert_eq!(header(&events[1])["entityName"], "Contact");
+    assert_eq!(header(&events[1])["changeType"], "CREATE");
+    assert_eq!(
+        header(&events[0])["transactionKey"],
+        header(&events[1])["transactionKey"]
+    );
+    assert_eq!(
+        header(&events[0])["changeOrigin"],
+        "com/salesforce/api/rest/62.0;client=plansync"
+    );
+
+    // All or none with a failing subrequest: rolled back, nothing published.
+    let last = emulator.streaming().last_replay_id();
+    let mut failing = composite(true, "Comp 3");
+    failing["compositeRequest"][1]["body"] = json!({"FirstName": "No last name"});
+    let (status, body) = rest(
+        &emulator,
+        reqwest::Method::POST,
+        "/composite",
+        Some(failing),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["compositeResponse"][1]["httpStatusCode"], 400,
+        "{body}"
+    );
+    assert_eq!(emulator.streaming().last_replay_id(), last);
+}
+
+#[tokio::test]
+async fn the_fault_spec_schedules_connect_faults() {
+    let emulator = start(Duration::from_millis(100)).await;
+    emulator
+        .set_faults_str("connect-forget@2,connect-expire@4")
+        .unwrap();
+    let mut bayeux = Bayeux::new(&emulator);
+    bayeux.handshake().await;
+    bayeux
+        .subscribe("/data/AccountChangeEvent", json!(-1))
+        .await;
+    let (_, first) = bayeux.connect().await;
+    assert_eq!(first["successful"], true);
+    let (_, second) = bayeux.connect().await;
+    assert_eq!(second["error"], "403::Unknown client");
+    assert_eq!(second["advice"]["reconnect"], "handshake");
+    bayeux.handshake().await;
+    bayeux
+        .subscribe("/data/AccountChangeEvent", json!(-1))
+        .await;
+    let (_, third) = bayeux.connect().await;
+    assert_eq!(third["successful"], true);
+    let (_, fourth) = bayeux.connect().await;
+    assert_eq!(fourth["error"], "401::Authentication invalid");
+    assert_eq!(fourth["advice"]["reconnect"], "none");
+    // The session really ended: the REST API refuses the token too.
+    let status = reqwest::Client::new()
+        .get(format!("{}{API}/limits", emulator.base_url()))
+        .bearer_auth(&bayeux.token)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 401);
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_held_connects() {
+    let emulator = start(Duration::from_secs(60)).await;
+    let mut bayeux = Bayeux::new(&emulator);
+    bayeux.handshake().await;
+    bayeux
+        .subscribe("/data/AccountChangeEvent", json!(-1))
+        .await;
+    let held = tokio::spawn(async move { bayeux.connect().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), emulator.shutdown())
+        .await
+        .expect("shutdown ends without waiting for the long poll");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let (events, reply) = held.await.unwrap();
+    assert!(events.is_empty());
+    assert_eq!(reply["successful"], true);
+}
+
+#[tokio::test]
+async fn disconnect_versions_and_the_appended_message_type() {
+    let emulator = start(Duration::from_millis(100)).await;
+    let http = reqwest::Client::new();
+    let token = emulator.access_token();
+    let handshake = json!([{"channel": "/meta/handshake", "version": "1.0",
+        "supportedConnectionTypes": ["long-polling"], "id": "1"}]);
+    // CometD clients may append the message type to the URL.
+    let response = http
+        .post(format!("{}/cometd/62.0/handshake", emulator.base_url()))
+        .bearer_auth(&token)
+        .json(&handshake)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body[0]["successful"], true, "{body}");
+    // Versions before 37.0 and a missing version are refused.
+    for (path, text) in [
+        ("/cometd/36.0", "400::Unsupported API version."),
+        (
+            "/cometd/latest",
+            "400::API version in the URI is mandatory.",
+        ),
+    ] {
+        let response = http
+            .post(format!("{}{path}", emulator.base_url()))
+            .bearer_auth(&token)
+            .json(&handshake)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body[0]["error"].as_str().unwrap().starts_with(text),
+            "{path}: {body}"
+        );
+    }
+
+    let mut bayeux = Bayeux::new(&emulator);
+    let (_, replies) = bayeux
+        .post(json!([{"channel": "/meta/handshake", "version": "1.0",
+            "supportedConnectionTypes": ["websocket"], "id": "w"}]))
+        .await;
+    assert_eq!(replies[0]["successful"], false);
+    assert_eq!(
+        replies[0]["error"],
+        "400::Invalid connection type websocket"
+    );
+    bayeux.handshake().await;
+    let client = bayeux.client_id.clone();
+    let (_, replies) = bayeux
+        .post(json!([{"channel": "/meta/connect", "clientId": client,
+            "connectionType": "callback-polling", "id": "c"}]))
+        .await;
+    assert_eq!(
+        replies[0]["error"],
+        "400::Invalid connection type callback-polling"
+    );
+    let (status, replies) = bayeux
+        .post(json!([{"channel": "/meta/disconnect", "clientId": client, "id": "d"}]))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(replies[0]["successful"], true, "{replies:?}");
+    assert_eq!(replies[0]["channel"], "/meta/disconnect");
+    let (_, reply) = bayeux.connect().await;
+    assert_eq!(reply["error"], "403::Unknown client");
+}
+
+#[tokio::test]
+async fn only_objects_with_change_events_have_channels_and_publish() {
+    let emulator = Emulator::builder()
+        .multi_currency("USD")
+        .long_poll_timeout(Duration::from_millis(100))
+        .start()
+        .await
+        .unwrap();
+    let mut bayeux = Bayeux::new(&emulator);
+    bayeux.handshake().await;
+    for channel in [
+        "/data/TaskChangeEvent",
+        "/data/EventChangeEvent",
+        "/data/UserChangeEvent",
+        "/data/OpportunityChangeEvent",
+        "/data/Account_Plan_Snapshot__ChangeEvent",
+    ] {
+        let sub = bayeux.subscribe(channel, json!(-1)).await;
+        assert_eq!(sub["successful"], true, "{channel}: {sub}");
+    }
+    for channel in [
+        "/data/CurrencyTypeChangeEvent",
+        "/data/OpportunityStageChangeEvent",
+        "/data/Account_Plan__cChangeEvent",
+    ] {
+        let sub = bayeux.subscribe(channel, json!(-1)).await;
+        assert_eq!(sub["successful"], false, "{channel}: {sub}");
+    }
+    let eur = emulator.with_org(|org| {
+        org.records("CurrencyType")
+            .find(|r| r["IsoCode"] == "EUR")
+            .map(|r| r["Id"].as_str().unwrap().to_string())
+            .unwrap()
+    });
+    let before = emulator.streaming().last_replay_id();
+    let (status, body) = rest(
+        &emulator,
+        reqwest::Method::PATCH,
+        &format!("/sobjects/CurrencyType/{eur}"),
+        Some(json!({"ConversionRate": 0.95})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(
+        emulator
+            .with_org(|org| org.get("CurrencyType", &eur).unwrap()["ConversionRate"].to_string()),
+        "0.95"
+    );
+    assert_eq!(
+        emulator.streaming().last_replay_id(),
+        before,
+        "CurrencyType has no change events"
+    );
+}
