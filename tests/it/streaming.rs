@@ -464,3 +464,56 @@ async fn while_subscribed_an_idle_hour_costs_no_rest_call_between_backstop_runs(
         })
         .await;
 }
+
+#[test]
+fn gap_and_overflow_events_wake_a_cycle_too() {
+    in_local(async {
+        let emulator = emulator().await;
+        let crm = Crm::connect(&emulator).await;
+        let acme = Acme::create(&crm).await;
+        let d = Running::start(emulator, "debounce_seconds = 1").await;
+        d.wait_until("the catch-up cycle", Duration::from_secs(15), |d| {
+            d.streaming().woken_cycles >= 1 && d.metrics.lock().unwrap().running.is_none()
+        })
+        .await;
+        // (what the CRM sends, the change type counted)
+        let cases: [(&dyn Fn(&RunningEmulator), &str); 2] = [
+            (
+                &|e| {
+                    e.streaming().publish_overflow("Opportunity");
+                },
+                "GAP_OVERFLOW",
+            ),
+            (
+                &|e| {
+                    e.streaming().publish_gap(
+                        "Account",
+                        "GAP_UPDATE",
+                        &["001000000000001AAA".into()],
+                    );
+                },
+                "GAP_UPDATE",
+            ),
+        ];
+        for (send, change_type) in cases {
+            let runs = d.incremental_runs();
+            let woken = d.streaming().woken_cycles;
+            send(&d.emulator);
+            d.wait_until(change_type, Duration::from_secs(15), |d| {
+                d.incremental_runs() > runs
+                    && d.streaming().woken_cycles > woken
+                    && d.metrics.lock().unwrap().running.is_none()
+            })
+            .await;
+            assert_eq!(
+                d.streaming().events.get(change_type),
+                Some(&1),
+                "{change_type}"
+            );
+        }
+        // Nothing changed in the CRM: the plans keep their values.
+        d.wait_for_field(&crm, &acme.plan_a, "Won_Amount__c", json!(10000))
+            .await;
+        d.stop().await;
+    });
+}
