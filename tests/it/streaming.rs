@@ -476,29 +476,18 @@ fn gap_and_overflow_events_wake_a_cycle_too() {
             d.streaming().woken_cycles >= 1 && d.metrics.lock().unwrap().running.is_none()
         })
         .await;
-        // (what the CRM sends, the change type counted)
-        let cases: [(&dyn Fn(&RunningEmulator), &str); 2] = [
-            (
-                &|e| {
-                    e.streaming().publish_overflow("Opportunity");
-                },
-                "GAP_OVERFLOW",
-            ),
-            (
-                &|e| {
-                    e.streaming().publish_gap(
-                        "Account",
-                        "GAP_UPDATE",
-                        &["001000000000001AAA".into()],
-                    );
-                },
-                "GAP_UPDATE",
-            ),
+        // (the entity, the change type, the records named: none for an overflow)
+        let cases: [(&str, &str, &[&str]); 2] = [
+            ("Opportunity", "GAP_OVERFLOW", &[]),
+            ("Account", "GAP_UPDATE", &["001000000000001AAA"]),
         ];
-        for (send, change_type) in cases {
+        for (entity, change_type, ids) in cases {
             let runs = d.incremental_runs();
             let woken = d.streaming().woken_cycles;
-            send(&d.emulator);
+            let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+            d.emulator
+                .streaming()
+                .publish_gap(entity, change_type, &ids);
             d.wait_until(change_type, Duration::from_secs(15), |d| {
                 d.incremental_runs() > runs
                     && d.streaming().woken_cycles > woken
