@@ -316,7 +316,92 @@ async fn checks(args: &DoctorArgs) -> Vec<Check> {
         };
         record(check, &mut out);
     }
+    record(streaming_check(&config, &crm).await, &mut out);
     out
+}
+
+/// `[streaming]`: a CometD handshake and a subscription to every channel (from new events
+/// only), then a disconnect. A CRM without the endpoint is no problem: the daemon polls.
+async fn streaming_check(config: &Config, crm: &CrmClient) -> Check {
+    use crate::crm::streaming::{CometdClient, StreamingError};
+    const NAME: &str = "change events";
+    let Some(channels) = streaming_channels(config) else {
+        return Check::ok(
+            NAME,
+            "off ([streaming] enabled = false): the daemon polls on [schedule]",
+        );
+    };
+    let mut client = match CometdClient::new(crm.clone(), channels.clone(), Default::default()) {
+        Ok(c) => c,
+        Err(e) => return Check::problem(NAME, error_chain(&e), "fix [crm] as the message says"),
+    };
+    let result = client.open().await;
+    client.disconnect().await;
+    match result {
+        Ok(opened) if !opened.refused.is_empty() => Check::problem(
+            NAME,
+            format!(
+                "the CRM refused {} of {} channel(s): {}",
+                opened.refused.len(),
+                channels.len(),
+                opened
+                    .refused
+                    .iter()
+                    .map(|(c, e)| format!("{c} ({e})"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            "select those objects for Change Data Capture (deploy schema/salesforce, whose \
+             platformEventChannelMembers select them, or Setup > Change Data Capture); until \
+             then their changes wait for the backstop schedule",
+        ),
+        Ok(_) => Check::ok(
+            NAME,
+            format!(
+                "the CometD handshake and {} subscription(s) succeed ({})",
+                channels.len(),
+                channels.join(", ")
+            ),
+        ),
+        Err(e @ StreamingError::Unsupported { .. }) => Check::ok(
+            NAME,
+            format!(
+                "not served, so the daemon polls on [schedule]: {}",
+                error_chain(&e)
+            ),
+        ),
+        Err(e @ StreamingError::Subscribe { .. }) => Check::problem(
+            NAME,
+            error_chain(&e),
+            "select the objects for Change Data Capture (deploy schema/salesforce, whose \
+             platformEventChannelMembers select them, or Setup > Change Data Capture), or set \
+             [streaming] channels = \"change_events\", or [streaming] enabled = false to poll only",
+        ),
+        Err(e) => Check::problem(
+            NAME,
+            error_chain(&e),
+            "the integration user needs the Streaming API (API Enabled) and read access to the \
+             objects; or set [streaming] enabled = false to poll only",
+        ),
+    }
+}
+
+/// The channels `[streaming]` subscribes to; `None` when it is off.
+pub fn streaming_channels(config: &Config) -> Option<Vec<String>> {
+    use crate::crm::streaming::{object_channel, CHANGE_EVENTS_CHANNEL};
+    if !config.streaming.enabled {
+        return None;
+    }
+    Some(match config.streaming.channels {
+        config::StreamingChannels::PerObject => {
+            let names = super::status::names_of(config);
+            crate::sync::ObjectKind::ALL
+                .into_iter()
+                .map(|kind| object_channel(names.object(kind)))
+                .collect()
+        }
+        config::StreamingChannels::ChangeEvents => vec![CHANGE_EVENTS_CHANNEL.to_string()],
+    })
 }
 
 /// Whether a (resolved) mode reads currency codes and rates.

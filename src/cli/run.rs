@@ -9,6 +9,7 @@ use crate::config;
 use crate::daemon::lock::StoreLock;
 use crate::daemon::metrics::{Endpoint, COMMIT, VERSION};
 use crate::daemon::scheduler::period;
+use crate::daemon::stream::StreamingSettings;
 use crate::daemon::{signals, Daemon, DaemonError, DaemonSettings};
 
 use super::sync::{engine_from_config, DEFAULT_CONFIG};
@@ -50,6 +51,26 @@ fn default_healthy_within(config: &config::Config) -> Duration {
     .unwrap_or(Duration::from_secs(1800))
 }
 
+/// The change-event subscription of `[streaming]` (`None` when it is off), with the
+/// `/healthz` window while it is healthy: three backstop periods.
+pub fn streaming_settings(config: &config::Config) -> Option<(StreamingSettings, Duration)> {
+    let s = &config.streaming;
+    let channels = super::doctor::streaming_channels(config)?;
+    let healthy_within = period(&s.backstop, chrono::Utc::now(), config.org.timezone)
+        .map(|p| p * 3)
+        .unwrap_or(Duration::from_secs(3 * 3600));
+    Some((
+        StreamingSettings {
+            channels,
+            debounce: Duration::from_secs(s.debounce_seconds),
+            backstop: s.backstop.clone(),
+            backoff_base: Duration::from_secs(s.resubscribe_backoff_seconds),
+            backoff_max: Duration::from_secs(s.max_resubscribe_backoff_seconds),
+        },
+        healthy_within,
+    ))
+}
+
 pub async fn run(args: RunArgs) -> Result<(), CliError> {
     tracing::info!(
         version = VERSION,
@@ -79,7 +100,12 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
     // the run in progress stops at its next page or batch; a second signal exits at once.
     let shutdown = CancellationToken::new();
     signals::install(shutdown.clone()).map_err(DaemonError::Signals)?;
-    Daemon::new(engine, settings).run(shutdown).await?;
+    let streaming = streaming_settings(&config);
+    let mut daemon = Daemon::new(engine, settings);
+    if let Some((streaming, healthy_within)) = streaming {
+        daemon.set_streaming(streaming, healthy_within);
+    }
+    daemon.run(shutdown).await?;
     drop(lock);
     Ok(())
 }

@@ -31,7 +31,10 @@ pub struct StatusArgs {
     /// "cursors": {label: {"object", "system_modstamp", "id", "lag_seconds"}}, "api_usage":
     /// {"used_of_max", "percent", "run_id"} or null, "outbox": {"unsettled",
     /// "oldest_queued_at", "pending": [write], "failed": [write]}, "findings": [{"kind",
-    /// "subject", "message"}]}; a write is as in `plansync writes list --json`; times are
+    /// "subject", "message"}], "streaming": {"state" (disabled, connecting, subscribed, down,
+    /// unsupported), "since", "error", "channels": [..], "last_event_at", "last_commit_at",
+    /// "freshness_lag_ms", "woken_cycles", "updated_at"} or null before a daemon subscribed};
+    /// a write is as in `plansync writes list --json`; times are
     /// RFC 3339 UTC. Example: plansync status --json
     #[arg(long)]
     pub json: bool,
@@ -224,6 +227,17 @@ pub fn collect(
             "failed": failed,
         },
         "findings": findings,
+        "streaming": store.streaming_status()?.map(|s| json!({
+            "state": s.state,
+            "since": time(s.since),
+            "error": s.error,
+            "channels": s.channels.split(',').filter(|c| !c.is_empty()).collect::<Vec<_>>(),
+            "last_event_at": s.last_event_at.map(time),
+            "last_commit_at": s.last_commit_at.map(time),
+            "freshness_lag_ms": s.freshness_lag_ms,
+            "woken_cycles": s.woken_cycles,
+            "updated_at": time(s.updated_at),
+        })),
     }))
 }
 
@@ -324,6 +338,33 @@ pub fn render(r: &Value) -> String {
             show(&u["run_id"])
         )),
         None => out.push_str("  unknown: no run has reported it yet\n"),
+    }
+
+    out.push_str("\nChange events (as the daemon last recorded them)\n");
+    match r["streaming"].as_object() {
+        Some(st) => {
+            out.push_str(&format!(
+                "  subscription {} since {}{}\n",
+                show(&st["state"]),
+                show(&st["since"]),
+                st["error"]
+                    .as_str()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ));
+            out.push_str(&format!(
+                "  last event received {} (committed {}); freshness lag {}; {} cycle(s) woken\n",
+                show(&st["last_event_at"]),
+                show(&st["last_commit_at"]),
+                st["freshness_lag_ms"]
+                    .as_i64()
+                    .map(|ms| format!("{:.1}s", ms as f64 / 1000.0))
+                    .unwrap_or_else(|| "-".into()),
+                show(&st["woken_cycles"]),
+            ));
+        }
+        None => out
+            .push_str("  none: no daemon has subscribed (see [streaming] in the configuration)\n"),
     }
 
     let outbox = &r["outbox"];

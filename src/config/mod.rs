@@ -50,6 +50,7 @@ mod load;
 mod mapping;
 mod metrics;
 mod sections;
+mod streaming;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -68,6 +69,7 @@ pub use sections::{
     CurrencyMode, CurrencySection, HttpSection, LimitsSection, LinkingSection, OrgSection,
     RollupsSection, ScheduleSection, StoreSection, SyncSection,
 };
+pub use streaming::{StreamingChannels, StreamingSection};
 
 /// Where the configuration file is looked for when `--config` is not given.
 pub const DEFAULT_PATH: &str = "/etc/plansync/plansync.toml";
@@ -90,6 +92,7 @@ pub struct Config {
     pub sync: SyncSection,
     pub schedule: ScheduleSection,
     pub metrics: MetricsSection,
+    pub streaming: StreamingSection,
     /// Where the configuration was read from (the file's path), for messages.
     #[serde(skip)]
     pub origin: String,

@@ -45,7 +45,10 @@ fn de_tz<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
     })
 }
 
-fn ser_display<T: std::fmt::Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn ser_display<T: std::fmt::Display, S: Serializer>(
+    value: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.collect_str(value)
 }
 
@@ -177,7 +180,7 @@ pub(super) const DEFAULT_INCREMENTAL: &str = "0 */5 * * * *";
 pub(super) const DEFAULT_FULL: &str = "0 30 2 * * *";
 pub(super) const DEFAULT_SNAPSHOT: &str = "0 0 6 1 * *";
 
-fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
+pub(super) fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
     text.parse::<cron::Schedule>().map_err(|e| {
         let reason = e
             .to_string()

@@ -531,3 +531,62 @@ fn the_plan_mapping_has_a_key_per_rollup_field_in_table_order() {
         "Lost_Count__c"
     );
 }
+
+#[test]
+fn streaming_defaults_and_checks() {
+    let config = load_from("", "empty.toml", &[]).unwrap();
+    let s = &config.streaming;
+    assert!(s.enabled);
+    assert_eq!(s.debounce_seconds, 2);
+    assert_eq!(s.backstop.to_string(), "0 0 * * * *");
+    assert_eq!(s.channels, StreamingChannels::PerObject);
+    assert_eq!(
+        (
+            s.resubscribe_backoff_seconds,
+            s.max_resubscribe_backoff_seconds
+        ),
+        (5, 300)
+    );
+
+    let config = load_from(
+        "[streaming]\nenabled = false\nchannels = \"change_events\"\nbackstop = \"0 */30 * * * *\"\n",
+        "f.toml",
+        &env(&[("PLANSYNC__STREAMING__DEBOUNCE_SECONDS", "5")]),
+    )
+    .unwrap();
+    assert!(!config.streaming.enabled);
+    assert_eq!(config.streaming.channels, StreamingChannels::ChangeEvents);
+    assert_eq!(config.streaming.debounce_seconds, 5);
+    assert_eq!(config.streaming.backstop.to_string(), "0 */30 * * * *");
+
+    // (toml, the key the message names, a word of what to do)
+    let cases = [
+        (
+            "[streaming]\ndebounce_seconds = 301\n",
+            "streaming.debounce_seconds",
+            "0 to 300",
+        ),
+        (
+            "[streaming]\nresubscribe_backoff_seconds = 0\n",
+            "streaming.resubscribe_backoff_seconds",
+            "at least 1 second",
+        ),
+        (
+            "[streaming]\nresubscribe_backoff_seconds = 60\nmax_resubscribe_backoff_seconds = 10\n",
+            "streaming.max_resubscribe_backoff_seconds",
+            "cannot be shorter",
+        ),
+        ("[streaming]\nbackstop = \"hourly\"\n", "backstop", "cron"),
+        (
+            "[streaming]\nchannels = \"all\"\n",
+            "channels",
+            "\"per_object\", \"change_events\"",
+        ),
+        ("[streaming]\nenable = true\n", "enable", "debounce_seconds"),
+    ];
+    for (toml, key, hint) in cases {
+        let msg = load_err(toml, &[]);
+        assert!(msg.contains(key) && msg.contains(hint), "{toml}: {msg}");
+        assert!(msg.contains("/etc/plansync/test.toml"), "{msg}");
+    }
+}

@@ -100,6 +100,35 @@ pub(super) fn validate(config: &Config, sources: &Sources<'_>) -> Result<(), Con
         ));
     }
     validate_metrics(&config.metrics, sources)?;
+    let streaming = &config.streaming;
+    if streaming.debounce_seconds > 300 {
+        return Err(sources.invalid(
+            "streaming.debounce_seconds",
+            format!(
+                "= {} is out of range: 0 to 300 seconds (a longer wait defeats the change \
+                 events; to poll only, set `enabled = false`)",
+                streaming.debounce_seconds
+            ),
+        ));
+    }
+    if streaming.resubscribe_backoff_seconds == 0 {
+        return Err(sources.invalid(
+            "streaming.resubscribe_backoff_seconds",
+            "= 0: wait at least 1 second before resubscribing, so a refusing CRM is not \
+             hammered"
+                .into(),
+        ));
+    }
+    if streaming.max_resubscribe_backoff_seconds < streaming.resubscribe_backoff_seconds {
+        return Err(sources.invalid(
+            "streaming.max_resubscribe_backoff_seconds",
+            format!(
+                "= {} is below `resubscribe_backoff_seconds` ({}): the longest wait cannot be \
+                 shorter than the first",
+                streaming.max_resubscribe_backoff_seconds, streaming.resubscribe_backoff_seconds
+            ),
+        ));
+    }
     if let Some(field) = &config.linking.discriminator_field {
         check_api_name(field, "linking.discriminator_field", sources)?;
     }

@@ -304,7 +304,7 @@ impl CrmClient {
     }
 
     /// The held token, fetching one if there is none.
-    async fn token(&self) -> Result<Arc<Token>, CrmError> {
+    pub(super) async fn token(&self) -> Result<Arc<Token>, CrmError> {
         if let Some(token) = self.inner.token.read().await.clone() {
             return Ok(token);
         }
@@ -314,7 +314,7 @@ impl CrmClient {
     /// Replaces the token unless another task already did. `stale` is the generation the
     /// caller found invalid; `None` means "any token will do". One refresh runs at a time;
     /// callers that waited for it use its token.
-    async fn refresh(&self, stale: Option<u64>) -> Result<Arc<Token>, CrmError> {
+    pub(super) async fn refresh(&self, stale: Option<u64>) -> Result<Arc<Token>, CrmError> {
         let _flight = self.inner.refresh_lock.lock().await;
         if let Some(current) = self.inner.token.read().await.clone() {
             match stale {

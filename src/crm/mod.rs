@@ -19,6 +19,7 @@ pub mod pages;
 mod resources;
 mod retry;
 pub mod soql;
+pub mod streaming;
 mod wire;
 
 #[cfg(test)]

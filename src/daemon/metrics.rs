@@ -90,6 +90,51 @@ pub struct MetricsState {
     /// How long runs took, by kind (shared by clones: the listener reads what the daemon
     /// observes).
     pub run_durations: Family<Labels, Histogram>,
+    /// The change-event subscription; `None` when `[streaming]` is off.
+    pub streaming: Option<StreamingMetrics>,
+}
+
+/// The change-event subscription, as `/metrics` and `/healthz` show it.
+#[derive(Debug, Clone)]
+pub struct StreamingMetrics {
+    /// `connecting`, `subscribed`, `down` or `unsupported`.
+    pub state: String,
+    pub since: DateTime<Utc>,
+    pub error: Option<String>,
+    /// Events received, by change type (`UPDATE`, `GAP_OVERFLOW`, ...).
+    pub events: BTreeMap<String, u64>,
+    pub last_event_at: Option<DateTime<Utc>>,
+    /// The commit timestamp of the last event received.
+    pub last_commit_at: Option<DateTime<Utc>>,
+    /// The oldest change a woken cycle covered, from its commit to the end of that cycle.
+    pub freshness_lag_seconds: Option<f64>,
+    /// Cycles change events (or a resubscription) woke.
+    pub woken_cycles: u64,
+    /// Successful (re)subscriptions.
+    pub subscriptions: u64,
+    /// While subscribed, `/healthz` accepts a last success this old (the sparse backstop
+    /// schedule runs seldom when nothing changes).
+    pub healthy_within: Duration,
+}
+
+/// The states a subscription can be in, for the `plansync_streaming_state` series.
+pub const STREAMING_STATES: [&str; 4] = ["connecting", "subscribed", "down", "unsupported"];
+
+impl StreamingMetrics {
+    pub fn new(since: DateTime<Utc>, healthy_within: Duration) -> StreamingMetrics {
+        StreamingMetrics {
+            state: "connecting".into(),
+            since,
+            error: None,
+            events: BTreeMap::new(),
+            last_event_at: None,
+            last_commit_at: None,
+            freshness_lag_seconds: None,
+            woken_cycles: 0,
+            subscriptions: 0,
+            healthy_within,
+        }
+    }
 }
 
 impl MetricsState {
@@ -113,6 +158,7 @@ impl MetricsState {
             skipped_fires: BTreeMap::new(),
             running: None,
             run_durations: Family::new_with_constructor(run_duration_histogram),
+            streaming: None,
         }
     }
 
@@ -148,7 +194,27 @@ impl MetricsState {
 
     /// Whether a cycle succeeded recently enough, and a one-line reason.
     pub fn health(&self, now: DateTime<Utc>) -> (bool, String) {
-        let window = self.healthy_within.as_secs();
+        let (ok, why) = self.run_health(now);
+        match &self.streaming {
+            Some(s) => {
+                let since = (now - s.since).num_seconds().max(0);
+                let detail = match &s.error {
+                    Some(e) => format!("{} for {since} s: {e}", s.state),
+                    None => format!("{} for {since} s", s.state),
+                };
+                (ok, format!("{why}; change events: {detail}"))
+            }
+            None => (ok, why),
+        }
+    }
+
+    fn run_health(&self, now: DateTime<Utc>) -> (bool, String) {
+        let mut window = self.healthy_within.as_secs();
+        if let Some(s) = &self.streaming {
+            if s.state == "subscribed" {
+                window = window.max(s.healthy_within.as_secs());
+            }
+        }
         match self.last_success {
             Some(at) => {
                 let age = (now - at).num_seconds().max(0);
@@ -328,6 +394,61 @@ impl MetricsState {
             "1 while a run is going.",
             gauge(u64::from(self.running.is_some())),
         );
+        if let Some(s) = &self.streaming {
+            let states: Family<Labels, Gauge> = Family::default();
+            for state in STREAMING_STATES {
+                states
+                    .get_or_create(&vec![("state".to_string(), state.to_string())])
+                    .set(i64::from(s.state == state));
+            }
+            r.register(
+                "plansync_streaming_state",
+                "1 for the change-event subscription's current state (connecting, subscribed, \
+                 down, unsupported).",
+                states,
+            );
+            r.register(
+                "plansync_streaming_subscribed",
+                "1 while every change-event channel is subscribed.",
+                gauge(u64::from(s.state == "subscribed")),
+            );
+            let events: Family<Labels, Counter> = Family::default();
+            for (change_type, n) in &s.events {
+                events
+                    .get_or_create(&vec![("change_type".to_string(), change_type.clone())])
+                    .inc_by(*n);
+            }
+            r.register(
+                "plansync_streaming_events",
+                "Change events received, by change type.",
+                events,
+            );
+            let last_event: Gauge = Gauge::default();
+            last_event.set(s.last_event_at.map(|t| t.timestamp()).unwrap_or(0));
+            r.register(
+                "plansync_streaming_last_event_timestamp_seconds",
+                "When the last change event was received (unix seconds; 0 when none).",
+                last_event,
+            );
+            if let Some(lag) = s.freshness_lag_seconds {
+                r.register(
+                    "plansync_streaming_freshness_lag_seconds",
+                    "From the commit of the oldest change a woken cycle covered to the end of \
+                     that cycle (the plans written), for the last such cycle.",
+                    gauge_f64(lag),
+                );
+            }
+            r.register(
+                "plansync_streaming_woken_cycles",
+                "Cycles that change events (or a resubscription) woke.",
+                counter(s.woken_cycles),
+            );
+            r.register(
+                "plansync_streaming_subscriptions",
+                "Successful subscriptions (the first and every resubscription).",
+                counter(s.subscriptions),
+            );
+        }
         r.register(
             "plansync_healthy",
             "1 when a run succeeded within the health window (what /healthz answers).",
@@ -582,6 +703,70 @@ pub(super) mod tests {
         }
         assert!(sample(&text, "process_resident_memory_bytes") > Some(0.0));
         assert!(text.contains("# TYPE process_cpu_seconds_total counter"));
+    }
+
+    #[test]
+    fn the_subscription_is_rendered_and_widens_health_while_subscribed() {
+        let start = utc("2026-03-10T10:00:00Z");
+        let mut state = MetricsState::new(start, Duration::from_secs(900));
+        state.last_success = Some(utc("2026-03-10T10:05:00Z"));
+        let mut s = StreamingMetrics::new(start, Duration::from_secs(3 * 3600));
+        s.state = "subscribed".into();
+        s.events.insert("UPDATE".into(), 4);
+        s.events.insert("GAP_OVERFLOW".into(), 1);
+        s.last_event_at = Some(utc("2026-03-10T10:04:58Z"));
+        s.freshness_lag_seconds = Some(2.75);
+        s.woken_cycles = 3;
+        s.subscriptions = 1;
+        state.streaming = Some(s);
+        // 40 minutes after the last run: quiet, but subscribed, so healthy (the backstop).
+        let now = utc("2026-03-10T10:45:00Z");
+        let (ok, why) = state.health(now);
+        assert!(ok, "{why}");
+        assert!(
+            why.contains("change events: subscribed for 2700 s"),
+            "{why}"
+        );
+        let text = state.render(now);
+        for (name, value) in [
+            ("plansync_streaming_state{state=\"subscribed\"}", 1.0),
+            ("plansync_streaming_state{state=\"down\"}", 0.0),
+            ("plansync_streaming_subscribed", 1.0),
+            (
+                "plansync_streaming_events_total{change_type=\"UPDATE\"}",
+                4.0,
+            ),
+            (
+                "plansync_streaming_events_total{change_type=\"GAP_OVERFLOW\"}",
+                1.0,
+            ),
+            (
+                "plansync_streaming_last_event_timestamp_seconds",
+                1773137098.0,
+            ),
+            ("plansync_streaming_freshness_lag_seconds", 2.75),
+            ("plansync_streaming_woken_cycles_total", 3.0),
+            ("plansync_streaming_subscriptions_total", 1.0),
+            ("plansync_healthy", 1.0),
+        ] {
+            assert_eq!(sample(&text, name), Some(value), "{name} in\n{text}");
+        }
+        // Down: the normal window applies again, and the reason says why.
+        if let Some(s) = state.streaming.as_mut() {
+            s.state = "down".into();
+            s.since = utc("2026-03-10T10:40:00Z");
+            s.error = Some("403::Unknown client".into());
+        }
+        let (ok, why) = state.health(now);
+        assert!(!ok, "{why}");
+        assert!(
+            why.contains("change events: down for 300 s: 403::Unknown client"),
+            "{why}"
+        );
+        assert_eq!(
+            sample(&state.render(now), "plansync_streaming_subscribed"),
+            Some(0.0)
+        );
     }
 
     #[test]

@@ -11,8 +11,10 @@ pub mod metrics;
 pub mod notify;
 pub mod scheduler;
 pub mod signals;
+pub mod stream;
+pub mod wake;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use rand::Rng;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
 
@@ -27,9 +30,11 @@ use crate::clock::Clock;
 use crate::config::ScheduleSection;
 use crate::sync::{CycleOptions, CycleReport, ObjectKind, SyncEngine};
 
-use metrics::{MetricsState, SharedMetrics};
+use metrics::{MetricsState, SharedMetrics, StreamingMetrics};
 use notify::Activity;
 use scheduler::{backoff, fires_between, next_fire, RunKind};
+use stream::{StreamMessage, StreamingSettings};
+use wake::{Covered, Pending, SubscriptionState};
 
 /// How the daemon runs, besides the engine.
 #[derive(Debug, Clone)]
@@ -105,6 +110,31 @@ pub struct Daemon {
     failures: u32,
     /// The last run, for systemd's STATUS line.
     last_status: Option<String>,
+    /// Change events wake cycles; `None` when `[streaming]` is off.
+    streaming: Option<StreamingSettings>,
+    /// The subscription's state, and the events no completed cycle covered yet.
+    subscription: SubscriptionState,
+    pending: Pending,
+    /// The API names of the objects the cycle reads (events of others wake nothing).
+    objects: BTreeSet<String>,
+}
+
+/// What ended the daemon's wait.
+enum Woke {
+    /// The time waited for came (`false`: a stop was requested first).
+    Reached(bool),
+    /// The subscription task said something (`None`: it ended).
+    Stream(Option<StreamMessage>),
+}
+
+/// The next message of the subscription task; never, when there is none.
+async fn next_message(
+    rx: &mut Option<mpsc::UnboundedReceiver<StreamMessage>>,
+) -> Option<StreamMessage> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Daemon {
@@ -130,6 +160,7 @@ impl Daemon {
             names.snapshot.object.clone(),
         ];
         state.preset_series(&pulled, &written);
+        let objects = pulled.iter().cloned().collect();
         let metrics = Arc::new(Mutex::new(state));
         Daemon {
             engine,
@@ -140,7 +171,184 @@ impl Daemon {
             clock,
             failures: 0,
             last_status: None,
+            streaming: None,
+            subscription: SubscriptionState::Disabled,
+            pending: Pending::default(),
+            objects,
         }
+    }
+
+    /// Subscribes to change events while running: they wake incremental cycles, and while
+    /// the subscription is healthy the incremental schedule is `settings.backstop`.
+    /// `healthy_within` is the `/healthz` window while subscribed.
+    pub fn set_streaming(&mut self, settings: StreamingSettings, healthy_within: Duration) {
+        self.lock_metrics().streaming =
+            Some(StreamingMetrics::new(self.clock.now(), healthy_within));
+        self.subscription = SubscriptionState::Connecting;
+        self.streaming = Some(settings);
+    }
+
+    /// Starts the subscription task, subscribing from the store's replayIds.
+    fn start_subscription(&mut self) -> Option<mpsc::UnboundedReceiver<StreamMessage>> {
+        let settings = self.streaming.clone()?;
+        let replay = match self.engine.store().replay_ids() {
+            Ok(ids) => ids,
+            Err(err) => {
+                warn!(error = %crate::error::Chain(&err), "cannot read the stored replayIds; subscribing to new events only");
+                BTreeMap::new()
+            }
+        };
+        let client = match crate::crm::streaming::CometdClient::new(
+            self.engine.crm().clone(),
+            settings.channels.clone(),
+            replay,
+        ) {
+            Ok(client) => client,
+            Err(err) => {
+                warn!(error = %crate::error::Chain(&err), "cannot set up the change-event subscription; polling only");
+                let text = crate::error::chain(&err);
+                self.on_stream(StreamMessage::State(SubscriptionState::Down(text)));
+                return None;
+            }
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(stream::subscribe(
+            client,
+            settings,
+            tx,
+            self.shutdown.clone(),
+        ));
+        self.save_streaming_status();
+        Some(rx)
+    }
+
+    /// Takes in what the subscription task said.
+    fn on_stream(&mut self, message: StreamMessage) {
+        let now = self.clock.now();
+        match message {
+            StreamMessage::State(state) => {
+                if state != self.subscription {
+                    info!(
+                        from = self.subscription.as_str(),
+                        to = state.as_str(),
+                        "change-event subscription {}",
+                        state.as_str()
+                    );
+                    let mut metrics = self.lock_metrics();
+                    if let Some(s) = metrics.streaming.as_mut() {
+                        s.state = state.as_str().to_string();
+                        s.since = now;
+                        s.error = state.error().map(str::to_string);
+                    }
+                    drop(metrics);
+                    self.subscription = state;
+                    self.save_streaming_status();
+                }
+            }
+            StreamMessage::Subscribed {
+                replay_reset,
+                refused,
+            } => {
+                for (channel, error) in &refused {
+                    warn!(%channel, %error, "the CRM refused this change-event channel; changes of its object wait for the [streaming] backstop schedule (select the object for Change Data Capture)");
+                }
+                if !replay_reset.is_empty() {
+                    warn!(channels = ?replay_reset, "the stored replayIds were refused; a catch-up cycle reads what changed meanwhile");
+                }
+                if let Some(s) = self.lock_metrics().streaming.as_mut() {
+                    s.subscriptions += 1;
+                }
+                self.pending.note_catch_up("subscribed", now);
+            }
+            StreamMessage::Events(events) => {
+                let shared = self.metrics.clone();
+                let mut metrics = shared.lock().unwrap_or_else(|e| e.into_inner());
+                for event in &events {
+                    tracing::debug!(
+                        entity = %event.entity_name,
+                        change = %event.change_type,
+                        records = event.record_ids.len(),
+                        replay_id = event.replay_id,
+                        "change event"
+                    );
+                    self.pending.note_event(event, &self.objects, now);
+                    if let Some(s) = metrics.streaming.as_mut() {
+                        *s.events.entry(event.change_type.to_string()).or_default() += 1;
+                        s.last_event_at = Some(now);
+                        if event.commit_timestamp.is_some() {
+                            s.last_commit_at = event.commit_timestamp;
+                        }
+                    }
+                }
+                drop(metrics);
+                self.save_streaming_status();
+            }
+        }
+    }
+
+    /// Writes the subscription's state to the store, for `plansync status`.
+    fn save_streaming_status(&self) {
+        let Some(settings) = &self.streaming else {
+            return;
+        };
+        let status = {
+            let metrics = self.lock_metrics();
+            let Some(s) = metrics.streaming.as_ref() else {
+                return;
+            };
+            crate::store::StreamingStatus {
+                state: s.state.clone(),
+                since: s.since,
+                error: s.error.clone(),
+                channels: settings.channels.join(","),
+                last_event_at: s.last_event_at,
+                last_commit_at: s.last_commit_at,
+                freshness_lag_ms: s.freshness_lag_seconds.map(|l| (l * 1000.0).round() as i64),
+                woken_cycles: s.woken_cycles,
+                updated_at: self.clock.now(),
+            }
+        };
+        if let Err(err) = self.engine.store().save_streaming_status(&status) {
+            warn!(error = %crate::error::Chain(&err), "cannot record the subscription's state in the store");
+        }
+    }
+
+    /// After a sync run: keeps the replayIds of what it covered and the freshness lag when it
+    /// completed; puts them back to wait for the next cycle otherwise.
+    fn settle_covered(&mut self, covered: Covered, outcome: &Outcome) {
+        if self.streaming.is_none() || covered.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        if *outcome != Outcome::Succeeded {
+            self.pending.restore(covered, now);
+            return;
+        }
+        if let Err(err) = self.engine.store().save_replay_ids(&covered.replay, now) {
+            warn!(error = %crate::error::Chain(&err), "cannot keep the replayIds; a restart replays those events again");
+        }
+        let lag = covered
+            .oldest_commit
+            .map(|commit| (now - commit).num_milliseconds().max(0) as f64 / 1000.0);
+        if let Some(lag) = lag {
+            info!(
+                freshness_lag_seconds = lag,
+                events = covered.events,
+                objects = ?covered.objects,
+                "plans written after change events"
+            );
+        }
+        let mut metrics = self.lock_metrics();
+        if let Some(s) = metrics.streaming.as_mut() {
+            if !covered.reasons.is_empty() {
+                s.woken_cycles += 1;
+            }
+            if lag.is_some() {
+                s.freshness_lag_seconds = lag;
+            }
+        }
+        drop(metrics);
+        self.save_streaming_status();
     }
 
     /// The state behind `/metrics` and `/healthz`.
@@ -167,18 +375,35 @@ impl Daemon {
             info!(%bound, scheme, auth, "serving /metrics and /healthz");
         }
         notify::spawn_watchdog(self.activity.clone(), self.shutdown.clone());
+        let mut stream = self.start_subscription();
 
         let tz = self.settings.timezone;
         let mut after = self.clock.now();
         let mut first = true;
         loop {
-            let fire = next_fire(&self.settings.schedules, after, tz)
-                .ok_or(DaemonError::NoFires { after })?;
-            let waiting = format!(
-                "next run: {} at {}",
-                kinds_text(&fire.kinds),
-                fire.at.with_timezone(&tz)
+            let schedules = wake::effective_schedules(
+                &self.settings.schedules,
+                self.streaming.as_ref().map(|s| &s.backstop),
+                &self.subscription,
             );
+            let fire = next_fire(&schedules, after, tz).ok_or(DaemonError::NoFires { after })?;
+            let due = self
+                .streaming
+                .as_ref()
+                .and_then(|s| self.pending.due_at(s.debounce));
+            // A cycle woken by change events, when it comes before the next scheduled fire.
+            let woken = due.filter(|d| *d < fire.at);
+            let waiting = match woken {
+                Some(at) => format!(
+                    "next run: incremental (change events) at {}",
+                    at.with_timezone(&tz)
+                ),
+                None => format!(
+                    "next run: {} at {}",
+                    kinds_text(&fire.kinds),
+                    fire.at.with_timezone(&tz)
+                ),
+            };
             if first {
                 notify::ready(&format!("ready; {waiting}"));
                 info!(
@@ -189,10 +414,29 @@ impl Daemon {
             } else {
                 notify::status(&format!("{}; {waiting}", self.last_run_status()));
             }
-            if !self.sleep_until(fire.at).await {
-                break;
+            let target = woken.unwrap_or(fire.at);
+            let woke = tokio::select! {
+                reached = self.sleep_until(target) => Woke::Reached(reached),
+                message = next_message(&mut stream) => Woke::Stream(message),
+            };
+            match woke {
+                Woke::Reached(false) => break,
+                Woke::Reached(true) => {}
+                Woke::Stream(Some(message)) => {
+                    self.on_stream(message);
+                    continue;
+                }
+                Woke::Stream(None) => {
+                    stream = None;
+                    continue;
+                }
             }
-            for kind in &fire.kinds {
+            let kinds = if woken.is_some() {
+                vec![RunKind::Incremental]
+            } else {
+                fire.kinds.clone()
+            };
+            for kind in &kinds {
                 if self.shutdown.is_cancelled() {
                     break;
                 }
@@ -206,7 +450,9 @@ impl Daemon {
                 break;
             }
             let ended = self.clock.now();
-            self.record_skipped(fire.at, ended, "a run was going");
+            // A woken run consumed no fire: the fires it overran are the ones after `after`.
+            let from = if woken.is_some() { after } else { fire.at };
+            self.record_skipped(from, ended, "a run was going");
             after = ended;
             if self.failures > 0 {
                 let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
@@ -286,6 +532,21 @@ impl Daemon {
         notify::status(&format!("running a {kind} run"));
         span.in_scope(|| info!("run started"));
         let started = Instant::now();
+        // What the events so far asked for: this sync covers it.
+        let covered = match kind {
+            RunKind::Incremental | RunKind::Full if self.streaming.is_some() => self.pending.take(),
+            _ => Covered::default(),
+        };
+        if !covered.reasons.is_empty() {
+            span.in_scope(|| {
+                info!(
+                    reasons = ?covered.reasons,
+                    objects = ?covered.objects,
+                    events = covered.events,
+                    "woken by change events"
+                )
+            });
+        }
         let result = self.run_engine(kind).instrument(span.clone()).await;
         self.activity.set_running(false);
         {
@@ -296,6 +557,7 @@ impl Daemon {
         let (outcome, report) = result?;
         let _entered = span.enter();
         self.record(kind, &outcome, report.as_ref());
+        self.settle_covered(covered, &outcome);
         Ok(outcome)
     }
 

@@ -18,9 +18,13 @@
 //! | `lock=P` | each record of an sObject Collections request fails with `UNABLE_TO_LOCK_ROW` with probability P |
 //! | `KIND@N,M,...` | schedule: KIND (one of the kinds above, without a rate) hits data requests number N, M, ... exactly; `lock@N` locks every record of request N |
 //! | `fail-record=NAME` | updates of the record named NAME fail a validation rule (the last one given applies) |
+//! | `connect-drop@N,M,...` | CometD `/meta/connect` number N, M, ... has its connection closed without an answer |
+//! | `connect-forget@N,...` | `/meta/connect` number N answers `403::Unknown client` (the client is forgotten) |
+//! | `connect-expire@N,...` | `/meta/connect` number N ends the session it carries and answers `401::Authentication invalid` |
 //!
 //! Requests are numbered from 1 among the authenticated data requests (`/services/data/vXX.X/...`)
-//! since the faults were set. The request-level rates are exclusive: one draw per request picks at
+//! since the faults were set; `connect-*` items number the CometD `/meta/connect` messages
+//! since the faults were set, separately. The request-level rates are exclusive: one draw per request picks at
 //! most one kind, so their sum must not exceed 1.
 
 use std::collections::BTreeMap;
@@ -79,7 +83,47 @@ impl FaultKind {
 
 const ALLOWED: &str =
     "seed=N, 503=P, 500=P, expire=P, drop=P, slow=P[:MS], slow-ms=MS, timeout=P, \
-lock=P, KIND@N[,N...] (KIND one of 503, 500, expire, drop, slow, timeout, lock), fail-record=NAME";
+lock=P, KIND@N[,N...] (KIND one of 503, 500, expire, drop, slow, timeout, lock, connect-drop, \
+connect-forget, connect-expire), fail-record=NAME";
+
+/// A fault of a CometD `/meta/connect` message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConnectFault {
+    /// The connection is closed without an answer.
+    Drop,
+    /// The client is forgotten: `403::Unknown client`.
+    Forget,
+    /// The session is ended: `401::Authentication invalid`.
+    Expire,
+}
+
+impl ConnectFault {
+    const ALL: [ConnectFault; 3] = [
+        ConnectFault::Drop,
+        ConnectFault::Forget,
+        ConnectFault::Expire,
+    ];
+
+    /// The name used in the spec string.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnectFault::Drop => "connect-drop",
+            ConnectFault::Forget => "connect-forget",
+            ConnectFault::Expire => "connect-expire",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<ConnectFault> {
+        ConnectFault::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// What a schedule item being read applies to.
+#[derive(Debug, Clone, Copy)]
+enum Scheduled {
+    Request(FaultKind),
+    Connect(ConnectFault),
+}
 
 /// Why a fault spec string was refused; each names the bad part.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -118,6 +162,8 @@ pub struct FaultSpec {
     pub schedule: BTreeMap<u64, FaultKind>,
     /// Names of records that always fail a validation rule.
     pub fail_records: Vec<String>,
+    /// CometD `/meta/connect` number → the fault it gets.
+    pub connect_schedule: BTreeMap<u64, ConnectFault>,
 }
 
 const DEFAULT_SLOW_MS: u64 = 3000;
@@ -130,7 +176,7 @@ impl FaultSpec {
             ..FaultSpec::default()
         };
         // The kind of the schedule item being read, so that `503@5,9` continues with `9`.
-        let mut scheduling: Option<(FaultKind, String)> = None;
+        let mut scheduling: Option<(Scheduled, String)> = None;
         for raw in text.split(',') {
             let item = raw.trim();
             if item.is_empty() {
@@ -139,15 +185,20 @@ impl FaultSpec {
             if let Some((kind, head)) = &scheduling {
                 if item.bytes().all(|b| b.is_ascii_digit()) {
                     let n = parse_request(head, item)?;
-                    spec.add_schedule(n, *kind)?;
+                    spec.add_scheduled(n, *kind)?;
                     continue;
                 }
             }
             scheduling = None;
             if let Some((kind, first)) = item.split_once('@') {
-                let kind = FaultKind::from_name(kind.trim()).ok_or_else(|| unknown(item))?;
+                let kind = kind.trim();
+                let kind = match (FaultKind::from_name(kind), ConnectFault::from_name(kind)) {
+                    (Some(k), _) => Scheduled::Request(k),
+                    (None, Some(k)) => Scheduled::Connect(k),
+                    (None, None) => return Err(unknown(item)),
+                };
                 let n = parse_request(item, first.trim())?;
-                spec.add_schedule(n, kind)?;
+                spec.add_scheduled(n, kind)?;
                 scheduling = Some((kind, item.to_string()));
                 continue;
             }
@@ -188,6 +239,20 @@ impl FaultSpec {
         Ok(spec)
     }
 
+    fn add_scheduled(&mut self, n: u64, kind: Scheduled) -> Result<(), FaultSpecError> {
+        match kind {
+            Scheduled::Request(kind) => self.add_schedule(n, kind),
+            Scheduled::Connect(kind) => match self.connect_schedule.insert(n, kind) {
+                Some(previous) if previous != kind => Err(FaultSpecError::DoubleSchedule {
+                    request: n,
+                    first: previous.name(),
+                    second: kind.name(),
+                }),
+                _ => Ok(()),
+            },
+        }
+    }
+
     fn add_schedule(&mut self, request: u64, kind: FaultKind) -> Result<(), FaultSpecError> {
         match self.schedule.insert(request, kind) {
             Some(previous) if previous != kind => Err(FaultSpecError::DoubleSchedule {
@@ -205,6 +270,7 @@ impl FaultSpec {
             && self.lock_rate == 0.0
             && self.schedule.is_empty()
             && self.fail_records.is_empty()
+            && self.connect_schedule.is_empty()
     }
 
     /// The faults of data request number `request` (from 1).
@@ -255,6 +321,9 @@ impl fmt::Display for FaultSpec {
         }
         for name in &self.fail_records {
             parts.push(format!("fail-record={name}"));
+        }
+        for (n, kind) in &self.connect_schedule {
+            parts.push(format!("{}@{n}", kind.name()));
         }
         f.write_str(&parts.join(","))
     }
@@ -399,5 +468,26 @@ mod tests {
         assert!(spec.decide(3).row_locked());
         assert!(!spec.decide(1).row_locked());
         assert!(FaultSpec::parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn connect_faults_are_numbered_apart_from_data_requests() {
+        let spec =
+            FaultSpec::parse("503@2,connect-drop@2,3,connect-forget@5,connect-expire@7").unwrap();
+        assert_eq!(spec.schedule[&2], FaultKind::Unavailable);
+        assert_eq!(spec.connect_schedule[&2], ConnectFault::Drop);
+        assert_eq!(spec.connect_schedule[&3], ConnectFault::Drop);
+        assert_eq!(spec.connect_schedule[&5], ConnectFault::Forget);
+        assert_eq!(spec.connect_schedule[&7], ConnectFault::Expire);
+        assert!(!spec.is_empty());
+        assert_eq!(FaultSpec::parse(&spec.to_string()).unwrap(), spec);
+        assert_eq!(spec.decide(3).fault, None, "data request 3 is not hit");
+        let err = FaultSpec::parse("connect-drop@4,connect-forget@4").unwrap_err();
+        assert!(
+            matches!(err, FaultSpecError::DoubleSchedule { request: 4, .. }),
+            "{err}"
+        );
+        let err = FaultSpec::parse("connect-bogus@1").unwrap_err();
+        assert!(err.to_string().contains("connect-forget"), "{err}");
     }
 }

@@ -1,6 +1,7 @@
 //! A Salesforce-compatible CRM emulator: an HTTP server speaking the Salesforce REST wire format
 //! (OAuth2 token endpoint, SOQL query/queryAll with paging, sObject CRUD and Collections,
-//! describe, limits), with seeded orgs and fault injection. A product feature: the demo, the
+//! describe, limits), Change Data Capture over CometD (`/cometd/NN.0`), with seeded orgs and
+//! fault injection. A product feature: the demo, the
 //! integration tests, the benchmarks and staging dry runs all use it.
 //!
 //! Start one in-process with [`Emulator::builder`], or from the command line with
@@ -18,6 +19,7 @@ mod routes;
 pub mod seed;
 mod server;
 pub mod soql;
+pub mod streaming;
 pub mod wire;
 
 pub use server::{

@@ -23,6 +23,7 @@ use crate::emulator::soql::{Lookup, Record};
 use crate::metadata::standard::{CURRENCIES, OPPORTUNITY_STAGES, TASK_STATUSES};
 use crate::metadata::{id, Catalog};
 
+mod changes;
 mod currency;
 mod derive;
 mod recycle;
@@ -31,6 +32,7 @@ mod validation;
 mod values;
 mod writes;
 
+pub use changes::{ChangeKind, RecordChange};
 use undo::Undo;
 pub(crate) use values::number;
 use values::with_lowercase;
@@ -112,7 +114,10 @@ pub struct DeletedRecord {
 /// A point the org can be rolled back to; see [`Org::savepoint`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "a savepoint must be released or rolled back"]
-pub struct Savepoint(usize);
+pub struct Savepoint {
+    undo: usize,
+    changes: usize,
+}
 
 #[derive(Debug, Default)]
 struct Table {
@@ -138,6 +143,10 @@ pub struct Org {
     undo: Vec<Undo>,
     open_savepoints: usize,
     validation_failure: Option<String>,
+    /// Whether writes are journaled (see [`Org::journal_changes`]).
+    journaling: bool,
+    /// Committed changes not yet taken by [`Org::take_changes`].
+    changes: Vec<RecordChange>,
 }
 impl Org {
     /// A new org with the catalog's objects, its integration user, and the rows every org
@@ -153,6 +162,8 @@ impl Org {
             undo: Vec::new(),
             open_savepoints: 0,
             validation_failure: None,
+            journaling: false,
+            changes: Vec::new(),
         };
         let user = org.system_insert(
             "User",

@@ -28,6 +28,7 @@ use super::faults::{FaultKind, FaultSpec, FaultSpecError, RequestFaults};
 use super::limits::{ApiUsage, DEFAULT_DAILY_API_LIMIT};
 use super::org::Org;
 use super::query::Locators;
+use super::streaming::{self, Origin, Streaming, StreamingConfig};
 use super::wire::{self, json_response, ApiError};
 use super::{routes, seed};
 use crate::metadata::Catalog;
@@ -127,6 +128,7 @@ impl Emulator {
     pub fn builder() -> EmulatorBuilder {
         EmulatorBuilder {
             config: EmulatorConfig::default(),
+            streaming: StreamingConfig::default(),
         }
     }
 }
@@ -135,11 +137,25 @@ impl Emulator {
 #[derive(Debug, Clone)]
 pub struct EmulatorBuilder {
     config: EmulatorConfig,
+    streaming: StreamingConfig,
 }
 
 impl EmulatorBuilder {
     pub fn from_config(config: EmulatorConfig) -> Self {
-        EmulatorBuilder { config }
+        EmulatorBuilder {
+            config,
+            streaming: StreamingConfig::default(),
+        }
+    }
+    /// The CometD endpoint's long-poll timeout, retention and overflow threshold.
+    pub fn streaming(mut self, streaming: StreamingConfig) -> Self {
+        self.streaming = streaming;
+        self
+    }
+    /// How long a `/meta/connect` waits for change events (110 s by default).
+    pub fn long_poll_timeout(mut self, timeout: Duration) -> Self {
+        self.streaming.long_poll_timeout = timeout;
+        self
     }
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.config.listen = addr;
@@ -204,6 +220,7 @@ impl EmulatorBuilder {
     /// Builds the org, binds the address and starts serving on the current tokio runtime.
     pub async fn start(self) -> Result<RunningEmulator, EmulatorError> {
         let config = self.config;
+        let streaming_config = self.streaming;
         if !config.allow_remote && !config.listen.ip().is_loopback() {
             return Err(EmulatorError::NotLoopback {
                 addr: config.listen,
@@ -211,7 +228,10 @@ impl EmulatorBuilder {
         }
         let now = Utc::now();
         let today = config.today.unwrap_or_else(|| now.date_naive());
-        let org = build_org(&config, today, now)?;
+        let mut org = build_org(&config, today, now)?;
+        // Seeding publishes nothing; every write from here on is journaled for the change
+        // events.
+        org.journal_changes(true);
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -246,8 +266,12 @@ impl EmulatorBuilder {
             org: RwLock::new(org),
             locators: Mutex::new(Locators::default()),
             bulk: super::bulk::BulkJobs::default(),
+            streaming: Streaming::new(streaming_config),
         });
         shared.apply_fail_records();
+        shared
+            .streaming
+            .set_connect_schedule(config.faults.connect_schedule.clone());
         let app = router(shared.clone());
         let cancel = CancellationToken::new();
         let stop = cancel.clone();
@@ -418,9 +442,27 @@ pub(crate) struct Shared {
     pub org: RwLock<Org>,
     pub locators: Mutex<Locators>,
     pub bulk: super::bulk::BulkJobs,
+    pub streaming: Streaming,
 }
 
 impl Shared {
+    /// Publishes the change events of the writes committed since the last call, made through
+    /// the REST API of `version` by the API client `client` (`Sforce-Call-Options`).
+    pub fn publish_changes(&self, version: &str, client: Option<&str>) {
+        // Most requests commit nothing: look under the read lock first.
+        if !self.read_org().has_changes() {
+            return;
+        }
+        // Published under the org's lock, so that replay ids follow the commit order of
+        // concurrent requests.
+        let mut org = self.write_org();
+        let changes = org.take_changes();
+        if !changes.is_empty() {
+            let origin = Origin::rest(org.user_id(), version, client);
+            self.streaming.publish_transaction(changes, &origin);
+        }
+    }
+
     pub fn read_org(&self) -> std::sync::RwLockReadGuard<'_, Org> {
         self.org.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -482,12 +524,25 @@ impl RunningEmulator {
     }
 
     /// Runs `f` on the org (create, update, delete records; read them).
+    /// Its writes publish change events as one transaction made through the REST API.
     pub fn with_org<R>(&self, f: impl FnOnce(&mut Org) -> R) -> R {
-        f(&mut self.shared.write_org())
+        let result = f(&mut self.shared.write_org());
+        self.shared
+            .publish_changes(&format!("{}.0", wire::MAX_VERSION), None);
+        result
+    }
+
+    /// The change events and the CometD clients: retained events, and the faults for tests
+    /// (dropped connects, forgotten clients, gap and overflow events).
+    pub fn streaming(&self) -> &Streaming {
+        &self.shared.streaming
     }
 
     /// Replaces the fault spec; request numbering restarts at 1.
     pub fn set_faults(&self, spec: FaultSpec) {
+        self.shared
+            .streaming
+            .set_connect_schedule(spec.connect_schedule.clone());
         *self.shared.fault_state() = FaultState::new(spec);
         self.shared.apply_fail_records();
     }
@@ -501,6 +556,8 @@ impl RunningEmulator {
     /// Ends every session, as an admin revoking tokens would.
     pub fn expire_sessions(&self) {
         self.shared.sessions.revoke_all();
+        // Held CometD connects answer `401::Authentication invalid` at once.
+        self.shared.streaming.wake();
     }
 
     /// Data API calls counted so far, and the daily maximum.
@@ -535,6 +592,8 @@ impl RunningEmulator {
 
     /// Stops accepting connections, lets in-flight requests finish and waits for the server.
     pub async fn shutdown(mut self) {
+        // Held CometD connects answer now instead of at their timeout.
+        self.shared.streaming.close();
         self.cancel.cancel();
         if let Some(task) = self.task.take() {
             match task.await {
@@ -548,6 +607,7 @@ impl RunningEmulator {
 
 impl Drop for RunningEmulator {
     fn drop(&mut self) {
+        self.shared.streaming.close();
         self.cancel.cancel();
     }
 }
@@ -561,6 +621,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/id/{org}/{user}", get(userinfo))
         .route("/services/data", get(versions))
         .route("/services/data/", get(versions))
+        .route("/cometd/{version}", post(streaming::bayeux::cometd))
+        .route("/cometd/{version}/{*rest}", post(streaming::bayeux::cometd))
         .merge(data)
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { ApiError::not_found() })
@@ -616,11 +678,33 @@ async fn data_gate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let version = request
+        .uri()
+        .path()
+        .split('/')
+        .nth(3)
+        .and_then(wire::parse_version)
+        .map(str::to_string);
+    let client = call_options_client(request.headers());
     let mut response = gate(&shared, &mut request, next).await;
+    // The request was one transaction: publish the change events of what it committed.
+    if let Some(version) = version {
+        shared.publish_changes(&version, client.as_deref());
+    }
     if let Ok(value) = HeaderValue::from_str(&shared.usage.header_value()) {
         response.headers_mut().insert("sforce-limit-info", value);
     }
     response
+}
+
+/// The `client=` of a `Sforce-Call-Options` header (`client=plansync, defaultNamespace=x`).
+fn call_options_client(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get("sforce-call-options")?.to_str().ok()?;
+    value
+        .split(',')
+        .filter_map(|part| part.trim().split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("client"))
+        .map(|(_, v)| v.trim().to_string())
 }
 
 async fn gate(shared: &Arc<Shared>, request: &mut Request, next: Next) -> Response {

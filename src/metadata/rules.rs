@@ -93,6 +93,10 @@ pub enum Rule {
     ReportType,
     /// Reports use a report type of the package, its columns, and sit in a shipped folder.
     Report,
+    /// Change Data Capture channel members name a channel (`ChangeEvents` or `X__chn`) and
+    /// the change event of an object the org or the package has, and are named
+    /// `<channel>_<event>`.
+    ChannelMember,
 }
 
 impl Rule {
@@ -126,6 +130,7 @@ impl Rule {
             Rule::AppTabs => "app-tabs",
             Rule::ReportType => "report-type",
             Rule::Report => "report",
+            Rule::ChannelMember => "channel-member",
         }
     }
 }
@@ -340,6 +345,7 @@ pub fn check(files: &[SourceFile], standard: &[ObjectDef]) -> Vec<Violation> {
             Kind::ReportType => "ReportType",
             Kind::ReportFolder => "ReportFolder",
             Kind::Report { .. } => "Report",
+            Kind::ChannelMember => "PlatformEventChannelMember",
             Kind::Other => continue,
         };
         if root.tag_name().name() != expected_root {
@@ -378,10 +384,67 @@ pub fn check(files: &[SourceFile], standard: &[ObjectDef]) -> Vec<Violation> {
             }
             Kind::ReportType => check_report_type(file, root, &package, &mut out),
             Kind::Report { folder } => check_report(file, folder, root, &package, &mut out),
+            Kind::ChannelMember => check_channel_member(file, root, &package, &mut out),
             Kind::ReportFolder | Kind::Other => {}
         }
     }
     out
+}
+
+/// A Change Data Capture selection: `eventChannel` is the standard `ChangeEvents` or a custom
+/// `X__chn`; `selectedEntity` is `<Object>ChangeEvent` of a standard object or
+/// `<Base>__ChangeEvent` of a custom object `<Base>__c`; the file is `<channel>_<entity>`.
+fn check_channel_member(
+    file: &SourceFile,
+    root: roxmltree::Node,
+    package: &Package,
+    out: &mut Vec<Violation>,
+) {
+    let bad = |detail: String, out: &mut Vec<Violation>| {
+        out.push(violation(file, Rule::ChannelMember, detail));
+    };
+    let channel = text(root, "eventChannel").unwrap_or_default();
+    let entity = text(root, "selectedEntity").unwrap_or_default();
+    if channel != "ChangeEvents" && !channel.ends_with("__chn") {
+        bad(
+            format!(
+                "eventChannel {channel:?} is neither the standard ChangeEvents channel nor a \
+                 custom channel (Name__chn)"
+            ),
+            out,
+        );
+    }
+    let object = match entity.strip_suffix("__ChangeEvent") {
+        Some(base) if !base.is_empty() => Some(format!("{base}__c")),
+        _ => entity
+            .strip_suffix("ChangeEvent")
+            .filter(|base| !base.is_empty() && !base.ends_with('_'))
+            .map(str::to_string),
+    };
+    match object {
+        None => bad(
+            format!(
+                "selectedEntity {entity:?} is not a change event name (AccountChangeEvent, \
+                 Custom__ChangeEvent)"
+            ),
+            out,
+        ),
+        Some(object) if !package.object_exists(&object) => bad(
+            format!("selectedEntity {entity}: the org and the package have no object {object}"),
+            out,
+        ),
+        Some(_) => {}
+    }
+    let expected = format!("{channel}_{entity}");
+    if stem(&file.path) != expected {
+        bad(
+            format!(
+                "the file of this member is named {expected}.platformEventChannelMember-meta.xml \
+                 (its full name is the channel and the entity)"
+            ),
+            out,
+        );
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -397,6 +460,7 @@ enum Kind<'a> {
     ReportType,
     ReportFolder,
     Report { folder: &'a str },
+    ChannelMember,
     Other,
 }
 
@@ -409,6 +473,7 @@ fn kind(path: &str) -> Kind<'_> {
         (".app-meta.xml", Kind::App),
         (".reportType-meta.xml", Kind::ReportType),
         (".reportFolder-meta.xml", Kind::ReportFolder),
+        (".platformEventChannelMember-meta.xml", Kind::ChannelMember),
     ];
     let parts: Vec<&str> = path.split('/').collect();
     let n = parts.len();

@@ -156,6 +156,13 @@ const EMBEDDED_PACKAGE: &[(&str, &str)] = embed_package!(
     "force-app/main/default/reportTypes/Account_Plans_with_Snapshots.reportType-meta.xml",
     "force-app/main/default/reports/Account_Plan_Reports.reportFolder-meta.xml",
     "force-app/main/default/reports/Account_Plan_Reports/Plan_History_by_Snapshot_Date.report-meta.xml",
+    "force-app/main/default/platformEventChannelMembers/ChangeEvents_AccountChangeEvent.platformEventChannelMember-meta.xml",
+    "force-app/main/default/platformEventChannelMembers/ChangeEvents_Account_Plan__ChangeEvent.platformEventChannelMember-meta.xml",
+    "force-app/main/default/platformEventChannelMembers/ChangeEvents_Account_Plan_Account__ChangeEvent.platformEventChannelMember-meta.xml",
+    "force-app/main/default/platformEventChannelMembers/ChangeEvents_OpportunityChangeEvent.platformEventChannelMember-meta.xml",
+    "force-app/main/default/platformEventChannelMembers/ChangeEvents_ContactChangeEvent.platformEventChannelMember-meta.xml",
+    "force-app/main/default/platformEventChannelMembers/ChangeEvents_TaskChangeEvent.platformEventChannelMember-meta.xml",
+    "force-app/main/default/platformEventChannelMembers/ChangeEvents_EventChangeEvent.platformEventChannelMember-meta.xml",
 );
 
 /// Every file of the embedded package, with paths relative to the SFDX project root

@@ -23,6 +23,11 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0003_outbox_set_aside",
         include_str!("../../schema/0003_outbox_set_aside.sql"),
     ),
+    (
+        5,
+        "0005_streaming",
+        include_str!("../../schema/0005_streaming.sql"),
+    ),
 ];
 
 /// The schema version this binary creates and understands: the last migration's number.

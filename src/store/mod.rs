@@ -33,6 +33,7 @@ mod history;
 mod migrations;
 mod ops;
 mod outbox;
+mod streaming;
 #[cfg(test)]
 #[allow(
     clippy::disallowed_methods,
@@ -50,6 +51,7 @@ use serde_json::{Map, Value};
 
 pub use history::{HistoryPoint, PlanMetrics};
 pub use migrations::LATEST_VERSION;
+pub use streaming::StreamingStatus;
 
 /// How long a statement waits for another process's write lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(15);

@@ -17,4 +17,5 @@ mod emulator;
 mod history;
 mod outbox;
 mod output;
+mod streaming;
 mod sync;

@@ -51,6 +51,42 @@ impl Org {
         Ok(())
     }
 
+    /// Restores a soft-deleted record from the recycle bin (IsDeleted false, SystemModstamp
+    /// moves), as the SOAP API's undelete does. The custom records a deletion cleared or
+    /// deleted with it stay as they are.
+    pub fn undelete(&mut self, id: &str, now: DateTime<Utc>) -> Result<(), RecordError> {
+        let id18 = normalize_id(id).ok_or_else(|| RecordError::malformed_record_id(id))?;
+        let prefix = id::key_prefix(&id18).unwrap_or_default();
+        let def = self
+            .catalog
+            .object_by_prefix(prefix)
+            .ok_or_else(RecordError::not_found)?;
+        let key = def.name.to_ascii_lowercase();
+        let before = self
+            .tables
+            .get(&key)
+            .and_then(|t| t.records.get(&id18))
+            .cloned()
+            .ok_or_else(RecordError::not_found)?;
+        if before.get("IsDeleted") != Some(&Value::Bool(true)) {
+            return Err(RecordError::new(
+                "UNDELETE_FAILED",
+                "Entity is not in the recycle bin",
+                vec![],
+            ));
+        }
+        let object_name = def.name.clone();
+        let stamp = format_datetime(self.next_stamp(now));
+        let mut after = before.clone();
+        after.insert("IsDeleted".into(), Value::Bool(false));
+        after.insert("SystemModstamp".into(), Value::from(stamp));
+        self.replace(&key, &id18, after, before);
+        if object_name == "DatedConversionRate" {
+            self.refresh_next_start_dates();
+        }
+        Ok(())
+    }
+
     fn soft_delete(&mut self, key: &str, id: &str, now: DateTime<Utc>) {
         let Some(before) = self
             .tables

@@ -22,13 +22,17 @@ impl Org {
     /// [`Org::release`] keeps them. Savepoints nest.
     pub fn savepoint(&mut self) -> Savepoint {
         self.open_savepoints += 1;
-        Savepoint(self.undo.len())
+        Savepoint {
+            undo: self.undo.len(),
+            changes: self.changes.len(),
+        }
     }
 
     /// Undoes every write since `savepoint` and releases it. Ids and SystemModstamps handed
     /// out meanwhile are not reused.
     pub fn rollback_to(&mut self, savepoint: Savepoint) {
-        while self.undo.len() > savepoint.0 {
+        self.changes.truncate(savepoint.changes);
+        while self.undo.len() > savepoint.undo {
             match self.undo.pop() {
                 Some(Undo::Inserted { table, id }) => {
                     if let Some(t) = self.tables.get_mut(&table) {
@@ -64,6 +68,7 @@ impl Org {
 
     /// Stores `after` in place of `before` (the record `id` of `table`), undoably.
     pub(super) fn replace(&mut self, table: &str, id: &str, after: Record, before: Record) {
+        self.journal_replace(table, id, &before, &after);
         if let Some(t) = self.tables.get_mut(table) {
             t.records.insert(id.to_string(), after);
         }

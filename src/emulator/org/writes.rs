@@ -50,6 +50,7 @@ impl Org {
             .or_default()
             .records
             .insert(id.clone(), rec);
+        self.journal_insert(&key, &id);
         self.log(Undo::Inserted { table: key, id });
     }
 

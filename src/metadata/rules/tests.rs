@@ -58,6 +58,8 @@ fn each_rule_refuses_what_a_real_org_refuses() {
     const REPORT_TYPE: &str = "reportTypes/Account_Plans_with_Snapshots.reportType-meta.xml";
     const REPORT: &str =
         "reports/Account_Plan_Reports/Plan_History_by_Snapshot_Date.report-meta.xml";
+    const MEMBER: &str =
+        "platformEventChannelMembers/ChangeEvents_Account_Plan__ChangeEvent.platformEventChannelMember-meta.xml";
     /// (what, the shipped file edited, the text replaced, its replacement, the rule, the file
     /// the violation names)
     const EDITS: &[(&str, &str, &str, &str, Rule, &str)] = &[
@@ -100,6 +102,9 @@ fn each_rule_refuses_what_a_real_org_refuses() {
         ("application listing a missing tab", "applications/Account_Plans.app-meta.xml", "<tabs>Account_Plan__c</tabs>", "<tabs>Plan__c</tabs>", Rule::AppTabs, "Account_Plans.app-meta.xml"),
         ("report type joining through a field name instead of the relationship", REPORT_TYPE, "<relationship>Account_Plan_Snapshots__r<", "<relationship>Account_Plan_Snapshot__c<", Rule::ReportType, REPORT_TYPE),
         ("report column that is not in the report type's objects", REPORT, "Account_Plan_Snapshots__r$Won_Amount__c</field>", "Account_Plan_Snapshots__r$Won__c</field>", Rule::Report, REPORT),
+        ("channel member on a channel that is not one", MEMBER, "<eventChannel>ChangeEvents<", "<eventChannel>Changes<", Rule::ChannelMember, MEMBER),
+        ("channel member selecting an object that does not exist", MEMBER, "<selectedEntity>Account_Plan__ChangeEvent<", "<selectedEntity>Account_Plans__ChangeEvent<", Rule::ChannelMember, MEMBER),
+        ("channel member selecting a custom object by its object name", MEMBER, "<selectedEntity>Account_Plan__ChangeEvent<", "<selectedEntity>Account_Plan__c<", Rule::ChannelMember, MEMBER),
     ];
     /// (what, a new field of Account_Plan__c, its elements, the rule); the violation names
     /// the field's file.
