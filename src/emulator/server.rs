@@ -244,6 +244,8 @@ impl EmulatorBuilder {
             org: RwLock::new(org),
             locators: Mutex::new(Locators::default()),
             bulk: super::bulk::BulkJobs::default(),
+            requests: Mutex::new(HashMap::new()),
+            composite_refused: std::sync::atomic::AtomicBool::new(false),
         });
         shared.apply_fail_records();
         let app = router(shared.clone());
@@ -415,6 +417,28 @@ pub(crate) struct Shared {
     pub org: RwLock<Org>,
     pub locators: Mutex<Locators>,
     pub bulk: super::bulk::BulkJobs,
+    /// Data API calls counted, by the kind of resource ([`resource_kind`]).
+    pub requests: Mutex<HashMap<&'static str, u64>>,
+    /// The org does not serve the composite resource (`404 NOT_FOUND`), as an org at an API
+    /// version before it.
+    pub composite_refused: std::sync::atomic::AtomicBool,
+}
+
+/// The kind of data resource a path asks for, for counting calls by kind: `composite`,
+/// `collections`, `query` (query, queryAll and their next pages), `getDeleted`,
+/// `getUpdated`, `limits`, `bulk` (query jobs), or `other`.
+pub fn resource_kind(path: &str) -> &'static str {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(4).collect();
+    match parts.as_slice() {
+        ["composite", "sobjects", ..] => "collections",
+        ["composite", ..] => "composite",
+        ["query" | "queryAll", ..] => "query",
+        ["sobjects", _, "deleted"] => "getDeleted",
+        ["sobjects", _, "updated"] => "getUpdated",
+        ["limits", ..] => "limits",
+        ["jobs", "query", ..] => "bulk",
+        _ => "other",
+    }
 }
 
 impl Shared {
@@ -503,6 +527,25 @@ impl RunningEmulator {
     /// Data API calls counted so far, and the daily maximum.
     pub fn api_usage(&self) -> (u64, u64) {
         (self.shared.usage.used(), self.shared.usage.max())
+    }
+
+    /// Data API calls counted so far to one kind of resource ([`resource_kind`]: `composite`,
+    /// `collections`, `query`, `getDeleted`, `getUpdated`, `limits`, `bulk`, `other`).
+    pub fn calls_to(&self, kind: &str) -> u64 {
+        let requests = self
+            .shared
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        requests.get(kind).copied().unwrap_or(0)
+    }
+
+    /// Makes the org refuse (or serve again) the composite resource with `404 NOT_FOUND`, as
+    /// an org at an API version before it does.
+    pub fn refuse_composite(&self, refuse: bool) {
+        self.shared
+            .composite_refused
+            .store(refuse, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Sets the daily API call counter (e.g. to start near the limit).
@@ -634,6 +677,12 @@ async fn gate(shared: &Arc<Shared>, request: &mut Request, next: Next) -> Respon
         )
         .into_response();
     }
+    *shared
+        .requests
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(resource_kind(&path))
+        .or_insert(0) += 1;
     let decided = shared.fault_state().next();
     match decided.fault {
         Some(FaultKind::Unavailable) => {
@@ -682,6 +731,38 @@ async fn gate(shared: &Arc<Shared>, request: &mut Request, next: Next) -> Respon
         .insert(Faults(Arc::new(Mutex::new(decided))));
     let request = std::mem::replace(request, Request::new(axum::body::Body::empty()));
     next.run(request).await
+}
+
+#[cfg(test)]
+mod kind_tests {
+    #[test]
+    fn calls_are_counted_by_the_kind_of_resource() {
+        let cases = [
+            ("/services/data/v62.0/composite", "composite"),
+            ("/services/data/v62.0/composite/", "composite"),
+            ("/services/data/v62.0/composite/sobjects", "collections"),
+            (
+                "/services/data/v62.0/composite/sobjects/Account/Ext__c",
+                "collections",
+            ),
+            ("/services/data/v62.0/queryAll/", "query"),
+            ("/services/data/v62.0/query/01gX-2000", "query"),
+            (
+                "/services/data/v62.0/sobjects/Account/deleted/",
+                "getDeleted",
+            ),
+            (
+                "/services/data/v62.0/sobjects/Account/updated",
+                "getUpdated",
+            ),
+            ("/services/data/v62.0/limits", "limits"),
+            ("/services/data/v62.0/jobs/query/750x/results", "bulk"),
+            ("/services/data/v62.0/sobjects/Account/001x", "other"),
+        ];
+        for (path, kind) in cases {
+            assert_eq!(super::resource_kind(path), kind, "{path}");
+        }
+    }
 }
 
 fn is_query(path: &str) -> bool {

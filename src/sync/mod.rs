@@ -30,6 +30,7 @@ pub mod outbox;
 pub mod pull;
 pub mod push;
 pub mod rates;
+pub mod reads;
 pub mod report;
 pub mod runlock;
 pub mod scope;
@@ -93,8 +94,13 @@ pub struct SyncSettings {
     pub rules: Rules,
     /// Re-read this much before the cursor, for transactions that commit late.
     pub lookback: Duration,
-    /// Records per sObject Collections request (at most 200).
+    /// Records per write call (at most 1,000: five sObject Collections of 200 in one
+    /// composite request).
     pub batch_size: usize,
+    /// Full pulls of objects expected to hold at least this many rows use Bulk API 2.0.
+    pub bulk_min_rows: u64,
+    /// Objects pulled at the same time.
+    pub pull_concurrency: usize,
     /// End the cycle cleanly when the org's daily API usage passes this share.
     pub max_api_usage_percent: u8,
     /// How amounts in other currencies convert to the plan's (design.md §3.5); `auto`
@@ -174,6 +180,8 @@ pub struct SyncEngine {
     cancel: CancellationToken,
     progress: ProgressFn,
     clock: Clock,
+    /// Whether the org serves composite requests (learnt once per process).
+    composite: Arc<reads::Composite>,
 }
 
 impl SyncEngine {
@@ -185,6 +193,7 @@ impl SyncEngine {
             cancel: CancellationToken::new(),
             progress: Arc::new(|_| {}),
             clock: Clock::system(),
+            composite: Arc::new(reads::Composite::default()),
         }
     }
 

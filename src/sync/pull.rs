@@ -7,11 +7,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 use tracing::{debug, info_span, warn, Instrument};
 
-use crate::crm::{pages, soql, CrmClient};
+use crate::crm::{pages, soql, CrmClient, CrmError};
 use crate::store::{Cursor, MirrorRecord, Store};
 
 use super::convert::{parse_datetime, text};
 use super::names::{Names, ObjectKind, IS_DELETED, SYSTEM_MODSTAMP};
+use super::reads;
 use super::report::ObjectStats;
 use super::{off_worker, Hooks, Progress, SyncError};
 
@@ -121,7 +122,154 @@ pub async fn pull_object(
 
 /// Whether the CRM gave up on a query for running too long (wire doc §3: shrink the window).
 fn is_query_timeout(error: &SyncError) -> bool {
-    matches!(error, SyncError::Crm(e) if e.error_code() == Some("QUERY_TIMEOUT"))
+    matches!(error, SyncError::Crm(e) if crm_timeout(e))
+}
+
+/// Whether the CRM gave up on a query for running too long.
+pub fn crm_timeout(error: &CrmError) -> bool {
+    error.error_code() == Some("QUERY_TIMEOUT")
+}
+
+/// The queries of one object's pull: what changed since `cursor` (minus the lookback), every
+/// record, or one query per WHERE clause.
+pub fn object_queries(
+    names: &Names,
+    kind: ObjectKind,
+    mode: &PullMode,
+    cursor: Option<&Cursor>,
+    lookback: Duration,
+) -> Vec<String> {
+    match mode {
+        PullMode::Incremental => {
+            let filter = cursor.map(|c| since_filter(c.system_modstamp - lookback));
+            vec![build_query(names, kind, filter.as_deref())]
+        }
+        PullMode::Full => vec![build_query(names, kind, None)],
+        PullMode::Where(filters) => filters
+            .iter()
+            .map(|f| build_query(names, kind, Some(f)))
+            .collect(),
+    }
+}
+
+/// One object's pull in a [`pull_objects`] run.
+#[derive(Debug)]
+pub struct ObjectPull {
+    pub kind: ObjectKind,
+    pub mode: PullMode,
+    /// The object's cursor before the pull.
+    pub cursor_before: Option<Cursor>,
+    pub pulled: Pulled,
+}
+
+/// First pages already read (by the currency step's composite call), by their SOQL.
+pub type Prefetched = std::collections::HashMap<String, crate::crm::QueryPage>;
+
+/// Pulls several objects at once: every query of every object goes through
+/// [`reads::read_pages`] (composite calls of up to five query operations), each page stored
+/// as it arrives with its object's cursor advance. A prefetched first page whose query is
+/// the one asked is used instead of asking again. An object whose query times out is pulled
+/// again by SystemModstamp windows.
+#[allow(clippy::too_many_arguments)]
+pub async fn pull_objects(
+    crm: &CrmClient,
+    composite: &reads::Composite,
+    store: &mut Store,
+    names: &Names,
+    pulls: &[(ObjectKind, PullMode)],
+    prefetched: &mut Prefetched,
+    lookback: Duration,
+    hooks: &Hooks<'_>,
+) -> Result<Vec<ObjectPull>, SyncError> {
+    let mut jobs = Vec::with_capacity(pulls.len());
+    let mut sources = Vec::new();
+    // Per source: its job, and whether its first page was seen.
+    let mut owners: Vec<(usize, bool)> = Vec::new();
+    for (kind, mode) in pulls {
+        let object = names.object(*kind).to_string();
+        let cursor_before = off_worker(|| store.cursor(&object))?;
+        for soql in object_queries(names, *kind, mode, cursor_before.as_ref(), lookback) {
+            sources.push(match prefetched.remove(&soql) {
+                Some(page) => reads::Source::Page(page),
+                None => reads::Source::Query {
+                    soql,
+                    include_deleted: true,
+                },
+            });
+            owners.push((jobs.len(), false));
+        }
+        jobs.push(ObjectPull {
+            kind: *kind,
+            mode: mode.clone(),
+            cursor_before,
+            pulled: Pulled::default(),
+        });
+    }
+    let results = reads::read_pages(crm, composite, sources, hooks.stop, |source, page| {
+        let (j, seen) = &mut owners[source];
+        let job = &mut jobs[*j];
+        if !*seen {
+            job.pulled.expected += page.total_size;
+            *seen = true;
+        }
+        let object = names.object(job.kind);
+        let advance = !matches!(job.mode, PullMode::Where(_));
+        let track = !matches!(job.mode, PullMode::Full);
+        store_page(
+            store,
+            job.kind,
+            object,
+            page.records,
+            advance,
+            track,
+            &mut job.pulled,
+        )?;
+        (hooks.progress)(&Progress::Pulled {
+            object: object.to_string(),
+            rows: job.pulled.stats.pulled + job.pulled.stats.deleted,
+            total: job.pulled.expected,
+        });
+        Ok(())
+    })
+    .await?;
+    let mut windowed = std::collections::BTreeSet::new();
+    for (source, result) in results.into_iter().enumerate() {
+        let Err(error) = result else { continue };
+        let j = owners[source].0;
+        let job = &mut jobs[j];
+        let object = names.object(job.kind).to_string();
+        match &job.mode {
+            PullMode::Incremental | PullMode::Full if crm_timeout(&error) => {
+                if !windowed.insert(j) {
+                    continue;
+                }
+                warn!(object = %object, "the query timed out: pulling by SystemModstamp windows");
+                let from = match job.mode {
+                    PullMode::Incremental => job
+                        .cursor_before
+                        .as_ref()
+                        .map(|c| c.system_modstamp - lookback),
+                    _ => None,
+                }
+                .unwrap_or_else(earliest_modstamp);
+                let until = hooks.clock.now() + Duration::minutes(1);
+                let track = matches!(job.mode, PullMode::Incremental);
+                pull_windows(
+                    crm,
+                    store,
+                    names,
+                    job.kind,
+                    (from, until),
+                    track,
+                    &mut job.pulled,
+                    hooks,
+                )
+                .await?;
+            }
+            _ => return Err(error.into()),
+        }
+    }
+    Ok(jobs)
 }
 
 /// Before any record's SystemModstamp (the CRM began in 1999).

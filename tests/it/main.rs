@@ -12,6 +12,7 @@ mod common;
 mod crash;
 mod daemon;
 mod daemon_paused;
+mod economy;
 mod emulator;
 mod history;
 mod outbox;

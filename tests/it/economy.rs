@@ -1,0 +1,181 @@
+//! API economy, counted by the emulator (deterministic, never timed): an unchanged
+//! incremental cycle, a 1% change, writes of 1,000 records per call, the delete log read in
+//! the nightly full run only, and an org that refuses the composite resource.
+
+use std::path::Path;
+
+use plansync::emulator::{Emulator, RunningEmulator};
+use serde_json::{json, Map, Value};
+
+use super::common::{plansync, write_config_with, Acme, Crm};
+
+/// `plansync sync --json` with extra flags; asserts it exits 0 and returns the report.
+async fn sync_json(config: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["sync", "--config", config.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let (ok, stdout, stderr) = plansync(&args).await;
+    assert!(ok, "plansync sync failed:\n{stderr}\n{stdout}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}"))
+}
+
+/// Data API calls the emulator counted while `run` ran, and the report it returned.
+async fn counted<F: std::future::Future<Output = Value>>(
+    emulator: &RunningEmulator,
+    run: F,
+) -> (u64, Value) {
+    let before = emulator.api_usage().0;
+    let report = run.await;
+    (emulator.api_usage().0 - before, report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_cycle_costs_two_calls_and_the_delete_log_waits_for_the_nightly_run() {
+    // A multi-currency org: the cycle reads CurrencyType and DatedConversionRate besides the
+    // seven objects, nine queries in all.
+    let emulator = Emulator::builder()
+        .seed("demo")
+        .multi_currency("USD")
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(dir.path(), &emulator, "");
+
+    let (full_calls, first) = counted(&emulator, sync_json(&config, &["--full"])).await;
+    assert_eq!(first["stopped_early"], Value::Null, "{first}");
+    assert_eq!(
+        emulator.calls_to("getDeleted"),
+        0,
+        "a first sync has no log to read"
+    );
+
+    // Nothing changed: the queries share two composite calls; no delete log, no /limits.
+    let (calls, quiet) = counted(&emulator, sync_json(&config, &[])).await;
+    assert!(calls <= 2, "an unchanged cycle made {calls} calls: {quiet}");
+    assert_eq!(quiet["records_written"], 0, "{quiet}");
+    assert!(
+        quiet["api_calls"].as_u64().unwrap() <= 3,
+        "two calls and a token at most: {quiet}"
+    );
+    let (again, _) = counted(&emulator, sync_json(&config, &[])).await;
+    assert!(again <= 2, "{again}");
+    assert_eq!(
+        emulator.calls_to("getDeleted"),
+        0,
+        "incremental cycles read no delete log"
+    );
+    assert_eq!(
+        emulator.calls_to("limits"),
+        0,
+        "the usage comes from Sforce-Limit-Info"
+    );
+
+    // A 1% change: its pages ride the same two reads; the writes take a call per object.
+    let crm = Crm::connect(&emulator).await;
+    let opportunities = crm
+        .query(
+            "SELECT Id, Amount FROM Opportunity WHERE IsClosed = false AND Account_Plan__c != null \
+             ORDER BY Id",
+        )
+        .await;
+    let all = crm.query("SELECT Id FROM Opportunity").await.len();
+    let step = (opportunities.len() * 100 / all.max(1)).max(1);
+    let mut changed = 0;
+    for opportunity in opportunities.iter().step_by(step) {
+        let amount = opportunity["Amount"].as_f64().unwrap_or(0.0) + 1000.0;
+        crm.update(
+            "Opportunity",
+            opportunity["Id"].as_str().unwrap(),
+            json!({ "Amount": amount }),
+        )
+        .await;
+        changed += 1;
+    }
+    let (change_calls, change) = counted(&emulator, sync_json(&config, &[])).await;
+    assert!(change["records_written"].as_u64().unwrap() > 0, "{change}");
+    assert!(
+        change_calls <= 3,
+        "{changed} changed opportunities cost {change_calls} calls: {change}"
+    );
+    eprintln!(
+        "calls: full sync {full_calls}, unchanged cycle {calls}, 1% change ({changed} records) {change_calls}"
+    );
+
+    // The nightly full run reads the delete log of every object.
+    sync_json(&config, &["--full"]).await;
+    assert_eq!(emulator.calls_to("getDeleted"), 7, "one read per object");
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_record_write_back_takes_one_write_call() {
+    let emulator = Emulator::builder().seed("empty").start().await.unwrap();
+    let crm = Crm::connect(&emulator).await;
+    let account = crm.create("Account", json!({"Name": "Initech"})).await;
+    let now = chrono::Utc::now();
+    emulator.with_org(|org| {
+        for n in 0..1000 {
+            let fields: Map<String, Value> = json!({
+                "Name": format!("Deal {n}"), "AccountId": account, "CloseDate": "2026-06-01",
+                "StageName": "Prospecting", "Amount": 100 + n,
+            })
+            .as_object()
+            .unwrap()
+            .clone();
+            org.create("Opportunity", &fields, now).unwrap();
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(dir.path(), &emulator, "");
+    sync_json(&config, &["--full", "--as-of", "2026-05-15"]).await;
+
+    // A closed plan on the account: every opportunity links to it (1,000 writes), and a
+    // closed plan gets no rollups, so the write-back is exactly those links.
+    crm.create(
+        "Account_Plan__c",
+        json!({"Name": "Initech 2026", "Account__c": account, "Status__c": "Closed",
+               "Period_Start__c": "2026-01-01", "Period_End__c": "2026-12-31"}),
+    )
+    .await;
+    let collections_before = emulator.calls_to("collections");
+    let (calls, report) = counted(&emulator, sync_json(&config, &["--as-of", "2026-05-15"])).await;
+    assert_eq!(report["records_written"], 1000, "{report}");
+    assert_eq!(report["write_failures"], json!([]), "{report}");
+    assert_eq!(
+        calls, 3,
+        "two reads and ONE write call for 1,000 records: {report}"
+    );
+    assert_eq!(emulator.calls_to("collections"), collections_before);
+    let linked = crm
+        .query("SELECT Id FROM Opportunity WHERE Account_Plan__c != null")
+        .await;
+    assert_eq!(linked.len(), 1000);
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_org_without_composite_is_read_and_written_through_plain_rest() {
+    let emulator = Emulator::builder().seed("empty").start().await.unwrap();
+    let crm = Crm::connect(&emulator).await;
+    let acme = Acme::create(&crm).await;
+    emulator.refuse_composite(true);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(dir.path(), &emulator, "");
+
+    let report = sync_json(&config, &["--as-of", "2026-08-15"]).await;
+    assert_eq!(report["stopped_early"], Value::Null, "{report}");
+    assert!(report["records_written"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["write_failures"], json!([]), "{report}");
+    // One refused composite call for the process, then one request per query and batch.
+    assert_eq!(emulator.calls_to("composite"), 1);
+    assert!(
+        emulator.calls_to("query") >= 9,
+        "two currency and seven object queries"
+    );
+    assert!(emulator.calls_to("collections") >= 1);
+    let plan = crm.get("Account_Plan__c", &acme.plan_a).await;
+    assert_eq!(plan["Won_Amount__c"].as_f64(), Some(10000.0), "{plan}");
+    let opportunity = crm.get("Opportunity", &acme.won_a).await;
+    assert_eq!(opportunity["Account_Plan__c"], json!(acme.plan_a));
+    emulator.shutdown().await;
+}
