@@ -263,7 +263,7 @@ impl SyncEngine {
             &self.settings.names,
             pulls,
             prefetched,
-            self.settings.lookback,
+            (self.settings.lookback, self.settings.bulk_min_rows),
             hooks,
         )
         .await?;

@@ -19,7 +19,7 @@ use super::pull::ChangedRecord;
 use super::{convert, off_worker, Hooks, Progress, SyncEngine, SyncError};
 
 /// The meta key holding how far the CRM's delete log of `object` was last read.
-fn delete_log_key(object: &str) -> String {
+pub(super) fn delete_log_key(object: &str) -> String {
     format!("delete_log_covered:{object}")
 }
 

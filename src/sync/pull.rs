@@ -5,9 +5,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
-use tracing::{debug, info_span, warn, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::crm::{pages, soql, CrmClient, CrmError};
+use crate::crm::{
+    pages, soql, BulkOptions, BulkQuery, ColumnType, ColumnTypes, CrmClient, CrmError,
+};
 use crate::store::{Cursor, MirrorRecord, Store};
 
 use super::convert::{parse_datetime, text};
@@ -120,6 +122,210 @@ pub async fn pull_object(
     .await
 }
 
+/// Whether a pull takes every record of its object: a full pull, or the first pull of an
+/// object (no cursor yet).
+fn takes_everything(job: &ObjectPull) -> bool {
+    match job.mode {
+        PullMode::Full => true,
+        PullMode::Incremental => job.cursor_before.is_none(),
+        PullMode::Where(_) => false,
+    }
+}
+
+/// The pulls (by index) that take every record of an object expected to hold at least
+/// `bulk_min_rows` rows: expected from the mirror's rows, or, when the mirror holds none of
+/// an object never pulled before (a first sync), from the CRM's count (the `totalSize` of a first page already read, or a
+/// `SELECT COUNT()`, five to a composite call).
+#[allow(clippy::too_many_arguments)]
+async fn large_pulls(
+    crm: &CrmClient,
+    composite: &reads::Composite,
+    store: &mut Store,
+    names: &Names,
+    jobs: &[ObjectPull],
+    prefetched: &Prefetched,
+    bulk_min_rows: u64,
+    hooks: &Hooks<'_>,
+) -> Result<Vec<usize>, SyncError> {
+    let mut expected: Vec<Option<u64>> = vec![None; jobs.len()];
+    let mut counts = Vec::new();
+    for (j, job) in jobs.iter().enumerate() {
+        if !takes_everything(job) {
+            continue;
+        }
+        let object = names.object(job.kind);
+        let held = off_worker(|| store.live_ids(object))?.len() as u64;
+        // An object pulled whole before (its delete log counts as read since) that the mirror
+        // holds no row of is expected empty: no count is asked for it.
+        let pulled_before = off_worker(|| store.meta(&super::deletes::delete_log_key(object)))?;
+        if held > 0 || pulled_before.is_some() {
+            expected[j] = Some(held);
+            continue;
+        }
+        let query = build_query(names, job.kind, None);
+        match prefetched.get(&query) {
+            Some(page) => expected[j] = Some(page.total_size),
+            None => counts.push(j),
+        }
+    }
+    if !counts.is_empty() {
+        let sources = counts
+            .iter()
+            .map(|j| reads::Source::Query {
+                soql: format!("SELECT COUNT() FROM {}", names.object(jobs[*j].kind)),
+                include_deleted: false,
+            })
+            .collect();
+        let outcomes = reads::read_pages(crm, composite, sources, hooks.stop, |i, page| {
+            expected[counts[i]] = Some(page.total_size);
+            Ok(())
+        })
+        .await?;
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            if let Err(e) = outcome {
+                let object = names.object(jobs[counts[i]].kind);
+                debug!(object, error = %e, "no count: pulled through REST");
+                expected[counts[i]] = None;
+            }
+        }
+    }
+    Ok(expected
+        .iter()
+        .enumerate()
+        .filter(|(_, rows)| rows.is_some_and(|rows| rows >= bulk_min_rows))
+        .map(|(j, _)| j)
+        .collect())
+}
+
+/// The meta key holding the column types of an object's Bulk results, from its describe.
+fn bulk_columns_key(object: &str) -> String {
+    format!("bulk_columns:{object}")
+}
+
+/// The column types of the fields `fields` of `object`, for parsing its Bulk CSV results as
+/// a REST page holds them: from the store (kept from the last describe), or from the CRM's
+/// describe of the object (then kept).
+async fn column_types(
+    crm: &CrmClient,
+    store: &mut Store,
+    object: &str,
+    fields: &[String],
+) -> Result<ColumnTypes, SyncError> {
+    let key = bulk_columns_key(object);
+    let kept = off_worker(|| store.meta(&key))?
+        .and_then(|text| serde_json::from_str::<Map<String, Value>>(&text).ok())
+        .filter(|kept| fields.iter().all(|f| kept.contains_key(f)));
+    let kept = match kept {
+        Some(kept) => kept,
+        None => {
+            let describe = crm.describe(object).await?;
+            let described: Map<String, Value> = describe
+                .get("fields")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|f| {
+                    let name = f.get("name")?.as_str()?;
+                    let ty = f.get("type")?.as_str()?;
+                    fields
+                        .iter()
+                        .any(|wanted| wanted == name)
+                        .then(|| (name.to_string(), Value::String(ty.to_string())))
+                })
+                .collect();
+            let text = Value::Object(described.clone()).to_string();
+            off_worker(|| store.set_meta(&key, &text))?;
+            described
+        }
+    };
+    let mut types = ColumnTypes::default();
+    for (name, ty) in &kept {
+        types.set(name, ColumnType::from_describe(ty.as_str().unwrap_or("")));
+    }
+    Ok(types)
+}
+
+/// Pulls every record of one object through a Bulk API 2.0 query job (queryAll), storing
+/// each result set as a page; the cursor moves once, after the last set, to the newest
+/// (SystemModstamp, Id) seen (a job's sets are not a cursor order to resume from). Returns
+/// `false`, having stored nothing, when the org refuses Bulk for the object (the caller
+/// reads it through REST), saying why in the log.
+async fn bulk_pull(
+    crm: &CrmClient,
+    store: &mut Store,
+    names: &Names,
+    job: &mut ObjectPull,
+    hooks: &Hooks<'_>,
+) -> Result<bool, SyncError> {
+    if let Some(why) = (hooks.stop)() {
+        return Err(SyncError::Stopped(why));
+    }
+    let object = names.object(job.kind).to_string();
+    let query = build_query(names, job.kind, None);
+    let types = column_types(crm, store, &object, &names.select_fields(job.kind)).await?;
+    let mut results = match crm
+        .bulk_query(&query, true, &types, &BulkOptions::default())
+        .await?
+    {
+        BulkQuery::Ready(results) => results,
+        BulkQuery::Refused(refusal) => {
+            info!(object = %object, code = %refusal.code, message = %refusal.message,
+                "the CRM will not run this pull as a Bulk query job: pulling through REST");
+            return Ok(false);
+        }
+    };
+    info!(object = %object, job = results.job_id(), rows = results.total(), "pulling through a Bulk query job");
+    job.pulled.expected += results.total();
+    let track = !matches!(job.mode, PullMode::Full);
+    let mut newest: Option<Cursor> = None;
+    let mut first = true;
+    loop {
+        if !first {
+            if let Some(why) = (hooks.stop)() {
+                return Err(SyncError::Stopped(why));
+            }
+        }
+        first = false;
+        let Some(page) = results.next_page().await? else {
+            break;
+        };
+        for record in &page.records {
+            let at = text(record, SYSTEM_MODSTAMP)
+                .as_deref()
+                .and_then(parse_datetime);
+            if let (Some(at), Some(id)) = (at, text(record, "Id")) {
+                let later = newest
+                    .as_ref()
+                    .is_none_or(|n| (at, id.as_str()) > (n.system_modstamp, n.id.as_str()));
+                if later {
+                    newest = Some(Cursor {
+                        system_modstamp: at,
+                        id,
+                    });
+                }
+            }
+        }
+        store_page(
+            store,
+            job.kind,
+            &object,
+            page.records,
+            false,
+            track,
+            &mut job.pulled,
+        )?;
+        (hooks.progress)(&Progress::Pulled {
+            object: object.clone(),
+            rows: job.pulled.stats.pulled + job.pulled.stats.deleted,
+            total: job.pulled.expected,
+        });
+    }
+    if let Some(newest) = newest {
+        off_worker(|| store.apply_page(&object, &[], Some(&newest)))?;
+    }
+    Ok(true)
+}
+
 /// Whether the CRM gave up on a query for running too long (wire doc §3: shrink the window).
 fn is_query_timeout(error: &SyncError) -> bool {
     matches!(error, SyncError::Crm(e) if crm_timeout(e))
@@ -178,17 +384,46 @@ pub async fn pull_objects(
     names: &Names,
     pulls: &[(ObjectKind, PullMode)],
     prefetched: &mut Prefetched,
-    lookback: Duration,
+    (lookback, bulk_min_rows): (Duration, u64),
     hooks: &Hooks<'_>,
 ) -> Result<Vec<ObjectPull>, SyncError> {
     let mut jobs = Vec::with_capacity(pulls.len());
-    let mut sources = Vec::new();
-    // Per source: its job, and whether its first page was seen.
-    let mut owners: Vec<(usize, bool)> = Vec::new();
     for (kind, mode) in pulls {
         let object = names.object(*kind).to_string();
         let cursor_before = off_worker(|| store.cursor(&object))?;
-        for soql in object_queries(names, *kind, mode, cursor_before.as_ref(), lookback) {
+        jobs.push(ObjectPull {
+            kind: *kind,
+            mode: mode.clone(),
+            cursor_before,
+            pulled: Pulled::default(),
+        });
+    }
+    let large = large_pulls(
+        crm,
+        composite,
+        store,
+        names,
+        &jobs,
+        prefetched,
+        bulk_min_rows,
+        hooks,
+    )
+    .await?;
+    let mut by_rest = vec![true; jobs.len()];
+    for j in large {
+        if bulk_pull(crm, store, names, &mut jobs[j], hooks).await? {
+            by_rest[j] = false;
+        }
+    }
+    let mut sources = Vec::new();
+    // Per source: its job, and whether its first page was seen.
+    let mut owners: Vec<(usize, bool)> = Vec::new();
+    for (j, job) in jobs.iter().enumerate() {
+        if !by_rest[j] {
+            continue;
+        }
+        let (kind, mode) = (&job.kind, &job.mode);
+        for soql in object_queries(names, *kind, mode, job.cursor_before.as_ref(), lookback) {
             sources.push(match prefetched.remove(&soql) {
                 Some(page) => reads::Source::Page(page),
                 None => reads::Source::Query {
@@ -196,14 +431,8 @@ pub async fn pull_objects(
                     include_deleted: true,
                 },
             });
-            owners.push((jobs.len(), false));
+            owners.push((j, false));
         }
-        jobs.push(ObjectPull {
-            kind: *kind,
-            mode: mode.clone(),
-            cursor_before,
-            pulled: Pulled::default(),
-        });
     }
     let results = reads::read_pages(crm, composite, sources, hooks.stop, |source, page| {
         let (j, seen) = &mut owners[source];

@@ -1,10 +1,14 @@
 //! API economy, counted by the emulator (deterministic, never timed): an unchanged
 //! incremental cycle, a 1% change, writes of 1,000 records per call, the delete log read in
-//! the nightly full run only, and an org that refuses the composite resource.
+//! the nightly full run only, an org that refuses the composite resource, and full pulls
+//! through Bulk API 2.0 query jobs giving what REST gives.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use plansync::emulator::{Emulator, RunningEmulator};
+use plansync::store::Store;
+use plansync::sync::{Names, ObjectKind};
 use serde_json::{json, Map, Value};
 
 use super::common::{plansync, write_config_with, Acme, Crm};
@@ -177,5 +181,107 @@ async fn an_org_without_composite_is_read_and_written_through_plain_rest() {
     assert_eq!(plan["Won_Amount__c"].as_f64(), Some(10000.0), "{plan}");
     let opportunity = crm.get("Opportunity", &acme.won_a).await;
     assert_eq!(opportunity["Account_Plan__c"], json!(acme.plan_a));
+    emulator.shutdown().await;
+}
+
+/// Every record the store at `dir` mirrors, by object and Id: its fields as stored.
+fn mirror(dir: &Path) -> BTreeMap<String, BTreeMap<String, Value>> {
+    let store = Store::open(&dir.join("plansync.db")).unwrap();
+    let names = Names::default();
+    let mut all = BTreeMap::new();
+    for kind in ObjectKind::ALL {
+        let object = names.object(kind);
+        let ids = store.live_ids(object).unwrap();
+        let records = store.records_by_id(object, &ids).unwrap();
+        let rows: BTreeMap<String, Value> = records
+            .into_iter()
+            .map(|(id, r)| (id, Value::Object(r.fields)))
+            .collect();
+        assert!(!rows.is_empty(), "{object} is empty");
+        all.insert(object.to_string(), rows);
+    }
+    all
+}
+
+/// What a report says the run pulled and planned, for comparing two runs.
+fn outcome(report: &Value) -> Value {
+    json!({
+        "objects": report["objects"].as_object().map(|o| o
+            .iter()
+            .map(|(k, v)| (k.clone(), v["pulled"].clone()))
+            .collect::<Map<String, Value>>()),
+        "plans_recomputed": report["plans_recomputed"],
+        "links_changed": report["links_changed"],
+        "records_would_write": report["records_would_write"],
+        "fields_would_write": report["fields_would_write"],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sync_through_bulk_mirrors_and_computes_what_rest_does() {
+    let emulator = Emulator::builder()
+        .seed("demo")
+        .multi_currency("USD")
+        .start()
+        .await
+        .unwrap();
+    let rest_dir = tempfile::tempdir().unwrap();
+    let rest = write_config_with(rest_dir.path(), &emulator, "");
+    let bulk_dir = tempfile::tempdir().unwrap();
+    let bulk = write_config_with(bulk_dir.path(), &emulator, "\n[sync]\nbulk_min_rows = 1\n");
+    let full_dry = ["--full", "--dry-run", "--as-of", "2026-08-15"];
+
+    let by_rest = sync_json(&rest, &full_dry).await;
+    assert_eq!(emulator.bulk_jobs_created(), 0, "below the threshold: REST");
+    let by_bulk = sync_json(&bulk, &full_dry).await;
+    assert_eq!(emulator.bulk_jobs_created(), 7, "one query job per object");
+    assert_eq!(outcome(&by_bulk), outcome(&by_rest), "{by_bulk}\n{by_rest}");
+    assert!(
+        by_rest["records_would_write"].as_u64().unwrap() > 0,
+        "{by_rest}"
+    );
+    let (rest_rows, bulk_rows) = (mirror(rest_dir.path()), mirror(bulk_dir.path()));
+    for (object, rows) in &rest_rows {
+        assert_eq!(rows.len(), bulk_rows[object].len(), "{object}");
+        for (id, fields) in rows {
+            assert_eq!(
+                Some(fields),
+                bulk_rows[object].get(id),
+                "{object} {id} by REST and by Bulk"
+            );
+        }
+    }
+
+    // The plan values a Bulk-fed run writes are those a REST-fed run computes: after the
+    // first, the second has nothing to write.
+    let written = sync_json(&bulk, &["--full", "--as-of", "2026-08-15"]).await;
+    assert!(
+        written["records_written"].as_u64().unwrap() > 0,
+        "{written}"
+    );
+    let after = sync_json(&rest, &["--full", "--as-of", "2026-08-15"]).await;
+    assert_eq!(after["records_written"], 0, "{after}");
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_the_org_will_not_bulk_is_pulled_through_rest() {
+    let emulator = Emulator::builder().seed("demo").start().await.unwrap();
+    emulator.bulk().refuse_objects(&["Opportunity"]);
+    let rest_dir = tempfile::tempdir().unwrap();
+    let rest = write_config_with(rest_dir.path(), &emulator, "");
+    let bulk_dir = tempfile::tempdir().unwrap();
+    let bulk = write_config_with(bulk_dir.path(), &emulator, "\n[sync]\nbulk_min_rows = 1\n");
+    let full_dry = ["--full", "--dry-run", "--as-of", "2026-08-15"];
+    let by_rest = sync_json(&rest, &full_dry).await;
+    let by_bulk = sync_json(&bulk, &full_dry).await;
+    assert_eq!(by_bulk["stopped_early"], Value::Null, "{by_bulk}");
+    assert_eq!(outcome(&by_bulk), outcome(&by_rest), "{by_bulk}\n{by_rest}");
+    assert_eq!(
+        emulator.bulk_jobs_created(),
+        6,
+        "every object but the refused one through Bulk"
+    );
+    assert_eq!(mirror(bulk_dir.path()), mirror(rest_dir.path()));
     emulator.shutdown().await;
 }
