@@ -246,6 +246,8 @@ impl EmulatorBuilder {
             bulk: super::bulk::BulkJobs::default(),
             requests: Mutex::new(HashMap::new()),
             composite_refused: std::sync::atomic::AtomicBool::new(false),
+            in_flight: std::sync::atomic::AtomicU64::new(0),
+            most_in_flight: std::sync::atomic::AtomicU64::new(0),
         });
         shared.apply_fail_records();
         let app = router(shared.clone());
@@ -422,6 +424,9 @@ pub(crate) struct Shared {
     /// The org does not serve the composite resource (`404 NOT_FOUND`), as an org at an API
     /// version before it.
     pub composite_refused: std::sync::atomic::AtomicBool,
+    /// Data requests being served now, and the most served at once.
+    pub in_flight: std::sync::atomic::AtomicU64,
+    pub most_in_flight: std::sync::atomic::AtomicU64,
 }
 
 /// The kind of data resource a path asks for, for counting calls by kind: `composite`,
@@ -540,6 +545,13 @@ impl RunningEmulator {
         requests.get(kind).copied().unwrap_or(0)
     }
 
+    /// The most data requests the emulator served at the same time so far.
+    pub fn most_concurrent_calls(&self) -> u64 {
+        self.shared
+            .most_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Makes the org refuse (or serve again) the composite resource with `404 NOT_FOUND`, as
     /// an org at an API version before it does.
     pub fn refuse_composite(&self, refuse: bool) {
@@ -647,7 +659,13 @@ async fn data_gate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    use std::sync::atomic::Ordering;
+    let now_in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared
+        .most_in_flight
+        .fetch_max(now_in_flight, Ordering::SeqCst);
     let mut response = gate(&shared, &mut request, next).await;
+    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
     if let Ok(value) = HeaderValue::from_str(&shared.usage.header_value()) {
         response.headers_mut().insert("sforce-limit-info", value);
     }
@@ -733,38 +751,6 @@ async fn gate(shared: &Arc<Shared>, request: &mut Request, next: Next) -> Respon
     next.run(request).await
 }
 
-#[cfg(test)]
-mod kind_tests {
-    #[test]
-    fn calls_are_counted_by_the_kind_of_resource() {
-        let cases = [
-            ("/services/data/v62.0/composite", "composite"),
-            ("/services/data/v62.0/composite/", "composite"),
-            ("/services/data/v62.0/composite/sobjects", "collections"),
-            (
-                "/services/data/v62.0/composite/sobjects/Account/Ext__c",
-                "collections",
-            ),
-            ("/services/data/v62.0/queryAll/", "query"),
-            ("/services/data/v62.0/query/01gX-2000", "query"),
-            (
-                "/services/data/v62.0/sobjects/Account/deleted/",
-                "getDeleted",
-            ),
-            (
-                "/services/data/v62.0/sobjects/Account/updated",
-                "getUpdated",
-            ),
-            ("/services/data/v62.0/limits", "limits"),
-            ("/services/data/v62.0/jobs/query/750x/results", "bulk"),
-            ("/services/data/v62.0/sobjects/Account/001x", "other"),
-        ];
-        for (path, kind) in cases {
-            assert_eq!(super::resource_kind(path), kind, "{path}");
-        }
-    }
-}
-
 fn is_query(path: &str) -> bool {
     matches!(path.split('/').nth(4), Some("query" | "queryAll"))
 }
@@ -845,4 +831,36 @@ async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Resp
         },
     });
     json_response(StatusCode::OK, &body)
+}
+
+#[cfg(test)]
+mod kind_tests {
+    #[test]
+    fn calls_are_counted_by_the_kind_of_resource() {
+        let cases = [
+            ("/services/data/v62.0/composite", "composite"),
+            ("/services/data/v62.0/composite/", "composite"),
+            ("/services/data/v62.0/composite/sobjects", "collections"),
+            (
+                "/services/data/v62.0/composite/sobjects/Account/Ext__c",
+                "collections",
+            ),
+            ("/services/data/v62.0/queryAll/", "query"),
+            ("/services/data/v62.0/query/01gX-2000", "query"),
+            (
+                "/services/data/v62.0/sobjects/Account/deleted/",
+                "getDeleted",
+            ),
+            (
+                "/services/data/v62.0/sobjects/Account/updated",
+                "getUpdated",
+            ),
+            ("/services/data/v62.0/limits", "limits"),
+            ("/services/data/v62.0/jobs/query/750x/results", "bulk"),
+            ("/services/data/v62.0/sobjects/Account/001x", "other"),
+        ];
+        for (path, kind) in cases {
+            assert_eq!(super::resource_kind(path), kind, "{path}");
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! One run as its steps (design.md §4): the API budget, the baseline (whether every plan is
-//! recomputed), the org's currencies, the pulls with their deletions, the writes a dead run
+//! One run as its steps (design.md §4): the baseline (whether every plan is recomputed), the
+//! org's currencies (with the first objects' queries in the same call), the API budget from
+//! that first response, the pulls with their deletions, the writes a dead run
 //! left in doubt, the recompute of the plans in scope, the outbox (set aside what is no longer
 //! wanted, hold back standing refusals, queue the rest with the plans' history) and the
 //! write-back of every due write, the old ones included, then the store's upkeep.
@@ -263,7 +264,11 @@ impl SyncEngine {
             &self.settings.names,
             pulls,
             prefetched,
-            (self.settings.lookback, self.settings.bulk_min_rows),
+            (
+                self.settings.lookback,
+                self.settings.bulk_min_rows,
+                self.settings.pull_concurrency,
+            ),
             hooks,
         )
         .await?;

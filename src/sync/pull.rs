@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::crm::{
-    pages, soql, BulkOptions, BulkQuery, ColumnType, ColumnTypes, CrmClient, CrmError,
+    pages, soql, BulkOptions, BulkQuery, BulkResults, ColumnType, ColumnTypes, CrmClient, CrmError,
 };
 use crate::store::{Cursor, MirrorRecord, Store};
 
@@ -176,7 +176,7 @@ async fn large_pulls(
                 include_deleted: false,
             })
             .collect();
-        let outcomes = reads::read_pages(crm, composite, sources, hooks.stop, |i, page| {
+        let outcomes = reads::read_pages(crm, composite, 1, sources, hooks.stop, |i, page| {
             expected[counts[i]] = Some(page.total_size);
             Ok(())
         })
@@ -245,35 +245,61 @@ async fn column_types(
     Ok(types)
 }
 
-/// Pulls every record of one object through a Bulk API 2.0 query job (queryAll), storing
-/// each result set as a page; the cursor moves once, after the last set, to the newest
-/// (SystemModstamp, Id) seen (a job's sets are not a cursor order to resume from). Returns
-/// `false`, having stored nothing, when the org refuses Bulk for the object (the caller
-/// reads it through REST), saying why in the log.
-async fn bulk_pull(
+/// Starts the Bulk API 2.0 query jobs (queryAll of every record) of the pulls `batch` (indexes
+/// into `jobs`) at the same time and waits for each to complete or be refused; in `batch`
+/// order. Only the network waits run together: the store is written by the caller, one
+/// job after the other.
+async fn start_bulk_jobs(
     crm: &CrmClient,
     store: &mut Store,
     names: &Names,
-    job: &mut ObjectPull,
-    hooks: &Hooks<'_>,
-) -> Result<bool, SyncError> {
-    if let Some(why) = (hooks.stop)() {
-        return Err(SyncError::Stopped(why));
+    jobs: &[ObjectPull],
+    batch: &[usize],
+) -> Result<Vec<(usize, BulkQuery)>, SyncError> {
+    let mut set = tokio::task::JoinSet::new();
+    for (n, j) in batch.iter().enumerate() {
+        let kind = jobs[*j].kind;
+        let object = names.object(kind).to_string();
+        let types = column_types(crm, store, &object, &names.select_fields(kind)).await?;
+        let query = build_query(names, kind, None);
+        let crm = crm.clone();
+        set.spawn(async move {
+            let started = crm
+                .bulk_query(&query, true, &types, &BulkOptions::default())
+                .await;
+            (n, started)
+        });
     }
-    let object = names.object(job.kind).to_string();
-    let query = build_query(names, job.kind, None);
-    let types = column_types(crm, store, &object, &names.select_fields(job.kind)).await?;
-    let mut results = match crm
-        .bulk_query(&query, true, &types, &BulkOptions::default())
-        .await?
-    {
-        BulkQuery::Ready(results) => results,
-        BulkQuery::Refused(refusal) => {
-            info!(object = %object, code = %refusal.code, message = %refusal.message,
-                "the CRM will not run this pull as a Bulk query job: pulling through REST");
-            return Ok(false);
+    let mut started: Vec<Option<Result<BulkQuery, CrmError>>> =
+        batch.iter().map(|_| None).collect();
+    while let Some(joined) = set.join_next().await {
+        if let Ok((n, answer)) = joined {
+            started[n] = Some(answer);
         }
-    };
+    }
+    let mut out = Vec::with_capacity(batch.len());
+    for (j, answer) in batch.iter().zip(started) {
+        let answer = answer.unwrap_or_else(|| {
+            Err(CrmError::InvalidRequest(
+                "a Bulk query job ended without an answer".into(),
+            ))
+        })?;
+        out.push((*j, answer));
+    }
+    Ok(out)
+}
+
+/// Stores every result set of a completed Bulk query job as a page of its object; the
+/// cursor moves once, after the last set, to the newest (SystemModstamp, Id) seen (a job's
+/// sets are not a cursor order to resume from).
+async fn store_bulk(
+    store: &mut Store,
+    names: &Names,
+    job: &mut ObjectPull,
+    mut results: BulkResults,
+    hooks: &Hooks<'_>,
+) -> Result<(), SyncError> {
+    let object = names.object(job.kind).to_string();
     info!(object = %object, job = results.job_id(), rows = results.total(), "pulling through a Bulk query job");
     job.pulled.expected += results.total();
     let track = !matches!(job.mode, PullMode::Full);
@@ -323,7 +349,7 @@ async fn bulk_pull(
     if let Some(newest) = newest {
         off_worker(|| store.apply_page(&object, &[], Some(&newest)))?;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Whether the CRM gave up on a query for running too long (wire doc §3: shrink the window).
@@ -384,7 +410,7 @@ pub async fn pull_objects(
     names: &Names,
     pulls: &[(ObjectKind, PullMode)],
     prefetched: &mut Prefetched,
-    (lookback, bulk_min_rows): (Duration, u64),
+    (lookback, bulk_min_rows, concurrency): (Duration, u64, usize),
     hooks: &Hooks<'_>,
 ) -> Result<Vec<ObjectPull>, SyncError> {
     let mut jobs = Vec::with_capacity(pulls.len());
@@ -410,9 +436,22 @@ pub async fn pull_objects(
     )
     .await?;
     let mut by_rest = vec![true; jobs.len()];
-    for j in large {
-        if bulk_pull(crm, store, names, &mut jobs[j], hooks).await? {
-            by_rest[j] = false;
+    for batch in large.chunks(concurrency.max(1)) {
+        if let Some(why) = (hooks.stop)() {
+            return Err(SyncError::Stopped(why));
+        }
+        for (j, started) in start_bulk_jobs(crm, store, names, &jobs, batch).await? {
+            match started {
+                BulkQuery::Ready(results) => {
+                    store_bulk(store, names, &mut jobs[j], results, hooks).await?;
+                    by_rest[j] = false;
+                }
+                BulkQuery::Refused(refusal) => {
+                    info!(object = names.object(jobs[j].kind), code = %refusal.code,
+                        message = %refusal.message,
+                        "the CRM will not run this pull as a Bulk query job: pulling through REST");
+                }
+            }
         }
     }
     let mut sources = Vec::new();
@@ -434,32 +473,39 @@ pub async fn pull_objects(
             owners.push((j, false));
         }
     }
-    let results = reads::read_pages(crm, composite, sources, hooks.stop, |source, page| {
-        let (j, seen) = &mut owners[source];
-        let job = &mut jobs[*j];
-        if !*seen {
-            job.pulled.expected += page.total_size;
-            *seen = true;
-        }
-        let object = names.object(job.kind);
-        let advance = !matches!(job.mode, PullMode::Where(_));
-        let track = !matches!(job.mode, PullMode::Full);
-        store_page(
-            store,
-            job.kind,
-            object,
-            page.records,
-            advance,
-            track,
-            &mut job.pulled,
-        )?;
-        (hooks.progress)(&Progress::Pulled {
-            object: object.to_string(),
-            rows: job.pulled.stats.pulled + job.pulled.stats.deleted,
-            total: job.pulled.expected,
-        });
-        Ok(())
-    })
+    let results = reads::read_pages(
+        crm,
+        composite,
+        concurrency,
+        sources,
+        hooks.stop,
+        |source, page| {
+            let (j, seen) = &mut owners[source];
+            let job = &mut jobs[*j];
+            if !*seen {
+                job.pulled.expected += page.total_size;
+                *seen = true;
+            }
+            let object = names.object(job.kind);
+            let advance = !matches!(job.mode, PullMode::Where(_));
+            let track = !matches!(job.mode, PullMode::Full);
+            store_page(
+                store,
+                job.kind,
+                object,
+                page.records,
+                advance,
+                track,
+                &mut job.pulled,
+            )?;
+            (hooks.progress)(&Progress::Pulled {
+                object: object.to_string(),
+                rows: job.pulled.stats.pulled + job.pulled.stats.deleted,
+                total: job.pulled.expected,
+            });
+            Ok(())
+        },
+    )
     .await?;
     let mut windowed = std::collections::BTreeSet::new();
     for (source, result) in results.into_iter().enumerate() {

@@ -241,6 +241,7 @@ impl SyncEngine {
         let outcomes = read_pages(
             &self.crm,
             &self.composite,
+            1,
             sources,
             hooks.stop,
             |i, mut page| {

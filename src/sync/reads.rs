@@ -108,13 +108,82 @@ pub fn chain_spares(more: &[bool], spare: usize) -> Vec<usize> {
     chained
 }
 
+/// The composite calls of one round, as the sources (indexes into `states`) each carries:
+/// first pages packed five to a call; a query known to have more pages gets a call of its
+/// own (its spare operations chain its next pages) while fewer than `concurrency` calls are
+/// planned, else joins the emptiest one. At most `concurrency` calls; the rest wait for the
+/// next round.
+fn call_groups(states: &[State], active: &[usize], concurrency: usize) -> Vec<Vec<usize>> {
+    let starts: Vec<usize> = active
+        .iter()
+        .copied()
+        .filter(|i| matches!(states[*i], State::Start { .. }))
+        .collect();
+    let mut groups: Vec<Vec<usize>> = starts
+        .chunks(COMPOSITE_MAX_QUERY_OR_COLLECTIONS)
+        .map(<[usize]>::to_vec)
+        .collect();
+    groups.truncate(concurrency.max(1));
+    for i in active
+        .iter()
+        .copied()
+        .filter(|i| matches!(states[*i], State::Next(_)))
+    {
+        if groups.len() < concurrency.max(1) {
+            groups.push(vec![i]);
+        } else if let Some(group) = groups
+            .iter_mut()
+            .filter(|g| g.len() < COMPOSITE_MAX_QUERY_OR_COLLECTIONS)
+            .min_by_key(|g| g.len())
+        {
+            group.push(i);
+        }
+    }
+    groups
+}
+
+/// Sends the composite reads of one round at the same time; their answers in order.
+#[allow(clippy::type_complexity)]
+async fn send_calls(
+    crm: &CrmClient,
+    calls: Vec<Vec<PageRead>>,
+) -> Vec<Result<Vec<Result<Vec<QueryPage>, CrmError>>, CrmError>> {
+    if calls.len() == 1 {
+        return vec![crm.query_pages_composite(&calls[0]).await];
+    }
+    let count = calls.len();
+    let mut set = tokio::task::JoinSet::new();
+    for (n, reads) in calls.into_iter().enumerate() {
+        let crm = crm.clone();
+        set.spawn(async move { (n, crm.query_pages_composite(&reads).await) });
+    }
+    let mut answers: Vec<Option<_>> = (0..count).map(|_| None).collect();
+    while let Some(joined) = set.join_next().await {
+        if let Ok((n, answer)) = joined {
+            answers[n] = Some(answer);
+        }
+    }
+    answers
+        .into_iter()
+        .map(|answer| {
+            answer.unwrap_or_else(|| {
+                Err(CrmError::InvalidRequest(
+                    "a composite read ended without an answer".into(),
+                ))
+            })
+        })
+        .collect()
+}
+
 /// Reads every source to its end, handing each page to `on_page` with the index of its
-/// source. `stop` is asked before every request; `Some(why)` ends the reading with
+/// source, with up to `concurrency` composite calls in flight. `stop` is asked before every
+/// round of requests; `Some(why)` ends the reading with
 /// [`SyncError::Stopped`]. Returns each source's own outcome; an error of the request as a
 /// whole (transport, session, quota) or of `on_page` ends the reading.
 pub async fn read_pages(
     crm: &CrmClient,
     composite: &Composite,
+    concurrency: usize,
     sources: Vec<Source>,
     stop: &dyn Fn() -> Option<String>,
     mut on_page: impl FnMut(usize, QueryPage) -> Result<(), SyncError>,
@@ -145,43 +214,48 @@ pub async fn read_pages(
             return Err(SyncError::Stopped(why));
         }
         if composite.usable() {
-            let picked: Vec<usize> = active
+            let groups = call_groups(&states, &active, concurrency);
+            let calls: Vec<Vec<PageRead>> = groups
                 .iter()
-                .take(COMPOSITE_MAX_QUERY_OR_COLLECTIONS)
-                .copied()
+                .map(|group| {
+                    let more: Vec<bool> = group
+                        .iter()
+                        .map(|i| matches!(states[*i], State::Next(_)))
+                        .collect();
+                    let spare = COMPOSITE_MAX_QUERY_OR_COLLECTIONS - group.len();
+                    group
+                        .iter()
+                        .zip(chain_spares(&more, spare))
+                        .filter_map(|(i, c)| states[*i].read(c))
+                        .collect()
+                })
                 .collect();
-            let more: Vec<bool> = picked
-                .iter()
-                .map(|i| matches!(states[*i], State::Next(_)))
-                .collect();
-            let chained = chain_spares(&more, COMPOSITE_MAX_QUERY_OR_COLLECTIONS - picked.len());
-            let reads: Vec<PageRead> = picked
-                .iter()
-                .zip(&chained)
-                .filter_map(|(i, c)| states[*i].read(*c))
-                .collect();
-            debug!(
-                operations = reads.iter().map(PageRead::operations).sum::<usize>(),
-                "composite read"
-            );
-            match crm.query_pages_composite(&reads).await {
-                Ok(results) => {
-                    for (i, result) in picked.iter().zip(results) {
-                        states[*i] = match result {
-                            Ok(pages) => {
-                                let mut state = State::Done;
-                                for page in pages {
-                                    state = after(&page);
-                                    on_page(*i, page)?;
+            debug!(calls = calls.len(), "composite reads");
+            let answers = send_calls(crm, calls).await;
+            let mut refused = false;
+            for (group, answer) in groups.iter().zip(answers) {
+                match answer {
+                    Ok(results) => {
+                        for (i, result) in group.iter().zip(results) {
+                            states[*i] = match result {
+                                Ok(pages) => {
+                                    let mut state = State::Done;
+                                    for page in pages {
+                                        state = after(&page);
+                                        on_page(*i, page)?;
+                                    }
+                                    state
                                 }
-                                state
-                            }
-                            Err(error) => State::Failed(error),
-                        };
+                                Err(error) => State::Failed(error),
+                            };
+                        }
                     }
+                    Err(error) if composite.refused_by(&error) => refused = true,
+                    Err(error) => return Err(error.into()),
                 }
-                Err(error) if composite.refused_by(&error) => continue,
-                Err(error) => return Err(error.into()),
+            }
+            if refused {
+                continue;
             }
         } else {
             let i = active[0];
@@ -226,6 +300,36 @@ mod tests {
         assert_eq!(chain_spares(&[false, false, true], 2), [0, 0, 2]);
         assert_eq!(chain_spares(&[true, false, true], 2), [1, 0, 1]);
         assert_eq!(chain_spares(&[], 5), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn first_pages_pack_five_to_a_call_and_long_queries_get_calls_of_their_own() {
+        let start = || State::Start {
+            soql: "SELECT Id FROM Account".into(),
+            include_deleted: true,
+        };
+        let next = || State::Next("/services/data/v62.0/query/01g-2000".into());
+        // An incremental cycle: seven first pages in two calls, whatever the bound.
+        let states: Vec<State> = (0..7).map(|_| start()).collect();
+        let active: Vec<usize> = (0..7).collect();
+        assert_eq!(
+            call_groups(&states, &active, 3),
+            [vec![0, 1, 2, 3, 4], vec![5, 6]]
+        );
+        assert_eq!(call_groups(&states, &active, 1), [vec![0, 1, 2, 3, 4]]);
+        // Three long queries and a first page: the first page's call, then one call per long
+        // query up to the bound; the last one joins the emptiest call.
+        let states = vec![next(), start(), next(), next(), State::Done];
+        let active = vec![0, 1, 2, 3];
+        assert_eq!(
+            call_groups(&states, &active, 3),
+            [vec![1, 3], vec![0], vec![2]]
+        );
+        assert_eq!(call_groups(&states, &active, 1), [vec![1, 0, 2, 3]]);
+        assert_eq!(
+            call_groups(&states, &active, 5),
+            [vec![1], vec![0], vec![2], vec![3]]
+        );
     }
 
     #[test]

@@ -285,3 +285,31 @@ async fn an_object_the_org_will_not_bulk_is_pulled_through_rest() {
     assert_eq!(mirror(bulk_dir.path()), mirror(rest_dir.path()));
     emulator.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_are_pulled_at_the_same_time_within_the_configured_bound() {
+    for (concurrency, at_least, at_most) in [(1, 1, 1), (3, 2, 3)] {
+        // Each request takes 50 ms, so requests sent together are served together.
+        let emulator = Emulator::builder()
+            .seed("demo")
+            .latency(std::time::Duration::from_millis(50))
+            .start()
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config_with(
+            dir.path(),
+            &emulator,
+            &format!("\n[sync]\nbulk_min_rows = 1\npull_concurrency = {concurrency}\n"),
+        );
+        let report = sync_json(&config, &["--full", "--dry-run", "--as-of", "2026-08-15"]).await;
+        assert_eq!(report["stopped_early"], Value::Null, "{report}");
+        assert_eq!(emulator.bulk_jobs_created(), 7);
+        let most = emulator.most_concurrent_calls();
+        assert!(
+            (at_least..=at_most).contains(&most),
+            "pull_concurrency = {concurrency}: {most} requests at once"
+        );
+        emulator.shutdown().await;
+    }
+}
