@@ -162,9 +162,8 @@ async fn large_pulls(
             expected[j] = Some(held);
             continue;
         }
-        let query = build_query(names, job.kind, None);
-        match prefetched.get(&query) {
-            Some(page) => expected[j] = Some(page.total_size),
+        match whole_object_total(prefetched, object) {
+            Some(total) => expected[j] = Some(total),
             None => counts.push(j),
         }
     }
@@ -195,6 +194,17 @@ async fn large_pulls(
         .filter(|(_, rows)| rows.is_some_and(|rows| rows >= bulk_min_rows))
         .map(|(j, _)| j)
         .collect())
+}
+
+/// The row count of `object` a prefetched first page of its whole-object query gave: its
+/// `totalSize`, whatever fields it selected (the currency step may have prefetched it with
+/// the currency fields of another mode).
+fn whole_object_total(prefetched: &Prefetched, object: &str) -> Option<u64> {
+    let tail = format!(" FROM {object} ORDER BY {SYSTEM_MODSTAMP}, Id");
+    prefetched
+        .iter()
+        .find(|(soql, _)| soql.starts_with("SELECT ") && soql.ends_with(&tail))
+        .map(|(_, page)| page.total_size)
 }
 
 /// The meta key holding the column types of an object's Bulk results, from its describe.
@@ -786,6 +796,33 @@ mod tests {
         let e: Map<String, Value> =
             serde_json::from_str(r#"{"Id":"x","SystemModstamp":"s"}"#).unwrap();
         assert!(same_values(&a, &e));
+    }
+
+    #[test]
+    fn a_prefetched_whole_object_page_gives_the_objects_count_whatever_its_fields() {
+        let names = Names::default();
+        let page = |total| crate::crm::QueryPage {
+            total_size: total,
+            done: true,
+            next_records_url: None,
+            records: Vec::new(),
+        };
+        let mut prefetched = Prefetched::new();
+        let mut multi = names.clone();
+        multi.set_multi_currency(true);
+        prefetched.insert(build_query(&multi, ObjectKind::Opportunity, None), page(42));
+        let since = since_filter(parse_datetime("2026-08-15T10:10:00.000+0000").unwrap());
+        prefetched.insert(
+            build_query(&names, ObjectKind::Account, Some(&since)),
+            page(7),
+        );
+        assert_eq!(whole_object_total(&prefetched, "Opportunity"), Some(42));
+        assert_eq!(
+            whole_object_total(&prefetched, "Account"),
+            None,
+            "a filtered query counts only what changed"
+        );
+        assert_eq!(whole_object_total(&prefetched, "Contact"), None);
     }
 
     #[test]
