@@ -61,7 +61,8 @@ pub struct BenchArgs {
     /// "formula"}, "org_rows": {label: rows}, "org_rows_total", "cpus", "cases": [{"case"
     /// (full, one_percent, unchanged), "changed_opportunities", "rows_pulled": {label: rows},
     /// "rows_pulled_total", "records_written", "calls": {"token", "query", "next_page",
-    /// "get_deleted", "get_updated", "limits", "write", "describe", "other", "total"},
+    /// "get_deleted", "get_updated", "limits", "write", "composite", "bulk", "describe", "other",
+    /// "total"},
     /// "client_api_calls", "floor": {"reads", "writes", "token", "total"}, "calls_per_floor",
     /// "wall_ms", "cycle_ms", "rows_per_s", "peak_rss_kib"}]}.
     #[arg(long)]
@@ -588,7 +589,7 @@ pub fn table(report: &BenchReport) -> String {
     let _ = writeln!(out);
     let header = [
         "case", "rows", "written", "calls", "floor", "x floor", "token", "query", "next", "getDel",
-        "limits", "write", "other", "wall s", "rows/s", "RSS MiB",
+        "limits", "write", "compos", "bulk", "other", "wall s", "rows/s", "RSS MiB",
     ];
     let mut lines = vec![header.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
     for c in &report.cases {
@@ -606,6 +607,8 @@ pub fn table(report: &BenchReport) -> String {
             k.get_deleted.to_string(),
             k.limits.to_string(),
             k.write.to_string(),
+            k.composite.to_string(),
+            k.bulk.to_string(),
             (k.get_updated + k.describe + k.other).to_string(),
             format!("{:.2}", c.wall_ms as f64 / 1000.0),
             format!("{:.0}", c.rows_per_s),

@@ -68,7 +68,9 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         names: Names::default(),
         rules: crate::domain::Rules::default(),
         lookback: chrono::Duration::seconds(600),
-        batch_size: 200,
+        batch_size: 1000,
+        bulk_min_rows: 10_000,
+        pull_concurrency: 3,
         max_api_usage_percent: 80,
         currency: crate::config::CurrencyMode::Single,
     };

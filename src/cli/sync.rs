@@ -134,6 +134,8 @@ pub fn sync_settings(config: &Config) -> SyncSettings {
             i64::try_from(config.sync.lookback_seconds).unwrap_or(i64::MAX / 1000),
         ),
         batch_size: config.sync.batch_size,
+        bulk_min_rows: config.sync.bulk_min_rows,
+        pull_concurrency: config.sync.pull_concurrency,
         max_api_usage_percent: config.limits.max_api_usage_percent,
         currency: config.currency.mode,
     }

@@ -152,14 +152,22 @@ impl Default for HttpSection {
 #[serde(default, deny_unknown_fields)]
 pub struct SyncSection {
     pub lookback_seconds: u64,
+    /// Records per write call (a composite request of up to five Collections of 200).
     pub batch_size: usize,
+    /// Objects expected to have at least this many rows are pulled whole through Bulk API
+    /// 2.0 query jobs; smaller ones through REST queries.
+    pub bulk_min_rows: u64,
+    /// Objects pulled at the same time.
+    pub pull_concurrency: usize,
 }
 
 impl Default for SyncSection {
     fn default() -> Self {
         SyncSection {
             lookback_seconds: 600,
-            batch_size: 200,
+            batch_size: 1000,
+            bulk_min_rows: 10_000,
+            pull_concurrency: 3,
         }
     }
 }

@@ -44,7 +44,9 @@ fn empty_file_gives_the_defaults() {
     assert_eq!(config.mapping.opportunity.plan_link, "Account_Plan__c");
     assert_eq!(config.mapping.plan.won_amount, "Won_Amount__c");
     assert_eq!(config.currency.mode, CurrencyMode::Auto);
-    assert_eq!(config.sync.batch_size, 200);
+    assert_eq!(config.sync.batch_size, 1000);
+    assert_eq!(config.sync.bulk_min_rows, 10_000);
+    assert_eq!(config.sync.pull_concurrency, 3);
     assert_eq!(config.schedule.incremental.to_string(), DEFAULT_INCREMENTAL);
     assert_eq!(config.schedule.full.to_string(), DEFAULT_FULL);
     assert_eq!(config.schedule.snapshot.to_string(), DEFAULT_SNAPSHOT);
@@ -257,11 +259,20 @@ fn bad_values_name_their_key() {
         "{msg}"
     );
 
-    let msg = load_err("[sync]\nbatch_size = 500\n", &[]);
+    let msg = load_err("[sync]\nbatch_size = 1001\n", &[]);
     assert!(
-        msg.contains("sync.batch_size") && msg.contains("200"),
+        msg.contains("sync.batch_size") && msg.contains("1000"),
         "{msg}"
     );
+    let msg = load_err("[sync]\nbulk_min_rows = 0\n", &[]);
+    assert!(msg.contains("sync.bulk_min_rows"), "{msg}");
+    for bad in ["0", "11"] {
+        let msg = load_err(&format!("[sync]\npull_concurrency = {bad}\n"), &[]);
+        assert!(
+            msg.contains("sync.pull_concurrency") && msg.contains("1 to 10"),
+            "{msg}"
+        );
+    }
 
     let msg = load_err("[rollups]\ndefault_close_ratio = 0\n", &[]);
     assert!(msg.contains("rollups.default_close_ratio"), "{msg}");

@@ -9,6 +9,10 @@ use serde_json::Value;
 use super::metrics::validate_metrics;
 use super::{AuthFlow, Config, ConfigError};
 
+/// Most objects pulled at the same time: well within the CRM's 25 concurrent long-running
+/// requests per org.
+pub const MAX_PULL_CONCURRENCY: usize = 10;
+
 pub(super) struct Sources<'a> {
     pub(super) file_origin: &'a str,
     pub(super) file_tree: &'a Value,
@@ -93,10 +97,32 @@ pub(super) fn validate(config: &Config, sources: &Sources<'_>) -> Result<(), Con
         ));
     }
     let batch = config.sync.batch_size;
-    if !(1..=200).contains(&batch) {
+    if !(1..=1000).contains(&batch) {
         return Err(sources.invalid(
             "sync.batch_size",
-            format!("= {batch} is out of range: 1 to 200 (the sObject Collections limit)"),
+            format!(
+                "= {batch} is out of range: 1 to 1000 (one composite call carries five sObject \
+                 Collections of 200)"
+            ),
+        ));
+    }
+    if config.sync.bulk_min_rows == 0 {
+        return Err(sources.invalid(
+            "sync.bulk_min_rows",
+            "= 0: give the row count from which an object is pulled through Bulk API 2.0 (at \
+             least 1; a number above any object's rows keeps every pull on REST)"
+                .into(),
+        ));
+    }
+    let concurrency = config.sync.pull_concurrency;
+    if !(1..=MAX_PULL_CONCURRENCY).contains(&concurrency) {
+        return Err(sources.invalid(
+            "sync.pull_concurrency",
+            format!(
+                "= {concurrency} is out of range: 1 to {MAX_PULL_CONCURRENCY} (the CRM allows \
+                 25 long-running requests at a time per org, shared with every other \
+                 integration)"
+            ),
         ));
     }
     validate_metrics(&config.metrics, sources)?;

@@ -23,6 +23,10 @@ pub enum CallKind {
     Limits,
     /// A create, update, upsert or delete: sObject Collections or a single record.
     Write,
+    /// `POST .../composite`: up to 25 subrequests, one API call.
+    Composite,
+    /// Bulk API 2.0 query jobs: create, poll, results, abort, delete.
+    Bulk,
     /// Describes, the sObject list, the versions and resources lists.
     Describe,
     /// Anything else (a record read, userinfo, an unknown path).
@@ -50,6 +54,8 @@ impl CallKind {
             [_, "sobjects", _, "deleted"] => CallKind::GetDeleted,
             [_, "sobjects", _, "updated"] => CallKind::GetUpdated,
             [_, "composite", "sobjects", ..] => CallKind::Write,
+            [_, "composite"] => CallKind::Composite,
+            [_, "jobs", "query", ..] => CallKind::Bulk,
             [_, "sobjects", ..] if *method != Method::GET => CallKind::Write,
             _ => CallKind::Other,
         }
@@ -67,6 +73,8 @@ pub struct CallCounts {
     pub get_updated: u64,
     pub limits: u64,
     pub write: u64,
+    pub composite: u64,
+    pub bulk: u64,
     pub describe: u64,
     pub other: u64,
 }
@@ -81,6 +89,8 @@ impl CallCounts {
             CallKind::GetUpdated => &mut self.get_updated,
             CallKind::Limits => &mut self.limits,
             CallKind::Write => &mut self.write,
+            CallKind::Composite => &mut self.composite,
+            CallKind::Bulk => &mut self.bulk,
             CallKind::Describe => &mut self.describe,
             CallKind::Other => &mut self.other,
         }
@@ -95,6 +105,8 @@ impl CallCounts {
             + self.get_updated
             + self.limits
             + self.write
+            + self.composite
+            + self.bulk
             + self.describe
             + self.other
     }
@@ -110,6 +122,8 @@ impl CallCounts {
             get_updated: d(self.get_updated, earlier.get_updated),
             limits: d(self.limits, earlier.limits),
             write: d(self.write, earlier.write),
+            composite: d(self.composite, earlier.composite),
+            bulk: d(self.bulk, earlier.bulk),
             describe: d(self.describe, earlier.describe),
             other: d(self.other, earlier.other),
         }
@@ -168,6 +182,14 @@ mod tests {
                 CallKind::GetUpdated,
             ),
             (get.clone(), format!("{v}/limits"), CallKind::Limits),
+            (Method::POST, format!("{v}/composite"), CallKind::Composite),
+            (Method::POST, format!("{v}/composite/"), CallKind::Composite),
+            (
+                get.clone(),
+                format!("{v}/jobs/query/750x/results"),
+                CallKind::Bulk,
+            ),
+            (Method::POST, format!("{v}/jobs/query"), CallKind::Bulk),
             (
                 Method::PATCH,
                 format!("{v}/composite/sobjects"),

@@ -267,6 +267,9 @@ impl EmulatorBuilder {
             locators: Mutex::new(Locators::default()),
             bulk: super::bulk::BulkJobs::default(),
             streaming: Streaming::new(streaming_config),
+            composite_refused: std::sync::atomic::AtomicBool::new(false),
+            in_flight: std::sync::atomic::AtomicU64::new(0),
+            most_in_flight: std::sync::atomic::AtomicU64::new(0),
         });
         shared.apply_fail_records();
         shared
@@ -443,6 +446,12 @@ pub(crate) struct Shared {
     pub locators: Mutex<Locators>,
     pub bulk: super::bulk::BulkJobs,
     pub streaming: Streaming,
+    /// The org does not serve the composite resource (`404 NOT_FOUND`), as an org at an API
+    /// version before it.
+    pub composite_refused: std::sync::atomic::AtomicBool,
+    /// Data requests being served now, and the most served at once.
+    pub in_flight: std::sync::atomic::AtomicU64,
+    pub most_in_flight: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -570,6 +579,21 @@ impl RunningEmulator {
         self.shared.calls.snapshot()
     }
 
+    /// The most data requests the emulator served at the same time so far.
+    pub fn most_concurrent_calls(&self) -> u64 {
+        self.shared
+            .most_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Makes the org refuse (or serve again) the composite resource with `404 NOT_FOUND`, as
+    /// an org at an API version before it does.
+    pub fn refuse_composite(&self, refuse: bool) {
+        self.shared
+            .composite_refused
+            .store(refuse, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Sets the daily API call counter (e.g. to start near the limit).
     pub fn set_api_usage(&self, used: u64) {
         self.shared.usage.set_used(used);
@@ -686,7 +710,13 @@ async fn data_gate(
         .and_then(wire::parse_version)
         .map(str::to_string);
     let client = call_options_client(request.headers());
+    use std::sync::atomic::Ordering;
+    let now_in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared
+        .most_in_flight
+        .fetch_max(now_in_flight, Ordering::SeqCst);
     let mut response = gate(&shared, &mut request, next).await;
+    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
     // The request was one transaction: publish the change events of what it committed.
     if let Some(version) = version {
         shared.publish_changes(&version, client.as_deref());
@@ -861,3 +891,4 @@ async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Resp
     });
     json_response(StatusCode::OK, &body)
 }
+

@@ -1,7 +1,7 @@
 //! When a run stops at its next safe point (design.md §5): a shutdown was asked for, or the
 //! org's daily API usage reached `[limits] max_api_usage_percent`. The one place the API
-//! budget rule is written; the cycle checks it before it starts and between every page and
-//! write batch.
+//! budget rule is written; the cycle checks it on its first response (before storing what
+//! it brought) and between every page and write batch, from `Sforce-Limit-Info`.
 
 use tokio_util::sync::CancellationToken;
 

@@ -36,7 +36,9 @@ fn engine(dir: &tempfile::TempDir) -> SyncEngine {
         names: Names::default(),
         rules: Rules::default(),
         lookback: Duration::seconds(600),
-        batch_size: 200,
+        batch_size: 1000,
+        bulk_min_rows: 10_000,
+        pull_concurrency: 3,
         max_api_usage_percent: 80,
         currency: crate::config::CurrencyMode::Single,
     };
@@ -109,9 +111,16 @@ async fn a_transient_failure_waits_for_its_backoff_by_the_engines_clock() {
         progress: &quiet,
         clock: &clock,
     };
-    let pushed = push::drain(&engine.crm, &mut engine.store, 200, None, &hooks)
-        .await
-        .unwrap();
+    let pushed = push::drain(
+        &engine.crm,
+        &engine.composite,
+        &mut engine.store,
+        1000,
+        None,
+        &hooks,
+    )
+    .await
+    .unwrap();
     assert_eq!(pushed.records_written, 0);
     assert_eq!(engine.crm.api_calls(), 0, "not due: nothing is sent");
     assert_eq!(engine.store.write(id).unwrap().unwrap().attempts, 1);
@@ -120,9 +129,16 @@ async fn a_transient_failure_waits_for_its_backoff_by_the_engines_clock() {
     // failure is stamped with the engine's time.
     let due = t0() + Duration::minutes(1);
     clock.set(due);
-    push::drain(&engine.crm, &mut engine.store, 200, None, &hooks)
-        .await
-        .unwrap();
+    push::drain(
+        &engine.crm,
+        &engine.composite,
+        &mut engine.store,
+        1000,
+        None,
+        &hooks,
+    )
+    .await
+    .unwrap();
     let row = engine.store.write(id).unwrap().unwrap();
     assert_eq!(row.attempts, 2, "{row:?}");
     assert_eq!(row.status, WriteStatus::Failed);

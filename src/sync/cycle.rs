@@ -1,5 +1,6 @@
-//! One run as its steps (design.md §4): the API budget, the baseline (whether every plan is
-//! recomputed), the org's currencies, the pulls with their deletions, the writes a dead run
+//! One run as its steps (design.md §4): the baseline (whether every plan is recomputed), the
+//! org's currencies (with the first objects' queries in the same call), the API budget from
+//! that first response, the pulls with their deletions, the writes a dead run
 //! left in doubt, the recompute of the plans in scope, the outbox (set aside what is no longer
 //! wanted, hold back standing refusals, queue the rest with the plans' history) and the
 //! write-back of every due write, the old ones included, then the store's upkeep.
@@ -15,7 +16,7 @@ use crate::store::NewWrite;
 use super::compute::{self, MirrorInputs, Planned};
 use super::kind::RunName;
 use super::names::ObjectKind;
-use super::pull::{self, ChangedRecord, PullMode};
+use super::pull::{self, ChangedRecord, ObjectPull, Prefetched, PullMode};
 use super::push::{self, Pushed};
 use super::rates::{
     mode_name, rates_changed, CurrencyRead, CURRENCY_MODE, CURRENCY_MODE_FINDING, RATES_FINGERPRINT,
@@ -81,11 +82,19 @@ impl SyncEngine {
             clock: &clock,
         };
         let steps = async {
-            self.check_budget().await?;
             let before = off_worker(|| self.baseline(run, today))?;
-            let currency = self.currency(&hooks, &mut report).await?;
+            let prefetch = off_worker(|| self.prefetch(run))?;
+            let (currency, mut prefetched) = self.currency(prefetch, &hooks, &mut report).await?;
+            self.check_budget()?;
             let mut pulled = self
-                .pull(run, currency.refresh, &hooks, &mut report, now)
+                .pull(
+                    run,
+                    currency.refresh,
+                    &mut prefetched,
+                    &hooks,
+                    &mut report,
+                    now,
+                )
                 .await?;
             if !run.name.dry_run {
                 self.settle_in_doubt(&hooks, &mut pulled.changed, now)
@@ -110,18 +119,23 @@ impl SyncEngine {
     }
 
     /// Why the run must stop at a safe point (between pages and write batches): a shutdown,
-    /// or the API budget.
+    /// or the API budget as the responses of this run report it (a usage seen before the
+    /// run, in an earlier run of the daemon, may be hours old and is not held against it).
     fn stop_hook(&self) -> impl Fn() -> Option<String> {
         let cancel = self.cancel.clone();
         let crm = self.crm.clone();
         let max_percent = self.settings.max_api_usage_percent;
-        move || budget::stop_reason(&cancel, crm.api_usage(), max_percent)
+        let calls_at_start = crm.api_calls();
+        move || {
+            let usage = crm.api_usage().filter(|_| crm.api_calls() > calls_at_start);
+            budget::stop_reason(&cancel, usage, max_percent)
+        }
     }
 
-    /// The API budget, read once at the start (design.md §5): a spent budget stops the run
-    /// before it starts.
-    async fn check_budget(&self) -> Result<(), SyncError> {
-        self.crm.limits().await?;
+    /// The API budget (design.md §5), from the `Sforce-Limit-Info` header of the run's first
+    /// response (the currency step's composite call), checked before anything that response
+    /// brought is stored: a spent budget stops the run with its cursors as they were.
+    fn check_budget(&self) -> Result<(), SyncError> {
         match budget::over_budget(self.crm.api_usage(), self.settings.max_api_usage_percent) {
             Some(why) => {
                 warn!(%why, "not starting the cycle");
@@ -165,11 +179,39 @@ impl SyncEngine {
             .unwrap_or_default())
     }
 
+    /// The object queries the currency step's composite call carries ahead of the pull: those
+    /// of a run that pulls every object by its cursor or whole, with the currency fields the
+    /// last cycle pulled. The pull uses their first pages when its queries turn out the same
+    /// (the org's currency mode did not change), and asks again otherwise.
+    fn prefetch(&self, run: &Run) -> Result<Vec<String>, SyncError> {
+        let Pulls::Fixed(pulls) = &run.pulls else {
+            return Ok(Vec::new());
+        };
+        let mut names = self.settings.names.clone();
+        names.set_multi_currency(self.expected_multi_currency()?);
+        let mut queries = Vec::new();
+        for (kind, mode) in pulls {
+            if matches!(mode, PullMode::Where(_)) {
+                continue;
+            }
+            let cursor = self.store.cursor(names.object(*kind))?;
+            queries.extend(pull::object_queries(
+                &names,
+                *kind,
+                mode,
+                cursor.as_ref(),
+                self.settings.lookback,
+            ));
+        }
+        Ok(queries)
+    }
+
     /// The pull step: what the run pulls ([`targets`]), object by object with its deletions.
     async fn pull(
         &mut self,
         run: &Run,
         refresh: bool,
+        prefetched: &mut Prefetched,
         hooks: &Hooks<'_>,
         report: &mut CycleReport,
         now: DateTime<Utc>,
@@ -180,7 +222,7 @@ impl SyncEngine {
             Pulls::Fixed(pulls) => targets::refreshed(pulls, refresh),
             Pulls::Plan(id) => {
                 let first = targets::plan_first_pulls(&self.settings.names, id);
-                self.pull_all(&first, hooks, report, &mut changed, now)
+                self.pull_all(&first, prefetched, hooks, report, &mut changed, now)
                     .await?;
                 named_plans.insert(id.clone());
                 let members = off_worker(|| self.plan_members(id))?;
@@ -192,7 +234,7 @@ impl SyncEngine {
                 targets::account_pulls(&self.settings.names, id)
             }
         };
-        self.pull_all(&pulls, hooks, report, &mut changed, now)
+        self.pull_all(&pulls, prefetched, hooks, report, &mut changed, now)
             .await?;
         Ok(Pulled {
             changed,
@@ -200,44 +242,54 @@ impl SyncEngine {
         })
     }
 
-    /// Pulls each object as asked, reconciling full pulls and, after incremental pulls,
-    /// removing what the CRM's delete log shows (records purged from the recycle bin).
+    /// Pulls the objects as asked ([`pull::pull_objects`]: their queries share composite
+    /// calls), then reconciles full pulls and reads the delete log where it is due
+    /// ([`deletes`]).
     async fn pull_all(
         &mut self,
         pulls: &[(ObjectKind, PullMode)],
+        prefetched: &mut Prefetched,
         hooks: &Hooks<'_>,
         report: &mut CycleReport,
         changed: &mut Vec<ChangedRecord>,
         now: DateTime<Utc>,
     ) -> Result<(), SyncError> {
-        for (kind, mode) in pulls {
-            if let Some(why) = (hooks.stop)() {
-                return Err(SyncError::Stopped(why));
-            }
-            let object = self.settings.names.object(*kind).to_string();
-            let cursor_before = off_worker(|| self.store.cursor(&object))?;
-            let mut pulled = pull::pull_object(
-                &self.crm,
-                &mut self.store,
-                &self.settings.names,
-                *kind,
-                mode,
+        if let Some(why) = (hooks.stop)() {
+            return Err(SyncError::Stopped(why));
+        }
+        let jobs = pull::pull_objects(
+            &self.crm,
+            &self.composite,
+            &mut self.store,
+            &self.settings.names,
+            pulls,
+            prefetched,
+            (
                 self.settings.lookback,
-                hooks,
-            )
-            .await?;
-            match mode {
-                PullMode::Full => {
-                    pulled.stats.deleted += self.remove_missing(&object, &pulled.live_ids)?;
-                }
-                PullMode::Incremental => {
-                    let removed = self
-                        .deletes_since(*kind, &object, cursor_before, now, hooks)
-                        .await?;
-                    pulled.stats.deleted += removed.len() as u64;
-                    pulled.changed.extend(removed);
-                }
-                PullMode::Where(_) => {}
+                self.settings.bulk_min_rows,
+                self.settings.pull_concurrency,
+            ),
+            hooks,
+        )
+        .await?;
+        for job in jobs {
+            let ObjectPull {
+                kind,
+                mode,
+                cursor_before,
+                mut pulled,
+            } = job;
+            let object = self.settings.names.object(kind).to_string();
+            if matches!(mode, PullMode::Full) {
+                pulled.stats.deleted += self.remove_missing(&object, &pulled.live_ids)?;
+            }
+            if !matches!(mode, PullMode::Where(_)) {
+                let full = matches!(mode, PullMode::Full);
+                let removed = self
+                    .deletes_if_due(kind, &object, full, cursor_before, now, hooks)
+                    .await?;
+                pulled.stats.deleted += removed.len() as u64;
+                pulled.changed.extend(removed);
             }
             changed.extend(pulled.changed);
             let entry = report.objects.entry(kind.label().to_string()).or_default();
@@ -390,6 +442,7 @@ impl SyncEngine {
             .map(|_| self.settings.names.snapshot.object.as_str());
         push::drain(
             &self.crm,
+            &self.composite,
             &mut self.store,
             self.settings.batch_size,
             only_object,

@@ -19,7 +19,7 @@ use super::pull::ChangedRecord;
 use super::{convert, off_worker, Hooks, Progress, SyncEngine, SyncError};
 
 /// The meta key holding how far the CRM's delete log of `object` was last read.
-fn delete_log_key(object: &str) -> String {
+pub(super) fn delete_log_key(object: &str) -> String {
     format!("delete_log_covered:{object}")
 }
 
@@ -31,6 +31,19 @@ pub fn delete_log_start(
     lookback: Duration,
 ) -> DateTime<Utc> {
     covered.unwrap_or(cursor) - lookback
+}
+
+/// How long the delete log is left unread while incremental cycles run: the CRM keeps it for
+/// 15 days (the recycle bin's), so it is read well before that, with days to spare for a
+/// daemon that was down.
+pub const DELETE_LOG_DUE: Duration = Duration::days(12);
+
+/// Whether the delete log is read after a pull: in every full pull (the nightly run, a
+/// resync), and in an incremental one only when it was never read or was last read
+/// (`covered`) [`DELETE_LOG_DUE`] or longer before `now`. Soft deletions need no log: they
+/// arrive as IsDeleted rows from queryAll.
+pub fn log_due(full: bool, covered: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    full || covered.is_none_or(|covered| now - covered >= DELETE_LOG_DUE)
 }
 
 /// Whether a window is worth a request: longer than a minute (the CRM's log has minute
@@ -79,6 +92,32 @@ impl SyncEngine {
             info!(object = %object, count = gone.len(), "removing records the CRM no longer has");
             Ok(self.store.remove_records(object, &gone)? as u64)
         })
+    }
+
+    /// After a full or incremental pull of `object`: what the delete log shows removed, when
+    /// the log is due ([`log_due`]). A pull that had no cursor before it took every record the
+    /// CRM has, so the log counts as read up to `now` without a request.
+    pub(super) async fn deletes_if_due(
+        &mut self,
+        kind: ObjectKind,
+        object: &str,
+        full: bool,
+        cursor_before: Option<Cursor>,
+        now: DateTime<Utc>,
+        hooks: &Hooks<'_>,
+    ) -> Result<Vec<ChangedRecord>, SyncError> {
+        let key = delete_log_key(object);
+        if cursor_before.is_none() {
+            off_worker(|| self.store.set_meta(&key, &convert::format_datetime(now)))?;
+            return Ok(Vec::new());
+        }
+        let covered = off_worker(|| self.store.meta(&key))?;
+        let covered = covered.as_deref().and_then(convert::parse_datetime);
+        if !log_due(full, covered, now) {
+            return Ok(Vec::new());
+        }
+        self.deletes_since(kind, object, cursor_before, now, hooks)
+            .await
     }
 
     /// After an incremental pull of `object` that had a cursor before it (`cursor_before`):
@@ -217,6 +256,32 @@ mod tests {
                 "{covered:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_log_is_read_in_full_pulls_and_when_it_nears_the_recycle_bins_window() {
+        let now = at("2026-03-20T12:00:00Z");
+        let cases = [
+            (true, Some(now), true),
+            (true, None, true),
+            (false, None, true),
+            (false, Some(now), false),
+            (false, Some(now - Duration::days(11)), false),
+            (
+                false,
+                Some(now - Duration::days(12) + Duration::seconds(1)),
+                false,
+            ),
+            (false, Some(now - Duration::days(12)), true),
+            (false, Some(now - Duration::days(20)), true),
+        ];
+        for (full, covered, due) in cases {
+            assert_eq!(log_due(full, covered, now), due, "{full} {covered:?}");
+        }
+        assert!(
+            DELETE_LOG_DUE < Duration::days(15),
+            "read before the CRM forgets (15 days)"
+        );
     }
 
     #[test]

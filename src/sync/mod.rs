@@ -1,14 +1,25 @@
 //! One sync cycle (design.md §4), as the named steps of `SyncEngine::cycle` (in `cycle.rs`):
 //!
-//! 1. **budget**: the org's API usage, read once; a spent budget ends the run before it starts
-//!    ([`budget`]), and the same rule stops it between pages and write batches;
-//! 2. **baseline**: whether every plan is recomputed (a full run, a snapshot, the first run of
+//! 1. **baseline**: whether every plan is recomputed (a full run, a snapshot, the first run of
 //!    the day, after a run that did not complete or wrote no plan values) or only the plans
 //!    the changes touch ([`scope::recompute_all`]);
-//! 3. **currencies**: the org's conversion rates and the mode they give this cycle; a change
-//!    of their fingerprint recomputes every plan ([`rates`]);
-//! 4. **pull** what changed since each cursor (or what a resync names, [`targets`]), each
-//!    object followed by its **deletions** ([`deletes`]);
+//! 2. **currencies**: the org's conversion rates and the mode they give this cycle; a change
+//!    of their fingerprint recomputes every plan ([`rates`]). The same composite call carries
+//!    the first objects' queries ([`reads`]);
+//! 3. **budget**: the org's API usage from the `Sforce-Limit-Info` header of that first
+//!    response, checked before anything it brought is stored; a spent budget ends the run
+//!    with its cursors as they were ([`budget`]), and the same rule stops it between pages
+//!    and write batches. No `/limits` call: before the first response of a run nothing is
+//!    held against the budget, because a usage seen earlier (the daemon's previous run, or
+//!    one remembered from another process) may be hours old in a rolling 24-hour window,
+//!    and holding it against the run would stop every run without a call to refresh it;
+//!    at most that one call goes out over the budget;
+//! 4. **pull** what changed since each cursor (or what a resync names, [`targets`]): the
+//!    queries share composite calls of five query operations, up to `pull_concurrency` calls
+//!    at a time, and a pull of every record of an object expected to hold `bulk_min_rows` or
+//!    more goes through a Bulk API 2.0 query job ([`pull`]); each object is then followed by
+//!    its **deletions** ([`deletes`]: a full pull's reconcile, and the delete log in full
+//!    pulls or when it nears the recycle bin's 15 days);
 //! 5. **settle** the writes a run that died left in flight: their records are re-read from the
 //!    CRM, so the diff starts from what the CRM really holds ([`outbox`]);
 //! 6. **scope and compute**: link, recompute the plans in scope, diff ([`compute`]);
@@ -16,8 +27,11 @@
 //!    from a previous run that are no longer wanted are set aside, standing refusals held
 //!    back) and queue what changed with the plans' history, in one transaction;
 //! 8. **push**: drain the outbox, the writes a previous run left included, so old writes go
-//!    out after the recompute and a stale value is never sent ([`push`]), until no write is
-//!    due; then the store's upkeep.
+//!    out after the recompute and a stale value is never sent ([`push`]: up to 1,000 records
+//!    a call), until no write is due; then the store's upkeep.
+//!
+//! An org that does not serve the composite resource is read and written through plain REST
+//! requests ([`reads::Composite`]).
 
 pub mod budget;
 pub mod compute;
@@ -30,6 +44,7 @@ pub mod outbox;
 pub mod pull;
 pub mod push;
 pub mod rates;
+pub mod reads;
 pub mod report;
 pub mod runlock;
 pub mod scope;
@@ -93,8 +108,13 @@ pub struct SyncSettings {
     pub rules: Rules,
     /// Re-read this much before the cursor, for transactions that commit late.
     pub lookback: Duration,
-    /// Records per sObject Collections request (at most 200).
+    /// Records per write call (at most 1,000: five sObject Collections of 200 in one
+    /// composite request).
     pub batch_size: usize,
+    /// Full pulls of objects expected to hold at least this many rows use Bulk API 2.0.
+    pub bulk_min_rows: u64,
+    /// Objects pulled at the same time.
+    pub pull_concurrency: usize,
     /// End the cycle cleanly when the org's daily API usage passes this share.
     pub max_api_usage_percent: u8,
     /// How amounts in other currencies convert to the plan's (design.md §3.5); `auto`
@@ -174,6 +194,8 @@ pub struct SyncEngine {
     cancel: CancellationToken,
     progress: ProgressFn,
     clock: Clock,
+    /// Whether the org serves composite requests (learnt once per process).
+    composite: Arc<reads::Composite>,
 }
 
 impl SyncEngine {
@@ -185,6 +207,7 @@ impl SyncEngine {
             cancel: CancellationToken::new(),
             progress: Arc::new(|_| {}),
             clock: Clock::system(),
+            composite: Arc::new(reads::Composite::default()),
         }
     }
 

@@ -1,5 +1,8 @@
-//! Step 5 of the cycle: drain the outbox with sObject Collections writes of up to 200 records
-//! (allOrNone=false), keeping each record's result (design.md §3.6, §5).
+//! Step 5 of the cycle: drain the outbox with write calls of up to 1,000 records, keeping each
+//! record's result (design.md §3.6, §5). A call is one composite request of up to five sObject
+//! Collections of 200 (`allOrNone` false on the request and on each Collection), which the CRM
+//! counts as one API call; an org that does not serve the composite resource gets plain
+//! Collections requests of 200 instead.
 //!
 //! A batch's rows are marked SENT (one transaction) before its request, and its results are
 //! recorded with the mirror patched to the written values in one transaction after it, so a
@@ -13,9 +16,10 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::crm::{CrmClient, CrmError, RecordResult, RecordWrite};
+use crate::crm::{CrmClient, CrmError, RecordResult, RecordWrite, COMPOSITE_MAX_RECORDS};
 use crate::store::{OutboxRow, Store, WriteKind};
 
+use super::reads::Composite;
 use super::report::WriteFailure;
 use super::{off_worker, Hooks, Progress, SyncError};
 
@@ -35,6 +39,7 @@ const PASS_LIMIT: usize = 1_000_000;
 /// waits for its backoff or an admin.
 pub async fn drain(
     crm: &CrmClient,
+    composite: &Composite,
     store: &mut Store,
     batch_size: usize,
     only_object: Option<&str>,
@@ -69,11 +74,12 @@ pub async fn drain(
             }
         }
         for ((object, kind), rows) in groups {
-            for chunk in rows.chunks(batch_size.clamp(1, 200)) {
+            for chunk in rows.chunks(batch_size.clamp(1, COMPOSITE_MAX_RECORDS)) {
                 if let Some(why) = (hooks.stop)() {
                     return Err(SyncError::Stopped(why));
                 }
-                send_batch(crm, store, &object, &kind, chunk, &mut pushed, hooks).await?;
+                let writer = Writer { crm, composite };
+                send_batch(writer, store, &object, &kind, chunk, &mut pushed, hooks).await?;
                 done += chunk.len() as u64;
                 (hooks.progress)(&Progress::Wrote { done, total });
             }
@@ -81,9 +87,49 @@ pub async fn drain(
     }
 }
 
+/// Where a batch goes: composite calls while the org serves them, plain Collections requests
+/// otherwise.
+#[derive(Clone, Copy)]
+struct Writer<'a> {
+    crm: &'a CrmClient,
+    composite: &'a Composite,
+}
+
+impl Writer<'_> {
+    /// Sends one batch: one composite call, or, when the org refuses the composite resource
+    /// (nothing was applied), the same records as plain Collections requests.
+    async fn send(
+        self,
+        object: &str,
+        kind: &WriteKind,
+        writes: &[RecordWrite],
+    ) -> Result<Vec<RecordResult>, CrmError> {
+        if self.composite.usable() {
+            let sent = match kind {
+                WriteKind::Update => self.crm.update_composite(writes).await,
+                WriteKind::Upsert { external_id_field } => {
+                    self.crm
+                        .upsert_composite(object, external_id_field, writes)
+                        .await
+                }
+            };
+            match sent {
+                Err(e) if self.composite.refused_by(&e) => {}
+                other => return other,
+            }
+        }
+        match kind {
+            WriteKind::Update => self.crm.update(writes).await,
+            WriteKind::Upsert { external_id_field } => {
+                self.crm.upsert(object, external_id_field, writes).await
+            }
+        }
+    }
+}
+
 /// Sends one batch and records its results.
 async fn send_batch(
-    crm: &CrmClient,
+    writer: Writer<'_>,
     store: &mut Store,
     object: &str,
     kind: &WriteKind,
@@ -95,30 +141,16 @@ async fn send_batch(
     let now = hooks.clock.now();
     off_worker(|| store.mark_sent(&ids, now))?;
     drill::point();
-    let sent = match kind {
-        WriteKind::Update => {
-            let writes: Vec<RecordWrite> = chunk
-                .iter()
-                .map(|r| RecordWrite {
-                    object: object.to_string(),
-                    id: Some(r.record_id.clone()),
-                    fields: r.fields.clone(),
-                })
-                .collect();
-            crm.update(&writes).await
-        }
-        WriteKind::Upsert { external_id_field } => {
-            let writes: Vec<RecordWrite> = chunk
-                .iter()
-                .map(|r| RecordWrite {
-                    object: object.to_string(),
-                    id: None,
-                    fields: r.fields.clone(),
-                })
-                .collect();
-            crm.upsert(object, external_id_field, &writes).await
-        }
-    };
+    let by_id = matches!(kind, WriteKind::Update);
+    let writes: Vec<RecordWrite> = chunk
+        .iter()
+        .map(|r| RecordWrite {
+            object: object.to_string(),
+            id: by_id.then(|| r.record_id.clone()),
+            fields: r.fields.clone(),
+        })
+        .collect();
+    let sent = writer.send(object, kind, &writes).await;
     drill::point();
     let results = match sent {
         Ok(results) => results,

@@ -11,10 +11,12 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use tracing::warn;
 
-use crate::crm::{pages, CrmError};
+use crate::crm::{CrmError, PageRead, QueryPage, COMPOSITE_MAX_QUERY_OR_COLLECTIONS};
 use crate::domain::{CurrencyMode, CurrencyType, DatedConversionRate, Rates};
 use crate::store::Store;
 
+use super::pull::Prefetched;
+use super::reads::{read_pages, Source};
 use super::report::CycleReport;
 use super::{compute, convert, off_worker, Hooks, SyncEngine, SyncError};
 
@@ -30,6 +32,9 @@ pub const CURRENCY_MODE: &str = "currency_mode";
 
 /// The finding kind of an explicit `single` mode on a multi-currency org.
 pub const CURRENCY_MODE_FINDING: &str = "currency_mode";
+
+/// A row of a query.
+type Row = serde_json::Map<String, serde_json::Value>;
 
 /// A currency mode's name, as the configuration spells it.
 pub fn mode_name(mode: CurrencyMode) -> &'static str {
@@ -133,21 +138,128 @@ pub fn needs_refresh(mode: CurrencyMode, previous_mode: Option<&str>) -> bool {
 impl SyncEngine {
     /// The currency step: reads the org's currencies and the mode they give this cycle, sets
     /// the names up for it (plans and opportunities carry a currency code to pull on a
-    /// multi-currency org) and says whether the mirror needs a refresh.
+    /// multi-currency org) and says whether the mirror needs a refresh. `prefetch` are object
+    /// queries the same composite call may carry (the first of the pull); their first pages
+    /// come back by SOQL, for the pull to use when its queries turn out the same.
     pub(super) async fn currency(
         &mut self,
+        prefetch: Vec<String>,
         hooks: &Hooks<'_>,
         report: &mut CycleReport,
-    ) -> Result<CurrencyRead, SyncError> {
+    ) -> Result<(CurrencyRead, Prefetched), SyncError> {
         let previous_mode = off_worker(|| self.store.meta(CURRENCY_MODE))?;
-        let mut read = self.read_rates(hooks).await?;
+        let (mut read, prefetched) = self.read_rates(prefetch, hooks).await?;
         let mode = read.rates.mode();
         self.settings
             .names
             .set_multi_currency(mode != CurrencyMode::Single);
         report.currency_mode = Some(mode_name(mode).to_string());
         read.refresh = needs_refresh(mode, previous_mode.as_deref());
-        Ok(read)
+        Ok((read, prefetched))
+    }
+
+    /// Whether the plans and opportunities are pulled with their currency code, as the last
+    /// cycle decided (before this cycle's currency read says).
+    pub(super) fn expected_multi_currency(&self) -> Result<bool, SyncError> {
+        let previous = off_worker(|| self.store.meta(CURRENCY_MODE))?;
+        Ok(match previous.as_deref() {
+            Some("single") => false,
+            Some(_) => true,
+            None => self.settings.names.plan.currency.is_some(),
+        })
+    }
+
+    /// The currency queries (CurrencyType, then DatedConversionRate when the configured mode
+    /// may use it) and `prefetch` in one composite call when the org serves it: the rows of
+    /// each currency query (or its error), and the first page of each prefetched query.
+    #[allow(clippy::type_complexity)]
+    async fn currency_rows(
+        &self,
+        queries: Vec<String>,
+        prefetch: Vec<String>,
+        hooks: &Hooks<'_>,
+    ) -> Result<(Vec<Result<Vec<Row>, SyncError>>, Prefetched), SyncError> {
+        let mut prefetched = Prefetched::new();
+        let mut sources: Vec<Source> = queries
+            .iter()
+            .map(|q| Source::Query {
+                soql: q.clone(),
+                include_deleted: false,
+            })
+            .collect();
+        let mut failed: Vec<Option<CrmError>> = queries.iter().map(|_| None).collect();
+        if self.composite.usable() {
+            let room = COMPOSITE_MAX_QUERY_OR_COLLECTIONS.saturating_sub(queries.len());
+            let prefetch: Vec<String> = prefetch.into_iter().take(room).collect();
+            let reads: Vec<PageRead> = queries
+                .iter()
+                .map(|q| PageRead::query(q, false, 0))
+                .chain(prefetch.iter().map(|q| PageRead::query(q, true, 0)))
+                .collect();
+            match self.crm.query_pages_composite(&reads).await {
+                Ok(results) => {
+                    let mut results = results.into_iter();
+                    for i in 0..queries.len() {
+                        match results.next() {
+                            Some(Ok(pages)) => {
+                                // The rest of its pages, if any, are read from there.
+                                sources[i] =
+                                    Source::Page(pages.into_iter().next().unwrap_or(QueryPage {
+                                        total_size: 0,
+                                        done: true,
+                                        next_records_url: None,
+                                        records: Vec::new(),
+                                    }));
+                            }
+                            Some(Err(e)) => failed[i] = Some(e),
+                            None => {}
+                        }
+                    }
+                    for (soql, result) in prefetch.into_iter().zip(results) {
+                        if let Some(page) = result.ok().and_then(|p| p.into_iter().next()) {
+                            prefetched.insert(soql, page);
+                        }
+                    }
+                }
+                Err(e) if self.composite.refused_by(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // A query the composite call answered with an error is not asked again.
+        let done = || QueryPage {
+            total_size: 0,
+            done: true,
+            next_records_url: None,
+            records: Vec::new(),
+        };
+        for (source, failure) in sources.iter_mut().zip(&failed) {
+            if failure.is_some() {
+                *source = Source::Page(done());
+            }
+        }
+        let mut rows: Vec<Vec<Row>> = vec![Vec::new(); queries.len()];
+        let outcomes = read_pages(
+            &self.crm,
+            &self.composite,
+            1,
+            sources,
+            hooks.stop,
+            |i, mut page| {
+                rows[i].append(&mut page.records);
+                Ok(())
+            },
+        )
+        .await?;
+        let out = outcomes
+            .into_iter()
+            .zip(rows)
+            .zip(failed)
+            .map(|((outcome, rows), failure)| match failure {
+                Some(e) => Err(SyncError::from(e)),
+                None => outcome.map(|()| rows).map_err(SyncError::from),
+            })
+            .collect();
+        Ok((out, prefetched))
     }
 
     /// The org's conversion rates, read whole every cycle (a few rows), and the currency mode
@@ -155,7 +267,11 @@ impl SyncEngine {
     /// know the object) makes a single-currency org. `auto` is `dated` when
     /// DatedConversionRate has rows, else `static`, on a multi-currency org, and `single`
     /// otherwise. An explicit `single` on a multi-currency org converts nothing and says so.
-    async fn read_rates(&mut self, hooks: &Hooks<'_>) -> Result<CurrencyRead, SyncError> {
+    async fn read_rates(
+        &mut self,
+        prefetch: Vec<String>,
+        hooks: &Hooks<'_>,
+    ) -> Result<(CurrencyRead, Prefetched), SyncError> {
         use crate::config::CurrencyMode as Configured;
         let configured = self.settings.currency;
         let n = self.settings.names.currency.clone();
@@ -164,11 +280,28 @@ impl SyncEngine {
             "SELECT {}, {}, {} FROM {}",
             n.iso_code, n.conversion_rate, n.is_corporate, n.currency_type
         );
-        let types = match self.query_everything(&types_query, hooks).await {
+        let dated_query = format!(
+            "SELECT {}, {}, {}, {} FROM {}",
+            n.dated_iso_code,
+            n.dated_conversion_rate,
+            n.start_date,
+            n.next_start_date,
+            n.dated_rate
+        );
+        let mut queries = vec![types_query];
+        if matches!(configured, Configured::Auto | Configured::Dated) {
+            queries.push(dated_query);
+        }
+        let (results, prefetched) = self.currency_rows(queries, prefetch, hooks).await?;
+        let mut results = results.into_iter();
+        let types = results.next().unwrap_or_else(|| Ok(Vec::new()));
+        let dated = results.next();
+        let types = match types {
             Ok(rows) => rows,
             Err(e) if tolerate_absence && is_unknown_object(&e) => {
                 off_worker(|| self.store.set_meta(CURRENCY_RATES, ""))?;
-                return Ok(CurrencyRead::new(CurrencyMode::Single, &[], &[], None));
+                let read = CurrencyRead::new(CurrencyMode::Single, &[], &[], None);
+                return Ok((read, prefetched));
             }
             Err(e) => return Err(e),
         };
@@ -189,25 +322,13 @@ impl SyncEngine {
                 types.len()
             );
             warn!(%mismatch, "currency mode");
-            return Ok(CurrencyRead::new(
-                CurrencyMode::Single,
-                &[],
-                &[],
-                Some(mismatch),
-            ));
+            let read = CurrencyRead::new(CurrencyMode::Single, &[], &[], Some(mismatch));
+            return Ok((read, prefetched));
         }
-        let dated_query = format!(
-            "SELECT {}, {}, {}, {} FROM {}",
-            n.dated_iso_code,
-            n.dated_conversion_rate,
-            n.start_date,
-            n.next_start_date,
-            n.dated_rate
-        );
-        let dated_rows = match configured {
-            Configured::Static => Vec::new(),
-            Configured::Dated => self.query_everything(&dated_query, hooks).await?,
-            _ => match self.query_everything(&dated_query, hooks).await {
+        let dated_rows = match (configured, dated) {
+            (Configured::Static, _) | (_, None) => Vec::new(),
+            (Configured::Dated, Some(rows)) => rows?,
+            (_, Some(rows)) => match rows {
                 Ok(rows) => rows,
                 // Advanced currency management is off: the org has no dated rates.
                 Err(e) if is_unknown_object(&e) => Vec::new(),
@@ -241,7 +362,7 @@ impl SyncEngine {
         }
         let text = compute::rates_json(&types, &dated).to_string();
         off_worker(|| self.store.set_meta(CURRENCY_RATES, &text))?;
-        Ok(CurrencyRead::new(mode, &types, &dated, None))
+        Ok((CurrencyRead::new(mode, &types, &dated, None), prefetched))
     }
 
     /// The rates the last cycle read, for commands that compute from the mirror without the
@@ -272,28 +393,6 @@ impl SyncEngine {
                 why: "the stored conversion rates are unreadable; run plansync sync".into(),
             })?;
         Ok(Rates::from_records(mode, &types, &dated))
-    }
-
-    /// Every row of a small query, following the pages (stopping between them when the
-    /// cycle must stop).
-    async fn query_everything(
-        &self,
-        soql: &str,
-        hooks: &Hooks<'_>,
-    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, SyncError> {
-        let first = self.crm.query(soql, false).await?;
-        let mut rows = Vec::new();
-        pages::follow(
-            &self.crm,
-            first,
-            || (hooks.stop)().map(SyncError::Stopped),
-            |mut page| {
-                rows.append(&mut page.records);
-                Ok(())
-            },
-        )
-        .await?;
-        Ok(rows)
     }
 }
 

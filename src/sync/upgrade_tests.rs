@@ -37,7 +37,9 @@ async fn a_fingerprint_in_the_old_format_recomputes_every_plan_once() {
         names: Names::default(),
         rules: Rules::default(),
         lookback: Duration::seconds(600),
-        batch_size: 200,
+        batch_size: 1000,
+        bulk_min_rows: 10_000,
+        pull_concurrency: 3,
         max_api_usage_percent: 100,
         currency: crate::config::CurrencyMode::Auto,
     };

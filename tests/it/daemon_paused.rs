@@ -190,9 +190,10 @@ fn finished(run: &RunRow) -> DateTime<Utc> {
 #[tokio::test(start_paused = true)]
 async fn fires_during_a_long_run_are_skipped_and_counted_and_the_next_run_takes_the_next_fire() {
     local(async {
-        // Every data request takes 20 s: a run lasts minutes of the every-minute schedule.
+        // Every data request takes 45 s: a run (two composite reads when nothing changed)
+        // lasts over a minute of the every-minute schedule.
         let daemon = InProcess::start(Setup {
-            faults: "slow=1:20000",
+            faults: "slow=1:45000",
             ..Setup::default()
         })
         .await;

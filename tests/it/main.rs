@@ -13,6 +13,7 @@ mod common;
 mod crash;
 mod daemon;
 mod daemon_paused;
+mod economy;
 mod emulator;
 mod history;
 mod outbox;

@@ -425,6 +425,12 @@ pub(super) async fn composite(
     Extension(faults): Extension<Faults>,
     body: Bytes,
 ) -> Response {
+    if shared
+        .composite_refused
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        return axum::response::IntoResponse::into_response(ApiError::not_found());
+    }
     let composite = match parse(&body) {
         Ok(c) => c,
         Err(err) => return axum::response::IntoResponse::into_response(err),

@@ -8,26 +8,49 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
 use super::query_param;
+use crate::emulator::faults::FaultKind;
 use crate::emulator::query::{self as exec, InvalidLocator};
-use crate::emulator::server::{ApiVersion, Shared};
+use crate::emulator::server::{ApiVersion, Faults, Shared};
 use crate::emulator::wire::{json_response, ApiError};
 
 pub(super) async fn query(
     State(shared): State<Arc<Shared>>,
     Extension(version): Extension<ApiVersion>,
+    Extension(faults): Extension<Faults>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    if let Some(timeout) = timed_out(&faults) {
+        return timeout;
+    }
     blocking(move || run(&shared, &version.0, &headers, raw.as_deref(), false)).await
 }
 
 pub(super) async fn query_all(
     State(shared): State<Arc<Shared>>,
     Extension(version): Extension<ApiVersion>,
+    Extension(faults): Extension<Faults>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    if let Some(timeout) = timed_out(&faults) {
+        return timeout;
+    }
     blocking(move || run(&shared, &version.0, &headers, raw.as_deref(), true)).await
+}
+
+/// The `timeout` fault of the request: a plain query gets it from the gate; a query inside a
+/// composite request gets it here (every query subrequest of that composite call times out).
+fn timed_out(faults: &Faults) -> Option<Response> {
+    let fault = faults.0.lock().unwrap_or_else(|e| e.into_inner()).fault;
+    (fault == Some(FaultKind::Timeout)).then(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "QUERY_TIMEOUT",
+            "Your query request was running for too long.",
+        )
+        .into_response()
+    })
 }
 
 /// Runs a query off the async workers: a query scans and sorts its whole object (seconds for
