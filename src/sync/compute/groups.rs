@@ -353,28 +353,41 @@ fn index_references(store: &Store, names: &Names) -> Result<(), StoreError> {
 }
 
 impl Run<'_> {
-    /// Every component, in groups of about [`GROUP_ACCOUNTS`] accounts, then the opportunities
-    /// linked to a plan that is gone whose account is in no plan.
-    fn all(&self) -> Result<Sum, SyncError> {
-        let mut sum = Sum::default();
-        sum.covered.all = true;
-        let every: BTreeSet<usize> = (0..self.components.len()).collect();
+    /// Computes the components `scheduled` in groups of about [`GROUP_ACCOUNTS`] accounts
+    /// (whole components), then the opportunities `lone` on their own.
+    fn in_groups(
+        &self,
+        scheduled: &BTreeSet<usize>,
+        only_plans: Option<&BTreeSet<String>>,
+        lone: &BTreeSet<String>,
+        sum: &mut Sum,
+    ) -> Result<(), SyncError> {
         let mut group = BTreeSet::new();
         let mut size = 0;
-        for c in 0..self.components.len() {
+        for &c in scheduled {
             group.insert(c);
             size += self.components.accounts[c].len();
             if size >= self.group_accounts {
-                self.group(&mut group, &every, None, &BTreeSet::new(), &mut sum)?;
+                self.group(&mut group, scheduled, only_plans, &BTreeSet::new(), sum)?;
                 group.clear();
                 size = 0;
             }
         }
         if !group.is_empty() {
-            self.group(&mut group, &every, None, &BTreeSet::new(), &mut sum)?;
+            self.group(&mut group, scheduled, only_plans, &BTreeSet::new(), sum)?;
         }
-        // Opportunities linked to a plan the mirror no longer has, on an account in no plan:
-        // no group loads them, and their link is to be emptied.
+        for chunk in lone.iter().cloned().collect::<Vec<_>>().chunks(1000) {
+            let ids: BTreeSet<String> = chunk.iter().cloned().collect();
+            self.group(&mut BTreeSet::new(), scheduled, only_plans, &ids, sum)?;
+        }
+        Ok(())
+    }
+
+    /// Every component, then the opportunities linked to a plan that is gone whose account is
+    /// in no plan (no group loads them, and their link is to be emptied).
+    fn all(&self) -> Result<Sum, SyncError> {
+        let mut sum = Sum::default();
+        sum.covered.all = true;
         let o = &self.names.opportunity;
         let mut strays = BTreeSet::new();
         self.store.for_each_live_with_dangling_reference(
@@ -389,10 +402,8 @@ impl Run<'_> {
                 Ok(())
             },
         )?;
-        for chunk in strays.into_iter().collect::<Vec<_>>().chunks(1000) {
-            let ids: BTreeSet<String> = chunk.iter().cloned().collect();
-            self.group(&mut BTreeSet::new(), &every, None, &ids, &mut sum)?;
-        }
+        let every: BTreeSet<usize> = (0..self.components.len()).collect();
+        self.in_groups(&every, None, &strays, &mut sum)?;
         Ok(sum)
     }
 
@@ -436,10 +447,8 @@ impl Run<'_> {
             sum.covered
                 .opportunities
                 .extend(opportunities.iter().cloned());
-            let mut group = components.clone();
-            // Nothing else is computed in this run: a component an evaluated link needs joins.
-            self.group(&mut group, &BTreeSet::new(), Some(&scope), &lone, &mut sum)?;
-            components.extend(group);
+            // A component an evaluated link needs that is not scheduled joins its group.
+            self.in_groups(&components, Some(&scope), &lone, &mut sum)?;
             let more: BTreeSet<String> = sum.moved.difference(&scope).cloned().collect();
             if more.is_empty() {
                 return Ok(sum);
