@@ -374,8 +374,8 @@ impl Store {
     }
 
     /// Calls `f` with each live record of `object` whose `field` (a reference: AccountId, a
-    /// plan link, WhatId ...) holds one of `values`, each record once. Reads by the index
-    /// [`Store::index_reference`] made for the pair, or by a scan of the object without it.
+    /// plan link, WhatId ...) holds one of `values`, each record once, by the pair's index
+    /// ([`Store::index_reference`], made here when missing).
     pub fn for_each_live_by_reference(
         &self,
         object: &str,
@@ -427,10 +427,11 @@ impl Store {
             .unwrap_or(0)
     }
 
-    /// Whether SQLite reads `field` of `object` by its reference index (for tests).
+    /// Whether SQLite reads `n` values of `field` of `object` by its reference index (for
+    /// tests).
     #[cfg(test)]
-    pub(crate) fn uses_reference_index(&self, object: &str, field: &str) -> bool {
-        refs::uses_index(&self.conn, object, field)
+    pub(crate) fn uses_reference_index(&self, object: &str, field: &str, n: usize) -> bool {
+        refs::uses_index(&self.conn, object, field, n)
     }
 
     fn count_reads(&self, object: &str, n: u64) {

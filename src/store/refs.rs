@@ -78,8 +78,22 @@ pub(crate) fn index_reference(
     Ok(())
 }
 
+/// The query of [`live_by_reference`] for `n` values. It names its index: without
+/// statistics, SQLite prices a long `IN` list above a scan of the object's rows and would
+/// evaluate the JSON of every row.
+fn by_reference_sql(object: &str, field: &str, n: usize) -> String {
+    let marks = vec!["?"; n].join(", ");
+    format!(
+        "SELECT id, system_modstamp, is_deleted, fields FROM mirror_records INDEXED BY \"{}\"
+         WHERE {} AND {} IN ({marks})",
+        index_name(object, field),
+        live_of(object),
+        expression(field)
+    )
+}
+
 /// Calls `f` with each live record of `object` whose `field` is one of `values` (each record
-/// once, whatever the order).
+/// once, whatever the order). Makes the index first when it is missing.
 pub(crate) fn live_by_reference(
     conn: &Connection,
     object: &str,
@@ -87,16 +101,13 @@ pub(crate) fn live_by_reference(
     values: &BTreeSet<String>,
     f: &mut dyn FnMut(MirrorRecord) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    index_reference(conn, object, field)?;
     let values: Vec<&String> = values.iter().collect();
     for chunk in values.chunks(CHUNK) {
-        let marks = vec!["?"; chunk.len()].join(", ");
-        let sql = format!(
-            "SELECT id, system_modstamp, is_deleted, fields FROM mirror_records
-             WHERE {} AND {} IN ({marks})",
-            live_of(object),
-            expression(field)
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut stmt = conn.prepare_cached(&by_reference_sql(object, field, chunk.len()))?;
         let rows = stmt.query_map(
             rusqlite::params_from_iter(chunk.iter().map(|s| s.as_str())),
             super::ops::mirror_row,
@@ -134,21 +145,23 @@ pub(crate) fn live_with_dangling_reference(
     Ok(())
 }
 
-/// Whether SQLite plans `live_by_reference` on `field` of `object` with its index (for tests).
+/// Whether SQLite plans a [`live_by_reference`] query of `n` values on `field` of `object`
+/// as a search of its index (for tests).
 #[cfg(test)]
-pub(crate) fn uses_index(conn: &Connection, object: &str, field: &str) -> bool {
-    let sql = format!(
-        "EXPLAIN QUERY PLAN SELECT id FROM mirror_records WHERE {} AND {} IN (?1)",
-        live_of(object),
-        expression(field)
-    );
-    let mut stmt = conn.prepare(&sql).unwrap();
+pub(crate) fn uses_index(conn: &Connection, object: &str, field: &str, n: usize) -> bool {
+    let sql = format!("EXPLAIN QUERY PLAN {}", by_reference_sql(object, field, n));
+    let Ok(mut stmt) = conn.prepare(&sql) else {
+        return false;
+    };
+    let values: Vec<String> = (0..n).map(|i| format!("001{i:015}")).collect();
     let details: Vec<String> = stmt
-        .query_map(["x"], |row| row.get::<_, String>(3))
+        .query_map(rusqlite::params_from_iter(values.iter()), |row| {
+            row.get::<_, String>(3)
+        })
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    details
-        .iter()
-        .any(|d| d.contains(&index_name(object, field)))
+    details.iter().any(|d| {
+        d.starts_with("SEARCH") && d.contains(&index_name(object, field)) && d.contains("<expr>=?")
+    })
 }
