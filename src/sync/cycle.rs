@@ -356,6 +356,7 @@ impl SyncEngine {
                     (today, now),
                     structure,
                     &recompute,
+                    run.name.dry_run,
                 )?
             }
             _ => (Planned::default(), Covered::default()),

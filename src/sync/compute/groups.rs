@@ -227,6 +227,7 @@ struct Run<'a> {
     structure: &'a Structure,
     components: Components<'a>,
     group_accounts: usize,
+    with_changes: bool,
     accounts_by_id: HashMap<&'a str, &'a Account>,
 }
 
@@ -242,7 +243,10 @@ struct Sum {
 
 /// The grouped recompute: the same writes, rollups, states and findings as
 /// [`super::plan_writes`] over the whole mirror, read and computed group by group. `structure`
-/// is the mirror's (read by the caller, which needs it for the scope too).
+/// is the mirror's (read by the caller, which needs it for the scope too). Without
+/// `with_changes` the writes carry no field-by-field [`super::Change`] list (only a dry run
+/// prints it; a first sync would otherwise hold one per field it writes).
+#[allow(clippy::too_many_arguments)]
 pub fn plan_writes_by_group(
     store: &Store,
     names: &Names,
@@ -251,6 +255,7 @@ pub fn plan_writes_by_group(
     (today, now): (NaiveDate, DateTime<Utc>),
     structure: &Structure,
     recompute: &Recompute,
+    with_changes: bool,
 ) -> Result<(Planned, Covered), SyncError> {
     plan_writes_sized(
         store,
@@ -260,7 +265,7 @@ pub fn plan_writes_by_group(
         (today, now),
         structure,
         recompute,
-        GROUP_ACCOUNTS,
+        (GROUP_ACCOUNTS, with_changes),
     )
 }
 
@@ -274,7 +279,7 @@ fn plan_writes_sized(
     (today, now): (NaiveDate, DateTime<Utc>),
     structure: &Structure,
     recompute: &Recompute,
-    group_accounts: usize,
+    (group_accounts, with_changes): (usize, bool),
 ) -> Result<(Planned, Covered), SyncError> {
     index_references(store, names)?;
     let run = Run {
@@ -287,6 +292,7 @@ fn plan_writes_sized(
         structure,
         components: Components::new(structure),
         group_accounts,
+        with_changes,
         accounts_by_id: structure.accounts.iter().map(|a| (a.id.as_str(), a)).collect(),
     };
     let mut sum = match recompute {
@@ -574,7 +580,7 @@ impl Run<'_> {
             .cloned()
             .collect();
         let plan_records = self.store.records_by_id(&names.plan.object, &plan_list)?;
-        let (writes, _) = diff_outcome(
+        let (mut writes, _) = diff_outcome(
             &outcome,
             &org.opportunities,
             &plan_records,
@@ -592,6 +598,11 @@ impl Run<'_> {
         if !sum.covered.all {
             sum.covered.plans.extend(plan_ids);
             sum.covered.opportunities.extend(current.into_keys());
+        }
+        if !self.with_changes {
+            for w in &mut writes {
+                w.changes = Vec::new();
+            }
         }
         sum.planned.writes.extend(writes);
         sum.planned.rollups.extend(outcome.rollups);
