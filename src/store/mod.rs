@@ -42,8 +42,8 @@ mod refs;
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -402,10 +402,11 @@ impl Store {
         mut f: impl FnMut(MirrorRecord) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut n = 0;
-        let done = refs::live_with_dangling_reference(&self.conn, object, field, target, &mut |r| {
-            n += 1;
-            f(r)
-        });
+        let done =
+            refs::live_with_dangling_reference(&self.conn, object, field, target, &mut |r| {
+                n += 1;
+                f(r)
+            });
         self.count_reads(object, n);
         done
     }

@@ -154,8 +154,14 @@ pub fn plan_writes(
         findings: finding_rows(&outcome.findings),
         ..Planned::default()
     };
-    let (writes, links_changed) =
-        diff_outcome(&outcome, &org.opportunities, plan_records, opp_names, names, now);
+    let (writes, links_changed) = diff_outcome(
+        &outcome,
+        &org.opportunities,
+        plan_records,
+        opp_names,
+        names,
+        now,
+    );
     planned.writes = writes;
     planned.links_changed = links_changed;
     planned.rollups = outcome.rollups;

@@ -295,8 +295,7 @@ impl SyncEngine {
                 .filter(|c| c.kind == ObjectKind::Opportunity)
                 .map(|c| c.id.clone()),
         );
-        if pulled.changed.is_empty() && pulled.named_plans.is_empty() && opportunities.is_empty()
-        {
+        if pulled.changed.is_empty() && pulled.named_plans.is_empty() && opportunities.is_empty() {
             return Ok(Scoped {
                 structure: None,
                 recompute: Recompute::Some {

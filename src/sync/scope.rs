@@ -209,7 +209,13 @@ pub fn lookups_for(
     store: &Store,
     names: &Names,
     changed: &[ChangedRecord],
-) -> Result<(HashMap<String, Option<String>>, HashMap<String, Option<String>>), SyncError> {
+) -> Result<
+    (
+        HashMap<String, Option<String>>,
+        HashMap<String, Option<String>>,
+    ),
+    SyncError,
+> {
     let mut whats = BTreeSet::new();
     let mut whos = BTreeSet::new();
     for c in changed {

@@ -35,9 +35,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::membership::Hierarchy;
-use crate::domain::{
-    self, Account, Event, FindingKind, OrgData, Plan, Rates, Rules, Task,
-};
+use crate::domain::{self, Account, Event, FindingKind, OrgData, Plan, Rates, Rules, Task};
 use crate::store::{MirrorRecord, Store, StoreError};
 
 use super::super::convert::{self, text};
@@ -135,7 +133,10 @@ pub fn junction(names: &Names, r: &MirrorRecord) -> Option<Junction> {
 pub fn extra_accounts(junctions: &[Junction]) -> BTreeMap<String, Vec<String>> {
     let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for j in junctions {
-        extra.entry(j.plan.clone()).or_default().push(j.account.clone());
+        extra
+            .entry(j.plan.clone())
+            .or_default()
+            .push(j.account.clone());
     }
     for accounts in extra.values_mut() {
         accounts.sort();
@@ -293,7 +294,11 @@ fn plan_writes_sized(
         components: Components::new(structure),
         group_accounts,
         with_changes,
-        accounts_by_id: structure.accounts.iter().map(|a| (a.id.as_str(), a)).collect(),
+        accounts_by_id: structure
+            .accounts
+            .iter()
+            .map(|a| (a.id.as_str(), a))
+            .collect(),
     };
     let mut sum = match recompute {
         Recompute::All => run.all()?,
@@ -490,8 +495,12 @@ impl Run<'_> {
                 records.insert(r.id.clone(), r);
                 Ok(())
             };
-            self.store
-                .for_each_live_by_reference(&o.object, &o.account_id, &accounts, &mut keep)?;
+            self.store.for_each_live_by_reference(
+                &o.object,
+                &o.account_id,
+                &accounts,
+                &mut keep,
+            )?;
             self.store
                 .for_each_live_by_reference(&o.object, &o.plan_link, &plan_ids, &mut keep)?;
             if !lone.is_empty() {
@@ -528,9 +537,12 @@ impl Run<'_> {
             group.extend(joining);
         };
 
-        let contacts = self.load(ObjectKind::Contact, &names.contact.account_id, &accounts, |r| {
-            convert::contact(names, r)
-        })?;
+        let contacts = self.load(
+            ObjectKind::Contact,
+            &names.contact.account_id,
+            &accounts,
+            |r| convert::contact(names, r),
+        )?;
         let opp_ids: BTreeSet<String> = opportunities.iter().map(|o| o.id.clone()).collect();
         let contact_ids: BTreeSet<String> = contacts.iter().map(|c| c.id.clone()).collect();
         let t = &names.task;
@@ -620,15 +632,11 @@ impl Run<'_> {
         convert: impl Fn(&MirrorRecord) -> T,
     ) -> Result<Vec<T>, SyncError> {
         let mut out = BTreeMap::new();
-        self.store.for_each_live_by_reference(
-            self.names.object(kind),
-            field,
-            values,
-            |r| {
+        self.store
+            .for_each_live_by_reference(self.names.object(kind), field, values, |r| {
                 out.insert(r.id.clone(), convert(&r));
                 Ok(())
-            },
-        )?;
+            })?;
         Ok(out.into_values().collect())
     }
 
@@ -641,17 +649,13 @@ impl Run<'_> {
     ) -> Result<Vec<T>, SyncError> {
         let mut out = BTreeMap::new();
         for (field, values) in by {
-            self.store.for_each_live_by_reference(
-                self.names.object(kind),
-                field,
-                values,
-                |r| {
+            self.store
+                .for_each_live_by_reference(self.names.object(kind), field, values, |r| {
                     if !out.contains_key(&r.id) {
                         out.insert(r.id.clone(), convert(&r));
                     }
                     Ok(())
-                },
-            )?;
+                })?;
         }
         Ok(out.into_values().collect())
     }

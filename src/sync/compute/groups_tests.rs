@@ -464,8 +464,13 @@ mod cycles {
         let id = engine.store().live_ids("Opportunity").unwrap()[0].clone();
         emulator.with_org(|org| {
             let fields = serde_json::json!({"Amount": 4321});
-            org.update("Opportunity", &id, fields.as_object().unwrap(), crate::clock::Clock::system().now())
-                .unwrap()
+            org.update(
+                "Opportunity",
+                &id,
+                fields.as_object().unwrap(),
+                crate::clock::Clock::system().now(),
+            )
+            .unwrap()
         });
         let small = engine.run_cycle(incremental).await.unwrap();
         assert!(small.plans_recomputed >= 1, "{small}");
