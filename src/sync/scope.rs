@@ -202,6 +202,9 @@ pub fn structure_before(
     (accounts, plans)
 }
 
+/// Record Id → one reference of the record (a plan link, an AccountId).
+pub type IdMap = HashMap<String, Option<String>>;
+
 /// The mirror's values [`touched_plans`] looks up for the changed tasks and events, read by
 /// Id after the pull: the plan links of the opportunities they are about (WhatId) and the
 /// accounts of their contacts (WhoId).
@@ -209,13 +212,7 @@ pub fn lookups_for(
     store: &Store,
     names: &Names,
     changed: &[ChangedRecord],
-) -> Result<
-    (
-        HashMap<String, Option<String>>,
-        HashMap<String, Option<String>>,
-    ),
-    SyncError,
-> {
+) -> Result<(IdMap, IdMap), SyncError> {
     let mut whats = BTreeSet::new();
     let mut whos = BTreeSet::new();
     for c in changed {
