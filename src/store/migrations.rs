@@ -24,9 +24,9 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         include_str!("../../schema/0003_outbox_set_aside.sql"),
     ),
     (
-        5,
-        "0005_streaming",
-        include_str!("../../schema/0005_streaming.sql"),
+        4,
+        "0004_streaming",
+        include_str!("../../schema/0004_streaming.sql"),
     ),
 ];
 

@@ -33,6 +33,7 @@ mod history;
 mod migrations;
 mod ops;
 mod outbox;
+mod refs;
 mod streaming;
 #[cfg(test)]
 #[allow(
@@ -41,8 +42,9 @@ mod streaming;
 )]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -264,6 +266,8 @@ impl StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Mirror rows read to build the rules' inputs, by object ([`Store::mirror_rows_read`]).
+    reads: Mutex<BTreeMap<String, u64>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -320,6 +324,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            reads: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -361,7 +366,84 @@ impl Store {
         object: &str,
         mut f: impl FnMut(MirrorRecord),
     ) -> Result<(), StoreError> {
-        ops::for_each_live_record(&self.conn, object, &mut f)
+        let mut n = 0;
+        let done = ops::for_each_live_record(&self.conn, object, &mut |r| {
+            n += 1;
+            f(r)
+        });
+        self.count_reads(object, n);
+        done
+    }
+
+    /// Calls `f` with each live record of `object` whose `field` (a reference: AccountId, a
+    /// plan link, WhatId ...) holds one of `values`, each record once, by the pair's index
+    /// ([`Store::index_reference`], made here when missing).
+    pub fn for_each_live_by_reference(
+        &self,
+        object: &str,
+        field: &str,
+        values: &BTreeSet<String>,
+        mut f: impl FnMut(MirrorRecord) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut n = 0;
+        let done = refs::live_by_reference(&self.conn, object, field, values, &mut |r| {
+            n += 1;
+            f(r)
+        });
+        self.count_reads(object, n);
+        done
+    }
+
+    /// Calls `f` with each live record of `object` whose `field` names no live record of
+    /// `target` (an opportunity linked to a plan that is gone).
+    pub fn for_each_live_with_dangling_reference(
+        &self,
+        object: &str,
+        field: &str,
+        target: &str,
+        mut f: impl FnMut(MirrorRecord) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut n = 0;
+        let done =
+            refs::live_with_dangling_reference(&self.conn, object, field, target, &mut |r| {
+                n += 1;
+                f(r)
+            });
+        self.count_reads(object, n);
+        done
+    }
+
+    /// Creates, when missing, the index [`Store::for_each_live_by_reference`] reads `field` of
+    /// `object` by (a partial index over the object's live rows; the fields follow the
+    /// mapping, so the indexes are made for the names in use rather than by a migration). An
+    /// index holds no data of its own, so this takes `&self` like a read.
+    pub fn index_reference(&self, object: &str, field: &str) -> Result<(), StoreError> {
+        refs::index_reference(&self.conn, object, field)
+    }
+
+    /// How many mirror rows of `object` the whole-object and by-reference reads above
+    /// returned since the store was opened: what building the rules' inputs cost.
+    pub fn mirror_rows_read(&self, object: &str) -> u64 {
+        self.reads
+            .lock()
+            .map(|r| r.get(object).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// Whether SQLite reads `n` values of `field` of `object` by its reference index (for
+    /// tests).
+    #[cfg(test)]
+    pub(crate) fn uses_reference_index(&self, object: &str, field: &str, n: usize) -> bool {
+        refs::uses_index(&self.conn, object, field, n)
+    }
+
+    fn count_reads(&self, object: &str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if let Ok(mut reads) = self.reads.lock() {
+            *reads.entry(object.to_string()).or_default() += n;
+        }
     }
 
     /// Rows left SENT: at the start of a run (runs are serialized) these are writes whose

@@ -121,11 +121,11 @@ pub(crate) fn reset_cursor(conn: &Connection, object: &str) -> Result<(), StoreE
     Ok(())
 }
 
-fn mirror_row(row: &Row<'_>) -> rusqlite::Result<(String, String, bool, String)> {
+pub(crate) fn mirror_row(row: &Row<'_>) -> rusqlite::Result<(String, String, bool, String)> {
     row.try_into()
 }
 
-fn to_record(
+pub(crate) fn to_record(
     object: &str,
     (id, modstamp, is_deleted, fields): (String, String, bool, String),
 ) -> Result<MirrorRecord, StoreError> {

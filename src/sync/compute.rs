@@ -1,5 +1,10 @@
 //! Steps 3–4 of the cycle: build the domain's inputs from the mirror, compute the desired
 //! links and rollups, and diff them against the values last read from (or written to) the CRM.
+//!
+//! The cycle computes group by group ([`plan_writes_by_group`], in `compute/groups.rs`),
+//! reading only the records each group of plans needs; [`org_data`] and [`plan_writes`] read
+//! and compute the whole mirror at once, for the admin commands that explain it and as the
+//! reference the grouped recompute is tested against.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -16,6 +21,13 @@ use super::convert::{self, current_rollup, field, field_value_json, format_datet
 use super::names::{Names, ObjectKind};
 use super::report::Change;
 use super::SyncError;
+
+mod groups;
+
+pub use groups::{
+    extra_accounts, junction, nothing_to_recompute, plan_writes_by_group, Covered, Junction,
+    Recompute, Structure, GROUP_ACCOUNTS,
+};
 
 /// One record's desired changes.
 #[derive(Debug, Clone)]
@@ -139,23 +151,55 @@ pub fn plan_writes(
     }
     let mut planned = Planned {
         plans_recomputed: outcome.rollups.len() as u64,
-        findings: outcome
-            .findings
-            .iter()
-            .map(|f| {
-                (
-                    finding_kind(f.kind).to_string(),
-                    f.ids.join(","),
-                    f.message.clone(),
-                )
-            })
-            .collect(),
+        findings: finding_rows(&outcome.findings),
         ..Planned::default()
     };
+    let (writes, links_changed) = diff_outcome(
+        &outcome,
+        &org.opportunities,
+        plan_records,
+        opp_names,
+        names,
+        now,
+    );
+    planned.writes = writes;
+    planned.links_changed = links_changed;
+    planned.rollups = outcome.rollups;
+    planned.states = outcome.states;
+    planned
+}
 
+/// Findings as the store keeps them: (kind, subject Ids joined by commas, message).
+pub(crate) fn finding_rows(findings: &[domain::Finding]) -> Vec<(String, String, String)> {
+    findings
+        .iter()
+        .map(|f| {
+            (
+                finding_kind(f.kind).to_string(),
+                f.ids.join(","),
+                f.message.clone(),
+            )
+        })
+        .collect()
+}
+
+/// The writes an outcome asks for against the values the mirror holds: the link of each of
+/// `opportunities` whose desired link differs (a locked link is never touched), and the
+/// rollup fields and Sync_Problem__c of each plan the outcome recomputed or froze that has a
+/// record in `plan_records`; sorted by object and Id. Also returns how many links change.
+pub(crate) fn diff_outcome(
+    outcome: &domain::Outcome,
+    opportunities: &[domain::Opportunity],
+    plan_records: &HashMap<String, MirrorRecord>,
+    opp_names: &HashMap<String, Option<String>>,
+    names: &Names,
+    now: DateTime<Utc>,
+) -> (Vec<PlannedWrite>, u64) {
+    let mut writes = Vec::new();
+    let mut links_changed = 0;
     // The opportunity's plan link (design.md §3.2); a locked link is never touched.
     let link_field = &names.opportunity.plan_link;
-    for opp in &org.opportunities {
+    for opp in opportunities {
         if opp.link_locked {
             continue;
         }
@@ -171,8 +215,8 @@ pub fn plan_writes(
         let new = desired.map(Value::String).unwrap_or(Value::Null);
         let mut fields = Map::new();
         fields.insert(link_field.clone(), new.clone());
-        planned.links_changed += 1;
-        planned.writes.push(PlannedWrite {
+        links_changed += 1;
+        writes.push(PlannedWrite {
             object: names.opportunity.object.clone(),
             record_id: opp.id.clone(),
             record_name: opp_names.get(&opp.id).cloned().flatten(),
@@ -260,7 +304,7 @@ pub fn plan_writes(
                 Value::String(format_datetime(now)),
             );
         }
-        planned.writes.push(PlannedWrite {
+        writes.push(PlannedWrite {
             object: names.plan.object.clone(),
             record_id: plan_id.clone(),
             record_name,
@@ -274,12 +318,8 @@ pub fn plan_writes(
             kind: WriteKind::Update,
         });
     }
-    planned
-        .writes
-        .sort_by(|a, b| (&a.object, &a.record_id).cmp(&(&b.object, &b.record_id)));
-    planned.rollups = outcome.rollups;
-    planned.states = outcome.states;
-    planned
+    writes.sort_by(|a, b| (&a.object, &a.record_id).cmp(&(&b.object, &b.record_id)));
+    (writes, links_changed)
 }
 
 /// The accounts and plans (with their junction accounts) of the mirror: what plan membership

@@ -5,7 +5,7 @@
 //! wanted, hold back standing refusals, queue the rest with the plans' history) and the
 //! write-back of every due write, the old ones included, then the store's upkeep.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tracing::{debug, warn};
@@ -13,7 +13,7 @@ use tracing::{debug, warn};
 use crate::domain::CurrencyMode;
 use crate::store::NewWrite;
 
-use super::compute::{self, MirrorInputs, Planned};
+use super::compute::{self, Covered, Planned, Recompute, Structure};
 use super::kind::RunName;
 use super::names::ObjectKind;
 use super::pull::{self, ChangedRecord, ObjectPull, Prefetched, PullMode};
@@ -51,11 +51,22 @@ struct Pulled {
     named_plans: BTreeSet<String>,
 }
 
+/// What the scope step leaves for the recompute.
+struct Scoped {
+    /// The mirror's structure; `None` when nothing is to be recomputed.
+    structure: Option<Structure>,
+    recompute: Recompute,
+    /// The plans recomputed; `None` for every plan.
+    scope: Option<BTreeSet<String>>,
+}
+
 /// What the recompute leaves for the outbox.
 struct Computed {
     planned: Planned,
     /// The plans recomputed; `None` for every plan.
     scope: Option<BTreeSet<String>>,
+    /// What the recompute evaluated, for the findings it replaces.
+    covered: Covered,
     mode: CurrencyMode,
     fingerprint: String,
 }
@@ -82,7 +93,7 @@ impl SyncEngine {
             clock: &clock,
         };
         let steps = async {
-            let before = off_worker(|| self.baseline(run, today))?;
+            let all = off_worker(|| self.baseline(run, today))?;
             let prefetch = off_worker(|| self.prefetch(run))?;
             let (currency, mut prefetched) = self.currency(prefetch, &hooks, &mut report).await?;
             self.check_budget()?;
@@ -100,10 +111,9 @@ impl SyncEngine {
                 self.settle_in_doubt(&hooks, &mut pulled.changed, now)
                     .await?;
             }
-            let (inputs, scope) = off_worker(|| self.scope(before, &currency, pulled))?;
-            let computed = off_worker(|| {
-                self.compute(run, &inputs, scope, currency, (today, now), &mut report)
-            });
+            let scoped = off_worker(|| self.scope(all, &currency, pulled))?;
+            let computed =
+                off_worker(|| self.compute(run, scoped, currency, (today, now), &mut report))?;
             if run.name.dry_run {
                 report.add_planned(computed.planned.writes);
                 return Ok(());
@@ -145,15 +155,18 @@ impl SyncEngine {
         }
     }
 
-    /// The plan memberships before the pull when the run recomputes only the plans its
-    /// changes touch ([`scope::recompute_all`]); `None` when it recomputes every plan.
-    fn baseline(&self, run: &Run, today: NaiveDate) -> Result<Option<PlanMembership>, SyncError> {
+    /// Whether the run recomputes every plan rather than only those its changes touch
+    /// ([`scope::recompute_all`]). The memberships before the pull are not read here: the
+    /// scope step rebuilds them from the changes, when there are any.
+    fn baseline(&self, run: &Run, today: NaiveDate) -> Result<bool, SyncError> {
         let runs = self.store.recent_runs(2)?;
         let on = self.store.meta(RECOMPUTED_ALL_ON)?;
-        if scope::recompute_all(run.recompute_all, runs.get(1), on.as_deref(), today) {
-            return Ok(None);
-        }
-        Ok(Some(self.membership()?))
+        Ok(scope::recompute_all(
+            run.recompute_all,
+            runs.get(1),
+            on.as_deref(),
+            today,
+        ))
     }
 
     /// Every plan's accounts, as the mirror holds them now.
@@ -300,43 +313,69 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// The scope step: the mirror as the recompute reads it, and the plans to recompute:
-    /// every plan when `before` is `None` or the rates changed, else the plans the changes
-    /// touch and those a resync names.
+    /// The scope step: what the recompute covers. Every plan when `all` or the rates
+    /// changed; else the plans the changes touch (memberships before the pull rebuilt from
+    /// the changed records' earlier values), those a resync names, and the opportunities that
+    /// changed or have a link write still queued (so it is evaluated, not set aside). A cycle
+    /// that pulled no change and has no link write queued reads nothing more.
     fn scope(
         &self,
-        before: Option<PlanMembership>,
+        all: bool,
         currency: &CurrencyRead,
         pulled: Pulled,
-    ) -> Result<(MirrorInputs, Option<BTreeSet<String>>), SyncError> {
+    ) -> Result<Scoped, SyncError> {
         let names = &self.settings.names;
         let stored = self.store.meta(RATES_FINGERPRINT)?;
-        let before = before.filter(|_| !rates_changed(stored.as_deref(), &currency.fingerprint));
-        let inputs = compute::org_data(&self.store, names, currency.rates.clone())?;
-        let scope = before.map(|before| {
-            let after = PlanMembership::new(&inputs.org.accounts, &inputs.org.plans);
-            let links: HashMap<String, Option<String>> = inputs
-                .org
-                .opportunities
+        if all || rates_changed(stored.as_deref(), &currency.fingerprint) {
+            return Ok(Scoped {
+                structure: Some(Structure::load(&self.store, names)?),
+                recompute: Recompute::All,
+                scope: None,
+            });
+        }
+        let mut opportunities: BTreeSet<String> = self
+            .store
+            .unsettled_writes()?
+            .into_iter()
+            .filter(|w| w.object == names.opportunity.object)
+            .map(|w| w.record_id)
+            .collect();
+        opportunities.extend(
+            pulled
+                .changed
                 .iter()
-                .map(|o| (o.id.clone(), o.plan_id.clone()))
-                .collect();
-            let contacts: HashMap<String, Option<String>> = inputs
-                .org
-                .contacts
-                .iter()
-                .map(|c| (c.id.clone(), c.account_id.clone()))
-                .collect();
-            let lookups = scope::Lookups {
-                opportunity_links: &links,
-                contact_accounts: &contacts,
-            };
-            let mut touched =
-                scope::touched_plans(names, &before, &after, &lookups, &pulled.changed);
-            touched.extend(pulled.named_plans);
-            touched
-        });
-        Ok((inputs, scope))
+                .filter(|c| c.kind == ObjectKind::Opportunity)
+                .map(|c| c.id.clone()),
+        );
+        if pulled.changed.is_empty() && pulled.named_plans.is_empty() && opportunities.is_empty() {
+            return Ok(Scoped {
+                structure: None,
+                recompute: Recompute::Some {
+                    plans: BTreeSet::new(),
+                    opportunities,
+                },
+                scope: Some(BTreeSet::new()),
+            });
+        }
+        let structure = Structure::load(&self.store, names)?;
+        let (accounts, plans) = scope::structure_before(names, &structure, &pulled.changed);
+        let before = PlanMembership::new(&accounts, &plans);
+        let after = PlanMembership::new(&structure.accounts, &structure.plans);
+        let (links, contacts) = scope::lookups_for(&self.store, names, &pulled.changed)?;
+        let lookups = scope::Lookups {
+            opportunity_links: &links,
+            contact_accounts: &contacts,
+        };
+        let mut touched = scope::touched_plans(names, &before, &after, &lookups, &pulled.changed);
+        touched.extend(pulled.named_plans);
+        Ok(Scoped {
+            structure: Some(structure),
+            recompute: Recompute::Some {
+                plans: touched.clone(),
+                opportunities,
+            },
+            scope: Some(touched),
+        })
     }
 
     /// The compute step: links, rollups of the plans in `scope` and their diff. A snapshot
@@ -346,15 +385,34 @@ impl SyncEngine {
     fn compute(
         &self,
         run: &Run,
-        inputs: &MirrorInputs,
-        scope: Option<BTreeSet<String>>,
+        scoped: Scoped,
         currency: CurrencyRead,
         (today, now): (NaiveDate, DateTime<Utc>),
         report: &mut CycleReport,
-    ) -> Computed {
+    ) -> Result<Computed, SyncError> {
         let names = &self.settings.names;
         let rules = &self.settings.rules;
-        let mut planned = compute::plan_writes(inputs, names, rules, today, now, scope.as_ref());
+        let Scoped {
+            structure,
+            recompute,
+            scope,
+        } = scoped;
+        let (mut planned, covered) = match &structure {
+            Some(structure) if !compute::nothing_to_recompute(&recompute) => {
+                compute::plan_writes_by_group(
+                    &self.store,
+                    names,
+                    rules,
+                    &currency.rates,
+                    (today, now),
+                    structure,
+                    &recompute,
+                    run.name.dry_run,
+                )?
+            }
+            _ => (Planned::default(), Covered::default()),
+        };
+        drop(structure);
         report.plans_recomputed = planned.plans_recomputed;
         report.links_changed = planned.links_changed;
         if let Some(why) = currency.mismatch {
@@ -370,12 +428,13 @@ impl SyncEngine {
             report.snapshots = planned.writes.len() as u64;
             report.links_changed = 0;
         }
-        Computed {
+        Ok(Computed {
             planned,
             scope,
+            covered,
             mode: currency.rates.mode(),
             fingerprint: currency.fingerprint,
-        }
+        })
     }
 
     /// The enqueue step: the findings, then the outbox (queued writes no longer wanted set
@@ -392,6 +451,7 @@ impl SyncEngine {
         let Computed {
             planned,
             scope,
+            covered,
             mode,
             fingerprint,
         } = computed;
@@ -399,7 +459,8 @@ impl SyncEngine {
             Some(_) => self.store.findings()?,
             None => Vec::new(),
         };
-        let findings = scope::findings_to_keep(planned.findings, scope.as_ref(), earlier);
+        let findings =
+            scope::findings_to_keep_covered(planned.findings, scope.as_ref(), &covered, earlier);
         self.store.replace_findings(&findings)?;
         if run.snapshot.is_none() {
             self.set_aside_unwanted(&planned.writes, &planned.rollups, now)?;

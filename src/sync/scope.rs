@@ -12,21 +12,22 @@
 //! Also here: whether a run recomputes every plan instead ([`recompute_all`]), and which
 //! findings outlive a recompute of only some plans ([`findings_to_keep`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value};
 
 use crate::domain::membership::Hierarchy;
 use crate::domain::{Account, FindingKind, Plan};
-use crate::store::{Finding, RunRow};
+use crate::store::{Finding, MirrorRecord, RunRow, Store};
 
-use super::compute::finding_kind;
+use super::compute::{extra_accounts, finding_kind, junction, Covered, Structure};
 use super::kind::RunName;
 
-use super::convert::text;
+use super::convert::{self, text};
 use super::names::{Names, ObjectKind};
 use super::pull::ChangedRecord;
+use super::SyncError;
 
 /// For each account, the plans it belongs to (directly, through a junction row, or through the
 /// hierarchy).
@@ -138,6 +139,113 @@ pub fn touched_plans(
     touched
 }
 
+/// The accounts and plans as the mirror held them before the pull: the structure read after
+/// it (`after`), with each changed account, plan and junction row put back as it was before
+/// (one the pull created taken out). This spares reading the structure before every pull:
+/// only a cycle that changed something needs it.
+pub fn structure_before(
+    names: &Names,
+    after: &Structure,
+    changed: &[ChangedRecord],
+) -> (Vec<Account>, Vec<Plan>) {
+    // The first change of a record holds the mirror's version from before the run.
+    let mut first: HashMap<(ObjectKind, &str), &ChangedRecord> = HashMap::new();
+    for c in changed {
+        first.entry((c.kind, c.id.as_str())).or_insert(c);
+    }
+    let before_of = |kind: ObjectKind| {
+        first
+            .values()
+            .filter(move |c| c.kind == kind)
+            .filter_map(|c| {
+                c.before.as_ref().map(|fields| MirrorRecord {
+                    id: c.id.clone(),
+                    system_modstamp: DateTime::<Utc>::UNIX_EPOCH,
+                    is_deleted: false,
+                    fields: fields.clone(),
+                })
+            })
+    };
+    let is_changed = |kind: ObjectKind, id: &str| first.contains_key(&(kind, id));
+
+    let mut accounts: Vec<Account> = after
+        .accounts
+        .iter()
+        .filter(|a| !is_changed(ObjectKind::Account, &a.id))
+        .cloned()
+        .collect();
+    accounts.extend(before_of(ObjectKind::Account).map(|r| convert::account(names, &r)));
+    accounts.sort_by(|a, b| a.id.cmp(&b.id));
+
+    let mut junctions: Vec<_> = after
+        .junctions
+        .iter()
+        .filter(|j| !is_changed(ObjectKind::PlanAccount, &j.id))
+        .cloned()
+        .collect();
+    junctions.extend(before_of(ObjectKind::PlanAccount).filter_map(|r| junction(names, &r)));
+    junctions.sort_by(|a, b| a.id.cmp(&b.id));
+    let extra = extra_accounts(&junctions);
+    let extra_of = |id: &str| extra.get(id).cloned().unwrap_or_default();
+
+    let mut plans: Vec<Plan> = after
+        .plans
+        .iter()
+        .filter(|p| !is_changed(ObjectKind::Plan, &p.id))
+        .map(|p| Plan {
+            extra_account_ids: extra_of(&p.id),
+            ..p.clone()
+        })
+        .collect();
+    plans.extend(before_of(ObjectKind::Plan).map(|r| convert::plan(names, &r, extra_of(&r.id))));
+    plans.sort_by(|a, b| a.id.cmp(&b.id));
+    (accounts, plans)
+}
+
+/// Record Id → one reference of the record (a plan link, an AccountId).
+pub type IdMap = HashMap<String, Option<String>>;
+
+/// The mirror's values [`touched_plans`] looks up for the changed tasks and events, read by
+/// Id after the pull: the plan links of the opportunities they are about (WhatId) and the
+/// accounts of their contacts (WhoId).
+pub fn lookups_for(
+    store: &Store,
+    names: &Names,
+    changed: &[ChangedRecord],
+) -> Result<(IdMap, IdMap), SyncError> {
+    let mut whats = BTreeSet::new();
+    let mut whos = BTreeSet::new();
+    for c in changed {
+        let (what, who) = match c.kind {
+            ObjectKind::Task => (&names.task.what_id, &names.task.who_id),
+            ObjectKind::Event => (&names.event.what_id, &names.event.who_id),
+            _ => continue,
+        };
+        for fields in c.before.iter().chain(std::iter::once(&c.after)) {
+            whats.extend(text(fields, what));
+            whos.extend(text(fields, who));
+        }
+    }
+    let read = |object: &str, ids: BTreeSet<String>, field: &str| {
+        let ids: Vec<String> = ids.into_iter().collect();
+        Ok::<_, SyncError>(
+            store
+                .records_by_id(object, &ids)?
+                .into_values()
+                .filter(|r| !r.is_deleted)
+                .map(|r| (r.id, text(&r.fields, field)))
+                .collect::<HashMap<_, _>>(),
+        )
+    };
+    let links = read(
+        &names.opportunity.object,
+        whats,
+        &names.opportunity.plan_link,
+    )?;
+    let contacts = read(&names.contact.object, whos, &names.contact.account_id)?;
+    Ok((links, contacts))
+}
+
 /// Whether a run recomputes every plan rather than those its changes touch: when its kind
 /// says so (`run_recomputes_all`: a full run, a snapshot, a resync of whole objects); on the
 /// first run of the day in the org's time zone (`recomputed_all_on` is not `today`: activity
@@ -167,6 +275,47 @@ pub fn findings_to_keep(
     scope: Option<&BTreeSet<String>>,
     earlier: Vec<Finding>,
 ) -> Vec<(String, String, String)> {
+    keep_findings(fresh, scope, earlier, |_, _| true)
+}
+
+/// [`findings_to_keep`] after a recompute that evaluated only part of the org (`covered`):
+/// an earlier ambiguity of an opportunity whose link was not evaluated, an invalid period of
+/// a plan not evaluated, and the hierarchy cycles when they were not looked for, are kept
+/// too (nothing they depend on changed).
+pub fn findings_to_keep_covered(
+    fresh: Vec<(String, String, String)>,
+    scope: Option<&BTreeSet<String>>,
+    covered: &Covered,
+    earlier: Vec<Finding>,
+) -> Vec<(String, String, String)> {
+    if covered.all {
+        return keep_findings(fresh, scope, earlier, |_, _| true);
+    }
+    let ambiguity = finding_kind(FindingKind::Ambiguity);
+    let invalid = finding_kind(FindingKind::InvalidPlanPeriod);
+    let cycle = finding_kind(FindingKind::HierarchyCycle);
+    keep_findings(fresh, scope, earlier, |kind, subject| {
+        if kind == ambiguity {
+            covered.opportunities.contains(subject)
+        } else if kind == invalid {
+            covered.plans.contains(subject)
+        } else if kind == cycle {
+            covered.cycles
+        } else {
+            true
+        }
+    })
+}
+
+/// Keeps `fresh`, and of `earlier` (when only the plans of `scope` were recomputed) the rate
+/// findings of plans outside it and the findings `evaluated` (kind, first subject Id) says
+/// were not evaluated again.
+fn keep_findings(
+    fresh: Vec<(String, String, String)>,
+    scope: Option<&BTreeSet<String>>,
+    earlier: Vec<Finding>,
+    evaluated: impl Fn(&str, &str) -> bool,
+) -> Vec<(String, String, String)> {
     let Some(scope) = scope else {
         return fresh;
     };
@@ -175,9 +324,18 @@ pub fn findings_to_keep(
         finding_kind(FindingKind::DatedRateGap),
     ];
     let mut kept = fresh;
+    let fresh_set: HashSet<(String, String)> = kept
+        .iter()
+        .map(|(kind, subject, _)| (kind.clone(), subject.clone()))
+        .collect();
     for old in earlier {
-        let plan = old.subject.split(',').next().unwrap_or_default();
-        if frozen.contains(&old.kind.as_str()) && !scope.contains(plan) {
+        let first = old.subject.split(',').next().unwrap_or_default();
+        let keep = if frozen.contains(&old.kind.as_str()) {
+            !scope.contains(first)
+        } else {
+            !evaluated(&old.kind, first)
+        };
+        if keep && !fresh_set.contains(&(old.kind.clone(), old.subject.clone())) {
             kept.push((old.kind, old.subject, old.message));
         }
     }
