@@ -891,4 +891,3 @@ async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Resp
     });
     json_response(StatusCode::OK, &body)
 }
-
