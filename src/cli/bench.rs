@@ -51,10 +51,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub latency_ms: u64,
 
-    /// The floor the calls are measured against: `rest` (query pages of 2000 and sObject
-    /// Collections of 200) or `composite` (5 of those per composite request).
-    /// Example: --floor composite
-    #[arg(long, value_enum, default_value_t = FloorKind::Rest)]
+    /// The floor the calls are measured against: `composite` (query pages of 2000 and sObject
+    /// Collections of 200, five of them per composite request, as plansync sends them) or
+    /// `rest` (each page and each Collections request a call). Full pulls through Bulk API
+    /// 2.0 query jobs can go under either. Example: --floor rest
+    #[arg(long, value_enum, default_value_t = FloorKind::Composite)]
     pub floor: FloorKind,
 
     /// Print one JSON object instead of the table: {"scale", "latency_ms", "floor": {"kind",

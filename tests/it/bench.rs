@@ -31,14 +31,15 @@ fn counts(case: &Value) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bench_counts_calls_deterministically_against_the_rest_floor() {
+async fn bench_counts_calls_deterministically_against_the_composite_floor() {
     let first = bench_scale_1().await;
     assert_eq!(first["scale"], 1);
-    assert_eq!(first["floor"]["kind"], "rest");
-    assert!(first["floor"]["formula"]
-        .as_str()
-        .unwrap()
-        .contains("ceil(rows pulled / 2000)"));
+    assert_eq!(first["floor"]["kind"], "composite");
+    let formula = first["floor"]["formula"].as_str().unwrap();
+    assert!(
+        formula.contains("ceil(rows pulled / 2000)") && formula.contains("ceil(pages / 5)"),
+        "{formula}"
+    );
     let org_rows = first["org_rows"].as_object().unwrap();
     assert_eq!(org_rows.len(), 7, "{org_rows:?}");
     assert_eq!(
@@ -60,6 +61,8 @@ async fn bench_counts_calls_deterministically_against_the_rest_floor() {
             "get_updated",
             "limits",
             "write",
+            "composite",
+            "bulk",
             "describe",
             "other",
         ];
@@ -76,19 +79,24 @@ async fn bench_counts_calls_deterministically_against_the_rest_floor() {
         let pages: u64 = rows.values().map(|r| u(r).div_ceil(2000).max(1)).sum();
         let written = u(&case["records_written"]);
         let floor = &case["floor"];
-        assert_eq!(u(&floor["reads"]), pages, "{case}");
-        assert_eq!(u(&floor["writes"]), written.div_ceil(200), "{case}");
+        assert_eq!(u(&floor["reads"]), pages.div_ceil(5), "{case}");
+        assert_eq!(
+            u(&floor["writes"]),
+            written.div_ceil(200).div_ceil(5),
+            "{case}"
+        );
         assert_eq!(
             u(&floor["total"]),
-            pages + written.div_ceil(200) + 1,
+            pages.div_ceil(5) + written.div_ceil(200).div_ceil(5) + 1,
             "{case}"
         );
-        // No client can do with fewer reads or writes than the floor's.
-        assert!(
-            u(&calls["query"]) + u(&calls["next_page"]) >= pages,
-            "{case}"
-        );
-        assert!(u(&calls["write"]) >= written.div_ceil(200), "{case}");
+        // Below the Bulk threshold no client reads or writes in fewer calls than the floor.
+        assert_eq!(calls["bulk"], 0, "{case}");
+        assert!(u(&calls["total"]) >= u(&floor["total"]), "{case}");
+        // Reads and writes go through composite requests: no plain query, page or Collection.
+        for plain in ["query", "next_page", "write", "get_deleted", "limits"] {
+            assert_eq!(calls[plain], 0, "{plain}: {case}");
+        }
         assert!(u(&case["peak_rss_kib"]) > 1024, "{case}");
         assert!(u(&case["wall_ms"]) > 0, "{case}");
     }
@@ -96,12 +104,14 @@ async fn bench_counts_calls_deterministically_against_the_rest_floor() {
     let full = &cases[0];
     assert_eq!(full["rows_pulled"].as_object().unwrap(), org_rows);
     assert!(u(&full["records_written"]) > 0, "{full}");
-    assert_eq!(full["calls"]["get_deleted"], 0, "{full}");
     // 1% of 200 opportunities changed before the second cycle, none before the third.
     assert_eq!(cases[1]["changed_opportunities"], 2);
     assert!(u(&cases[1]["rows_pulled"]["opportunity"]) >= 2);
     assert_eq!(cases[2]["changed_opportunities"], 0);
-    assert_eq!(cases[2]["calls"]["write"], 0, "{}", cases[2]);
+    assert_eq!(cases[2]["records_written"], 0, "{}", cases[2]);
+    // An unchanged cycle: its reads in two composite calls, and the token.
+    assert_eq!(cases[2]["calls"]["composite"], 2, "{}", cases[2]);
+    assert_eq!(cases[2]["calls"]["total"], 3, "{}", cases[2]);
 
     // The same org and the same cycles cost the same calls, row for row.
     let second = bench_scale_1().await;
