@@ -449,7 +449,7 @@ pub(crate) struct Shared {
     /// The org does not serve the composite resource (`404 NOT_FOUND`), as an org at an API
     /// version before it.
     pub composite_refused: std::sync::atomic::AtomicBool,
-    /// Data requests being served now, and the most served at once.
+    /// Requests being served now (their latency included), and the most served at once.
     pub in_flight: std::sync::atomic::AtomicU64,
     pub most_in_flight: std::sync::atomic::AtomicU64,
 }
@@ -579,7 +579,7 @@ impl RunningEmulator {
         self.shared.calls.snapshot()
     }
 
-    /// The most data requests the emulator served at the same time so far.
+    /// The most requests the emulator served at the same time so far (its latency included).
     pub fn most_concurrent_calls(&self) -> u64 {
         self.shared
             .most_in_flight
@@ -663,15 +663,22 @@ async fn method_not_allowed(method: axum::http::Method) -> ApiError {
     )
 }
 
-/// Every request: counted by kind, then delayed by the configured latency.
+/// Every request: counted by kind and while in flight, delayed by the configured latency.
 async fn latency(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    use std::sync::atomic::Ordering;
     shared
         .calls
         .count(CallKind::of(request.method(), request.uri().path()));
+    let now_in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared
+        .most_in_flight
+        .fetch_max(now_in_flight, Ordering::SeqCst);
     if !shared.latency.is_zero() {
         tokio::time::sleep(shared.latency).await;
     }
-    next.run(request).await
+    let response = next.run(request).await;
+    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    response
 }
 
 async fn versions() -> Response {
@@ -710,13 +717,7 @@ async fn data_gate(
         .and_then(wire::parse_version)
         .map(str::to_string);
     let client = call_options_client(request.headers());
-    use std::sync::atomic::Ordering;
-    let now_in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    shared
-        .most_in_flight
-        .fetch_max(now_in_flight, Ordering::SeqCst);
     let mut response = gate(&shared, &mut request, next).await;
-    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
     // The request was one transaction: publish the change events of what it committed.
     if let Some(version) = version {
         shared.publish_changes(&version, client.as_deref());
