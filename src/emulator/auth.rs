@@ -340,6 +340,18 @@ fn expired(issued: DateTime<Utc>, ttl: Duration, now: DateTime<Utc>) -> bool {
         .is_some_and(|deadline| deadline <= now)
 }
 
+/// The bearer token of a request (`Authorization: Bearer X`, or the older `OAuth X`).
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("OAuth "))
+        .map(str::trim)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,21 +2,18 @@
 //! routes, the gate every data request passes (version, session, daily limit, faults, the
 //! `Sforce-Limit-Info` header), and the running server's in-process handle.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -30,7 +27,7 @@ use super::org::Org;
 use super::query::Locators;
 use super::streaming::{self, Origin, Streaming, StreamingConfig};
 use super::wire::{self, json_response, ApiError};
-use super::{routes, seed};
+use super::{login, routes, seed};
 use crate::metadata::Catalog;
 
 /// Default OAuth client id (consumer key) of the emulator's connected app.
@@ -489,7 +486,7 @@ impl Shared {
         self.write_org().set_validation_failure(name);
     }
 
-    fn issue_token(&self, now: DateTime<Utc>) -> String {
+    pub(super) fn issue_token(&self, now: DateTime<Utc>) -> String {
         let org_id = self.read_org().org_id().to_string();
         self.sessions.issue(&org_id, now)
     }
@@ -640,9 +637,9 @@ fn router(shared: Arc<Shared>) -> Router {
     let data = routes::data_routes()
         .route_layer(middleware::from_fn_with_state(shared.clone(), data_gate));
     Router::new()
-        .route("/services/oauth2/token", post(token))
-        .route("/services/oauth2/userinfo", get(userinfo))
-        .route("/id/{org}/{user}", get(userinfo))
+        .route("/services/oauth2/token", post(login::token))
+        .route("/services/oauth2/userinfo", get(login::userinfo))
+        .route("/id/{org}/{user}", get(login::userinfo))
         .route("/services/data", get(versions))
         .route("/services/data/", get(versions))
         .route("/cometd/{version}", post(streaming::bayeux::cometd))
@@ -683,15 +680,6 @@ async fn latency(State(shared): State<Arc<Shared>>, request: Request, next: Next
 
 async fn versions() -> Response {
     json_response(StatusCode::OK, &wire::versions_body())
-}
-
-/// The bearer token of a request (`Authorization: Bearer X`, or the older `OAuth X`).
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("OAuth "))
-        .map(str::trim)
 }
 
 /// The API version of the request (`"59.0"`), set by the gate.
@@ -749,7 +737,7 @@ async fn gate(shared: &Arc<Shared>, request: &mut Request, next: Next) -> Respon
         return ApiError::not_found().into_response();
     };
     let now = Utc::now();
-    let token = bearer(request.headers()).map(str::to_string);
+    let token = auth::bearer(request.headers()).map(str::to_string);
     let Some(token) = token.filter(|t| shared.sessions.is_valid(t, now)) else {
         return ApiError::invalid_session().into_response();
     };
@@ -813,82 +801,4 @@ async fn gate(shared: &Arc<Shared>, request: &mut Request, next: Next) -> Respon
 
 fn is_query(path: &str) -> bool {
     matches!(path.split('/').nth(4), Some("query" | "queryAll"))
-}
-
-/// `POST /services/oauth2/token`.
-async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(auth::parse_basic);
-    let now = Utc::now();
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    if form.get("grant_type").map(String::as_str) == Some("client_credentials")
-        && host.is_some_and(auth::is_shared_login_host)
-    {
-        return json_response(StatusCode::BAD_REQUEST, &auth::NOT_ON_THIS_DOMAIN.body());
-    }
-    match auth::check_grant(&shared.auth, &form, basic, now) {
-        Ok(scope) => {
-            let access_token = shared.issue_token(now);
-            let (org_id, user_id) = {
-                let org = shared.read_org();
-                (org.org_id().to_string(), org.user_id().to_string())
-            };
-            let body = auth::token_body(
-                &access_token,
-                scope,
-                &shared.base_url,
-                &org_id,
-                &user_id,
-                &shared.auth.client_secret,
-                now,
-            );
-            let mut response = json_response(StatusCode::OK, &body);
-            response.headers_mut().insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-cache,must-revalidate,max-age=0,no-store,private"),
-            );
-            response
-        }
-        Err(err) => json_response(StatusCode::BAD_REQUEST, &err.body()),
-    }
-}
-
-/// `GET /services/oauth2/userinfo` and the identity URL `GET /id/{org}/{user}`.
-async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    let now = Utc::now();
-    if !bearer(&headers).is_some_and(|t| shared.sessions.is_valid(t, now)) {
-        return ApiError::invalid_session().into_response();
-    }
-    let org = shared.read_org();
-    let (org_id, user_id) = (org.org_id().to_string(), org.user_id().to_string());
-    let username = shared
-        .auth
-        .jwt
-        .as_ref()
-        .map(|j| j.username.clone())
-        .unwrap_or_else(|| super::org::INTEGRATION_USERNAME.to_string());
-    let body = json!({
-        "sub": format!("{}/id/{org_id}/{user_id}", shared.base_url),
-        "user_id": user_id,
-        "organization_id": org_id,
-        "preferred_username": username,
-        "nickname": "integration",
-        "name": "Integration User",
-        "email": "integration@plansync.invalid",
-        "email_verified": true,
-        "zoneinfo": "GMT",
-        "locale": "en_US",
-        "language": "en_US",
-        "user_type": "STANDARD",
-        "active": true,
-        "urls": {
-            "rest": format!("{}/services/data/v{{version}}/", shared.base_url),
-            "sobjects": format!("{}/services/data/v{{version}}/sobjects/", shared.base_url),
-            "query": format!("{}/services/data/v{{version}}/query/", shared.base_url),
-        },
-    });
-    json_response(StatusCode::OK, &body)
 }

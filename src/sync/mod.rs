@@ -34,6 +34,7 @@
 //! requests ([`reads::Composite`]).
 
 pub mod budget;
+mod bulk;
 pub mod compute;
 pub mod convert;
 mod cycle;

@@ -98,14 +98,6 @@ impl Incoming<'_> {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("OAuth "))
-        .map(str::trim)
-}
-
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -186,7 +178,9 @@ pub(crate) async fn cometd(
         Ok(Value::Object(m)) => vec![m],
         _ => return bad_request("400::The request body is not a JSON array of Bayeux messages"),
     };
-    let token = bearer(&headers).map(str::to_string).unwrap_or_default();
+    let token = crate::emulator::auth::bearer(&headers)
+        .map(str::to_string)
+        .unwrap_or_default();
     let browser = cookie(&headers, BROWSER_COOKIE);
     let streaming = &shared.streaming;
     sweep(&shared);

@@ -560,4 +560,8 @@ impl Streaming {
 }
 
 #[cfg(test)]
+mod publish_tests;
+#[cfg(test)]
+mod session_tests;
+#[cfg(test)]
 mod tests;
