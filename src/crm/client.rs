@@ -202,6 +202,7 @@ impl CrmClient {
             .connect_timeout(config.timeout.min(Duration::from_secs(30)))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("plansync/", env!("CARGO_PKG_VERSION")))
+            .default_headers(call_options())
             .build()
             .map_err(|e| {
                 CrmError::InvalidConfig(format!(
@@ -530,6 +531,17 @@ impl CrmClient {
         .instrument(span)
         .await
     }
+}
+
+/// `Sforce-Call-Options: client=plansync` on every request (wire doc: the CRM names the client
+/// in the `changeOrigin` of the change events a request's writes publish).
+fn call_options() -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "sforce-call-options",
+        reqwest::header::HeaderValue::from_static(super::CALL_OPTIONS),
+    );
+    headers
 }
 
 #[cfg(test)]

@@ -113,6 +113,22 @@ pub struct ChangeEvent {
     /// When the change was committed in the CRM.
     pub commit_timestamp: Option<DateTime<Utc>>,
     pub transaction_key: Option<String>,
+    /// `changeOrigin`: the API and the client of the call options header that made the
+    /// change (`com/salesforce/api/rest/62.0;client=plansync`); empty for changes not made
+    /// through an API.
+    pub change_origin: String,
+}
+
+impl ChangeEvent {
+    /// Whether the change was made by plansync's own writes: its `changeOrigin` names the
+    /// client plansync sends in `Sforce-Call-Options` ([`crate::crm::CALL_OPTIONS_CLIENT`]).
+    pub fn made_by_plansync(&self) -> bool {
+        self.change_origin
+            .split(';')
+            .skip(1)
+            .filter_map(|part| part.trim().split_once('='))
+            .any(|(k, v)| k.trim() == "client" && v.trim() == crate::crm::CALL_OPTIONS_CLIENT)
+    }
 }
 
 /// Why the subscription could not be made or kept.
@@ -273,6 +289,11 @@ pub fn parse_event(message: &Value) -> Option<ChangeEvent> {
             .get("transactionKey")
             .and_then(Value::as_str)
             .map(str::to_string),
+        change_origin: header
+            .get("changeOrigin")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
     })
 }
 

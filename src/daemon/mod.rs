@@ -117,6 +117,9 @@ pub struct Daemon {
     pending: Pending,
     /// The API names of the objects the cycle reads (events of others wake nothing).
     objects: BTreeSet<String>,
+    /// The fields the write-back sets, by object: updates of only these by plansync are
+    /// echoes of its own writes and wake nothing ([`wake::is_echo`]).
+    written_fields: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// What ended the daemon's wait.
@@ -161,6 +164,7 @@ impl Daemon {
         ];
         state.preset_series(&pulled, &written);
         let objects = pulled.iter().cloned().collect();
+        let written_fields = names.written_fields();
         let metrics = Arc::new(Mutex::new(state));
         Daemon {
             engine,
@@ -175,6 +179,7 @@ impl Daemon {
             subscription: SubscriptionState::Disabled,
             pending: Pending::default(),
             objects,
+            written_fields,
         }
     }
 
@@ -271,7 +276,11 @@ impl Daemon {
                         replay_id = event.replay_id,
                         "change event"
                     );
-                    self.pending.note_event(event, &self.objects, now);
+                    if wake::is_echo(event, &self.written_fields) {
+                        self.pending.note_position(event);
+                    } else {
+                        self.pending.note_event(event, &self.objects, now);
+                    }
                     if let Some(s) = metrics.streaming.as_mut() {
                         *s.events.entry(event.change_type.to_string()).or_default() += 1;
                         s.last_event_at = Some(now);

@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::ScheduleSection;
-use crate::crm::streaming::ChangeEvent;
+use crate::crm::streaming::{ChangeEvent, ChangeType};
 
 /// The subscription as the daemon sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,12 +118,7 @@ impl Pending {
         objects: &BTreeSet<String>,
         now: DateTime<Utc>,
     ) {
-        let position = self
-            .covered
-            .replay
-            .entry(event.channel.clone())
-            .or_insert(event.replay_id);
-        *position = (*position).max(event.replay_id);
+        self.note_position(event);
         if !objects.contains(&event.entity_name) {
             return;
         }
@@ -139,6 +134,17 @@ impl Pending {
             *oldest = (*oldest).min(commit);
         }
         self.first_at.get_or_insert(now);
+    }
+
+    /// Notes an event that wakes nothing (an echo of plansync's own writes, see [`is_echo`]):
+    /// only its channel's replay position moves, kept once the next cycle completes.
+    pub fn note_position(&mut self, event: &ChangeEvent) {
+        let position = self
+            .covered
+            .replay
+            .entry(event.channel.clone())
+            .or_insert(event.replay_id);
+        *position = (*position).max(event.replay_id);
     }
 
     /// A cycle is due without an event: the subscription was (re)made, so changes in
@@ -182,10 +188,31 @@ impl Pending {
     }
 }
 
+/// The fields every update changes besides the ones written.
+const AUDIT_FIELDS: [&str; 3] = ["LastModifiedDate", "LastModifiedById", "SystemModstamp"];
+
+/// Whether an event only echoes plansync's own write-back, so waking a cycle for it would
+/// read what the last cycle wrote and find nothing to do: an update made by plansync
+/// ([`ChangeEvent::made_by_plansync`]) that changed only fields plansync writes on that
+/// object (`written`, by object API name) and the audit fields. A change the same
+/// transaction made to another field (an org's trigger or flow reacting to the write) still
+/// wakes a cycle; so do creates, deletes, gap and overflow events.
+pub fn is_echo(event: &ChangeEvent, written: &BTreeMap<String, BTreeSet<String>>) -> bool {
+    let Some(fields) = written.get(&event.entity_name) else {
+        return false;
+    };
+    event.change_type == ChangeType::Update
+        && event.made_by_plansync()
+        && !event.changed_fields.is_empty()
+        && event
+            .changed_fields
+            .iter()
+            .all(|f| fields.contains(f) || AUDIT_FIELDS.contains(&f.as_str()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crm::streaming::ChangeType;
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -201,7 +228,102 @@ mod tests {
             changed_fields: vec![],
             commit_timestamp: Some(at(commit)),
             transaction_key: None,
+            change_origin: String::new(),
         }
+    }
+
+    #[test]
+    fn only_updates_of_written_fields_by_plansync_are_echoes() {
+        let written: BTreeMap<String, BTreeSet<String>> = [
+            ("Opportunity", vec!["Account_Plan__c"]),
+            ("Account_Plan__c", vec!["Won_Amount__c", "Sync_Problem__c"]),
+        ]
+        .into_iter()
+        .map(|(o, f)| (o.to_string(), f.into_iter().map(String::from).collect()))
+        .collect();
+        let ours = "com/salesforce/api/rest/62.0;client=plansync";
+        let t = "2026-12-03T10:00:00Z";
+        // (entity, change, origin, changed fields, an echo?)
+        let cases: [(&str, &str, &str, &[&str], bool); 11] = [
+            (
+                "Opportunity",
+                "UPDATE",
+                ours,
+                &["Account_Plan__c", "LastModifiedDate"],
+                true,
+            ),
+            (
+                "Account_Plan__c",
+                "UPDATE",
+                ours,
+                &["Won_Amount__c", "SystemModstamp"],
+                true,
+            ),
+            (
+                "Account_Plan__c",
+                "UPDATE",
+                "com/salesforce/api/soap/62.0;client=plansync",
+                &["Sync_Problem__c"],
+                true,
+            ),
+            // The same write by another client, or by a user in the UI.
+            (
+                "Opportunity",
+                "UPDATE",
+                "com/salesforce/api/rest/62.0;client=dataloader",
+                &["Account_Plan__c"],
+                false,
+            ),
+            (
+                "Opportunity",
+                "UPDATE",
+                "com/salesforce/api/rest/62.0",
+                &["Account_Plan__c"],
+                false,
+            ),
+            ("Opportunity", "UPDATE", "", &["Account_Plan__c"], false),
+            // A trigger changed another field in plansync's transaction.
+            (
+                "Opportunity",
+                "UPDATE",
+                ours,
+                &["Account_Plan__c", "Amount"],
+                false,
+            ),
+            ("Opportunity", "UPDATE", ours, &[], false),
+            // Not an update, or an object plansync does not write.
+            (
+                "Opportunity",
+                "GAP_UPDATE",
+                ours,
+                &["Account_Plan__c"],
+                false,
+            ),
+            ("Opportunity", "CREATE", ours, &[], false),
+            ("Account", "UPDATE", ours, &["LastModifiedDate"], false),
+        ];
+        for (entity, change, origin, fields, echo) in cases {
+            let mut e = event(1, entity, change, t);
+            e.change_origin = origin.into();
+            e.changed_fields = fields.iter().map(|f| f.to_string()).collect();
+            assert_eq!(
+                is_echo(&e, &written),
+                echo,
+                "{entity} {change} {origin} {fields:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_echo_moves_the_replay_position_and_wakes_nothing() {
+        let mut pending = Pending::default();
+        let e = event(7, "Opportunity", "UPDATE", "2026-12-03T10:00:00Z");
+        pending.note_position(&e);
+        assert_eq!(pending.due_at(Duration::from_secs(2)), None);
+        let covered = pending.take();
+        assert_eq!(covered.replay.get("/data/OpportunityChangeEvent"), Some(&7));
+        assert_eq!(covered.events, 0);
+        assert!(covered.objects.is_empty());
     }
 
     fn objects() -> BTreeSet<String> {

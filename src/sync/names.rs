@@ -1,6 +1,8 @@
 //! The CRM API names the cycle reads and writes, per object (design.md §2), resolved once from
 //! the `[mapping]` configuration so the rest of the cycle never spells an API name itself.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::config::{
     AccountMapping, ContactMapping, EventMapping, Mapping, OpportunityMapping, PlanAccountMapping,
     PlanMapping, SnapshotMapping, TaskMapping,
@@ -228,6 +230,29 @@ impl Names {
             }
         }
         fields
+    }
+}
+
+impl Names {
+    /// The fields the write-back sets, by object API name: an opportunity's plan link; a
+    /// plan's rollups, their change time and the sync problem. (Snapshots are created, not
+    /// updated.)
+    pub fn written_fields(&self) -> BTreeMap<String, BTreeSet<String>> {
+        let plan = self
+            .plan
+            .rollups
+            .iter()
+            .map(|(_, name)| name.clone())
+            .chain([self.plan.rollups_changed_at.clone()])
+            .chain(self.plan.sync_problem.iter().cloned())
+            .collect();
+        BTreeMap::from([
+            (
+                self.opportunity.object.clone(),
+                BTreeSet::from([self.opportunity.plan_link.clone()]),
+            ),
+            (self.plan.object.clone(), plan),
+        ])
     }
 }
 

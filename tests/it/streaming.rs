@@ -506,3 +506,49 @@ fn gap_and_overflow_events_wake_a_cycle_too() {
         d.stop().await;
     });
 }
+
+#[test]
+fn the_events_of_plansyncs_own_writes_wake_no_cycle() {
+    in_local(async {
+        let emulator = emulator().await;
+        let crm = Crm::connect(&emulator).await;
+        let acme = Acme::create(&crm).await;
+        let d = Running::start(emulator, "debounce_seconds = 1").await;
+        d.wait_until("a subscription", Duration::from_secs(15), |d| {
+            d.streaming().state == "subscribed"
+        })
+        .await;
+        d.wait_for_field(&crm, &acme.plan_a, "Won_Amount__c", json!(10000))
+            .await;
+        d.wait_until("the catch-up cycle", Duration::from_secs(15), |d| {
+            d.streaming().woken_cycles >= 1 && d.metrics.lock().unwrap().running.is_none()
+        })
+        .await;
+        // The catch-up's write-back published events of its own: they wake nothing.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let runs = d.incremental_runs();
+        let events = d.streaming().events.get("UPDATE").copied().unwrap_or(0);
+
+        // One edit: one cycle, whose write-back (the plan's rollups) wakes no second one.
+        crm.update(
+            "Opportunity",
+            &acme.open_b_q3,
+            json!({"StageName": "Closed Won"}),
+        )
+        .await;
+        d.wait_for_field(&crm, &acme.plan_b, "Won_Amount__c", json!(20000))
+            .await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        d.wait_until("the cycle to end", Duration::from_secs(15), |d| {
+            d.metrics.lock().unwrap().running.is_none()
+        })
+        .await;
+        assert_eq!(d.incremental_runs() - runs, 1);
+        let s = d.streaming();
+        assert!(
+            s.events.get("UPDATE").copied().unwrap_or(0) >= events + 2,
+            "the edit's event and the write-back's arrived: {s:?}"
+        );
+        d.stop().await;
+    });
+}
