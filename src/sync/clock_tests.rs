@@ -32,17 +32,7 @@ fn engine(dir: &tempfile::TempDir) -> SyncEngine {
     })
     .unwrap();
     let store = Store::open(&dir.path().join("plansync.db")).unwrap();
-    let settings = SyncSettings {
-        names: Names::default(),
-        rules: Rules::default(),
-        lookback: Duration::seconds(600),
-        batch_size: 1000,
-        bulk_min_rows: 10_000,
-        pull_concurrency: 3,
-        max_api_usage_percent: 80,
-        currency: crate::config::CurrencyMode::Single,
-    };
-    let mut engine = SyncEngine::new(crm, store, settings);
+    let mut engine = SyncEngine::new(crm, store, SyncSettings::default());
     engine.set_clock(Clock::fixed(t0()));
     engine
 }

@@ -382,14 +382,9 @@ fn reference_reads_use_their_indexes() {
 }
 
 mod cycles {
-    use std::time::Duration as StdDuration;
-
-    use url::Url;
-
-    use crate::crm::{AuthConfig, CrmClient, CrmConfig};
     use crate::emulator::Emulator;
-    use crate::store::Store;
-    use crate::sync::{CycleOptions, Names, SyncEngine, SyncSettings};
+    use crate::sync::upgrade_tests::engine_on;
+    use crate::sync::{CycleOptions, SyncEngine, SyncSettings};
 
     #[tokio::test]
     async fn an_unchanged_cycle_reads_no_opportunity_and_a_small_change_reads_its_group() {
@@ -400,30 +395,12 @@ mod cycles {
             .await
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let crm = CrmClient::new(CrmConfig {
-            login_url: Url::parse(emulator.base_url()).unwrap(),
-            instance_url: None,
-            api_version: "62.0".into(),
-            auth: AuthConfig::ClientCredentials {
-                client_id: emulator.client_id().to_string(),
-                client_secret: emulator.client_secret().to_string().into(),
-            },
-            timeout: StdDuration::from_secs(30),
-            max_retries: 0,
-        })
-        .unwrap();
         let settings = SyncSettings {
-            names: Names::default(),
-            rules: crate::domain::Rules::default(),
-            lookback: chrono::Duration::seconds(600),
             batch_size: 200,
-            bulk_min_rows: 10_000,
-            pull_concurrency: 3,
             max_api_usage_percent: 100,
-            currency: crate::config::CurrencyMode::Single,
+            ..SyncSettings::default()
         };
-        let store = Store::open(&dir.path().join("plansync.db")).unwrap();
-        let mut engine = SyncEngine::new(crm, store, settings);
+        let mut engine = engine_on(&emulator, &dir, settings);
         let incremental = CycleOptions {
             full: false,
             dry_run: false,
