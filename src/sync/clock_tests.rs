@@ -37,6 +37,20 @@ fn engine(dir: &tempfile::TempDir) -> SyncEngine {
     engine
 }
 
+/// Sends what is due in the outbox, 1,000 records per call.
+async fn drain(engine: &mut SyncEngine, hooks: &Hooks<'_>) -> push::Pushed {
+    push::drain(
+        &engine.crm,
+        &engine.composite,
+        &mut engine.store,
+        1000,
+        None,
+        hooks,
+    )
+    .await
+    .unwrap()
+}
+
 fn queue_one(engine: &mut SyncEngine, at: DateTime<Utc>) -> i64 {
     engine
         .store
@@ -101,16 +115,7 @@ async fn a_transient_failure_waits_for_its_backoff_by_the_engines_clock() {
         progress: &quiet,
         clock: &clock,
     };
-    let pushed = push::drain(
-        &engine.crm,
-        &engine.composite,
-        &mut engine.store,
-        1000,
-        None,
-        &hooks,
-    )
-    .await
-    .unwrap();
+    let pushed = drain(&mut engine, &hooks).await;
     assert_eq!(pushed.records_written, 0);
     assert_eq!(engine.crm.api_calls(), 0, "not due: nothing is sent");
     assert_eq!(engine.store.write(id).unwrap().unwrap().attempts, 1);
@@ -119,16 +124,7 @@ async fn a_transient_failure_waits_for_its_backoff_by_the_engines_clock() {
     // failure is stamped with the engine's time.
     let due = t0() + Duration::minutes(1);
     clock.set(due);
-    push::drain(
-        &engine.crm,
-        &engine.composite,
-        &mut engine.store,
-        1000,
-        None,
-        &hooks,
-    )
-    .await
-    .unwrap();
+    drain(&mut engine, &hooks).await;
     let row = engine.store.write(id).unwrap().unwrap();
     assert_eq!(row.attempts, 2, "{row:?}");
     assert_eq!(row.status, WriteStatus::Failed);
