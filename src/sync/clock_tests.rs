@@ -37,6 +37,15 @@ fn engine(dir: &tempfile::TempDir) -> SyncEngine {
     engine
 }
 
+/// Hooks that never stop the cycle and report no progress, on `clock`.
+fn hooks(clock: &Clock) -> Hooks<'_> {
+    Hooks {
+        stop: &|| None,
+        progress: &|_: &Progress| {},
+        clock,
+    }
+}
+
 /// Sends what is due in the outbox, 1,000 records per call.
 async fn drain(engine: &mut SyncEngine, hooks: &Hooks<'_>) -> push::Pushed {
     push::drain(
@@ -108,13 +117,7 @@ async fn a_transient_failure_waits_for_its_backoff_by_the_engines_clock() {
     );
 
     let clock = Clock::fixed(t0() + Duration::seconds(59));
-    let never = || None;
-    let quiet = |_: &Progress| {};
-    let hooks = Hooks {
-        stop: &never,
-        progress: &quiet,
-        clock: &clock,
-    };
+    let hooks = hooks(&clock);
     let pushed = drain(&mut engine, &hooks).await;
     assert_eq!(pushed.records_written, 0);
     assert_eq!(engine.crm.api_calls(), 0, "not due: nothing is sent");
@@ -139,13 +142,7 @@ async fn the_delete_log_is_read_only_for_a_window_longer_than_a_minute() {
     let dir = tempfile::tempdir().unwrap();
     let mut engine = engine(&dir);
     let clock = engine.clock.clone();
-    let never = || None;
-    let quiet = |_: &Progress| {};
-    let hooks = Hooks {
-        stop: &never,
-        progress: &quiet,
-        clock: &clock,
-    };
+    let hooks = hooks(&clock);
     let start = t0();
     let removed = engine
         .apply_delete_log(

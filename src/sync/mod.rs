@@ -152,8 +152,8 @@ fn stopped_or(err: SyncError, mut report: CycleReport) -> Result<CycleReport, Sy
     }
 }
 
-/// How to run one cycle.
-#[derive(Debug, Clone)]
+/// How to run one cycle; the default is an incremental cycle that writes, as of today.
+#[derive(Debug, Clone, Default)]
 pub struct CycleOptions {
     /// Re-pull everything and remove local rows the CRM no longer has.
     pub full: bool,

@@ -48,16 +48,12 @@ async fn a_fingerprint_in_the_old_format_recomputes_every_plan_once() {
         ..SyncSettings::default()
     };
     let mut engine = engine_on(&emulator, &dir, settings);
-    let incremental = CycleOptions {
-        full: false,
-        dry_run: false,
-        as_of: None,
-    };
+    let incremental = CycleOptions::default();
 
     let full = engine
         .run_cycle(CycleOptions {
             full: true,
-            ..incremental.clone()
+            ..CycleOptions::default()
         })
         .await
         .unwrap();

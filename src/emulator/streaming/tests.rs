@@ -160,6 +160,17 @@ pub(super) async fn rest(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// `PATCH /composite/sobjects` with `body` (`allOrNone` and `records`).
+async fn update_collection(emulator: &RunningEmulator, body: Value) -> (u16, Value) {
+    rest(
+        emulator,
+        reqwest::Method::PATCH,
+        "/composite/sobjects",
+        Some(body),
+    )
+    .await
+}
+
 pub(super) async fn create_account(emulator: &RunningEmulator, name: &str) -> String {
     let (status, body) = rest(
         emulator,
@@ -302,13 +313,7 @@ async fn one_collections_request_is_one_transaction_merging_the_same_change() {
         {"attributes": {"type": "Account"}, "id": b, "Industry": "Energy"},
         {"attributes": {"type": "Account"}, "id": c, "Industry": "Banking"},
     ]});
-    let (status, body) = rest(
-        &emulator,
-        reqwest::Method::PATCH,
-        "/composite/sobjects",
-        Some(records),
-    )
-    .await;
+    let (status, body) = update_collection(&emulator, records).await;
     assert_eq!(status, 200, "{body}");
     let (events, _) = bayeux.connect().await;
     assert_eq!(events.len(), 2, "{events:?}");
@@ -328,13 +333,7 @@ async fn one_collections_request_is_one_transaction_merging_the_same_change() {
         {"attributes": {"type": "Account"}, "id": a, "Industry": "Retail"},
         {"attributes": {"type": "Account"}, "id": b, "Name": ""},
     ]});
-    let (status, body) = rest(
-        &emulator,
-        reqwest::Method::PATCH,
-        "/composite/sobjects",
-        Some(records),
-    )
-    .await;
+    let (status, body) = update_collection(&emulator, records).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body[0]["success"], false, "{body}");
     assert_eq!(emulator.streaming().last_replay_id(), last);

@@ -401,11 +401,7 @@ mod cycles {
             ..SyncSettings::default()
         };
         let mut engine = engine_on(&emulator, &dir, settings);
-        let incremental = CycleOptions {
-            full: false,
-            dry_run: false,
-            as_of: None,
-        };
+        let incremental = CycleOptions::default();
         let read = |engine: &SyncEngine| {
             ["Opportunity", "Contact", "Task", "Event", "Account"]
                 .map(|o| engine.store().mirror_rows_read(o))
@@ -416,7 +412,7 @@ mod cycles {
         let full = engine
             .run_cycle(CycleOptions {
                 full: true,
-                ..incremental.clone()
+                ..CycleOptions::default()
             })
             .await
             .unwrap();
