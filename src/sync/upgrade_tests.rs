@@ -33,6 +33,17 @@ pub(crate) fn engine_on(
     SyncEngine::new(crm, store, settings)
 }
 
+/// Runs a full cycle.
+pub(crate) async fn full_cycle(engine: &mut SyncEngine) -> CycleReport {
+    engine
+        .run_cycle(CycleOptions {
+            full: true,
+            ..CycleOptions::default()
+        })
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_fingerprint_in_the_old_format_recomputes_every_plan_once() {
     let emulator = Emulator::builder()
@@ -50,13 +61,7 @@ async fn a_fingerprint_in_the_old_format_recomputes_every_plan_once() {
     let mut engine = engine_on(&emulator, &dir, settings);
     let incremental = CycleOptions::default();
 
-    let full = engine
-        .run_cycle(CycleOptions {
-            full: true,
-            ..CycleOptions::default()
-        })
-        .await
-        .unwrap();
+    let full = full_cycle(&mut engine).await;
     assert!(full.plans_recomputed > 0, "{full}");
     assert_ne!(full.currency_mode.as_deref(), Some("single"), "{full}");
     let quiet = engine.run_cycle(incremental.clone()).await.unwrap();

@@ -194,6 +194,18 @@ pub(super) async fn rename(emulator: &RunningEmulator, id: &str, name: &str) {
     assert_eq!(status, 204, "{body}");
 }
 
+/// Deletes the account `id` through the REST API: the status.
+async fn delete_account(emulator: &RunningEmulator, id: &str) -> u16 {
+    let (status, _) = rest(
+        emulator,
+        reqwest::Method::DELETE,
+        &format!("/sobjects/Account/{id}"),
+        None,
+    )
+    .await;
+    status
+}
+
 pub(super) fn header(event: &Value) -> &Value {
     &event["data"]["payload"]["ChangeEventHeader"]
 }
@@ -275,13 +287,7 @@ async fn creates_deletes_and_the_all_events_channel() {
     let (mut bayeux, sub) = Bayeux::subscribed(&emulator, ALL_CHANGE_EVENTS, json!(-1)).await;
     assert_eq!(sub["successful"], true, "{sub}");
     let id = create_account(&emulator, "Globex").await;
-    let (status, _) = rest(
-        &emulator,
-        reqwest::Method::DELETE,
-        &format!("/sobjects/Account/{id}"),
-        None,
-    )
-    .await;
+    let status = delete_account(&emulator, &id).await;
     assert_eq!(status, 204);
     let (events, _) = bayeux.connect().await;
     assert_eq!(events.len(), 2, "{events:?}");
@@ -465,13 +471,7 @@ async fn overflow_and_gap_events_on_demand_and_custom_object_channels() {
 async fn an_undelete_publishes_the_restored_record() {
     let emulator = start(Duration::from_millis(300)).await;
     let id = create_account(&emulator, "Lazarus").await;
-    let (status, _) = rest(
-        &emulator,
-        reqwest::Method::DELETE,
-        &format!("/sobjects/Account/{id}"),
-        None,
-    )
-    .await;
+    let status = delete_account(&emulator, &id).await;
     assert_eq!(status, 204);
     let (mut bayeux, _) = Bayeux::subscribed(&emulator, ACCOUNTS, json!(-1)).await;
     emulator

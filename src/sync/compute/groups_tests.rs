@@ -383,7 +383,7 @@ fn reference_reads_use_their_indexes() {
 
 mod cycles {
     use crate::emulator::Emulator;
-    use crate::sync::upgrade_tests::engine_on;
+    use crate::sync::upgrade_tests::{engine_on, full_cycle};
     use crate::sync::{CycleOptions, SyncEngine, SyncSettings};
 
     #[tokio::test]
@@ -409,13 +409,7 @@ mod cycles {
         let opportunities = engine.store().mirror_rows_read("Opportunity");
         assert_eq!(opportunities, 0);
 
-        let full = engine
-            .run_cycle(CycleOptions {
-                full: true,
-                ..CycleOptions::default()
-            })
-            .await
-            .unwrap();
+        let full = full_cycle(&mut engine).await;
         assert!(full.plans_recomputed > 0, "{full}");
         let total = engine.store().live_ids("Opportunity").unwrap().len() as u64;
         assert!(total >= 800, "{total}");
