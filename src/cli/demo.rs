@@ -64,17 +64,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         timeout: Duration::from_secs(30),
         max_retries: 2,
     })?;
-    let settings = SyncSettings {
-        names: Names::default(),
-        rules: crate::domain::Rules::default(),
-        lookback: chrono::Duration::seconds(600),
-        batch_size: 1000,
-        bulk_min_rows: 10_000,
-        pull_concurrency: 3,
-        max_api_usage_percent: 80,
-        currency: crate::config::CurrencyMode::Single,
-    };
-    let mut engine = SyncEngine::new(crm, store, settings);
+    let mut engine = SyncEngine::new(crm, store, SyncSettings::default());
 
     println!(
         "Running a full sync cycle into {} ...",

@@ -380,12 +380,8 @@ impl CrmClient {
     /// `GET jobs/query/{id}`: the job's information (`state`, `numberRecordsProcessed`, ...).
     pub async fn bulk_job_info(&self, job_id: &str) -> Result<Value, CrmError> {
         let what = format!("the status of bulk query job {job_id}");
-        let target = Target::path(self.data_path(&format!("jobs/query/{job_id}")));
-        let raw = self
-            .execute(Method::GET, target, Body::None, true, &what)
-            .await?;
-        serde_json::from_slice(&raw.body)
-            .map_err(|e| decode_error(&what, raw.status, format!("not JSON ({e})"), &raw.body))
+        self.get_json(self.data_path(&format!("jobs/query/{job_id}")), &what)
+            .await
     }
 
     /// Aborts a query job (`PATCH jobs/query/{id}` with `{"state": "Aborted"}`).

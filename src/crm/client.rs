@@ -168,6 +168,18 @@ fn error_chain(e: &reqwest::Error) -> String {
     crate::error::chain(e)
 }
 
+/// The HTTP client of `builder` (its timeouts), following no redirect and naming plansync
+/// and its version as the user agent.
+pub(crate) fn http_client(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, CrmError> {
+    builder
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("plansync/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            CrmError::InvalidConfig(format!("cannot build the HTTP client: {}", error_chain(&e)))
+        })
+}
+
 impl CrmClient {
     /// Builds a client with the default [`Backoff`]. Checks the URLs, the API version and
     /// the JWT key; does not contact the CRM (see [`CrmClient::authenticate`]).
@@ -197,19 +209,12 @@ impl CrmClient {
             ));
         }
         let grant = Grant::new(config.auth, &config.login_url)?;
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(30)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("plansync/", env!("CARGO_PKG_VERSION")))
-            .default_headers(call_options())
-            .build()
-            .map_err(|e| {
-                CrmError::InvalidConfig(format!(
-                    "cannot build the HTTP client: {}",
-                    error_chain(&e)
-                ))
-            })?;
+        let http = http_client(
+            reqwest::Client::builder()
+                .timeout(config.timeout)
+                .connect_timeout(config.timeout.min(Duration::from_secs(30)))
+                .default_headers(call_options()),
+        )?;
         Ok(CrmClient {
             inner: Arc::new(Inner {
                 http,

@@ -264,21 +264,24 @@ impl CrmClient {
     pub async fn describe(&self, object: &str) -> Result<Value, CrmError> {
         check_name("object", object)?;
         let what = format!("the describe of {object}");
-        let target = Target::path(self.data_path(&format!("sobjects/{object}/describe")));
-        let raw = self
-            .execute(Method::GET, target, Body::None, true, &what)
-            .await?;
-        serde_json::from_slice(&raw.body)
-            .map_err(|e| decode_error(&what, raw.status, format!("not JSON ({e})"), &raw.body))
+        self.get_json(
+            self.data_path(&format!("sobjects/{object}/describe")),
+            &what,
+        )
+        .await
     }
 
     /// `GET /sobjects`: every object the integration user can see, with its key prefix, as
     /// raw JSON (`{"sobjects": [{"name", "keyPrefix", ...}]}`).
     pub async fn describe_global(&self) -> Result<Value, CrmError> {
-        let what = "the list of objects";
-        let target = Target::path(self.data_path("sobjects"));
+        self.get_json(self.data_path("sobjects"), "the list of objects")
+            .await
+    }
+
+    /// `GET path` (retried on transient failures) and its JSON answer.
+    pub(super) async fn get_json(&self, path: String, what: &str) -> Result<Value, CrmError> {
         let raw = self
-            .execute(Method::GET, target, Body::None, true, what)
+            .execute(Method::GET, Target::path(path), Body::None, true, what)
             .await?;
         serde_json::from_slice(&raw.body)
             .map_err(|e| decode_error(what, raw.status, format!("not JSON ({e})"), &raw.body))

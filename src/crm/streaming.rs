@@ -24,6 +24,7 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use url::Url;
 
+use super::client::http_client;
 use super::{CrmClient, CrmError};
 
 /// Replay from the stored position's next event: `-1` asks for new events only, `-2` for
@@ -305,17 +306,8 @@ impl CometdClient {
         channels: Vec<String>,
         replay: BTreeMap<String, i64>,
     ) -> Result<CometdClient, StreamingError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("plansync/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                CrmError::InvalidConfig(format!(
-                    "cannot build the HTTP client: {}",
-                    crate::error::chain(&e)
-                ))
-            })?;
+        let http =
+            http_client(reqwest::Client::builder().connect_timeout(Duration::from_secs(30)))?;
         Ok(CometdClient {
             crm,
             http,

@@ -26,8 +26,9 @@ use serde_json::{json, Map, Value};
 
 use super::limits::DAILY_BULK_QUERY_JOBS;
 use super::org::{format_datetime, Org};
+use super::query::{is_deleted, matching, record_id};
 use super::server::{ApiVersion, Shared};
-use super::soql::{self, Query, Record};
+use super::soql::{self, Query};
 use super::wire::{json_response, ApiError};
 use crate::metadata::id;
 
@@ -222,31 +223,10 @@ fn unsupported_form(text: &str, query: Option<&Query>) -> Option<&'static str> {
     None
 }
 
-fn is_deleted(record: &Record) -> bool {
-    record.get("IsDeleted") == Some(&Value::Bool(true))
-}
-
-fn record_id(record: &Record) -> &str {
-    record.get("Id").and_then(Value::as_str).unwrap_or("")
-}
-
 /// Runs `query` the way the REST query does: matching rows (deleted ones too for queryAll),
 /// ORDER BY or Id order, LIMIT.
 fn run(org: &Org, query: &Query, all_rows: bool) -> Vec<String> {
-    let mut rows: Vec<&Record> = org
-        .records(&query.object)
-        .filter(|r| all_rows || !is_deleted(r))
-        .filter(|r| query.matches(r, org))
-        .collect();
-    if query.is_ordered() {
-        rows.sort_by(|a, b| {
-            query
-                .compare(a, b, org)
-                .then_with(|| record_id(a).cmp(record_id(b)))
-        });
-    } else {
-        rows.sort_by(|a, b| record_id(a).cmp(record_id(b)));
-    }
+    let rows = matching(org, query, all_rows);
     let end = query.limit.map_or(rows.len(), |l| l.min(rows.len()));
     rows[..end]
         .iter()

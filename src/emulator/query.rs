@@ -69,18 +69,19 @@ pub fn batch_size(header: Option<&str>) -> usize {
         .unwrap_or(MAX_BATCH)
 }
 
-fn is_deleted(record: &Record) -> bool {
+/// Whether `record` is in the recycle bin.
+pub(crate) fn is_deleted(record: &Record) -> bool {
     record.get("IsDeleted") == Some(&Value::Bool(true))
 }
 
-fn record_id(record: &Record) -> &str {
+/// The record's `Id` (empty without one).
+pub(crate) fn record_id(record: &Record) -> &str {
     record.get("Id").and_then(Value::as_str).unwrap_or("")
 }
 
-/// Runs `text`: `all_rows` includes deleted records (queryAll). Returns the cursor of the
-/// whole result.
-pub fn run(org: &Org, text: &str, all_rows: bool, batch: usize) -> Result<Cursor, SoqlError> {
-    let query = soql::parse(text, org.catalog())?;
+/// The records `query` matches (deleted ones too when `all_rows`, as queryAll does), in its
+/// ORDER BY and then Id order; OFFSET and LIMIT are not applied.
+pub(crate) fn matching<'a>(org: &'a Org, query: &Query, all_rows: bool) -> Vec<&'a Record> {
     let mut rows: Vec<&Record> = org
         .records(&query.object)
         .filter(|r| all_rows || !is_deleted(r))
@@ -95,6 +96,14 @@ pub fn run(org: &Org, text: &str, all_rows: bool, batch: usize) -> Result<Cursor
     } else {
         rows.sort_by(|a, b| record_id(a).cmp(record_id(b)));
     }
+    rows
+}
+
+/// Runs `text`: `all_rows` includes deleted records (queryAll). Returns the cursor of the
+/// whole result.
+pub fn run(org: &Org, text: &str, all_rows: bool, batch: usize) -> Result<Cursor, SoqlError> {
+    let query = soql::parse(text, org.catalog())?;
+    let rows = matching(org, &query, all_rows);
     let offset = query.offset.unwrap_or(0).min(rows.len());
     let end = match query.limit {
         Some(limit) => offset.saturating_add(limit).min(rows.len()),

@@ -15,7 +15,7 @@ use super::convert::{parse_datetime, text};
 use super::names::{Names, SYSTEM_MODSTAMP};
 use super::pull::{build_query, store_page, ObjectPull, Prefetched, PullMode};
 use super::reads;
-use super::{off_worker, Hooks, Progress, SyncError};
+use super::{off_worker, Hooks, SyncError};
 
 /// Whether a pull takes every record of its object: a full pull, or the first pull of an
 /// object (no cursor yet).
@@ -244,12 +244,8 @@ pub(super) async fn store_bulk(
             false,
             track,
             &mut job.pulled,
+            hooks,
         )?;
-        (hooks.progress)(&Progress::Pulled {
-            object: object.clone(),
-            rows: job.pulled.stats.pulled + job.pulled.stats.deleted,
-            total: job.pulled.expected,
-        });
     }
     if let Some(newest) = newest {
         off_worker(|| store.apply_page(&object, &[], Some(&newest)))?;

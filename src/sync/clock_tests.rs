@@ -32,19 +32,32 @@ fn engine(dir: &tempfile::TempDir) -> SyncEngine {
     })
     .unwrap();
     let store = Store::open(&dir.path().join("plansync.db")).unwrap();
-    let settings = SyncSettings {
-        names: Names::default(),
-        rules: Rules::default(),
-        lookback: Duration::seconds(600),
-        batch_size: 1000,
-        bulk_min_rows: 10_000,
-        pull_concurrency: 3,
-        max_api_usage_percent: 80,
-        currency: crate::config::CurrencyMode::Single,
-    };
-    let mut engine = SyncEngine::new(crm, store, settings);
+    let mut engine = SyncEngine::new(crm, store, SyncSettings::default());
     engine.set_clock(Clock::fixed(t0()));
     engine
+}
+
+/// Hooks that never stop the cycle and report no progress, on `clock`.
+fn hooks(clock: &Clock) -> Hooks<'_> {
+    Hooks {
+        stop: &|| None,
+        progress: &|_: &Progress| {},
+        clock,
+    }
+}
+
+/// Sends what is due in the outbox, 1,000 records per call.
+async fn drain(engine: &mut SyncEngine, hooks: &Hooks<'_>) -> push::Pushed {
+    push::drain(
+        &engine.crm,
+        &engine.composite,
+        &mut engine.store,
+        1000,
+        None,
+        hooks,
+    )
+    .await
+    .unwrap()
 }
 
 fn queue_one(engine: &mut SyncEngine, at: DateTime<Utc>) -> i64 {
@@ -104,23 +117,8 @@ async fn a_transient_failure_waits_for_its_backoff_by_the_engines_clock() {
     );
 
     let clock = Clock::fixed(t0() + Duration::seconds(59));
-    let never = || None;
-    let quiet = |_: &Progress| {};
-    let hooks = Hooks {
-        stop: &never,
-        progress: &quiet,
-        clock: &clock,
-    };
-    let pushed = push::drain(
-        &engine.crm,
-        &engine.composite,
-        &mut engine.store,
-        1000,
-        None,
-        &hooks,
-    )
-    .await
-    .unwrap();
+    let hooks = hooks(&clock);
+    let pushed = drain(&mut engine, &hooks).await;
     assert_eq!(pushed.records_written, 0);
     assert_eq!(engine.crm.api_calls(), 0, "not due: nothing is sent");
     assert_eq!(engine.store.write(id).unwrap().unwrap().attempts, 1);
@@ -129,16 +127,7 @@ async fn a_transient_failure_waits_for_its_backoff_by_the_engines_clock() {
     // failure is stamped with the engine's time.
     let due = t0() + Duration::minutes(1);
     clock.set(due);
-    push::drain(
-        &engine.crm,
-        &engine.composite,
-        &mut engine.store,
-        1000,
-        None,
-        &hooks,
-    )
-    .await
-    .unwrap();
+    drain(&mut engine, &hooks).await;
     let row = engine.store.write(id).unwrap().unwrap();
     assert_eq!(row.attempts, 2, "{row:?}");
     assert_eq!(row.status, WriteStatus::Failed);
@@ -153,13 +142,7 @@ async fn the_delete_log_is_read_only_for_a_window_longer_than_a_minute() {
     let dir = tempfile::tempdir().unwrap();
     let mut engine = engine(&dir);
     let clock = engine.clock.clone();
-    let never = || None;
-    let quiet = |_: &Progress| {};
-    let hooks = Hooks {
-        stop: &never,
-        progress: &quiet,
-        clock: &clock,
-    };
+    let hooks = hooks(&clock);
     let start = t0();
     let removed = engine
         .apply_delete_log(

@@ -123,6 +123,23 @@ pub struct SyncSettings {
     pub currency: crate::config::CurrencyMode,
 }
 
+impl Default for SyncSettings {
+    /// The default names and rules with the `[sync]` and `[limits]` defaults of an empty
+    /// configuration, on a single-currency org.
+    fn default() -> Self {
+        SyncSettings {
+            names: Names::default(),
+            rules: Rules::default(),
+            lookback: Duration::seconds(600),
+            batch_size: 1000,
+            bulk_min_rows: 10_000,
+            pull_concurrency: 3,
+            max_api_usage_percent: 80,
+            currency: crate::config::CurrencyMode::Single,
+        }
+    }
+}
+
 /// A stop (shutdown, API budget) ends the run cleanly with what it did so far; anything else
 /// is an error.
 fn stopped_or(err: SyncError, mut report: CycleReport) -> Result<CycleReport, SyncError> {
@@ -135,8 +152,8 @@ fn stopped_or(err: SyncError, mut report: CycleReport) -> Result<CycleReport, Sy
     }
 }
 
-/// How to run one cycle.
-#[derive(Debug, Clone)]
+/// How to run one cycle; the default is an incremental cycle that writes, as of today.
+#[derive(Debug, Clone, Default)]
 pub struct CycleOptions {
     /// Re-pull everything and remove local rows the CRM no longer has.
     pub full: bool,

@@ -266,12 +266,8 @@ pub async fn pull_objects(
                 advance,
                 track,
                 &mut job.pulled,
+                hooks,
             )?;
-            (hooks.progress)(&Progress::Pulled {
-                object: object.to_string(),
-                rows: job.pulled.stats.pulled + job.pulled.stats.deleted,
-                total: job.pulled.expected,
-            });
             Ok(())
         },
     )
@@ -403,12 +399,8 @@ async fn run_query(
                 advance_cursor,
                 track_changes,
                 pulled,
+                hooks,
             )?;
-            (hooks.progress)(&Progress::Pulled {
-                object: object.to_string(),
-                rows: pulled.stats.pulled + pulled.stats.deleted,
-                total: pulled.expected,
-            });
             Ok(())
         },
     )
@@ -416,7 +408,9 @@ async fn run_query(
 }
 
 /// Stores one page of a query in one transaction with the cursor advance (when
-/// `advance_cursor`), noting the records whose values changed (when `track_changes`).
+/// `advance_cursor`), noting the records whose values changed (when `track_changes`), then
+/// reports the object's rows so far to `hooks.progress`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn store_page(
     store: &mut Store,
     kind: ObjectKind,
@@ -425,6 +419,7 @@ pub(super) fn store_page(
     advance_cursor: bool,
     track_changes: bool,
     pulled: &mut Pulled,
+    hooks: &Hooks<'_>,
 ) -> Result<(), SyncError> {
     let records = rows
         .into_iter()
@@ -466,6 +461,11 @@ pub(super) fn store_page(
     });
     off_worker(|| store.apply_page(object, &records, next_cursor.as_ref()))?;
     pulled.stats.pages += 1;
+    (hooks.progress)(&Progress::Pulled {
+        object: object.to_string(),
+        rows: pulled.stats.pulled + pulled.stats.deleted,
+        total: pulled.expected,
+    });
     Ok(())
 }
 

@@ -4,23 +4,19 @@
 
 use std::time::Duration as StdDuration;
 
-use chrono::Duration;
 use url::Url;
 
 use super::rates::RATES_FINGERPRINT;
 use super::*;
 use crate::crm::{AuthConfig, CrmConfig};
-use crate::emulator::Emulator;
+use crate::emulator::{Emulator, RunningEmulator};
 
-#[tokio::test]
-async fn a_fingerprint_in_the_old_format_recomputes_every_plan_once() {
-    let emulator = Emulator::builder()
-        .seed("demo")
-        .multi_currency("USD")
-        .start()
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+/// An engine on the emulator (no retries) and a fresh store in `dir`.
+pub(crate) fn engine_on(
+    emulator: &RunningEmulator,
+    dir: &tempfile::TempDir,
+    settings: SyncSettings,
+) -> SyncEngine {
     let crm = CrmClient::new(CrmConfig {
         login_url: Url::parse(emulator.base_url()).unwrap(),
         instance_url: None,
@@ -33,31 +29,39 @@ async fn a_fingerprint_in_the_old_format_recomputes_every_plan_once() {
         max_retries: 0,
     })
     .unwrap();
-    let settings = SyncSettings {
-        names: Names::default(),
-        rules: Rules::default(),
-        lookback: Duration::seconds(600),
-        batch_size: 1000,
-        bulk_min_rows: 10_000,
-        pull_concurrency: 3,
-        max_api_usage_percent: 100,
-        currency: crate::config::CurrencyMode::Auto,
-    };
     let store = Store::open(&dir.path().join("plansync.db")).unwrap();
-    let mut engine = SyncEngine::new(crm, store, settings);
-    let incremental = CycleOptions {
-        full: false,
-        dry_run: false,
-        as_of: None,
-    };
+    SyncEngine::new(crm, store, settings)
+}
 
-    let full = engine
+/// Runs a full cycle.
+pub(crate) async fn full_cycle(engine: &mut SyncEngine) -> CycleReport {
+    engine
         .run_cycle(CycleOptions {
             full: true,
-            ..incremental.clone()
+            ..CycleOptions::default()
         })
         .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_fingerprint_in_the_old_format_recomputes_every_plan_once() {
+    let emulator = Emulator::builder()
+        .seed("demo")
+        .multi_currency("USD")
+        .start()
+        .await
         .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = SyncSettings {
+        max_api_usage_percent: 100,
+        currency: crate::config::CurrencyMode::Auto,
+        ..SyncSettings::default()
+    };
+    let mut engine = engine_on(&emulator, &dir, settings);
+    let incremental = CycleOptions::default();
+
+    let full = full_cycle(&mut engine).await;
     assert!(full.plans_recomputed > 0, "{full}");
     assert_ne!(full.currency_mode.as_deref(), Some("single"), "{full}");
     let quiet = engine.run_cycle(incremental.clone()).await.unwrap();

@@ -6,9 +6,8 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::{parse_csv, parse_csv_records, ColumnType, ColumnTypes};
-use crate::crm::composite::tests::client_for;
+use crate::crm::composite::tests::demo;
 use crate::crm::{BulkOptions, BulkQuery, CrmClient};
-use crate::emulator::Emulator;
 
 fn fast(max_records: usize) -> BulkOptions {
     BulkOptions {
@@ -31,13 +30,7 @@ const SOQL: &str = "SELECT Id, Name, Amount, Probability, CloseDate, IsClosed, C
 
 #[tokio::test]
 async fn a_bulk_query_gives_the_rest_records_set_by_set() {
-    let emulator = Emulator::builder()
-        .seed("demo")
-        .scale(12)
-        .start()
-        .await
-        .unwrap();
-    let client = client_for(&emulator);
+    let (emulator, client) = demo(12).await;
     let types = types(&client).await;
 
     let mut rest: Vec<Map<String, Value>> = Vec::new();
@@ -96,8 +89,7 @@ async fn a_bulk_query_gives_the_rest_records_set_by_set() {
 
 #[tokio::test]
 async fn refusals_and_failed_jobs_signal_a_fallback_to_rest() {
-    let emulator = Emulator::builder().seed("demo").start().await.unwrap();
-    let client = client_for(&emulator);
+    let (emulator, client) = demo(1).await;
     let types = ColumnTypes::default();
 
     emulator.bulk().refuse_objects(&["Task"]);

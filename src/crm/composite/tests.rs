@@ -10,7 +10,7 @@ use url::Url;
 use crate::crm::{AuthConfig, Backoff, CrmClient, CrmConfig, CrmError, PageRead, RecordWrite};
 use crate::emulator::{Emulator, RunningEmulator};
 
-pub(crate) fn client_for(emulator: &RunningEmulator) -> CrmClient {
+fn client_for(emulator: &RunningEmulator) -> CrmClient {
     let config = CrmConfig {
         login_url: Url::parse(emulator.base_url()).unwrap(),
         instance_url: None,
@@ -29,18 +29,24 @@ pub(crate) fn client_for(emulator: &RunningEmulator) -> CrmClient {
     CrmClient::with_backoff(config, backoff).unwrap()
 }
 
+/// The emulator with the demo seed at `scale`, and a client for it.
+pub(crate) async fn demo(scale: u32) -> (RunningEmulator, CrmClient) {
+    let emulator = Emulator::builder()
+        .seed("demo")
+        .scale(scale)
+        .start()
+        .await
+        .unwrap();
+    let client = client_for(&emulator);
+    (emulator, client)
+}
+
 const OPPS: &str = "SELECT Id, Name, Amount, StageName, Account.Name FROM Opportunity";
 
 #[tokio::test]
 async fn five_query_operations_in_one_call_give_the_plain_pages() {
     // 2,400 opportunities: two pages of the default 2,000.
-    let emulator = Emulator::builder()
-        .seed("demo")
-        .scale(12)
-        .start()
-        .await
-        .unwrap();
-    let client = client_for(&emulator);
+    let (emulator, client) = demo(12).await;
     client.authenticate().await.unwrap();
 
     let first = client.query(OPPS, false).await.unwrap();
@@ -130,13 +136,7 @@ fn update(id: &str, stage: &str) -> RecordWrite {
 
 #[tokio::test]
 async fn writes_go_1000_records_per_call_with_per_record_results() {
-    let emulator = Emulator::builder()
-        .seed("demo")
-        .scale(6)
-        .start()
-        .await
-        .unwrap();
-    let client = client_for(&emulator);
+    let (emulator, client) = demo(6).await;
     client.authenticate().await.unwrap();
     let ids: Vec<String> = emulator.with_org(|org| {
         org.live_records("Opportunity")
@@ -210,8 +210,7 @@ async fn writes_go_1000_records_per_call_with_per_record_results() {
 
 #[tokio::test]
 async fn a_bad_record_fails_alone_and_keeps_its_id() {
-    let emulator = Emulator::builder().seed("demo").start().await.unwrap();
-    let client = client_for(&emulator);
+    let (emulator, client) = demo(1).await;
     let ids: Vec<String> = emulator.with_org(|org| {
         org.live_records("Opportunity")
             .take(3)
@@ -231,8 +230,7 @@ async fn a_bad_record_fails_alone_and_keeps_its_id() {
 
 #[tokio::test]
 async fn upserts_by_external_id_report_created_then_updated() {
-    let emulator = Emulator::builder().seed("demo").start().await.unwrap();
-    let client = client_for(&emulator);
+    let (emulator, client) = demo(1).await;
     let plan: String = emulator.with_org(|org| {
         org.live_records("Account_Plan__c").next().unwrap()["Id"]
             .as_str()

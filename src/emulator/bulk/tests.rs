@@ -64,14 +64,23 @@ impl Client {
         .await
     }
 
+    /// Creates a query job of `soql` with the default format and returns its id.
+    async fn start_job(&self, soql: &str) -> String {
+        let job = self
+            .create(json!({"operation": "query", "query": soql}))
+            .await
+            .json();
+        job["id"].as_str().unwrap().to_string()
+    }
+
+    /// Sends `method` (with `body`) to the job `id`.
+    async fn job(&self, method: reqwest::Method, id: &str, body: Option<Value>) -> Answer {
+        self.send(method, &format!("{API}/jobs/query/{id}"), body)
+            .await
+    }
+
     async fn state(&self, id: &str) -> String {
-        let answer = self
-            .send(
-                reqwest::Method::GET,
-                &format!("{API}/jobs/query/{id}"),
-                None,
-            )
-            .await;
+        let answer = self.job(reqwest::Method::GET, id, None).await;
         assert_eq!(answer.status, 200, "{}", answer.text);
         answer.json()["state"].as_str().unwrap().to_string()
     }
@@ -168,14 +177,7 @@ async fn a_job_runs_through_its_states_and_pages_its_csv_by_locator() {
 
     assert_eq!(client.state(&id).await, "InProgress");
     assert_eq!(client.state(&id).await, "JobComplete");
-    let info = client
-        .send(
-            reqwest::Method::GET,
-            &format!("{API}/jobs/query/{id}"),
-            None,
-        )
-        .await
-        .json();
+    let info = client.job(reqwest::Method::GET, &id, None).await.json();
     assert_eq!(info["jobType"], "V2Query");
     assert_eq!(info["numberRecordsProcessed"], 400);
 
@@ -285,21 +287,9 @@ async fn a_job_runs_through_its_states_and_pages_its_csv_by_locator() {
     assert_eq!(listed["records"][0]["id"], id.as_str());
     assert_eq!(listed["records"][0]["state"], "JobComplete");
 
-    let deleted = client
-        .send(
-            reqwest::Method::DELETE,
-            &format!("{API}/jobs/query/{id}"),
-            None,
-        )
-        .await;
+    let deleted = client.job(reqwest::Method::DELETE, &id, None).await;
     assert_eq!(deleted.status, 204);
-    let gone = client
-        .send(
-            reqwest::Method::GET,
-            &format!("{API}/jobs/query/{id}"),
-            None,
-        )
-        .await;
+    let gone = client.job(reqwest::Method::GET, &id, None).await;
     assert_eq!(gone.status, 404);
     emulator.shutdown().await;
 }
@@ -407,33 +397,18 @@ async fn refusals_failures_and_aborts() {
     );
 
     emulator.bulk().fail_jobs(true);
-    let job = client
-        .create(json!({"operation": "query", "query": "SELECT Id FROM Account"}))
-        .await
-        .json();
-    let id = job["id"].as_str().unwrap().to_string();
+    let id = client.start_job("SELECT Id FROM Account").await;
     assert_eq!(client.state(&id).await, "InProgress");
     assert_eq!(client.state(&id).await, "Failed");
-    let info = client
-        .send(
-            reqwest::Method::GET,
-            &format!("{API}/jobs/query/{id}"),
-            None,
-        )
-        .await
-        .json();
+    let info = client.job(reqwest::Method::GET, &id, None).await.json();
     assert!(info["errorMessage"].is_string());
     emulator.bulk().fail_jobs(false);
 
-    let job = client
-        .create(json!({"operation": "query", "query": "SELECT Id FROM Account"}))
-        .await
-        .json();
-    let id = job["id"].as_str().unwrap().to_string();
+    let id = client.start_job("SELECT Id FROM Account").await;
     let aborted = client
-        .send(
+        .job(
             reqwest::Method::PATCH,
-            &format!("{API}/jobs/query/{id}"),
+            &id,
             Some(json!({"state": "Aborted"})),
         )
         .await;
@@ -447,20 +422,16 @@ async fn refusals_failures_and_aborts() {
         .unwrap()
         .ends_with("ABORTED"));
     let again = client
-        .send(
+        .job(
             reqwest::Method::PATCH,
-            &format!("{API}/jobs/query/{id}"),
+            &id,
             Some(json!({"state": "Aborted"})),
         )
         .await;
     assert_eq!(again.status, 400);
 
     // Results with another API version: 409. Versions before 47.0 have no query jobs.
-    let job = client
-        .create(json!({"operation": "query", "query": "SELECT Id FROM Account"}))
-        .await
-        .json();
-    let id = job["id"].as_str().unwrap().to_string();
+    let id = client.start_job("SELECT Id FROM Account").await;
     client.state(&id).await;
     client.state(&id).await;
     let other = client

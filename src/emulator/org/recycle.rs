@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::values::{format_datetime, normalize_id};
 use super::{Org, RecordError};
-use crate::metadata::{id, FieldType};
+use crate::metadata::{id, FieldType, ObjectDef};
 
 impl Org {
     /// Soft-deletes a record: IsDeleted becomes true and SystemModstamp moves. With `object`
@@ -17,12 +17,7 @@ impl Org {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), RecordError> {
-        let id18 = normalize_id(id).ok_or_else(|| RecordError::malformed_record_id(id))?;
-        let prefix = id::key_prefix(&id18).unwrap_or_default();
-        let def = self
-            .catalog
-            .object_by_prefix(prefix)
-            .ok_or_else(RecordError::not_found)?;
+        let (id18, def) = self.object_of(id)?;
         if object.is_some_and(|o| !o.eq_ignore_ascii_case(&def.name)) {
             return Err(RecordError::not_found());
         }
@@ -55,12 +50,7 @@ impl Org {
     /// moves), as the SOAP API's undelete does. The custom records a deletion cleared or
     /// deleted with it stay as they are.
     pub fn undelete(&mut self, id: &str, now: DateTime<Utc>) -> Result<(), RecordError> {
-        let id18 = normalize_id(id).ok_or_else(|| RecordError::malformed_record_id(id))?;
-        let prefix = id::key_prefix(&id18).unwrap_or_default();
-        let def = self
-            .catalog
-            .object_by_prefix(prefix)
-            .ok_or_else(RecordError::not_found)?;
+        let (id18, def) = self.object_of(id)?;
         let key = def.name.to_ascii_lowercase();
         let before = self
             .tables
@@ -85,6 +75,18 @@ impl Org {
             self.refresh_next_start_dates();
         }
         Ok(())
+    }
+
+    /// The 18-character form of `id` and the object its key prefix names: a malformed Id or
+    /// an unknown prefix is the CRM's error.
+    fn object_of(&self, id: &str) -> Result<(String, &ObjectDef), RecordError> {
+        let id18 = normalize_id(id).ok_or_else(|| RecordError::malformed_record_id(id))?;
+        let prefix = id::key_prefix(&id18).unwrap_or_default();
+        let def = self
+            .catalog
+            .object_by_prefix(prefix)
+            .ok_or_else(RecordError::not_found)?;
+        Ok((id18, def))
     }
 
     fn soft_delete(&mut self, key: &str, id: &str, now: DateTime<Utc>) {

@@ -13,7 +13,8 @@ use crate::emulator::query::{self as exec, InvalidLocator};
 use crate::emulator::server::{ApiVersion, Faults, Shared};
 use crate::emulator::wire::{json_response, ApiError};
 
-pub(super) async fn query(
+/// `GET query` (`ALL_ROWS` false) and `GET queryAll` (`ALL_ROWS` true: deleted records too).
+pub(super) async fn query<const ALL_ROWS: bool>(
     State(shared): State<Arc<Shared>>,
     Extension(version): Extension<ApiVersion>,
     Extension(faults): Extension<Faults>,
@@ -23,20 +24,7 @@ pub(super) async fn query(
     if let Some(timeout) = timed_out(&faults) {
         return timeout;
     }
-    blocking(move || run(&shared, &version.0, &headers, raw.as_deref(), false)).await
-}
-
-pub(super) async fn query_all(
-    State(shared): State<Arc<Shared>>,
-    Extension(version): Extension<ApiVersion>,
-    Extension(faults): Extension<Faults>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    if let Some(timeout) = timed_out(&faults) {
-        return timeout;
-    }
-    blocking(move || run(&shared, &version.0, &headers, raw.as_deref(), true)).await
+    blocking(move || run(&shared, &version.0, &headers, raw.as_deref(), ALL_ROWS)).await
 }
 
 /// The `timeout` fault of the request: a plain query gets it from the gate; a query inside a

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::tests::{create_account, rename, start, Bayeux, API};
+use super::tests::{create_account, rename, start, Bayeux, ACCOUNTS, API};
 use super::*;
 use crate::emulator::Emulator;
 
@@ -14,11 +14,7 @@ use crate::emulator::Emulator;
 async fn an_unknown_client_is_told_to_handshake_and_a_new_handshake_works() {
     let emulator = start(Duration::from_millis(300)).await;
     let id = create_account(&emulator, "U").await;
-    let mut bayeux = Bayeux::new(&emulator);
-    bayeux.handshake().await;
-    bayeux
-        .subscribe("/data/AccountChangeEvent", json!(-1))
-        .await;
+    let (mut bayeux, _) = Bayeux::subscribed(&emulator, ACCOUNTS, json!(-1)).await;
     let old = bayeux.client_id.clone();
     emulator.streaming().forget_clients();
     let (events, reply) = bayeux.connect().await;
@@ -29,9 +25,7 @@ async fn an_unknown_client_is_told_to_handshake_and_a_new_handshake_works() {
 
     bayeux.handshake().await;
     assert_ne!(bayeux.client_id, old);
-    let sub = bayeux
-        .subscribe("/data/AccountChangeEvent", json!(-1))
-        .await;
+    let sub = bayeux.subscribe(ACCOUNTS, json!(-1)).await;
     assert_eq!(sub["successful"], true);
     rename(&emulator, &id, "U2").await;
     let (events, reply) = bayeux.connect().await;
@@ -43,11 +37,7 @@ async fn an_unknown_client_is_told_to_handshake_and_a_new_handshake_works() {
 #[tokio::test]
 async fn an_idle_long_poll_returns_after_the_timeout_with_the_reply_only() {
     let emulator = start(Duration::from_millis(400)).await;
-    let mut bayeux = Bayeux::new(&emulator);
-    bayeux.handshake().await;
-    bayeux
-        .subscribe("/data/AccountChangeEvent", json!(-1))
-        .await;
+    let (mut bayeux, _) = Bayeux::subscribed(&emulator, ACCOUNTS, json!(-1)).await;
     let started = Instant::now();
     let (events, reply) = bayeux.connect().await;
     let waited = started.elapsed();
@@ -63,11 +53,7 @@ async fn an_idle_long_poll_returns_after_the_timeout_with_the_reply_only() {
 async fn a_held_connect_answers_as_soon_as_a_change_is_committed() {
     let emulator = start(Duration::from_secs(20)).await;
     let id = create_account(&emulator, "H").await;
-    let mut bayeux = Bayeux::new(&emulator);
-    bayeux.handshake().await;
-    bayeux
-        .subscribe("/data/AccountChangeEvent", json!(-1))
-        .await;
+    let (mut bayeux, _) = Bayeux::subscribed(&emulator, ACCOUNTS, json!(-1)).await;
     let started = Instant::now();
     let held = tokio::spawn(async move { bayeux.connect().await });
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -81,11 +67,7 @@ async fn a_held_connect_answers_as_soon_as_a_change_is_committed() {
 #[tokio::test]
 async fn an_expired_session_gets_401_and_a_denied_handshake() {
     let emulator = start(Duration::from_secs(20)).await;
-    let mut bayeux = Bayeux::new(&emulator);
-    bayeux.handshake().await;
-    bayeux
-        .subscribe("/data/AccountChangeEvent", json!(-1))
-        .await;
+    let (mut bayeux, _) = Bayeux::subscribed(&emulator, ACCOUNTS, json!(-1)).await;
     // A held connect learns of it at once.
     let started = Instant::now();
     let held = tokio::spawn(async move {
@@ -120,11 +102,7 @@ async fn an_expired_session_gets_401_and_a_denied_handshake() {
 async fn a_dropped_connect_closes_the_connection_and_the_next_one_works() {
     let emulator = start(Duration::from_millis(300)).await;
     let id = create_account(&emulator, "D").await;
-    let mut bayeux = Bayeux::new(&emulator);
-    bayeux.handshake().await;
-    bayeux
-        .subscribe("/data/AccountChangeEvent", json!(-1))
-        .await;
+    let (mut bayeux, _) = Bayeux::subscribed(&emulator, ACCOUNTS, json!(-1)).await;
     rename(&emulator, &id, "D2").await;
     emulator.streaming().drop_next_connect();
     let sent = reqwest::Client::new()
@@ -157,9 +135,7 @@ async fn messages_without_the_browser_cookie_are_refused() {
     let mut bayeux = Bayeux::new(&emulator);
     bayeux.handshake().await;
     bayeux.cookie = None;
-    let sub = bayeux
-        .subscribe("/data/AccountChangeEvent", json!(-1))
-        .await;
+    let sub = bayeux.subscribe(ACCOUNTS, json!(-1)).await;
     assert_eq!(sub["successful"], false);
     let client = bayeux.client_id.clone().unwrap();
     assert_eq!(
@@ -181,11 +157,7 @@ async fn a_client_that_stays_away_is_forgotten() {
         .start()
         .await
         .unwrap();
-    let mut bayeux = Bayeux::new(&emulator);
-    bayeux.handshake().await;
-    bayeux
-        .subscribe("/data/AccountChangeEvent", json!(-1))
-        .await;
+    let (mut bayeux, _) = Bayeux::subscribed(&emulator, ACCOUNTS, json!(-1)).await;
     // Reconnecting within the limit keeps it.
     for _ in 0..3 {
         let (_, reply) = bayeux.connect().await;
@@ -203,20 +175,13 @@ async fn the_fault_spec_schedules_connect_faults() {
     emulator
         .set_faults_str("connect-forget@2,connect-expire@4")
         .unwrap();
-    let mut bayeux = Bayeux::new(&emulator);
-    bayeux.handshake().await;
-    bayeux
-        .subscribe("/data/AccountChangeEvent", json!(-1))
-        .await;
+    let (mut bayeux, _) = Bayeux::subscribed(&emulator, ACCOUNTS, json!(-1)).await;
     let (_, first) = bayeux.connect().await;
     assert_eq!(first["successful"], true);
     let (_, second) = bayeux.connect().await;
     assert_eq!(second["error"], "403::Unknown client");
     assert_eq!(second["advice"]["reconnect"], "handshake");
-    bayeux.handshake().await;
-    bayeux
-        .subscribe("/data/AccountChangeEvent", json!(-1))
-        .await;
+    bayeux.join(ACCOUNTS, json!(-1)).await;
     let (_, third) = bayeux.connect().await;
     assert_eq!(third["successful"], true);
     let (_, fourth) = bayeux.connect().await;
@@ -236,11 +201,7 @@ async fn the_fault_spec_schedules_connect_faults() {
 #[tokio::test]
 async fn shutdown_does_not_wait_for_held_connects() {
     let emulator = start(Duration::from_secs(60)).await;
-    let mut bayeux = Bayeux::new(&emulator);
-    bayeux.handshake().await;
-    bayeux
-        .subscribe("/data/AccountChangeEvent", json!(-1))
-        .await;
+    let (mut bayeux, _) = Bayeux::subscribed(&emulator, ACCOUNTS, json!(-1)).await;
     let held = tokio::spawn(async move { bayeux.connect().await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();

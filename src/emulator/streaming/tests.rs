@@ -10,6 +10,7 @@ use super::*;
 use crate::emulator::{Emulator, RunningEmulator};
 
 pub(super) const API: &str = "/services/data/v62.0";
+pub(super) const ACCOUNTS: &str = "/data/AccountChangeEvent";
 
 /// A Bayeux client speaking raw JSON, keeping the `BAYEUX_BROWSER` cookie.
 pub(super) struct Bayeux {
@@ -22,6 +23,24 @@ pub(super) struct Bayeux {
 }
 
 impl Bayeux {
+    /// A client that has shaken hands and subscribed to `channel` from `replay`, with the
+    /// subscribe reply.
+    pub(super) async fn subscribed(
+        emulator: &RunningEmulator,
+        channel: &str,
+        replay: Value,
+    ) -> (Bayeux, Value) {
+        let mut bayeux = Bayeux::new(emulator);
+        let sub = bayeux.join(channel, replay).await;
+        (bayeux, sub)
+    }
+
+    /// Handshake, then subscribe to `channel` from `replay`: the subscribe reply.
+    pub(super) async fn join(&mut self, channel: &str, replay: Value) -> Value {
+        self.handshake().await;
+        self.subscribe(channel, replay).await
+    }
+
     pub(super) fn new(emulator: &RunningEmulator) -> Bayeux {
         Bayeux {
             http: reqwest::Client::new(),
@@ -141,6 +160,17 @@ pub(super) async fn rest(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// `PATCH /composite/sobjects` with `body` (`allOrNone` and `records`).
+async fn update_collection(emulator: &RunningEmulator, body: Value) -> (u16, Value) {
+    rest(
+        emulator,
+        reqwest::Method::PATCH,
+        "/composite/sobjects",
+        Some(body),
+    )
+    .await
+}
+
 pub(super) async fn create_account(emulator: &RunningEmulator, name: &str) -> String {
     let (status, body) = rest(
         emulator,
@@ -164,6 +194,18 @@ pub(super) async fn rename(emulator: &RunningEmulator, id: &str, name: &str) {
     assert_eq!(status, 204, "{body}");
 }
 
+/// Deletes the account `id` through the REST API: the status.
+async fn delete_account(emulator: &RunningEmulator, id: &str) -> u16 {
+    let (status, _) = rest(
+        emulator,
+        reqwest::Method::DELETE,
+        &format!("/sobjects/Account/{id}"),
+        None,
+    )
+    .await;
+    status
+}
+
 pub(super) fn header(event: &Value) -> &Value {
     &event["data"]["payload"]["ChangeEventHeader"]
 }
@@ -181,9 +223,7 @@ async fn a_rest_update_reaches_a_subscriber_with_its_header_and_values() {
     assert_eq!(hello["supportedConnectionTypes"], json!(["long-polling"]));
     assert_eq!(hello["ext"]["replay"], true);
     assert!(bayeux.cookie.is_some(), "the handshake sets BAYEUX_BROWSER");
-    let sub = bayeux
-        .subscribe("/data/AccountChangeEvent", json!(-1))
-        .await;
+    let sub = bayeux.subscribe(ACCOUNTS, json!(-1)).await;
     assert_eq!(sub["successful"], true, "{sub}");
     assert_eq!(sub["subscription"], "/data/AccountChangeEvent");
 
@@ -244,18 +284,10 @@ async fn a_rest_update_reaches_a_subscriber_with_its_header_and_values() {
 #[tokio::test]
 async fn creates_deletes_and_the_all_events_channel() {
     let emulator = start(Duration::from_secs(5)).await;
-    let mut bayeux = Bayeux::new(&emulator);
-    bayeux.handshake().await;
-    let sub = bayeux.subscribe(ALL_CHANGE_EVENTS, json!(-1)).await;
+    let (mut bayeux, sub) = Bayeux::subscribed(&emulator, ALL_CHANGE_EVENTS, json!(-1)).await;
     assert_eq!(sub["successful"], true, "{sub}");
     let id = create_account(&emulator, "Globex").await;
-    let (status, _) = rest(
-        &emulator,
-        reqwest::Method::DELETE,
-        &format!("/sobjects/Account/{id}"),
-        None,
-    )
-    .await;
+    let status = delete_account(&emulator, &id).await;
     assert_eq!(status, 204);
     let (events, _) = bayeux.connect().await;
     assert_eq!(events.len(), 2, "{events:?}");
@@ -281,23 +313,13 @@ async fn one_collections_request_is_one_transaction_merging_the_same_change() {
     let a = create_account(&emulator, "A").await;
     let b = create_account(&emulator, "B").await;
     let c = create_account(&emulator, "C").await;
-    let mut bayeux = Bayeux::new(&emulator);
-    bayeux.handshake().await;
-    bayeux
-        .subscribe("/data/AccountChangeEvent", json!(-1))
-        .await;
+    let (mut bayeux, _) = Bayeux::subscribed(&emulator, ACCOUNTS, json!(-1)).await;
     let records = json!({"allOrNone": false, "records": [
         {"attributes": {"type": "Account"}, "id": a, "Industry": "Energy"},
         {"attributes": {"type": "Account"}, "id": b, "Industry": "Energy"},
         {"attributes": {"type": "Account"}, "id": c, "Industry": "Banking"},
     ]});
-    let (status, body) = rest(
-        &emulator,
-        reqwest::Method::PATCH,
-        "/composite/sobjects",
-        Some(records),
-    )
-    .await;
+    let (status, body) = update_collection(&emulator, records).await;
     assert_eq!(status, 200, "{body}");
     let (events, _) = bayeux.connect().await;
     assert_eq!(events.len(), 2, "{events:?}");
@@ -317,13 +339,7 @@ async fn one_collections_request_is_one_transaction_merging_the_same_change() {
         {"attributes": {"type": "Account"}, "id": a, "Industry": "Retail"},
         {"attributes": {"type": "Account"}, "id": b, "Name": ""},
     ]});
-    let (status, body) = rest(
-        &emulator,
-        reqwest::Method::PATCH,
-        "/composite/sobjects",
-        Some(records),
-    )
-    .await;
+    let (status, body) = update_collection(&emulator, records).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body[0]["success"], false, "{body}");
     assert_eq!(emulator.streaming().last_replay_id(), last);
@@ -341,9 +357,7 @@ async fn replay_all_a_stored_id_and_an_invalid_one() {
     let stored = retained[1].replay_id;
 
     // -2: every retained event.
-    let mut all = Bayeux::new(&emulator);
-    all.handshake().await;
-    let sub = all.subscribe("/data/AccountChangeEvent", json!(-2)).await;
+    let (mut all, sub) = Bayeux::subscribed(&emulator, ACCOUNTS, json!(-2)).await;
     assert_eq!(sub["successful"], true, "{sub}");
     let (events, _) = all.connect().await;
     let ids: Vec<u64> = events.iter().map(replay_id).collect();
@@ -352,11 +366,7 @@ async fn replay_all_a_stored_id_and_an_invalid_one() {
     assert_eq!(header(&events[0])["changeType"], "CREATE");
 
     // A stored id: only the later events.
-    let mut resumed = Bayeux::new(&emulator);
-    resumed.handshake().await;
-    let sub = resumed
-        .subscribe("/data/AccountChangeEvent", json!(stored))
-        .await;
+    let (mut resumed, sub) = Bayeux::subscribed(&emulator, ACCOUNTS, json!(stored)).await;
     assert_eq!(sub["successful"], true, "{sub}");
     let (events, _) = resumed.connect().await;
     let names: Vec<&str> = events
@@ -367,11 +377,7 @@ async fn replay_all_a_stored_id_and_an_invalid_one() {
     assert!(events.iter().all(|e| replay_id(e) > stored));
 
     // An id the bus never gave: the documented error.
-    let mut wrong = Bayeux::new(&emulator);
-    wrong.handshake().await;
-    let sub = wrong
-        .subscribe("/data/AccountChangeEvent", json!(999_999))
-        .await;
+    let (_wrong, sub) = Bayeux::subscribed(&emulator, ACCOUNTS, json!(999_999)).await;
     assert_eq!(sub["successful"], false);
     assert_eq!(
         sub["error"],
@@ -398,19 +404,13 @@ async fn a_replay_id_past_retention_is_invalid() {
         rename(&emulator, &id, &format!("P{n}")).await;
     }
     assert_eq!(emulator.streaming().retained().len(), 2);
-    let mut bayeux = Bayeux::new(&emulator);
-    bayeux.handshake().await;
-    let sub = bayeux
-        .subscribe("/data/AccountChangeEvent", json!(first))
-        .await;
+    let (mut bayeux, sub) = Bayeux::subscribed(&emulator, ACCOUNTS, json!(first)).await;
     assert_eq!(sub["successful"], false, "{sub}");
     assert!(sub["error"].as_str().unwrap().starts_with(&format!(
         "400::The replayId {{{first}}} you provided was invalid."
     )));
     // -2 gives the two retained ones.
-    let sub = bayeux
-        .subscribe("/data/AccountChangeEvent", json!(-2))
-        .await;
+    let sub = bayeux.subscribe(ACCOUNTS, json!(-2)).await;
     assert_eq!(sub["successful"], true);
     let (events, _) = bayeux.connect().await;
     let names: Vec<&str> = events
@@ -424,11 +424,7 @@ async fn a_replay_id_past_retention_is_invalid() {
 async fn a_burst_of_edits_arrives_in_commit_order() {
     let emulator = start(Duration::from_millis(300)).await;
     let id = create_account(&emulator, "B0").await;
-    let mut bayeux = Bayeux::new(&emulator);
-    bayeux.handshake().await;
-    bayeux
-        .subscribe("/data/AccountChangeEvent", json!(-1))
-        .await;
+    let (mut bayeux, _) = Bayeux::subscribed(&emulator, ACCOUNTS, json!(-1)).await;
     for n in 1..=50 {
         rename(&emulator, &id, &format!("B{n}")).await;
     }
@@ -451,11 +447,8 @@ async fn a_burst_of_edits_arrives_in_commit_order() {
 #[tokio::test]
 async fn overflow_and_gap_events_on_demand_and_custom_object_channels() {
     let emulator = start(Duration::from_millis(300)).await;
-    let mut bayeux = Bayeux::new(&emulator);
-    bayeux.handshake().await;
-    let sub = bayeux
-        .subscribe("/data/Account_Plan__ChangeEvent", json!(-1))
-        .await;
+    let (mut bayeux, sub) =
+        Bayeux::subscribed(&emulator, "/data/Account_Plan__ChangeEvent", json!(-1)).await;
     assert_eq!(sub["successful"], true, "{sub}");
     let sub = bayeux.subscribe("/data/NoSuchChangeEvent", json!(-1)).await;
     assert_eq!(sub["successful"], false);
@@ -478,19 +471,9 @@ async fn overflow_and_gap_events_on_demand_and_custom_object_channels() {
 async fn an_undelete_publishes_the_restored_record() {
     let emulator = start(Duration::from_millis(300)).await;
     let id = create_account(&emulator, "Lazarus").await;
-    let (status, _) = rest(
-        &emulator,
-        reqwest::Method::DELETE,
-        &format!("/sobjects/Account/{id}"),
-        None,
-    )
-    .await;
+    let status = delete_account(&emulator, &id).await;
     assert_eq!(status, 204);
-    let mut bayeux = Bayeux::new(&emulator);
-    bayeux.handshake().await;
-    bayeux
-        .subscribe("/data/AccountChangeEvent", json!(-1))
-        .await;
+    let (mut bayeux, _) = Bayeux::subscribed(&emulator, ACCOUNTS, json!(-1)).await;
     emulator
         .with_org(|org| org.undelete(&id, Utc::now()))
         .unwrap();
@@ -506,9 +489,7 @@ async fn an_undelete_publishes_the_restored_record() {
 async fn a_composite_request_is_one_transaction_and_names_the_calling_client() {
     let emulator = start(Duration::from_millis(300)).await;
     let id = create_account(&emulator, "Comp").await;
-    let mut bayeux = Bayeux::new(&emulator);
-    bayeux.handshake().await;
-    bayeux.subscribe(ALL_CHANGE_EVENTS, json!(-1)).await;
+    let (mut bayeux, _) = Bayeux::subscribed(&emulator, ALL_CHANGE_EVENTS, json!(-1)).await;
     let composite = |all_or_none: bool, name: &str| {
         json!({"allOrNone": all_or_none, "compositeRequest": [
             {"method": "PATCH", "url": format!("{API}/sobjects/Account/{id}"),

@@ -382,14 +382,9 @@ fn reference_reads_use_their_indexes() {
 }
 
 mod cycles {
-    use std::time::Duration as StdDuration;
-
-    use url::Url;
-
-    use crate::crm::{AuthConfig, CrmClient, CrmConfig};
     use crate::emulator::Emulator;
-    use crate::store::Store;
-    use crate::sync::{CycleOptions, Names, SyncEngine, SyncSettings};
+    use crate::sync::upgrade_tests::{engine_on, full_cycle};
+    use crate::sync::{CycleOptions, SyncEngine, SyncSettings};
 
     #[tokio::test]
     async fn an_unchanged_cycle_reads_no_opportunity_and_a_small_change_reads_its_group() {
@@ -400,35 +395,13 @@ mod cycles {
             .await
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let crm = CrmClient::new(CrmConfig {
-            login_url: Url::parse(emulator.base_url()).unwrap(),
-            instance_url: None,
-            api_version: "62.0".into(),
-            auth: AuthConfig::ClientCredentials {
-                client_id: emulator.client_id().to_string(),
-                client_secret: emulator.client_secret().to_string().into(),
-            },
-            timeout: StdDuration::from_secs(30),
-            max_retries: 0,
-        })
-        .unwrap();
         let settings = SyncSettings {
-            names: Names::default(),
-            rules: crate::domain::Rules::default(),
-            lookback: chrono::Duration::seconds(600),
             batch_size: 200,
-            bulk_min_rows: 10_000,
-            pull_concurrency: 3,
             max_api_usage_percent: 100,
-            currency: crate::config::CurrencyMode::Single,
+            ..SyncSettings::default()
         };
-        let store = Store::open(&dir.path().join("plansync.db")).unwrap();
-        let mut engine = SyncEngine::new(crm, store, settings);
-        let incremental = CycleOptions {
-            full: false,
-            dry_run: false,
-            as_of: None,
-        };
+        let mut engine = engine_on(&emulator, &dir, settings);
+        let incremental = CycleOptions::default();
         let read = |engine: &SyncEngine| {
             ["Opportunity", "Contact", "Task", "Event", "Account"]
                 .map(|o| engine.store().mirror_rows_read(o))
@@ -436,13 +409,7 @@ mod cycles {
         let opportunities = engine.store().mirror_rows_read("Opportunity");
         assert_eq!(opportunities, 0);
 
-        let full = engine
-            .run_cycle(CycleOptions {
-                full: true,
-                ..incremental.clone()
-            })
-            .await
-            .unwrap();
+        let full = full_cycle(&mut engine).await;
         assert!(full.plans_recomputed > 0, "{full}");
         let total = engine.store().live_ids("Opportunity").unwrap().len() as u64;
         assert!(total >= 800, "{total}");
