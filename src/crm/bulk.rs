@@ -1,7 +1,7 @@
 //! Bulk API 2.0 query jobs for large pulls: create the job (`query` or `queryAll`), poll it
 //! with backoff until JobComplete, then download its CSV results set by set (`maxRecords`,
 //! `Sforce-Locator`), each set parsed into the same JSON records a REST query page holds.
-//! Only one set is in memory at a time.
+//! Only one set's CSV text is in memory at a time, turned into records 2,000 at a time.
 //!
 //! When the org refuses Bulk for a query (the object is not supported, the SOQL form is not,
 //! Bulk is off, the job ends Failed or Aborted) the answer is [`BulkQuery::Refused`]: the
@@ -18,8 +18,9 @@ use super::wire::decode_error;
 use super::{CrmClient, CrmError, QueryPage};
 
 /// Rows per result set when the caller does not say: large sets keep the call count low
-/// (1M rows in 40 calls), small enough to keep one set's memory in the tens of MB.
-pub const DEFAULT_BULK_MAX_RECORDS: usize = 25_000;
+/// (1M rows in 20 calls); a set is held as its CSV text (about 10 MB for 50,000 rows) and
+/// parsed a page at a time.
+pub const DEFAULT_BULK_MAX_RECORDS: usize = 50_000;
 
 /// How a Bulk query is run.
 #[derive(Debug, Clone)]
@@ -162,6 +163,8 @@ pub struct BulkResults {
     max_records: usize,
     /// `None` before the first set; `Some(None)` after the last one.
     locator: Option<Option<String>>,
+    /// The result set being read, while it has rows left.
+    set: Option<Box<ResultSet>>,
     read: u64,
 }
 
@@ -184,61 +187,66 @@ impl BulkResults {
     /// or `None` when every set was read. Retried on transient failures (a set can be
     /// fetched again by its locator).
     pub async fn next_page(&mut self) -> Result<Option<QueryPage>, CrmError> {
-        let mut query = vec![("maxRecords".to_string(), self.max_records.to_string())];
-        match &self.locator {
-            Some(None) => return Ok(None),
-            Some(Some(locator)) => query.push(("locator".to_string(), locator.clone())),
-            None => {}
-        }
-        let target = Target {
-            path: self
-                .client
-                .data_path(&format!("jobs/query/{}/results", self.job_id)),
-            query,
-        };
-        let what = format!("the results of bulk query job {}", self.job_id);
-        let raw = self
-            .client
-            .execute(Method::GET, target, Body::None, true, &what)
-            .await?;
-        let next = raw
-            .headers
-            .get("sforce-locator")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && *l != "null")
-            .map(str::to_string);
-        let text = std::str::from_utf8(&raw.body)
-            .map_err(|e| decode_error(&what, raw.status, format!("not UTF-8 ({e})"), &raw.body))?;
-        let records = parse_csv_records(text, self.delimiter, &self.types)
-            .map_err(|reason| decode_error(&what, raw.status, reason, &raw.body))?;
-        if let Some(expected) = raw
-            .headers
-            .get("sforce-numberofrecords")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<usize>().ok())
-        {
-            if expected != records.len() {
-                return Err(decode_error(
-                    &what,
-                    raw.status,
-                    format!(
-                        "Sforce-NumberOfRecords says {expected} rows, the CSV holds {}",
-                        records.len()
-                    ),
-                    &raw.body,
-                ));
+        loop {
+            if let Some(set) = self.set.as_mut() {
+                let records = set.take(self.delimiter, PAGE_ROWS)?;
+                let set_read = set.finished();
+                if set_read {
+                    self.set = None;
+                }
+                let done = set_read && matches!(self.locator, Some(None));
+                if !records.is_empty() || done {
+                    self.read += records.len() as u64;
+                    return Ok(Some(QueryPage {
+                        total_size: self.total.max(self.read),
+                        done,
+                        next_records_url: None,
+                        records,
+                    }));
+                }
+                continue;
             }
+            let mut query = vec![("maxRecords".to_string(), self.max_records.to_string())];
+            match &self.locator {
+                Some(None) => return Ok(None),
+                Some(Some(locator)) => query.push(("locator".to_string(), locator.clone())),
+                None => {}
+            }
+            let target = Target {
+                path: self
+                    .client
+                    .data_path(&format!("jobs/query/{}/results", self.job_id)),
+                query,
+            };
+            let what = format!("the results of bulk query job {}", self.job_id);
+            let raw = self
+                .client
+                .execute(Method::GET, target, Body::None, true, &what)
+                .await?;
+            let header = |name: &str| {
+                raw.headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::trim)
+                    .map(str::to_string)
+            };
+            let next = header("sforce-locator").filter(|l| !l.is_empty() && l != "null");
+            let expected = header("sforce-numberofrecords").and_then(|v| v.parse::<usize>().ok());
+            let status = raw.status;
+            let text = String::from_utf8(raw.body).map_err(|e| {
+                let reason = format!("not UTF-8 ({})", e.utf8_error());
+                decode_error(&what, status, reason, e.as_bytes())
+            })?;
+            self.set = Some(Box::new(ResultSet::open(
+                what,
+                status,
+                text,
+                self.delimiter,
+                &self.types,
+                expected,
+            )?));
+            self.locator = Some(next);
         }
-        self.read += records.len() as u64;
-        let done = next.is_none();
-        self.locator = Some(next);
-        Ok(Some(QueryPage {
-            total_size: self.total.max(self.read),
-            done,
-            next_records_url: None,
-            records,
-        }))
     }
 
     /// Deletes the job and its results from the org (they count against the org's daily
@@ -373,6 +381,7 @@ impl CrmClient {
             types: types.clone(),
             max_records: options.max_records.max(1),
             locator: None,
+            set: None,
             read: 0,
         }))
     }
@@ -404,64 +413,106 @@ impl CrmClient {
     }
 }
 
+/// Reads a CSV text row by row, so a result set is held as its text and parsed a page at a
+/// time rather than all at once.
+struct CsvCursor<'a> {
+    text: &'a str,
+    /// Byte offset of the next row.
+    pos: usize,
+    /// Line number of the next row, for errors.
+    line: usize,
+    delimiter: char,
+}
+
+impl CsvCursor<'_> {
+    /// The next row, `None` at the end of the text. A field is `None` when empty and not
+    /// quoted; a quoted field may hold delimiters, quotes (doubled) and line breaks.
+    fn next_row(&mut self) -> Result<Option<Vec<Option<String>>>, String> {
+        let rest = &self.text[self.pos..];
+        if rest.is_empty() {
+            return Ok(None);
+        }
+        let delimiter = self.delimiter;
+        let mut row: Vec<Option<String>> = Vec::new();
+        let mut field = String::new();
+        let mut quoted = false;
+        let end_field = |row: &mut Vec<Option<String>>, field: &mut String, quoted: &mut bool| {
+            let value = std::mem::take(field);
+            row.push(if value.is_empty() && !*quoted {
+                None
+            } else {
+                Some(value)
+            });
+            *quoted = false;
+        };
+        let mut chars = rest.char_indices().peekable();
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '"' if field.is_empty() && !quoted => {
+                    quoted = true;
+                    loop {
+                        match chars.next() {
+                            Some((_, '"')) if matches!(chars.peek(), Some((_, '"'))) => {
+                                chars.next();
+                                field.push('"');
+                            }
+                            Some((_, '"')) => break,
+                            Some((_, ch)) => {
+                                if ch == '\n' {
+                                    self.line += 1;
+                                }
+                                field.push(ch);
+                            }
+                            None => {
+                                return Err(format!(
+                                    "line {}: a quoted field is not closed",
+                                    self.line
+                                ))
+                            }
+                        }
+                    }
+                    match chars.peek() {
+                        None | Some((_, '\r' | '\n')) => {}
+                        Some(&(_, next)) if next == delimiter => {}
+                        Some(&(_, next)) => {
+                            return Err(format!(
+                                "line {}: {next:?} after a closing quote",
+                                self.line
+                            ))
+                        }
+                    }
+                }
+                c if c == delimiter => end_field(&mut row, &mut field, &mut quoted),
+                '\r' if matches!(chars.peek(), Some((_, '\n'))) => {}
+                '\n' => {
+                    end_field(&mut row, &mut field, &mut quoted);
+                    self.pos += at + 1;
+                    self.line += 1;
+                    return Ok(Some(row));
+                }
+                c => field.push(c),
+            }
+        }
+        self.pos = self.text.len();
+        if !field.is_empty() || quoted || !row.is_empty() {
+            end_field(&mut row, &mut field, &mut quoted);
+        }
+        Ok(Some(row))
+    }
+}
+
 /// Splits CSV text into rows of fields: quoted fields may hold the delimiter, quotes (`""`)
 /// and line breaks; `None` is an empty field (null). Lines end in LF or CRLF.
+#[cfg(test)]
 fn parse_csv(text: &str, delimiter: char) -> Result<Vec<Vec<Option<String>>>, String> {
-    let mut rows = Vec::new();
-    let mut row: Vec<Option<String>> = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    let mut line = 1;
-    let end_field = |row: &mut Vec<Option<String>>, field: &mut String, quoted: &mut bool| {
-        let value = std::mem::take(field);
-        row.push(if value.is_empty() && !*quoted {
-            None
-        } else {
-            Some(value)
-        });
-        *quoted = false;
+    let mut cursor = CsvCursor {
+        text,
+        pos: 0,
+        line: 1,
+        delimiter,
     };
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if field.is_empty() && !quoted => {
-                quoted = true;
-                loop {
-                    match chars.next() {
-                        Some('"') if chars.peek() == Some(&'"') => {
-                            chars.next();
-                            field.push('"');
-                        }
-                        Some('"') => break,
-                        Some(ch) => {
-                            if ch == '\n' {
-                                line += 1;
-                            }
-                            field.push(ch);
-                        }
-                        None => return Err(format!("line {line}: a quoted field is not closed")),
-                    }
-                }
-                match chars.peek() {
-                    None | Some('\r' | '\n') => {}
-                    Some(&next) if next == delimiter => {}
-                    Some(&next) => {
-                        return Err(format!("line {line}: {next:?} after a closing quote"))
-                    }
-                }
-            }
-            c if c == delimiter => end_field(&mut row, &mut field, &mut quoted),
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                end_field(&mut row, &mut field, &mut quoted);
-                rows.push(std::mem::take(&mut row));
-                line += 1;
-            }
-            c => field.push(c),
-        }
-    }
-    if !field.is_empty() || quoted || !row.is_empty() {
-        end_field(&mut row, &mut field, &mut quoted);
+    let mut rows = Vec::new();
+    while let Some(row) = cursor.next_row()? {
         rows.push(row);
     }
     Ok(rows)
@@ -490,40 +541,177 @@ fn typed(value: Option<String>, ty: ColumnType, column: &str) -> Result<Value, S
     })
 }
 
-/// A result set's rows as REST query records: columns in header order, `Parent.Field`
-/// columns nested under `Parent` (`null` when every field of the parent is empty, as REST
-/// gives a null lookup), values typed by `types`.
+/// Records per page handed out of a result set: as many as a REST query page holds, so a
+/// set of any size is parsed and stored a page at a time.
+const PAGE_ROWS: usize = 2000;
+
+/// The columns of a result set (its header row), each with the type its values are parsed as.
+#[derive(Debug)]
+struct Columns {
+    names: Vec<String>,
+    types: Vec<ColumnType>,
+}
+
+impl Columns {
+    fn from_header(header: Vec<Option<String>>, types: &ColumnTypes) -> Result<Columns, String> {
+        let names: Vec<String> = header
+            .into_iter()
+            .map(|h| h.ok_or_else(|| "an empty column name in the header".to_string()))
+            .collect::<Result<_, _>>()?;
+        let types = names.iter().map(|c| types.get(c)).collect();
+        Ok(Columns { names, types })
+    }
+
+    /// Data row `n` (from 1) as a REST query record: columns in header order, `Parent.Field`
+    /// columns nested under `Parent` (`null` when every field of the parent is empty, as REST
+    /// gives a null lookup), values typed by their column.
+    fn record(&self, row: Vec<Option<String>>, n: usize) -> Result<Map<String, Value>, String> {
+        if row.len() != self.names.len() {
+            return Err(format!(
+                "row {n} has {} fields for {} columns",
+                row.len(),
+                self.names.len()
+            ));
+        }
+        let mut record = Map::new();
+        for ((column, ty), value) in self.names.iter().zip(&self.types).zip(row) {
+            let value = typed(value, *ty, column)?;
+            insert_path(&mut record, column, value);
+        }
+        null_empty_parents(&mut record);
+        Ok(record)
+    }
+}
+
+/// One downloaded result set: its CSV text, turned into records a page at a time. Only the
+/// text is held (about a tenth of the memory of the records it makes).
+#[derive(Debug)]
+struct ResultSet {
+    what: String,
+    status: u16,
+    text: String,
+    /// Where the next row starts, and its line number.
+    pos: usize,
+    line: usize,
+    columns: Columns,
+    /// `Sforce-NumberOfRecords`, checked once the set is read.
+    expected: Option<usize>,
+    rows: usize,
+}
+
+impl ResultSet {
+    /// Reads the header row of a set's `text`.
+    fn open(
+        what: String,
+        status: u16,
+        text: String,
+        delimiter: char,
+        types: &ColumnTypes,
+        expected: Option<usize>,
+    ) -> Result<ResultSet, CrmError> {
+        let mut cursor = CsvCursor {
+            text: &text,
+            pos: 0,
+            line: 1,
+            delimiter,
+        };
+        let header = cursor
+            .next_row()
+            .and_then(|h| Columns::from_header(h.unwrap_or_default(), types));
+        let (pos, line) = (cursor.pos, cursor.line);
+        match header {
+            Ok(columns) => Ok(ResultSet {
+                what,
+                status,
+                text,
+                pos,
+                line,
+                columns,
+                expected,
+                rows: 0,
+            }),
+            Err(reason) => Err(decode_error(&what, status, reason, text.as_bytes())),
+        }
+    }
+
+    /// Every row has been read.
+    fn finished(&self) -> bool {
+        self.pos >= self.text.len()
+    }
+
+    /// The next `max` records at most; once the last row is read, the count is checked
+    /// against `Sforce-NumberOfRecords`.
+    fn take(&mut self, delimiter: char, max: usize) -> Result<Vec<Map<String, Value>>, CrmError> {
+        let mut cursor = CsvCursor {
+            text: &self.text,
+            pos: self.pos,
+            line: self.line,
+            delimiter,
+        };
+        let mut records = Vec::new();
+        let mut failure = None;
+        while records.len() < max {
+            let row = match cursor.next_row() {
+                Ok(Some(row)) => row,
+                Ok(None) => break,
+                Err(reason) => {
+                    failure = Some(reason);
+                    break;
+                }
+            };
+            match self.columns.record(row, self.rows + records.len() + 1) {
+                Ok(record) => records.push(record),
+                Err(reason) => {
+                    failure = Some(reason);
+                    break;
+                }
+            }
+        }
+        (self.pos, self.line) = (cursor.pos, cursor.line);
+        self.rows += records.len();
+        if failure.is_none() && self.finished() {
+            failure = self
+                .expected
+                .filter(|expected| *expected != self.rows)
+                .map(|expected| {
+                    format!(
+                        "Sforce-NumberOfRecords says {expected} rows, the CSV holds {}",
+                        self.rows
+                    )
+                });
+        }
+        match failure {
+            Some(reason) => Err(decode_error(
+                &self.what,
+                self.status,
+                reason,
+                self.text.as_bytes(),
+            )),
+            None => Ok(records),
+        }
+    }
+}
+
+/// A whole result set's rows as REST query records (see [`Columns::record`]).
+#[cfg(test)]
 fn parse_csv_records(
     text: &str,
     delimiter: char,
     types: &ColumnTypes,
 ) -> Result<Vec<Map<String, Value>>, String> {
-    let mut rows = parse_csv(text, delimiter)?.into_iter();
-    let Some(header) = rows.next() else {
+    let mut cursor = CsvCursor {
+        text,
+        pos: 0,
+        line: 1,
+        delimiter,
+    };
+    let Some(header) = cursor.next_row()? else {
         return Ok(Vec::new());
     };
-    let columns: Vec<String> = header
-        .into_iter()
-        .map(|h| h.ok_or_else(|| "an empty column name in the header".to_string()))
-        .collect::<Result<_, _>>()?;
-    let column_types: Vec<ColumnType> = columns.iter().map(|c| types.get(c)).collect();
+    let columns = Columns::from_header(header, types)?;
     let mut records = Vec::new();
-    for (n, row) in rows.enumerate() {
-        if row.len() != columns.len() {
-            return Err(format!(
-                "row {} has {} fields for {} columns",
-                n + 1,
-                row.len(),
-                columns.len()
-            ));
-        }
-        let mut record = Map::new();
-        for ((column, ty), value) in columns.iter().zip(&column_types).zip(row) {
-            let value = typed(value, *ty, column)?;
-            insert_path(&mut record, column, value);
-        }
-        null_empty_parents(&mut record);
-        records.push(record);
+    while let Some(row) = cursor.next_row()? {
+        records.push(columns.record(row, records.len() + 1)?);
     }
     Ok(records)
 }

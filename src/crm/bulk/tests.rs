@@ -88,6 +88,28 @@ async fn a_bulk_query_gives_the_rest_records_set_by_set() {
 }
 
 #[tokio::test]
+async fn a_large_result_set_is_handed_out_a_rest_page_at_a_time() {
+    let (emulator, client) = demo(12).await;
+    let types = types(&client).await;
+    let query = client
+        .bulk_query(SOQL, false, &types, &fast(5000))
+        .await
+        .unwrap();
+    let BulkQuery::Ready(mut results) = query else {
+        panic!("the emulator runs bulk queries: {query:?}");
+    };
+    let before = emulator.api_usage().0;
+    let mut pages = Vec::new();
+    while let Some(page) = results.next_page().await.unwrap() {
+        pages.push((page.records.len(), page.done));
+    }
+    // One set of 2,400 rows, one download: parsed as two pages, the last one done.
+    assert_eq!(pages, [(2000, false), (400, true)]);
+    assert_eq!(emulator.api_usage().0, before + 1, "one result set");
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
 async fn refusals_and_failed_jobs_signal_a_fallback_to_rest() {
     let (emulator, client) = demo(1).await;
     let types = ColumnTypes::default();
