@@ -1,8 +1,10 @@
 //! `plansync bench`: what a sync costs, measured as a user would run it. It starts the emulator
 //! in-process with the demo org at a scale and a per-request latency, then runs `plansync sync
 //! --json` as child processes of the same binary, with a generated configuration and a fresh
-//! store, for three cases: a first full sync, an incremental cycle after 1% of the
-//! opportunities changed, and an unchanged incremental cycle. For each it reports the API
+//! store, for four cases: a first full sync, an incremental cycle after 1% of the
+//! opportunities changed, an unchanged incremental cycle right after (it reads the write-backs
+//! before it again: they are inside its lookback window), and an unchanged cycle an hour on
+//! (the org's history aged by an hour). For each it reports the API
 //! calls the emulator received (by kind), the floor they are measured against, wall time,
 //! rows/s and the child's peak RSS.
 //!
@@ -37,6 +39,8 @@ pub const SUBREQUESTS_PER_COMPOSITE: u64 = 5;
 /// change inside the CRM's 15-day delete log, as in an org in daily use.
 const HISTORY: chrono::Duration = chrono::Duration::days(7);
 const QUIET_BEFORE_START: chrono::Duration = chrono::Duration::hours(1);
+/// How long the last case runs after the org's last change.
+const QUIET_AFTER: chrono::Duration = chrono::Duration::hours(1);
 
 /// Options of `plansync bench`.
 #[derive(Debug, clap::Args)]
@@ -60,7 +64,7 @@ pub struct BenchArgs {
 
     /// Print one JSON object instead of the table: {"scale", "latency_ms", "floor": {"kind",
     /// "formula"}, "org_rows": {label: rows}, "org_rows_total", "cpus", "cases": [{"case"
-    /// (full, one_percent, unchanged), "changed_opportunities", "rows_pulled": {label: rows},
+    /// (full, one_percent, unchanged, quiet), "changed_opportunities", "rows_pulled": {label: rows},
     /// "rows_pulled_total", "records_written", "calls": {"token", "query", "next_page",
     /// "get_deleted", "get_updated", "limits", "write", "composite", "bulk", "describe", "other",
     /// "total"},
@@ -85,9 +89,11 @@ pub struct BenchArgs {
 }
 
 const BENCH_HELP: &str = "\
-The three cases run one after the other against the same org and store, as a daemon's cycles \
+The four cases run one after the other against the same org and store, as a daemon's cycles \
 would: a full sync (`plansync sync --full --json`), an incremental cycle after 1% of the \
-opportunities changed their Amount, and an incremental cycle with nothing changed. The seeded \
+opportunities changed their Amount, an incremental cycle with nothing changed (it reads the \
+write-backs of the cycles before again: they are inside its lookback window), and `quiet`, \
+one more with nothing changed an hour on (the org's history moved an hour back). The seeded \
 records get a history spread over the week that ended an hour before the bench started (as \
 a real org's), so that incremental cycles see what changed rather than the whole freshly \
 loaded org. Build with --release for meaningful times: cargo run --release -- bench \
@@ -353,6 +359,10 @@ async fn run(args: &BenchArgs) -> Result<BenchReport, BenchError> {
     progress(&format!("changed the Amount of {changed} opportunities"));
     cases.push(case.run("one_percent", sync(false), changed).await?);
     cases.push(case.run("unchanged", sync(false), 0).await?);
+    // An hour on with nothing changed: the write-backs the cycles above read again (they are
+    // inside the lookback window of the last change seen) are behind it.
+    emulator.with_org(|org| org.age_history(QUIET_AFTER));
+    cases.push(case.run("quiet", sync(false), 0).await?);
     emulator.shutdown().await;
 
     Ok(BenchReport {

@@ -9,6 +9,7 @@
 
 use reqwest::Method;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::client::{Body, Target};
@@ -75,11 +76,20 @@ struct WireComposite {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireSubresult {
+    /// Kept as its JSON text, parsed when its turn comes: a read's five pages are not held
+    /// twice, as text and as a tree.
     #[serde(default)]
-    body: Value,
+    body: Option<Box<RawValue>>,
     http_status_code: u16,
     #[serde(default)]
     reference_id: String,
+}
+
+impl WireSubresult {
+    /// The subresult's body as JSON text.
+    fn text(&self) -> &str {
+        self.body.as_deref().map_or("null", RawValue::get)
+    }
 }
 
 /// A composite answer: one result per subrequest, in order.
@@ -115,11 +125,15 @@ fn parse_composite(
 /// no value (a chained page after the last one) or an earlier subrequest failed.
 fn is_halted(result: &WireSubresult) -> bool {
     result.http_status_code == 400
-        && result
-            .body
-            .get(0)
-            .and_then(|e| e.get("errorCode"))
-            .and_then(Value::as_str)
+        && serde_json::from_str::<Value>(result.text())
+            .ok()
+            .and_then(|body| {
+                body.get(0)
+                    .and_then(|e| e.get("errorCode"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .as_deref()
             == Some("PROCESSING_HALTED")
 }
 
@@ -184,6 +198,7 @@ impl CrmClient {
             .execute(Method::POST, target, Body::Json(&body), true, &what)
             .await?;
         let results = parse_composite(&what, raw.status, &raw.body, operations)?;
+        drop(raw);
         let mut results = results.into_iter();
         let mut out = Vec::with_capacity(reads.len());
         for read in reads {
@@ -208,7 +223,7 @@ impl CrmClient {
                         tracing::debug!(reference = %result.reference_id, "chained page halted");
                         continue;
                     }
-                    let bytes = result.body.to_string();
+                    let bytes = result.text();
                     error = Some(wire::api_error(
                         &format!("{what} ({})", result.reference_id),
                         result.http_status_code,
@@ -216,7 +231,7 @@ impl CrmClient {
                     ));
                     continue;
                 }
-                let bytes = result.body.to_string();
+                let bytes = result.text();
                 match wire::parse_query_page(bytes.as_bytes()) {
                     Ok(page) => pages.push(page),
                     Err(reason) => {
@@ -315,7 +330,7 @@ impl CrmClient {
                 .await?;
             let subresults = parse_composite(&what, raw.status, &raw.body, group.len())?;
             for (sub, (start, len)) in subresults.into_iter().zip(spans) {
-                let bytes = sub.body.to_string();
+                let bytes = sub.text();
                 if (200..300).contains(&sub.http_status_code) {
                     let chunk_results =
                         wire::parse_record_results(bytes.as_bytes(), len).map_err(|reason| {

@@ -313,6 +313,26 @@ impl Org {
         }
     }
 
+    /// Moves every record's CreatedDate, LastModifiedDate and SystemModstamp `by` earlier, as
+    /// if that long had passed since: a client's "changed since shortly before the last change
+    /// I saw" window then holds nothing. Later writes are stamped with their own time as usual.
+    pub fn age_history(&mut self, by: Duration) {
+        for table in self.tables.values_mut() {
+            for record in table.records.values_mut() {
+                for field in ["CreatedDate", "LastModifiedDate", "SystemModstamp"] {
+                    let earlier = record
+                        .get(field)
+                        .and_then(Value::as_str)
+                        .and_then(parse_datetime)
+                        .map(|t| format_datetime(t - by));
+                    if let Some(earlier) = earlier {
+                        record.insert(field.into(), Value::from(earlier));
+                    }
+                }
+            }
+        }
+    }
+
     /// Makes updates of records whose Name equals `record_name` fail as a validation rule
     /// would (FIELD_CUSTOM_VALIDATION_EXCEPTION); `None` removes the rule.
     pub fn set_validation_failure(&mut self, record_name: Option<String>) {

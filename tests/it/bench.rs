@@ -50,7 +50,7 @@ async fn bench_counts_calls_deterministically_against_the_composite_floor() {
 
     let cases = first["cases"].as_array().unwrap();
     let names: Vec<&str> = cases.iter().map(|c| c["case"].as_str().unwrap()).collect();
-    assert_eq!(names, ["full", "one_percent", "unchanged"]);
+    assert_eq!(names, ["full", "one_percent", "unchanged", "quiet"]);
     for case in cases {
         let calls = &case["calls"];
         let kinds = [
@@ -112,6 +112,11 @@ async fn bench_counts_calls_deterministically_against_the_composite_floor() {
     // An unchanged cycle: its reads in two composite calls, and the token.
     assert_eq!(cases[2]["calls"]["composite"], 2, "{}", cases[2]);
     assert_eq!(cases[2]["calls"]["total"], 3, "{}", cases[2]);
+    // An hour on, the write-backs are behind the lookback window: nothing to read again.
+    let quiet = &cases[3];
+    assert_eq!(quiet["rows_pulled_total"], 0, "{quiet}");
+    assert_eq!(quiet["records_written"], 0, "{quiet}");
+    assert_eq!(quiet["calls"]["total"], 3, "{quiet}");
 
     // The same org and the same cycles cost the same calls, row for row.
     let second = bench_scale_1().await;
