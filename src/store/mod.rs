@@ -518,6 +518,9 @@ operations! {
         fn record(object: &str, id: &str) -> Option<MirrorRecord> = ops::record;
         /// The Ids of the live records of `object`, ordered.
         fn live_ids(object: &str) -> Vec<String> = ops::live_ids;
+        /// The Ids of the live records of `object` a full pull has not noted
+        /// ([`Store::note_live`]) since [`Store::clear_noted_live`], ordered.
+        fn live_ids_not_noted(object: &str) -> Vec<String> = ops::live_ids_not_noted;
 
         /// Writes to send, oldest first, at most one per record: NEW rows, SENT rows (in
         /// flight, or left by a process that died; the sync engine settles those before it
@@ -554,6 +557,11 @@ operations! {
             -> PageStats = ops::apply_page;
         /// Forgets the object's cursor, so the next pull starts from the beginning.
         fn reset_cursor(object: &str) -> () = ops::reset_cursor;
+        /// Starts a full pull's list of the Ids it found live, empty (a temporary table of
+        /// this connection: nothing in memory, nothing left after the process).
+        fn clear_noted_live(object: &str) -> () = ops::clear_noted_live;
+        /// Adds Ids a full pull found live to its list.
+        fn note_live(object: &str, ids: &[String]) -> () = ops::note_live;
         /// Deletes rows (live or tombstone) outright; returns how many existed.
         fn remove_records(object: &str, ids: &[String]) -> usize = ops::remove_records;
         /// Merges `fields` into a stored record after a successful write, so the mirror holds

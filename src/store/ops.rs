@@ -219,6 +219,52 @@ pub(crate) fn live_ids(conn: &Connection, object: &str) -> Result<Vec<String>, S
     Ok(ids)
 }
 
+/// The Ids a full pull found live, object by object: a temporary table of this connection,
+/// so a full pull of a million records holds none of their Ids in memory, and a process that
+/// dies leaves nothing behind (its full pull is not complete, and reconciles nothing).
+fn ensure_noted(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS pulled_live (
+             object TEXT NOT NULL,
+             id     TEXT NOT NULL,
+             PRIMARY KEY (object, id)
+         ) WITHOUT ROWID",
+    )?;
+    Ok(())
+}
+
+pub(crate) fn clear_noted_live(conn: &Connection, object: &str) -> Result<(), StoreError> {
+    ensure_noted(conn)?;
+    conn.execute("DELETE FROM temp.pulled_live WHERE object = ?1", [object])?;
+    Ok(())
+}
+
+pub(crate) fn note_live(conn: &Connection, object: &str, ids: &[String]) -> Result<(), StoreError> {
+    ensure_noted(conn)?;
+    let mut stmt =
+        conn.prepare_cached("INSERT OR IGNORE INTO temp.pulled_live (object, id) VALUES (?1, ?2)")?;
+    for id in ids {
+        stmt.execute([object, id.as_str()])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn live_ids_not_noted(
+    conn: &Connection,
+    object: &str,
+) -> Result<Vec<String>, StoreError> {
+    ensure_noted(conn)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.id FROM mirror_records m WHERE m.object = ?1 AND m.is_deleted = 0 \
+         AND NOT EXISTS (SELECT 1 FROM temp.pulled_live p WHERE p.object = ?1 AND p.id = m.id) \
+         ORDER BY m.id",
+    )?;
+    let ids = stmt
+        .query_map([object], |row| row.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(ids)
+}
+
 pub(crate) fn remove_records(
     conn: &Connection,
     object: &str,

@@ -294,7 +294,7 @@ impl SyncEngine {
             } = job;
             let object = self.settings.names.object(kind).to_string();
             if matches!(mode, PullMode::Full) {
-                pulled.stats.deleted += self.remove_missing(&object, &pulled.live_ids)?;
+                pulled.stats.deleted += self.remove_missing(&object)?;
             }
             if !matches!(mode, PullMode::Where(_)) {
                 let full = matches!(mode, PullMode::Full);

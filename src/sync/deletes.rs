@@ -78,14 +78,12 @@ pub fn logged_gone(log: Vec<(String, DateTime<Utc>)>, local_live: Vec<String>) -
 
 impl SyncEngine {
     /// After a full pull of `object`: removes the local rows whose Ids the CRM did not return
-    /// (`live`). Returns how many were removed.
-    pub(super) fn remove_missing(
-        &mut self,
-        object: &str,
-        live: &[String],
-    ) -> Result<u64, SyncError> {
+    /// (those the pull did not note, [`crate::store::Store::note_live`]). Returns how many were
+    /// removed.
+    pub(super) fn remove_missing(&mut self, object: &str) -> Result<u64, SyncError> {
         off_worker(|| {
-            let gone = missing(self.store.live_ids(object)?, live);
+            let gone = self.store.live_ids_not_noted(object)?;
+            self.store.clear_noted_live(object)?;
             if gone.is_empty() {
                 return Ok(0);
             }

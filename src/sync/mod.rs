@@ -54,6 +54,8 @@ pub mod targets;
 #[cfg(test)]
 mod clock_tests;
 #[cfg(test)]
+mod reconcile_tests;
+#[cfg(test)]
 mod upgrade_tests;
 #[cfg(test)]
 mod worker_tests;

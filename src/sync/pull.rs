@@ -61,8 +61,9 @@ pub struct ChangedRecord {
 #[derive(Debug, Default)]
 pub struct Pulled {
     pub stats: ObjectStats,
-    /// Every Id the CRM returned as live (for the full reconcile).
-    pub live_ids: Vec<String>,
+    /// A full pull: the Ids the CRM returns as live are noted in the store
+    /// ([`Store::note_live`]) for the reconcile that follows it.
+    pub note_live: bool,
     /// Records whose values differ from the mirror's (for incremental pulls only; a full
     /// pull recomputes everything anyway).
     pub changed: Vec<ChangedRecord>,
@@ -186,11 +187,18 @@ pub async fn pull_objects(
     for (kind, mode) in pulls {
         let object = names.object(*kind).to_string();
         let cursor_before = off_worker(|| store.cursor(&object))?;
+        let full = matches!(mode, PullMode::Full);
+        if full {
+            off_worker(|| store.clear_noted_live(&object))?;
+        }
         jobs.push(ObjectPull {
             kind: *kind,
             mode: mode.clone(),
             cursor_before,
-            pulled: Pulled::default(),
+            pulled: Pulled {
+                note_live: full,
+                ..Pulled::default()
+            },
         });
     }
     let large = large_pulls(
@@ -432,12 +440,15 @@ pub(super) fn store_page(
     } else {
         Default::default()
     };
+    let mut live = Vec::new();
     for record in &records {
         if record.is_deleted {
             pulled.stats.deleted += 1;
         } else {
             pulled.stats.pulled += 1;
-            pulled.live_ids.push(record.id.clone());
+            if pulled.note_live {
+                live.push(record.id.clone());
+            }
         }
         if track_changes {
             let before = previous.remove(&record.id);
@@ -460,6 +471,9 @@ pub(super) fn store_page(
         id: r.id.clone(),
     });
     off_worker(|| store.apply_page(object, &records, next_cursor.as_ref()))?;
+    if !live.is_empty() {
+        off_worker(|| store.note_live(object, &live))?;
+    }
     pulled.stats.pages += 1;
     (hooks.progress)(&Progress::Pulled {
         object: object.to_string(),

@@ -235,3 +235,40 @@ fn records_by_id_returns_live_and_deleted_versions_of_the_ids_it_holds() {
     assert!(!found.contains_key("missing"));
     assert!(store.records_by_id("Task", &ids).unwrap().is_empty());
 }
+
+#[test]
+fn a_full_pulls_noted_ids_leave_the_live_rows_it_did_not_see() {
+    let mut store = Store::open_in_memory().unwrap();
+    let page = |ids: &[&str]| -> Vec<MirrorRecord> {
+        ids.iter().map(|id| rec(id, 1, false, json!({}))).collect()
+    };
+    store
+        .apply_page("Opportunity", &page(&["006A", "006B", "006C"]), None)
+        .unwrap();
+    store.apply_page("Account", &page(&["001A"]), None).unwrap();
+    store
+        .apply_page("Opportunity", &[rec("006D", 2, true, json!({}))], None)
+        .unwrap();
+
+    // Nothing noted yet: every live row is unseen; tombstones never count.
+    store.clear_noted_live("Opportunity").unwrap();
+    assert_eq!(
+        store.live_ids_not_noted("Opportunity").unwrap(),
+        ["006A", "006B", "006C"]
+    );
+    store
+        .note_live("Opportunity", &["006C".to_string(), "006A".to_string()])
+        .unwrap();
+    store.note_live("Account", &["006B".to_string()]).unwrap();
+    store
+        .note_live("Opportunity", &["006A".to_string()])
+        .unwrap();
+    assert_eq!(store.live_ids_not_noted("Opportunity").unwrap(), ["006B"]);
+    assert_eq!(store.live_ids_not_noted("Account").unwrap(), ["001A"]);
+
+    // A new full pull starts its list empty, for its object only.
+    store.clear_noted_live("Opportunity").unwrap();
+    assert_eq!(store.live_ids_not_noted("Opportunity").unwrap().len(), 3);
+    store.note_live("Account", &["001A".to_string()]).unwrap();
+    assert!(store.live_ids_not_noted("Account").unwrap().is_empty());
+}
