@@ -69,7 +69,7 @@ pub struct BenchArgs {
     /// "get_deleted", "get_updated", "limits", "write", "composite", "bulk", "describe", "other",
     /// "total"},
     /// "client_api_calls", "floor": {"reads", "writes", "token", "total"}, "calls_per_floor",
-    /// "wall_ms", "cycle_ms", "rows_per_s", "peak_rss_kib"}]}.
+    /// "wall_ms", "cycle_ms", "cpu_ms", "rows_per_s", "peak_rss_kib"}]}.
     #[arg(long)]
     pub json: bool,
 
@@ -196,6 +196,9 @@ pub struct CaseResult {
     pub wall_ms: u64,
     /// The cycle's own duration (its report's `duration_ms`).
     pub cycle_ms: u64,
+    /// The sync process's CPU time, user and system: its own work, without the time it
+    /// waited for the CRM.
+    pub cpu_ms: u64,
     /// Rows pulled per second of wall time.
     pub rows_per_s: f64,
     pub peak_rss_kib: u64,
@@ -283,7 +286,8 @@ pub fn main(args: BenchArgs) -> Result<(), BenchError> {
 }
 
 /// The hidden `--measure-into` mode: runs `child` (this binary's arguments), waits for it,
-/// and writes the child's peak RSS in KiB into `path`.
+/// and writes the child's peak RSS in KiB and its CPU time (user and system) in milliseconds
+/// into `path`.
 fn measure(path: &Path, child: &[String]) -> Result<(), BenchError> {
     let failed = |message: String| BenchError::Measure {
         path: path.to_path_buf(),
@@ -297,7 +301,9 @@ fn measure(path: &Path, child: &[String]) -> Result<(), BenchError> {
         .map_err(io("cannot start the measured command"))?;
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
         .map_err(|e| failed(format!("getrusage: {e}")))?;
-    std::fs::write(path, usage.max_rss().to_string())
+    let ms = |t: nix::sys::time::TimeVal| t.tv_sec() * 1000 + t.tv_usec() / 1000;
+    let cpu_ms = ms(usage.user_time()) + ms(usage.system_time());
+    std::fs::write(path, format!("{} {cpu_ms}", usage.max_rss()))
         .map_err(|e| failed(format!("cannot write: {e}")))?;
     if status.success() {
         Ok(())
@@ -512,9 +518,15 @@ impl Case<'_> {
                 command: command.clone(),
                 message: e.to_string(),
             })?;
-        let peak_rss_kib = std::fs::read_to_string(&rss_file)
+        let (peak_rss_kib, cpu_ms) = std::fs::read_to_string(&rss_file)
             .map_err(|e| e.to_string())
-            .and_then(|t| t.trim().parse::<u64>().map_err(|e| e.to_string()))
+            .and_then(|t| {
+                let mut numbers = t.split_whitespace().map(str::parse::<u64>);
+                match (numbers.next(), numbers.next()) {
+                    (Some(Ok(rss)), Some(Ok(cpu))) => Ok((rss, cpu)),
+                    _ => Err(format!("{t:?} is not a peak RSS and a CPU time")),
+                }
+            })
             .map_err(|message| BenchError::PeakRss {
                 path: rss_file.clone(),
                 message,
@@ -554,6 +566,7 @@ impl Case<'_> {
             calls_per_floor: total as f64 / floor.total as f64,
             wall_ms: u64::try_from(wall.as_millis()).unwrap_or(u64::MAX),
             cycle_ms: number(&report["duration_ms"]),
+            cpu_ms,
             rows_per_s: if secs > 0.0 {
                 rows_pulled_total as f64 / secs
             } else {
@@ -600,7 +613,7 @@ pub fn table(report: &BenchReport) -> String {
     let _ = writeln!(out);
     let header = [
         "case", "rows", "written", "calls", "floor", "x floor", "token", "query", "next", "getDel",
-        "limits", "write", "compos", "bulk", "other", "wall s", "rows/s", "RSS MiB",
+        "limits", "write", "compos", "bulk", "other", "wall s", "CPU s", "rows/s", "RSS MiB",
     ];
     let mut lines = vec![header.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
     for c in &report.cases {
@@ -622,6 +635,7 @@ pub fn table(report: &BenchReport) -> String {
             k.bulk.to_string(),
             (k.get_updated + k.describe + k.other).to_string(),
             format!("{:.2}", c.wall_ms as f64 / 1000.0),
+            format!("{:.2}", c.cpu_ms as f64 / 1000.0),
             format!("{:.0}", c.rows_per_s),
             format!("{:.1}", c.peak_rss_kib as f64 / 1024.0),
         ]);

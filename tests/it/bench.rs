@@ -24,7 +24,13 @@ fn u(v: &Value) -> u64 {
 /// The counts of a case that do not depend on time.
 fn counts(case: &Value) -> Value {
     let mut c = case.clone();
-    for timed in ["wall_ms", "cycle_ms", "rows_per_s", "peak_rss_kib"] {
+    for timed in [
+        "wall_ms",
+        "cycle_ms",
+        "cpu_ms",
+        "rows_per_s",
+        "peak_rss_kib",
+    ] {
         c.as_object_mut().unwrap().remove(timed);
     }
     c
@@ -99,6 +105,7 @@ async fn bench_counts_calls_deterministically_against_the_composite_floor() {
         }
         assert!(u(&case["peak_rss_kib"]) > 1024, "{case}");
         assert!(u(&case["wall_ms"]) > 0, "{case}");
+        assert!(case["cpu_ms"].is_u64(), "{case}");
     }
     // The full sync pulls every row the org has, and writes (links and rollups).
     let full = &cases[0];
