@@ -83,6 +83,14 @@ impl Running {
         }
     }
 
+    /// Waits for the catch-up cycle after the first subscription to have run and ended.
+    async fn caught_up(&self, within: Duration) {
+        self.wait_until("the catch-up cycle", within, |d| {
+            d.streaming().woken_cycles >= 1 && d.metrics.lock().unwrap().running.is_none()
+        })
+        .await;
+    }
+
     /// Waits until the CRM holds `value` in the plan's field; returns how long it took.
     async fn wait_for_field(&self, crm: &Crm, plan: &str, field: &str, value: Value) -> Duration {
         let began = Instant::now();
@@ -276,10 +284,7 @@ fn a_burst_of_edits_coalesces_into_few_cycles() {
             );
         }
         let d = Running::start(emulator, "debounce_seconds = 2").await;
-        d.wait_until("the catch-up cycle", Duration::from_secs(20), |d| {
-            d.streaming().woken_cycles >= 1 && d.metrics.lock().unwrap().running.is_none()
-        })
-        .await;
+        d.caught_up(Duration::from_secs(20)).await;
         d.wait_for_field(&crm, &acme.plan_b, "Open_Pipeline__c", json!(40000))
             .await;
         let runs = d.incremental_runs();
@@ -472,10 +477,7 @@ fn gap_and_overflow_events_wake_a_cycle_too() {
         let crm = Crm::connect(&emulator).await;
         let acme = Acme::create(&crm).await;
         let d = Running::start(emulator, "debounce_seconds = 1").await;
-        d.wait_until("the catch-up cycle", Duration::from_secs(15), |d| {
-            d.streaming().woken_cycles >= 1 && d.metrics.lock().unwrap().running.is_none()
-        })
-        .await;
+        d.caught_up(Duration::from_secs(15)).await;
         // (the entity, the change type, the records named: none for an overflow)
         let cases: [(&str, &str, &[&str]); 2] = [
             ("Opportunity", "GAP_OVERFLOW", &[]),
@@ -514,16 +516,9 @@ fn the_events_of_plansyncs_own_writes_wake_no_cycle() {
         let crm = Crm::connect(&emulator).await;
         let acme = Acme::create(&crm).await;
         let d = Running::start(emulator, "debounce_seconds = 1").await;
-        d.wait_until("a subscription", Duration::from_secs(15), |d| {
-            d.streaming().state == "subscribed"
-        })
-        .await;
+        d.caught_up(Duration::from_secs(15)).await;
         d.wait_for_field(&crm, &acme.plan_a, "Won_Amount__c", json!(10000))
             .await;
-        d.wait_until("the catch-up cycle", Duration::from_secs(15), |d| {
-            d.streaming().woken_cycles >= 1 && d.metrics.lock().unwrap().running.is_none()
-        })
-        .await;
         // The catch-up's write-back published events of its own: they wake nothing.
         tokio::time::sleep(Duration::from_secs(3)).await;
         let runs = d.incremental_runs();
