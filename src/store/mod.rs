@@ -58,6 +58,26 @@ pub use streaming::StreamingStatus;
 /// How long a statement waits for another process's write lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Switches a database to WAL and returns the journal mode it then has. Switching takes an
+/// exclusive lock, and SQLite answers `SQLITE_BUSY` at once, without its busy handler, when
+/// another connection holds a lock (a second process creating the same new store, or still
+/// migrating it): such an answer is retried every 20 ms for up to [`BUSY_TIMEOUT`].
+fn wal_mode(conn: &Connection) -> Result<String, rusqlite::Error> {
+    const PAUSE: Duration = Duration::from_millis(20);
+    let mut waited = Duration::ZERO;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && waited < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(PAUSE);
+                waited += PAUSE;
+            }
+            answer => return answer,
+        }
+    }
+}
+
 /// A CRM record as mirrored: the fields plansync reads, keyed by API name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MirrorRecord {
@@ -309,9 +329,7 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         migrations::check_not_newer(&conn, path)?;
         if wal {
-            let mode: String = conn
-                .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-                .map_err(open_err)?;
+            let mode = wal_mode(&conn).map_err(open_err)?;
             if !mode.eq_ignore_ascii_case("wal") {
                 tracing::warn!(path = %path.display(), mode, "store could not switch to WAL");
             }
