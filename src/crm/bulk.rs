@@ -692,28 +692,16 @@ impl ResultSet {
     }
 }
 
-/// A whole result set's rows as REST query records (see [`Columns::record`]).
+/// A whole result set's rows as REST query records (see [`Columns::record`]), or why not.
 #[cfg(test)]
 fn parse_csv_records(
     text: &str,
     delimiter: char,
     types: &ColumnTypes,
 ) -> Result<Vec<Map<String, Value>>, String> {
-    let mut cursor = CsvCursor {
-        text,
-        pos: 0,
-        line: 1,
-        delimiter,
-    };
-    let Some(header) = cursor.next_row()? else {
-        return Ok(Vec::new());
-    };
-    let columns = Columns::from_header(header, types)?;
-    let mut records = Vec::new();
-    while let Some(row) = cursor.next_row()? {
-        records.push(columns.record(row, records.len() + 1)?);
-    }
-    Ok(records)
+    ResultSet::open(String::new(), 200, text.to_string(), delimiter, types, None)
+        .and_then(|mut set| set.take(delimiter, usize::MAX))
+        .map_err(|e| e.to_string())
 }
 
 fn insert_path(record: &mut Map<String, Value>, path: &str, value: Value) {

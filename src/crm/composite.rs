@@ -125,16 +125,12 @@ fn parse_composite(
 /// no value (a chained page after the last one) or an earlier subrequest failed.
 fn is_halted(result: &WireSubresult) -> bool {
     result.http_status_code == 400
-        && serde_json::from_str::<Value>(result.text())
-            .ok()
-            .and_then(|body| {
-                body.get(0)
-                    .and_then(|e| e.get("errorCode"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .as_deref()
-            == Some("PROCESSING_HALTED")
+        && serde_json::from_str::<Value>(result.text()).is_ok_and(|body| {
+            body.get(0)
+                .and_then(|e| e.get("errorCode"))
+                .and_then(Value::as_str)
+                == Some("PROCESSING_HALTED")
+        })
 }
 
 impl CrmClient {

@@ -39,12 +39,19 @@ pub use bulk::{
 };
 pub use client::CrmClient;
 
+/// The client name, spelled once for the two constants below.
+macro_rules! call_options_client {
+    () => {
+        "plansync"
+    };
+}
+
 /// The client name plansync sends in every request's `Sforce-Call-Options` header: the CRM
 /// writes it into the `changeOrigin` of the change events of plansync's own writes, so the
 /// daemon can tell them from the changes that need a cycle.
-pub const CALL_OPTIONS_CLIENT: &str = "plansync";
-/// The `Sforce-Call-Options` header's value: `client=` [`CALL_OPTIONS_CLIENT`].
-const CALL_OPTIONS: &str = "client=plansync";
+pub const CALL_OPTIONS_CLIENT: &str = call_options_client!();
+/// The `Sforce-Call-Options` header's value.
+const CALL_OPTIONS: &str = concat!("client=", call_options_client!());
 pub use composite::{
     PageRead, PageStart, COMPOSITE_MAX_QUERY_OR_COLLECTIONS, COMPOSITE_MAX_RECORDS,
 };

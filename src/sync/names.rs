@@ -231,9 +231,7 @@ impl Names {
         }
         fields
     }
-}
 
-impl Names {
     /// The fields the write-back sets, by object API name: an opportunity's plan link; a
     /// plan's rollups, their change time and the sync problem. (Snapshots are created, not
     /// updated.)

@@ -167,13 +167,16 @@ impl SyncEngine {
             "writes were in flight when plansync last stopped: re-reading their records"
         );
         for (kind, mode) in &rereads(&in_doubt, &self.settings.names) {
-            let pulled = pull::pull_object(
+            // Re-reads are by Id filters, never by cursor.
+            let PullMode::Where(filters) = mode else {
+                continue;
+            };
+            let pulled = pull::pull_where(
                 &self.crm,
                 &mut self.store,
                 &self.settings.names,
                 *kind,
-                mode,
-                self.settings.lookback,
+                filters,
                 hooks,
             )
             .await?;

@@ -71,50 +71,34 @@ pub struct Pulled {
     pub expected: u64,
 }
 
-/// Pulls one object into the store.
-pub async fn pull_object(
+/// Pulls the records of one object that match any of `filters` (WHERE clauses) into the
+/// store, plain REST, query by query; the object's cursor stays as it is.
+pub async fn pull_where(
     crm: &CrmClient,
     store: &mut Store,
     names: &Names,
     kind: ObjectKind,
-    mode: &PullMode,
-    lookback: Duration,
+    filters: &[String],
     hooks: &Hooks<'_>,
 ) -> Result<Pulled, SyncError> {
     let object = names.object(kind).to_string();
     let span = info_span!("pull", object = %object);
     async {
         let mut pulled = Pulled::default();
-        match mode {
-            PullMode::Incremental | PullMode::Full => {
-                let since = match mode {
-                    PullMode::Incremental => off_worker(|| store.cursor(&object))?
-                        .map(|c| c.system_modstamp - lookback),
-                    _ => None,
-                };
-                let filter = since.map(since_filter);
-                let query = build_query(names, kind, filter.as_deref());
-                let track = matches!(mode, PullMode::Incremental);
-                match run_query(crm, store, kind, &object, &query, true, track, &mut pulled, hooks)
-                    .await
-                {
-                    Err(e) if is_query_timeout(&e) => {
-                        warn!(object = %object, "the query timed out: pulling by SystemModstamp windows");
-                        let from = since.unwrap_or_else(earliest_modstamp);
-                        let until = hooks.clock.now() + Duration::minutes(1);
-                        pull_windows(crm, store, names, kind, (from, until), track, &mut pulled, hooks)
-                            .await?;
-                    }
-                    other => other?,
-                }
-            }
-            PullMode::Where(filters) => {
-                for filter in filters {
-                    let query = build_query(names, kind, Some(filter));
-                    run_query(crm, store, kind, &object, &query, false, true, &mut pulled, hooks)
-                        .await?;
-                }
-            }
+        for filter in filters {
+            let query = build_query(names, kind, Some(filter));
+            run_query(
+                crm,
+                store,
+                kind,
+                &object,
+                &query,
+                false,
+                true,
+                &mut pulled,
+                hooks,
+            )
+            .await?;
         }
         Ok(pulled)
     }

@@ -124,6 +124,14 @@ async fn emulator() -> RunningEmulator {
         .unwrap()
 }
 
+/// The emulator with the Acme fixture, and a client of it.
+async fn acme_org() -> (RunningEmulator, Crm, Acme) {
+    let emulator = emulator().await;
+    let crm = Crm::connect(&emulator).await;
+    let acme = Acme::create(&crm).await;
+    (emulator, crm, acme)
+}
+
 fn in_local(test: impl std::future::Future<Output = ()>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -135,9 +143,7 @@ fn in_local(test: impl std::future::Future<Output = ()>) {
 #[test]
 fn a_rest_edit_reaches_the_plan_without_waiting_for_the_schedule() {
     in_local(async {
-        let emulator = emulator().await;
-        let crm = Crm::connect(&emulator).await;
-        let acme = Acme::create(&crm).await;
+        let (emulator, crm, acme) = acme_org().await;
         let d = Running::start(emulator, "debounce_seconds = 1").await;
         d.wait_until("a subscription", Duration::from_secs(15), |d| {
             d.streaming().state == "subscribed"
@@ -203,9 +209,7 @@ fn a_rest_edit_reaches_the_plan_without_waiting_for_the_schedule() {
 #[test]
 fn a_dropped_subscription_recovers_and_misses_no_change() {
     in_local(async {
-        let emulator = emulator().await;
-        let crm = Crm::connect(&emulator).await;
-        let acme = Acme::create(&crm).await;
+        let (emulator, crm, acme) = acme_org().await;
         let d = Running::start(
             emulator,
             "debounce_seconds = 1\nresubscribe_backoff_seconds = 1\nmax_resubscribe_backoff_seconds = 2",
@@ -268,9 +272,7 @@ fn a_dropped_subscription_recovers_and_misses_no_change() {
 #[test]
 fn a_burst_of_edits_coalesces_into_few_cycles() {
     in_local(async {
-        let emulator = emulator().await;
-        let crm = Crm::connect(&emulator).await;
-        let acme = Acme::create(&crm).await;
+        let (emulator, crm, acme) = acme_org().await;
         let mut opps = Vec::new();
         for i in 0..20 {
             opps.push(
@@ -473,9 +475,7 @@ async fn while_subscribed_an_idle_hour_costs_no_rest_call_between_backstop_runs(
 #[test]
 fn gap_and_overflow_events_wake_a_cycle_too() {
     in_local(async {
-        let emulator = emulator().await;
-        let crm = Crm::connect(&emulator).await;
-        let acme = Acme::create(&crm).await;
+        let (emulator, crm, acme) = acme_org().await;
         let d = Running::start(emulator, "debounce_seconds = 1").await;
         d.caught_up(Duration::from_secs(15)).await;
         // (the entity, the change type, the records named: none for an overflow)
@@ -512,9 +512,7 @@ fn gap_and_overflow_events_wake_a_cycle_too() {
 #[test]
 fn the_events_of_plansyncs_own_writes_wake_no_cycle() {
     in_local(async {
-        let emulator = emulator().await;
-        let crm = Crm::connect(&emulator).await;
-        let acme = Acme::create(&crm).await;
+        let (emulator, crm, acme) = acme_org().await;
         let d = Running::start(emulator, "debounce_seconds = 1").await;
         d.caught_up(Duration::from_secs(15)).await;
         d.wait_for_field(&crm, &acme.plan_a, "Won_Amount__c", json!(10000))
