@@ -34,6 +34,7 @@ mod migrations;
 mod ops;
 mod outbox;
 mod refs;
+mod staged;
 mod streaming;
 #[cfg(test)]
 #[allow(
@@ -439,6 +440,19 @@ impl Store {
         refs::index_reference(&self.conn, object, field)
     }
 
+    /// Empties the staged writes: the writes a recompute plans wait there, in a temporary
+    /// table of this connection, for the enqueue ([`Store::staged_writes`]), so they are not
+    /// held in memory. Staging changes nothing in the store file, so this takes `&self`.
+    pub fn clear_staged_writes(&self) -> Result<(), StoreError> {
+        staged::clear(&self.conn)
+    }
+
+    /// Stages writes (see [`Store::clear_staged_writes`]); a record already staged keeps its
+    /// first write.
+    pub fn stage_writes(&self, writes: &[NewWrite]) -> Result<(), StoreError> {
+        staged::stage(&self.conn, writes)
+    }
+
     /// How many mirror rows of `object` the whole-object and by-reference reads above
     /// returned since the store was opened: what building the rules' inputs cost.
     pub fn mirror_rows_read(&self, object: &str) -> u64 {
@@ -539,6 +553,14 @@ operations! {
         /// The Ids of the live records of `object` a full pull has not noted
         /// ([`Store::note_live`]) since [`Store::clear_noted_live`], ordered.
         fn live_ids_not_noted(object: &str) -> Vec<String> = ops::live_ids_not_noted;
+        /// Up to `limit` writes staged since [`Store::clear_staged_writes`], in (object,
+        /// record Id) order after `after`.
+        fn staged_writes(after: Option<(&str, &str)>, limit: usize) -> Vec<NewWrite>
+            = staged::page;
+        /// How many writes on `object` are staged.
+        fn staged_write_count(object: &str) -> u64 = staged::count;
+        /// Whether a write for the record is staged.
+        fn is_staged(object: &str, record_id: &str) -> bool = staged::is_staged;
 
         /// Writes to send, oldest first, at most one per record: NEW rows, SENT rows (in
         /// flight, or left by a process that died; the sync engine settles those before it

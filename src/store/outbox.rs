@@ -71,15 +71,7 @@ impl TryFrom<RawOutbox> for OutboxRow {
 
     fn try_from(raw: RawOutbox) -> Result<OutboxRow, StoreError> {
         let what = format!("outbox write {}", raw.id);
-        let kind = match (raw.kind.as_str(), raw.external_id_field) {
-            ("update", None) => WriteKind::Update,
-            ("upsert", Some(external_id_field)) => WriteKind::Upsert { external_id_field },
-            (kind, _) => {
-                return Err(StoreError::Corrupt {
-                    what: format!("{what}: kind {kind:?} with a mismatched external id field"),
-                })
-            }
-        };
+        let kind = parse_kind(&raw.kind, raw.external_id_field, &what)?;
         Ok(OutboxRow {
             id: raw.id,
             kind,
@@ -102,6 +94,29 @@ impl TryFrom<RawOutbox> for OutboxRow {
             superseded_by: raw.superseded_by,
             set_aside: raw.set_aside,
         })
+    }
+}
+
+/// A write kind as its two columns: `update` or `upsert`, and the upsert's external id field.
+pub(super) fn kind_columns(kind: &WriteKind) -> (&'static str, Option<&str>) {
+    match kind {
+        WriteKind::Update => ("update", None),
+        WriteKind::Upsert { external_id_field } => ("upsert", Some(external_id_field.as_str())),
+    }
+}
+
+/// The write kind of [`kind_columns`]' two columns, of the row `what`.
+pub(super) fn parse_kind(
+    kind: &str,
+    external_id_field: Option<String>,
+    what: &str,
+) -> Result<WriteKind, StoreError> {
+    match (kind, external_id_field) {
+        ("update", None) => Ok(WriteKind::Update),
+        ("upsert", Some(external_id_field)) => Ok(WriteKind::Upsert { external_id_field }),
+        (kind, _) => Err(StoreError::Corrupt {
+            what: format!("{what}: kind {kind:?} with a mismatched external id field"),
+        }),
     }
 }
 
@@ -138,10 +153,7 @@ pub(crate) fn enqueue(
     let now = ts(now);
     let mut ids = Vec::with_capacity(writes.len());
     for write in writes {
-        let (kind, external_id_field) = match &write.kind {
-            WriteKind::Update => ("update", None),
-            WriteKind::Upsert { external_id_field } => ("upsert", Some(external_id_field.as_str())),
-        };
+        let (kind, external_id_field) = kind_columns(&write.kind);
         let fields = fields_text(&write.fields)?;
         let supersedable: Vec<i64> = conn
             .prepare_cached(

@@ -15,7 +15,7 @@ use crate::domain::{
     self, Account, CurrencyType, DatedConversionRate, FieldValue, FindingKind, OrgData, Plan,
     PlanState, Rates, RollupField, Rollups, Rules,
 };
-use crate::store::{MirrorRecord, PlanMetrics, Store, WriteKind};
+use crate::store::{MirrorRecord, NewWrite, PlanMetrics, Store, WriteKind};
 
 use super::convert::{self, current_rollup, field, field_value_json, format_datetime, text};
 use super::names::{Names, ObjectKind};
@@ -26,7 +26,7 @@ mod groups;
 
 pub use groups::{
     extra_accounts, junction, nothing_to_recompute, plan_writes_by_group, Covered, Junction,
-    Recompute, Structure, GROUP_ACCOUNTS,
+    Recompute, Structure, WritesTo, GROUP_ACCOUNTS,
 };
 
 /// One record's desired changes.
@@ -42,6 +42,19 @@ pub struct PlannedWrite {
     pub reason: &'static str,
     /// An update by Id, or an upsert by external id (snapshots).
     pub kind: WriteKind,
+}
+
+impl From<PlannedWrite> for NewWrite {
+    /// The write as the outbox queues it (its record's name and changes are for reports).
+    fn from(w: PlannedWrite) -> NewWrite {
+        NewWrite {
+            object: w.object,
+            record_id: w.record_id,
+            kind: w.kind,
+            fields: w.fields,
+            reason: w.reason.to_string(),
+        }
+    }
 }
 
 /// The outcome of the compute step.

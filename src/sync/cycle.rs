@@ -13,8 +13,9 @@ use tracing::{debug, warn};
 use crate::domain::CurrencyMode;
 use crate::store::NewWrite;
 
-use super::compute::{self, Covered, Planned, Recompute, Structure};
+use super::compute::{self, Covered, Planned, Recompute, Structure, WritesTo};
 use super::kind::RunName;
+use super::outbox;
 use super::names::ObjectKind;
 use super::pull::{self, ChangedRecord, ObjectPull, Prefetched, PullMode};
 use super::push::{self, Pushed};
@@ -28,6 +29,9 @@ use super::{budget, off_worker, stopped_or, Hooks, SyncEngine, SyncError};
 
 /// The meta key holding the org-time-zone date of the last run that recomputed every plan.
 const RECOMPUTED_ALL_ON: &str = "recomputed_all_on";
+
+/// Staged writes the enqueue step reads and queues at a time.
+const ENQUEUE_PAGE: usize = 2_000;
 
 /// Days of plan metric history kept (a year and a quarter, for year-over-year comparisons);
 /// each plan's newest row is kept whatever its age.
@@ -397,6 +401,14 @@ impl SyncEngine {
             recompute,
             scope,
         } = scoped;
+        let dry_run = run.name.dry_run;
+        let writes_to = if dry_run {
+            WritesTo::Memory
+        } else {
+            // What the enqueue step queues is what this compute stages, nothing older.
+            self.store.clear_staged_writes()?;
+            WritesTo::Staging
+        };
         let (mut planned, covered) = match &structure {
             Some(structure) if !compute::nothing_to_recompute(&recompute) => {
                 compute::plan_writes_by_group(
@@ -407,7 +419,7 @@ impl SyncEngine {
                     (today, now),
                     structure,
                     &recompute,
-                    run.name.dry_run,
+                    writes_to,
                 )?
             }
             _ => (Planned::default(), Covered::default()),
@@ -423,10 +435,17 @@ impl SyncEngine {
         }
         report.findings = planned.findings.iter().map(|(_, _, m)| m.clone()).collect();
         if let Some(date) = run.snapshot {
-            planned.writes =
-                compute::snapshot_writes(names, &planned.rollups, &planned.states, date);
-            report.snapshots = planned.writes.len() as u64;
+            let writes = compute::snapshot_writes(names, &planned.rollups, &planned.states, date);
+            report.snapshots = writes.len() as u64;
             report.links_changed = 0;
+            match writes_to {
+                WritesTo::Memory => planned.writes = writes,
+                WritesTo::Staging => {
+                    let staged: Vec<NewWrite> = writes.into_iter().map(NewWrite::from).collect();
+                    self.store.clear_staged_writes()?;
+                    self.store.stage_writes(&staged)?;
+                }
+            }
         }
         Ok(Computed {
             planned,
@@ -439,7 +458,8 @@ impl SyncEngine {
 
     /// The enqueue step: the findings, then the outbox (queued writes no longer wanted set
     /// aside, standing refusals held back) and the plans' metric history in one transaction;
-    /// then what the next run's baseline reads.
+    /// then what the next run's baseline reads. The writes are the compute step's staged ones,
+    /// read back [`ENQUEUE_PAGE`] at a time.
     fn enqueue(
         &mut self,
         run: &Run,
@@ -463,19 +483,10 @@ impl SyncEngine {
             scope::findings_to_keep_covered(planned.findings, scope.as_ref(), &covered, earlier);
         self.store.replace_findings(&findings)?;
         if run.snapshot.is_none() {
-            self.set_aside_unwanted(&planned.writes, &planned.rollups, now)?;
+            self.set_aside_unwanted(&planned.rollups, now)?;
         }
-        let kept = self.without_refused(planned.writes)?;
-        let new_writes: Vec<NewWrite> = kept
-            .into_iter()
-            .map(|w| NewWrite {
-                object: w.object,
-                record_id: w.record_id,
-                kind: w.kind,
-                fields: w.fields,
-                reason: w.reason.to_string(),
-            })
-            .collect();
+        let refusals = self.standing_refusals()?;
+        let changed_at = &self.settings.names.plan.rollups_changed_at;
         // The plans' metric history moves with the writes that carry the new values; a
         // snapshot run writes no plan values, so it records none.
         let history = match run.snapshot {
@@ -483,7 +494,15 @@ impl SyncEngine {
             Some(_) => Vec::new(),
         };
         self.store.transaction(|tx| {
-            tx.enqueue(&new_writes, now)?;
+            let mut after: Option<(String, String)> = None;
+            loop {
+                let from = after.as_ref().map(|(o, r)| (o.as_str(), r.as_str()));
+                let page = tx.staged_writes(from, ENQUEUE_PAGE)?;
+                let Some(last) = page.last() else { break };
+                after = Some((last.object.clone(), last.record_id.clone()));
+                let kept = outbox::without_refused(tx, &refusals, changed_at, page)?;
+                tx.enqueue(&kept, now)?;
+            }
             tx.record_history(run_id, now, &history)
         })?;
         self.store.set_meta(CURRENCY_MODE, mode_name(mode))?;

@@ -4,16 +4,15 @@
 //! their values or the record change). The decisions are pure functions; the engine methods
 //! load their inputs from the store and apply them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use tracing::{info, warn};
 
 use crate::domain::Rollups;
-use crate::store::{MirrorRecord, OutboxRow, WriteKind};
+use crate::store::{MirrorRecord, NewWrite, OutboxRow, StoreError, StoreTx, WriteKind};
 
-use super::compute::PlannedWrite;
 use super::names::{Names, ObjectKind};
 use super::pull::{self, ChangedRecord, PullMode};
 use super::{convert, off_worker, Hooks, SyncEngine, SyncError};
@@ -76,30 +75,20 @@ pub fn landed(row: &OutboxRow, record: Option<&MirrorRecord>) -> bool {
         && record.is_some_and(|r| !r.is_deleted && crm_holds(&r.fields, &row.fields))
 }
 
-/// What this recompute wants written, for deciding which queued writes it no longer wants.
+/// What this recompute recomputed, for deciding which queued writes it no longer wants.
 pub struct Wanted<'a> {
     /// The opportunity object (link writes) and the plan object (rollup writes).
     pub link_object: &'a str,
     pub plan_object: &'a str,
-    /// The records this recompute plans a write for, as (object, Id).
-    pub planned: HashSet<(&'a str, &'a str)>,
     /// The plans this recompute recomputed.
     pub recomputed: &'a BTreeMap<String, Rollups>,
 }
 
 impl<'a> Wanted<'a> {
-    pub fn new(
-        names: &'a Names,
-        planned: &'a [PlannedWrite],
-        recomputed: &'a BTreeMap<String, Rollups>,
-    ) -> Self {
+    pub fn new(names: &'a Names, recomputed: &'a BTreeMap<String, Rollups>) -> Self {
         Wanted {
             link_object: &names.opportunity.object,
             plan_object: &names.plan.object,
-            planned: planned
-                .iter()
-                .map(|w| (w.object.as_str(), w.record_id.as_str()))
-                .collect(),
             recomputed,
         }
     }
@@ -111,33 +100,31 @@ impl<'a> Wanted<'a> {
     }
 
     /// Whether a queued write is to be set aside: an update of an opportunity's link or of a
-    /// plan's rollups that this recompute does not plan, when it recomputed that plan (it has
-    /// nothing to change) or the plan is gone from the mirror (`plan_gone`; a deleted plan).
-    /// Other writes (snapshots, writes on plans left alone) stay queued.
-    pub fn unwanted(&self, row: &OutboxRow, plan_gone: bool) -> bool {
+    /// plan's rollups for a record this recompute plans no write for (`planned` false), when
+    /// it recomputed that plan (it has nothing to change) or the plan is gone from the mirror
+    /// (`plan_gone`; a deleted plan). Other writes (snapshots, writes on plans left alone)
+    /// stay queued.
+    pub fn unwanted(&self, row: &OutboxRow, planned: bool, plan_gone: bool) -> bool {
         let is_link = row.object == self.link_object;
         let is_rollup = row.object == self.plan_object
             && (self.recomputed.contains_key(&row.record_id) || plan_gone);
         (is_link || is_rollup)
             && matches!(row.kind, WriteKind::Update)
-            && !self
-                .planned
-                .contains(&(row.object.as_str(), row.record_id.as_str()))
+            && !planned
     }
 }
 
-/// Whether a planned write repeats a standing refusal (the CRM refused it for good, or an
-/// admin ignored it) and is held back: the same values (the change time aside, it moves
-/// every time) on a record unchanged in the CRM since the refusal (`record_modstamp`; a
+/// Whether a planned write (its `fields`) repeats a standing refusal (the CRM refused it for
+/// good, or an admin ignored it) and is held back: the same values (the change time aside, it
+/// moves every time) on a record unchanged in the CRM since the refusal (`record_modstamp`; a
 /// validation rule's inputs may have changed since).
 pub fn repeats_refusal(
-    write: &PlannedWrite,
+    fields: &Map<String, Value>,
     refusal: &OutboxRow,
     record_modstamp: Option<DateTime<Utc>>,
     changed_at: &str,
 ) -> bool {
-    let same_values = write
-        .fields
+    let same_values = fields
         .iter()
         .filter(|(k, _)| *k != changed_at)
         .all(|(k, v)| refusal.fields.get(k) == Some(v));
@@ -210,19 +197,19 @@ impl SyncEngine {
     /// outdated value (or fail on a deleted record).
     pub(super) fn set_aside_unwanted(
         &mut self,
-        planned: &[PlannedWrite],
         recomputed: &BTreeMap<String, Rollups>,
         now: DateTime<Utc>,
     ) -> Result<(), SyncError> {
-        let wanted = Wanted::new(&self.settings.names, planned, recomputed);
+        let wanted = Wanted::new(&self.settings.names, recomputed);
         let mut set_aside = 0;
         for row in self.store.unsettled_writes()? {
+            let planned = self.store.is_staged(&row.object, &row.record_id)?;
             let plan_gone = wanted.needs_plan_record(&row)
                 && self
                     .store
                     .record(&row.object, &row.record_id)?
                     .is_none_or(|r| r.is_deleted);
-            if wanted.unwanted(&row, plan_gone) {
+            if wanted.unwanted(&row, planned, plan_gone) {
                 self.store.set_aside_write(row.id, now)?;
                 set_aside += 1;
             }
@@ -233,34 +220,44 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Drops the planned writes that repeat a standing refusal ([`repeats_refusal`]): they
-    /// are tried again only when their values change, or when the record itself has changed
-    /// in the CRM since (design.md §3.6).
-    pub(super) fn without_refused(
-        &self,
-        writes: Vec<PlannedWrite>,
-    ) -> Result<Vec<PlannedWrite>, SyncError> {
-        let mut refused: BTreeMap<(String, String), OutboxRow> = BTreeMap::new();
-        for row in self.store.standing_refusals()? {
-            refused.insert((row.object.clone(), row.record_id.clone()), row);
-        }
-        let changed_at = &self.settings.names.plan.rollups_changed_at;
-        let mut kept = Vec::with_capacity(writes.len());
-        for w in writes {
-            let Some(refusal) = refused.get(&(w.object.clone(), w.record_id.clone())) else {
-                kept.push(w);
-                continue;
-            };
-            let modstamp = self
-                .store
-                .record(&w.object, &w.record_id)?
-                .map(|r| r.system_modstamp);
-            if !repeats_refusal(&w, refusal, modstamp, changed_at) {
-                kept.push(w);
-            }
-        }
-        Ok(kept)
+    /// The standing refusals ([`Store::standing_refusals`]) by (object, record Id), for
+    /// [`without_refused`].
+    pub(super) fn standing_refusals(&self) -> Result<Refusals, SyncError> {
+        Ok(self
+            .store
+            .standing_refusals()?
+            .into_iter()
+            .map(|row| ((row.object.clone(), row.record_id.clone()), row))
+            .collect())
     }
+}
+
+/// Standing refusals by (object, record Id).
+pub(super) type Refusals = BTreeMap<(String, String), OutboxRow>;
+
+/// Drops the planned writes that repeat a standing refusal ([`repeats_refusal`]): they are
+/// tried again only when their values change, or when the record itself has changed in the
+/// CRM since (design.md §3.6). `changed_at` is the plan's rollups change time field.
+pub(super) fn without_refused(
+    tx: &StoreTx<'_>,
+    refused: &Refusals,
+    changed_at: &str,
+    writes: Vec<NewWrite>,
+) -> Result<Vec<NewWrite>, StoreError> {
+    let mut kept = Vec::with_capacity(writes.len());
+    for w in writes {
+        let Some(refusal) = refused.get(&(w.object.clone(), w.record_id.clone())) else {
+            kept.push(w);
+            continue;
+        };
+        let modstamp = tx
+            .record(&w.object, &w.record_id)?
+            .map(|r| r.system_modstamp);
+        if !repeats_refusal(&w.fields, refusal, modstamp, changed_at) {
+            kept.push(w);
+        }
+    }
+    Ok(kept)
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::membership::Hierarchy;
 use crate::domain::{self, Account, Event, FindingKind, OrgData, Plan, Rates, Rules, Task};
-use crate::store::{MirrorRecord, Store, StoreError};
+use crate::store::{MirrorRecord, NewWrite, Store, StoreError};
 
 use super::super::convert::{self, text};
 use super::super::names::{Names, ObjectKind};
@@ -45,6 +45,18 @@ use super::{diff_outcome, finding_rows, Planned};
 
 /// Accounts (members of the group's plans) a group is filled up to.
 pub const GROUP_ACCOUNTS: usize = 400;
+
+/// Where a grouped recompute leaves its planned writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WritesTo {
+    /// [`Planned::writes`], each with its field-by-field changes (a dry run prints them).
+    Memory,
+    /// The store's staged writes ([`Store::stage_writes`]), group by group and without
+    /// their changes, so a recompute of the whole org (a first sync plans a write for most
+    /// opportunities) does not hold them: [`Planned::writes`] stays empty and the enqueue
+    /// reads them back page by page.
+    Staging,
+}
 
 /// What a recompute covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,7 +240,7 @@ struct Run<'a> {
     structure: &'a Structure,
     components: Components<'a>,
     group_accounts: usize,
-    with_changes: bool,
+    writes_to: WritesTo,
     accounts_by_id: HashMap<&'a str, &'a Account>,
 }
 
@@ -244,9 +256,9 @@ struct Sum {
 
 /// The grouped recompute: the same writes, rollups, states and findings as
 /// [`super::plan_writes`] over the whole mirror, read and computed group by group. `structure`
-/// is the mirror's (read by the caller, which needs it for the scope too). Without
-/// `with_changes` the writes carry no field-by-field [`super::Change`] list (only a dry run
-/// prints it; a first sync would otherwise hold one per field it writes).
+/// is the mirror's (read by the caller, which needs it for the scope too). `writes_to` says
+/// where the writes go: staged writes carry no field-by-field [`super::Change`] list (only a
+/// dry run prints it).
 #[allow(clippy::too_many_arguments)]
 pub fn plan_writes_by_group(
     store: &Store,
@@ -256,7 +268,7 @@ pub fn plan_writes_by_group(
     (today, now): (NaiveDate, DateTime<Utc>),
     structure: &Structure,
     recompute: &Recompute,
-    with_changes: bool,
+    writes_to: WritesTo,
 ) -> Result<(Planned, Covered), SyncError> {
     plan_writes_sized(
         store,
@@ -266,7 +278,7 @@ pub fn plan_writes_by_group(
         (today, now),
         structure,
         recompute,
-        (GROUP_ACCOUNTS, with_changes),
+        (GROUP_ACCOUNTS, writes_to),
     )
 }
 
@@ -280,7 +292,7 @@ fn plan_writes_sized(
     (today, now): (NaiveDate, DateTime<Utc>),
     structure: &Structure,
     recompute: &Recompute,
-    (group_accounts, with_changes): (usize, bool),
+    (group_accounts, writes_to): (usize, WritesTo),
 ) -> Result<(Planned, Covered), SyncError> {
     index_references(store, names)?;
     let run = Run {
@@ -293,7 +305,7 @@ fn plan_writes_sized(
         structure,
         components: Components::new(structure),
         group_accounts,
-        with_changes,
+        writes_to,
         accounts_by_id: structure
             .accounts
             .iter()
@@ -301,7 +313,11 @@ fn plan_writes_sized(
             .collect(),
     };
     let mut sum = match recompute {
-        Recompute::All => run.all()?,
+        Recompute::All => {
+            let mut sum = run.start()?;
+            run.all(&mut sum)?;
+            sum
+        }
         Recompute::Some {
             plans,
             opportunities,
@@ -327,11 +343,14 @@ fn plan_writes_sized(
     planned
         .writes
         .dedup_by(|a, b| a.object == b.object && a.record_id == b.record_id);
-    planned.links_changed = planned
-        .writes
-        .iter()
-        .filter(|w| w.object == names.opportunity.object)
-        .count() as u64;
+    planned.links_changed = match writes_to {
+        WritesTo::Memory => planned
+            .writes
+            .iter()
+            .filter(|w| w.object == names.opportunity.object)
+            .count() as u64,
+        WritesTo::Staging => store.staged_write_count(&names.opportunity.object)?,
+    };
     planned.plans_recomputed = planned.rollups.len() as u64;
     Ok((planned, sum.covered))
 }
@@ -364,6 +383,14 @@ fn index_references(store: &Store, names: &Names) -> Result<(), StoreError> {
 }
 
 impl Run<'_> {
+    /// An empty sum, with no write staged.
+    fn start(&self) -> Result<Sum, SyncError> {
+        if self.writes_to == WritesTo::Staging {
+            self.store.clear_staged_writes()?;
+        }
+        Ok(Sum::default())
+    }
+
     /// Computes the components `scheduled` in groups of about [`GROUP_ACCOUNTS`] accounts
     /// (whole components), then the opportunities `lone` on their own.
     fn in_groups(
@@ -396,8 +423,7 @@ impl Run<'_> {
 
     /// Every component, then the opportunities linked to a plan that is gone whose account is
     /// in no plan (no group loads them, and their link is to be emptied).
-    fn all(&self) -> Result<Sum, SyncError> {
-        let mut sum = Sum::default();
+    fn all(&self, sum: &mut Sum) -> Result<(), SyncError> {
         sum.covered.all = true;
         let o = &self.names.opportunity;
         let mut strays = BTreeSet::new();
@@ -414,8 +440,7 @@ impl Run<'_> {
             },
         )?;
         let every: BTreeSet<usize> = (0..self.components.len()).collect();
-        self.in_groups(&every, None, &strays, &mut sum)?;
-        Ok(sum)
+        self.in_groups(&every, None, &strays, sum)
     }
 
     /// The components of `plans` and of the accounts of `opportunities`, their rollups
@@ -427,7 +452,7 @@ impl Run<'_> {
         opportunities: &BTreeSet<String>,
     ) -> Result<Sum, SyncError> {
         if plans.is_empty() && opportunities.is_empty() {
-            return Ok(Sum::default());
+            return self.start();
         }
         // The opportunities' accounts, from the mirror (an Id it does not hold is skipped).
         let o = &self.names.opportunity;
@@ -453,7 +478,7 @@ impl Run<'_> {
                     components.insert(c);
                 }
             }
-            let mut sum = Sum::default();
+            let mut sum = self.start()?;
             sum.covered.plans.extend(plans.iter().cloned());
             sum.covered
                 .opportunities
@@ -592,7 +617,7 @@ impl Run<'_> {
             .cloned()
             .collect();
         let plan_records = self.store.records_by_id(&names.plan.object, &plan_list)?;
-        let (mut writes, _) = diff_outcome(
+        let (writes, _) = diff_outcome(
             &outcome,
             &org.opportunities,
             &plan_records,
@@ -611,12 +636,13 @@ impl Run<'_> {
             sum.covered.plans.extend(plan_ids);
             sum.covered.opportunities.extend(current.into_keys());
         }
-        if !self.with_changes {
-            for w in &mut writes {
-                w.changes = Vec::new();
+        match self.writes_to {
+            WritesTo::Memory => sum.planned.writes.extend(writes),
+            WritesTo::Staging => {
+                let staged: Vec<NewWrite> = writes.into_iter().map(NewWrite::from).collect();
+                self.store.stage_writes(&staged)?;
             }
         }
-        sum.planned.writes.extend(writes);
         sum.planned.rollups.extend(outcome.rollups);
         sum.planned.states.extend(outcome.states);
         sum.findings.extend(outcome.findings);
