@@ -14,7 +14,7 @@
 //! (the rules on currency records), `recycle` (soft deletion and what it does to child
 //! records) and `undo` (savepoints).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Number, Value};
@@ -122,7 +122,50 @@ pub struct Savepoint {
 #[derive(Debug, Default)]
 struct Table {
     next_seq: u64,
+    /// Written only through the methods below, which keep `by_stamp` in step.
     records: BTreeMap<String, Record>,
+    /// (SystemModstamp text, Id) of every record: the index a real org keeps on
+    /// SystemModstamp, so a "changed since" query reads what changed, not the whole table.
+    by_stamp: BTreeSet<(String, String)>,
+}
+
+impl Table {
+    /// Stores `record` as `id`, returning the one it replaces.
+    fn put(&mut self, id: String, record: Record) -> Option<Record> {
+        let stamp = Org::stamp_text(&record).map(str::to_string);
+        let old = self.records.insert(id.clone(), record);
+        if let Some(old_stamp) = old.as_ref().and_then(Org::stamp_text) {
+            self.by_stamp.remove(&(old_stamp.to_string(), id.clone()));
+        }
+        if let Some(stamp) = stamp {
+            self.by_stamp.insert((stamp, id));
+        }
+        old
+    }
+
+    /// Removes the record `id`.
+    fn take(&mut self, id: &str) -> Option<Record> {
+        let old = self.records.remove(id)?;
+        if let Some(stamp) = Org::stamp_text(&old) {
+            self.by_stamp.remove(&(stamp.to_string(), id.to_string()));
+        }
+        Some(old)
+    }
+
+    /// Changes the record `id` in place.
+    fn update(&mut self, id: &str, change: impl FnOnce(&mut Record)) {
+        if let Some(mut record) = self.take(id) {
+            change(&mut record);
+            self.put(id.to_string(), record);
+        }
+    }
+
+    /// The records whose SystemModstamp text is `floor` or later, in that order.
+    fn stamped_from(&self, floor: String) -> impl Iterator<Item = &Record> {
+        self.by_stamp
+            .range((floor, String::new())..)
+            .filter_map(|(_, id)| self.records.get(id))
+    }
 }
 
 /// Whether a write comes from an API client or from the org itself (seeding system rows).
@@ -180,9 +223,11 @@ impl Org {
         org.user_id = user.unwrap_or_default();
         // The creator fields of the user itself.
         let uid = org.user_id.clone();
-        if let Some(r) = org.table_mut("User").and_then(|t| t.records.get_mut(&uid)) {
-            r.insert("CreatedById".into(), Value::from(uid.clone()));
-            r.insert("LastModifiedById".into(), Value::from(uid.clone()));
+        if let Some(t) = org.table_mut("User") {
+            t.update(&uid, |r| {
+                r.insert("CreatedById".into(), Value::from(uid.clone()));
+                r.insert("LastModifiedById".into(), Value::from(uid.clone()));
+            });
         }
         for (i, (name, prob, forecast, closed, won)) in OPPORTUNITY_STAGES.iter().enumerate() {
             let own = [
@@ -302,10 +347,12 @@ impl Org {
             };
             last = Some(t);
             let text = Value::from(format_datetime(t));
-            if let Some(record) = self.tables.get_mut(key).and_then(|t| t.records.get_mut(id)) {
-                for field in ["CreatedDate", "LastModifiedDate", "SystemModstamp"] {
-                    record.insert(field.into(), text.clone());
-                }
+            if let Some(table) = self.tables.get_mut(key) {
+                table.update(id, |record| {
+                    for field in ["CreatedDate", "LastModifiedDate", "SystemModstamp"] {
+                        record.insert(field.into(), text.clone());
+                    }
+                });
             }
         }
         if last.is_some() {
@@ -318,17 +365,20 @@ impl Org {
     /// I saw" window then holds nothing. Later writes are stamped with their own time as usual.
     pub fn age_history(&mut self, by: Duration) {
         for table in self.tables.values_mut() {
-            for record in table.records.values_mut() {
-                for field in ["CreatedDate", "LastModifiedDate", "SystemModstamp"] {
-                    let earlier = record
-                        .get(field)
-                        .and_then(Value::as_str)
-                        .and_then(parse_datetime)
-                        .map(|t| format_datetime(t - by));
-                    if let Some(earlier) = earlier {
-                        record.insert(field.into(), Value::from(earlier));
+            let ids: Vec<String> = table.records.keys().cloned().collect();
+            for id in ids {
+                table.update(&id, |record| {
+                    for field in ["CreatedDate", "LastModifiedDate", "SystemModstamp"] {
+                        let earlier = record
+                            .get(field)
+                            .and_then(Value::as_str)
+                            .and_then(parse_datetime)
+                            .map(|t| format_datetime(t - by));
+                        if let Some(earlier) = earlier {
+                            record.insert(field.into(), Value::from(earlier));
+                        }
                     }
-                }
+                });
             }
         }
     }
@@ -367,6 +417,19 @@ impl Org {
         self.table(object)
             .into_iter()
             .flat_map(|t| t.records.values())
+    }
+
+    /// The records of `object` whose SystemModstamp (as text) is `floor` or later, deleted
+    /// ones included, in SystemModstamp order: read by the index a real org keeps.
+    pub fn records_stamped_from<'a>(
+        &'a self,
+        object: &str,
+        floor: &str,
+    ) -> impl Iterator<Item = &'a Record> + 'a {
+        let floor = floor.to_string();
+        self.table(object)
+            .into_iter()
+            .flat_map(move |t| t.stamped_from(floor.clone()))
     }
 
     /// The records of `object` that are not deleted, in Id order.

@@ -82,8 +82,12 @@ pub(crate) fn record_id(record: &Record) -> &str {
 /// The records `query` matches (deleted ones too when `all_rows`, as queryAll does), in its
 /// ORDER BY and then Id order; OFFSET and LIMIT are not applied.
 pub(crate) fn matching<'a>(org: &'a Org, query: &Query, all_rows: bool) -> Vec<&'a Record> {
-    let mut rows: Vec<&Record> = org
-        .records(&query.object)
+    // A "changed since" filter reads the SystemModstamp index, as a real org does.
+    let candidates: Box<dyn Iterator<Item = &Record>> = match query.modstamp_floor() {
+        Some(floor) => Box::new(org.records_stamped_from(&query.object, floor)),
+        None => Box::new(org.records(&query.object)),
+    };
+    let mut rows: Vec<&Record> = candidates
         .filter(|r| all_rows || !is_deleted(r))
         .filter(|r| query.matches(r, org))
         .collect();

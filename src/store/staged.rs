@@ -63,7 +63,11 @@ pub(crate) fn count(conn: &Connection, object: &str) -> Result<u64, StoreError> 
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-pub(crate) fn is_staged(conn: &Connection, object: &str, record_id: &str) -> Result<bool, StoreError> {
+pub(crate) fn is_staged(
+    conn: &Connection,
+    object: &str,
+    record_id: &str,
+) -> Result<bool, StoreError> {
     ensure(conn)?;
     Ok(conn
         .prepare_cached("SELECT 1 FROM temp.staged_writes WHERE object = ?1 AND record_id = ?2")?
@@ -88,30 +92,29 @@ pub(crate) fn page(
          LIMIT ?3",
     )?;
     let raws = stmt
-        .query_map(
-            params![object, record_id, sql_limit(limit)],
-            |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, String>(5)?,
-                ))
-            },
-        )?
+        .query_map(params![object, record_id, sql_limit(limit)], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, Option<String>>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, String>(5)?,
+            ))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     raws.into_iter()
-        .map(|(object, record_id, kind, external_id_field, fields, reason)| {
-            let what = format!("staged write for {object} {record_id}");
-            Ok(NewWrite {
-                kind: parse_kind(&kind, external_id_field, &what)?,
-                fields: parse_fields(&fields, &what)?,
-                object,
-                record_id,
-                reason,
-            })
-        })
+        .map(
+            |(object, record_id, kind, external_id_field, fields, reason)| {
+                let what = format!("staged write for {object} {record_id}");
+                Ok(NewWrite {
+                    kind: parse_kind(&kind, external_id_field, &what)?,
+                    fields: parse_fields(&fields, &what)?,
+                    object,
+                    record_id,
+                    reason,
+                })
+            },
+        )
         .collect()
 }

@@ -15,8 +15,8 @@ use crate::store::NewWrite;
 
 use super::compute::{self, Covered, Planned, Recompute, Structure, WritesTo};
 use super::kind::RunName;
-use super::outbox;
 use super::names::ObjectKind;
+use super::outbox;
 use super::pull::{self, ChangedRecord, ObjectPull, Prefetched, PullMode};
 use super::push::{self, Pushed};
 use super::rates::{

@@ -108,9 +108,7 @@ impl<'a> Wanted<'a> {
         let is_link = row.object == self.link_object;
         let is_rollup = row.object == self.plan_object
             && (self.recomputed.contains_key(&row.record_id) || plan_gone);
-        (is_link || is_rollup)
-            && matches!(row.kind, WriteKind::Update)
-            && !planned
+        (is_link || is_rollup) && matches!(row.kind, WriteKind::Update) && !planned
     }
 }
 

@@ -200,7 +200,12 @@ fn queued_writes_no_longer_wanted_are_set_aside() {
     ];
     for (row, gone, aside) in cases {
         let planned = planned_writes.contains(&(row.object.as_str(), row.record_id.as_str()));
-        assert_eq!(wanted.unwanted(&row, planned, gone), aside, "row {}", row.id);
+        assert_eq!(
+            wanted.unwanted(&row, planned, gone),
+            aside,
+            "row {}",
+            row.id
+        );
     }
     let needs: Vec<bool> = [
         row(1, &plan, "a01-wanted", update.clone(), json!({})),

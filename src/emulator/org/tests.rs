@@ -4,6 +4,7 @@
 mod currency;
 mod derive;
 mod recycle;
+mod stamps;
 mod validation;
 mod writes;
 

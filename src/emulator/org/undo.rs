@@ -36,12 +36,12 @@ impl Org {
             match self.undo.pop() {
                 Some(Undo::Inserted { table, id }) => {
                     if let Some(t) = self.tables.get_mut(&table) {
-                        t.records.remove(&id);
+                        t.take(&id);
                     }
                 }
                 Some(Undo::Replaced { table, id, before }) => {
                     if let Some(t) = self.tables.get_mut(&table) {
-                        t.records.insert(id, before);
+                        t.put(id, before);
                     }
                 }
                 None => break,
@@ -70,7 +70,7 @@ impl Org {
     pub(super) fn replace(&mut self, table: &str, id: &str, after: Record, before: Record) {
         self.journal_replace(table, id, &before, &after);
         if let Some(t) = self.tables.get_mut(table) {
-            t.records.insert(id.to_string(), after);
+            t.put(id.to_string(), after);
         }
         self.log(Undo::Replaced {
             table: table.to_string(),

@@ -48,8 +48,7 @@ impl Org {
         self.tables
             .entry(key.clone())
             .or_default()
-            .records
-            .insert(id.clone(), rec);
+            .put(id.clone(), rec);
         self.journal_insert(&key, &id);
         self.log(Undo::Inserted { table: key, id });
     }

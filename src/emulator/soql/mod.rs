@@ -115,6 +115,16 @@ impl Query {
         out
     }
 
+    /// The lowest SystemModstamp (as text) a record can have and pass the WHERE clause: the
+    /// bound of a `SystemModstamp >= t` or `> t` the filter holds at its top, alone or as a
+    /// term of its AND. `None` when it has no such bound.
+    pub fn modstamp_floor(&self) -> Option<&str> {
+        self.plan
+            .filter
+            .as_ref()
+            .and_then(plan::Expr::modstamp_floor)
+    }
+
     /// Whether the query has an ORDER BY clause.
     pub fn is_ordered(&self) -> bool {
         !self.plan.order.is_empty()

@@ -131,6 +131,21 @@ pub(crate) enum Expr {
     },
 }
 
+impl Expr {
+    /// See [`super::Query::modstamp_floor`].
+    pub fn modstamp_floor(&self) -> Option<&str> {
+        match self {
+            Expr::Cmp {
+                field: FieldRef::Direct { name, .. },
+                op: CmpOp::Ge | CmpOp::Gt,
+                lit: Lit::DateTime(at),
+            } if name == "SystemModstamp" => Some(at.as_str()),
+            Expr::And(terms) => terms.iter().filter_map(Expr::modstamp_floor).max(),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct OrderItem {
     pub field: FieldRef,

@@ -199,7 +199,9 @@ fn a_grouped_recompute_of_every_plan_plans_what_the_whole_org_recompute_plans() 
     }
     // Staged (a cycle that is no dry run): none held, the same writes in the store without
     // their change lists, the same rollups and counts.
-    store.stage_writes(&[new_write("Stale__c", "left from before")]).unwrap();
+    store
+        .stage_writes(&[new_write("Stale__c", "left from before")])
+        .unwrap();
     let (staged, _) = grouped_with(&store, &Recompute::All, 7, WritesTo::Staging);
     assert!(staged.writes.is_empty());
     assert_eq!(staged_writes(&store), held_writes(&want));
@@ -223,7 +225,9 @@ fn new_write(object: &str, record_id: &str) -> NewWrite {
 fn staged_writes(store: &Store) -> Vec<NewWrite> {
     let mut all: Vec<NewWrite> = Vec::new();
     loop {
-        let after = all.last().map(|w| (w.object.as_str(), w.record_id.as_str()));
+        let after = all
+            .last()
+            .map(|w| (w.object.as_str(), w.record_id.as_str()));
         let page = store.staged_writes(after, 50).unwrap();
         if page.is_empty() {
             return all;
