@@ -567,6 +567,12 @@ operations! {
         /// drains) and transient failures whose backoff has passed at `now`.
         fn pending_writes(now: DateTime<Utc>, limit: usize) -> Vec<OutboxRow>
             = outbox::pending_writes;
+        /// [`Store::pending_writes`] with an id above `after`: the same rows read page by
+        /// page.
+        fn pending_writes_after(now: DateTime<Utc>, after: i64, limit: usize) -> Vec<OutboxRow>
+            = outbox::pending_writes_after;
+        /// How many rows [`Store::pending_writes`] would return without a limit.
+        fn pending_write_count(now: DateTime<Utc>) -> u64 = outbox::pending_write_count;
         /// Rows not settled yet: NEW, SENT, and transient failures, whatever their backoff.
         fn unsettled_writes() -> Vec<OutboxRow> = outbox::unsettled_writes;
         /// Writes the CRM refused for good, or an admin ignored, and nothing has replaced

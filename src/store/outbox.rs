@@ -214,19 +214,41 @@ pub(crate) fn pending_writes(
     now: DateTime<Utc>,
     limit: usize,
 ) -> Result<Vec<OutboxRow>, StoreError> {
-    let sql = format!(
-        "SELECT {OUTBOX_COLUMNS} FROM outbox AS o
-         WHERE (o.status IN ('new', 'sent')
+    pending_writes_after(conn, now, 0, limit)
+}
+
+/// Due rows, at most one per record (the oldest unsettled one): the WHERE of the pending
+/// reads.
+const DUE: &str = "(o.status IN ('new', 'sent')
                 OR (o.status = 'failed' AND o.permanent = 0
                     AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?1)))
            AND NOT EXISTS (
                 SELECT 1 FROM outbox AS p
                 WHERE p.object = o.object AND p.record_id = o.record_id AND p.id < o.id
-                  AND (p.status IN ('new', 'sent') OR (p.status = 'failed' AND p.permanent = 0)))
+                  AND (p.status IN ('new', 'sent') OR (p.status = 'failed' AND p.permanent = 0)))";
+
+pub(crate) fn pending_writes_after(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    let sql = format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox AS o
+         WHERE o.id > ?3 AND {DUE}
          ORDER BY o.id
          LIMIT ?2"
     );
-    query_outbox(conn, &sql, params![ts(now), sql_limit(limit)])
+    query_outbox(conn, &sql, params![ts(now), sql_limit(limit), after])
+}
+
+pub(crate) fn pending_write_count(
+    conn: &Connection,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let sql = format!("SELECT COUNT(*) FROM outbox AS o WHERE {DUE}");
+    let n: i64 = conn.query_row(&sql, params![ts(now)], |row| row.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Settles writes whose outcome was unknown: `landed` (the CRM holds their values) succeed,

@@ -31,8 +31,9 @@ pub struct Pushed {
     pub failures: Vec<WriteFailure>,
 }
 
-/// Most rows one pass reads from the outbox.
-const PASS_LIMIT: usize = 1_000_000;
+/// Outbox rows read at a time: a first sync queues a write for most opportunities, and
+/// the drain holds one page and the batches it is filling, never the whole queue.
+const PAGE_ROWS: usize = 5_000;
 
 /// Sends every due write: NEW rows and transient failures whose backoff has passed (with
 /// `only_object`, only that object's). Each row is sent at most once per drain; a failed one
@@ -45,45 +46,119 @@ pub async fn drain(
     only_object: Option<&str>,
     hooks: &Hooks<'_>,
 ) -> Result<Pushed, SyncError> {
-    let mut pushed = Pushed::default();
-    let mut attempted: HashSet<i64> = HashSet::new();
-    let mut total = 0u64;
-    let mut done = 0u64;
+    drain_in_pages(
+        crm,
+        composite,
+        store,
+        (batch_size, PAGE_ROWS),
+        only_object,
+        hooks,
+    )
+    .await
+}
+
+/// [`drain`], reading the outbox `page_rows` rows at a time.
+async fn drain_in_pages(
+    crm: &CrmClient,
+    composite: &Composite,
+    store: &mut Store,
+    (batch_size, page_rows): (usize, usize),
+    only_object: Option<&str>,
+    hooks: &Hooks<'_>,
+) -> Result<Pushed, SyncError> {
+    let writer = Writer { crm, composite };
+    let mut drain = Drain {
+        batch: batch_size.clamp(1, COMPOSITE_MAX_RECORDS),
+        pushed: Pushed::default(),
+        attempted: HashSet::new(),
+        done: 0,
+        total: 0,
+    };
     loop {
-        // A pass sends at most one row per record (the oldest); a row queued behind one sent
-        // in this pass is due in the next.
+        // A pass reads the due rows page by page, at most one per record (the oldest); a row
+        // queued behind one sent in this pass is due once that one is settled.
         let now = hooks.clock.now();
-        let rows: Vec<OutboxRow> = off_worker(|| store.pending_writes(now, PASS_LIMIT))?
-            .into_iter()
-            .filter(|r| !attempted.contains(&r.id))
-            .filter(|r| only_object.is_none_or(|o| r.object == o))
-            .collect();
-        if rows.is_empty() {
-            return Ok(pushed);
-        }
-        info!(pending = rows.len(), "writing back");
-        attempted.extend(rows.iter().map(|r| r.id));
-        total += rows.len() as u64;
-        // Group by (object, kind) so each request carries one kind of write.
-        let mut groups: Vec<((String, WriteKind), Vec<OutboxRow>)> = Vec::new();
-        for row in rows {
-            let key = (row.object.clone(), row.kind.clone());
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, v)) => v.push(row),
-                None => groups.push((key, vec![row])),
-            }
-        }
-        for ((object, kind), rows) in groups {
-            for chunk in rows.chunks(batch_size.clamp(1, COMPOSITE_MAX_RECORDS)) {
-                if let Some(why) = (hooks.stop)() {
-                    return Err(SyncError::Stopped(why));
+        let due = off_worker(|| store.pending_write_count(now))?;
+        drain.total = drain.done + due;
+        let mut sent_any = false;
+        // Rows by (object, kind), so each request carries one kind of write.
+        let mut filling: Vec<((String, WriteKind), Vec<OutboxRow>)> = Vec::new();
+        let mut after = 0;
+        loop {
+            let now = hooks.clock.now();
+            let page = off_worker(|| store.pending_writes_after(now, after, page_rows))?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            for row in page {
+                if drain.attempted.contains(&row.id) || only_object.is_some_and(|o| row.object != o)
+                {
+                    continue;
                 }
-                let writer = Writer { crm, composite };
-                send_batch(writer, store, &object, &kind, chunk, &mut pushed, hooks).await?;
-                done += chunk.len() as u64;
-                (hooks.progress)(&Progress::Wrote { done, total });
+                if !sent_any {
+                    info!(pending = due, "writing back");
+                    sent_any = true;
+                }
+                drain.attempted.insert(row.id);
+                let key = (row.object.clone(), row.kind.clone());
+                let at = match filling.iter().position(|(k, _)| *k == key) {
+                    Some(at) => at,
+                    None => {
+                        filling.push((key, Vec::new()));
+                        filling.len() - 1
+                    }
+                };
+                filling[at].1.push(row);
+                if filling[at].1.len() == drain.batch {
+                    let ((object, kind), rows) = filling.swap_remove(at);
+                    drain
+                        .send(writer, store, &object, &kind, &rows, hooks)
+                        .await?;
+                }
             }
         }
+        for ((object, kind), rows) in filling {
+            drain
+                .send(writer, store, &object, &kind, &rows, hooks)
+                .await?;
+        }
+        if !sent_any {
+            return Ok(drain.pushed);
+        }
+    }
+}
+
+/// A drain in progress.
+struct Drain {
+    /// Records per write call.
+    batch: usize,
+    pushed: Pushed,
+    /// Rows sent in this drain: none is sent twice.
+    attempted: HashSet<i64>,
+    /// Records sent so far, and that plus those due, for the progress shown.
+    done: u64,
+    total: u64,
+}
+
+impl Drain {
+    async fn send(
+        &mut self,
+        writer: Writer<'_>,
+        store: &mut Store,
+        object: &str,
+        kind: &WriteKind,
+        rows: &[OutboxRow],
+        hooks: &Hooks<'_>,
+    ) -> Result<(), SyncError> {
+        if let Some(why) = (hooks.stop)() {
+            return Err(SyncError::Stopped(why));
+        }
+        send_batch(writer, store, object, kind, rows, &mut self.pushed, hooks).await?;
+        self.done += rows.len() as u64;
+        (hooks.progress)(&Progress::Wrote {
+            done: self.done,
+            total: self.total.max(self.done),
+        });
+        Ok(())
     }
 }
 
@@ -259,6 +334,10 @@ fn record_results(
     pushed.failures.extend(failures);
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "push_tests.rs"]
+mod tests;
 
 /// Crash drills, in debug builds only: with `PLANSYNC_DRILL_ABORT_AT=N` the process kills
 /// itself with SIGKILL (no unwinding, no destructors, no core file) at the N-th point of the
