@@ -135,6 +135,7 @@ pub fn sync_settings(config: &Config) -> SyncSettings {
         ),
         batch_size: config.sync.batch_size,
         bulk_min_rows: config.sync.bulk_min_rows,
+        bulk_min_writes: config.sync.bulk_min_writes,
         pull_concurrency: config.sync.pull_concurrency,
         max_api_usage_percent: config.limits.max_api_usage_percent,
         currency: config.currency.mode,

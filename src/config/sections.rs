@@ -157,6 +157,9 @@ pub struct SyncSection {
     /// Objects expected to have at least this many rows are pulled whole through Bulk API
     /// 2.0 query jobs; smaller ones through REST queries.
     pub bulk_min_rows: u64,
+    /// Write-backs of at least this many records of one object go through Bulk API 2.0
+    /// ingest jobs; smaller ones through composite calls of `batch_size`.
+    pub bulk_min_writes: u64,
     /// Objects pulled at the same time.
     pub pull_concurrency: usize,
 }
@@ -167,6 +170,7 @@ impl Default for SyncSection {
             lookback_seconds: 600,
             batch_size: 1000,
             bulk_min_rows: 10_000,
+            bulk_min_writes: 10_000,
             pull_concurrency: 3,
         }
     }

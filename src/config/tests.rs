@@ -46,6 +46,7 @@ fn empty_file_gives_the_defaults() {
     assert_eq!(config.currency.mode, CurrencyMode::Auto);
     assert_eq!(config.sync.batch_size, 1000);
     assert_eq!(config.sync.bulk_min_rows, 10_000);
+    assert_eq!(config.sync.bulk_min_writes, 10_000);
     assert_eq!(config.sync.pull_concurrency, 3);
     assert_eq!(config.schedule.incremental.to_string(), DEFAULT_INCREMENTAL);
     assert_eq!(config.schedule.full.to_string(), DEFAULT_FULL);
@@ -266,6 +267,8 @@ fn bad_values_name_their_key() {
     );
     let msg = load_err("[sync]\nbulk_min_rows = 0\n", &[]);
     assert!(msg.contains("sync.bulk_min_rows"), "{msg}");
+    let msg = load_err("[sync]\nbulk_min_writes = 0\n", &[]);
+    assert!(msg.contains("sync.bulk_min_writes"), "{msg}");
     for bad in ["0", "11"] {
         let msg = load_err(&format!("[sync]\npull_concurrency = {bad}\n"), &[]);
         assert!(

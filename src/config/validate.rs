@@ -114,6 +114,15 @@ pub(super) fn validate(config: &Config, sources: &Sources<'_>) -> Result<(), Con
                 .into(),
         ));
     }
+    if config.sync.bulk_min_writes == 0 {
+        return Err(sources.invalid(
+            "sync.bulk_min_writes",
+            "= 0: give the record count from which a write-back goes through Bulk API 2.0 \
+             ingest jobs (at least 1; a number above any write-back keeps every write on \
+             composite calls)"
+                .into(),
+        ));
+    }
     let concurrency = config.sync.pull_concurrency;
     if !(1..=MAX_PULL_CONCURRENCY).contains(&concurrency) {
         return Err(sources.invalid(

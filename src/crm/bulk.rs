@@ -8,7 +8,7 @@
 //! caller reads the same query through REST instead.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{json, Map, Number, Value};
@@ -134,7 +134,7 @@ const REFUSAL_CODES: &[&str] = &[
 ];
 
 /// Whether `error` from a job creation means "use REST for this query".
-fn refusal(error: &CrmError) -> Option<BulkRefusal> {
+pub(super) fn refusal(error: &CrmError) -> Option<BulkRefusal> {
     match error {
         CrmError::Api {
             status,
@@ -149,6 +149,25 @@ fn refusal(error: &CrmError) -> Option<BulkRefusal> {
         }
         _ => None,
     }
+}
+
+/// The Id of the job a creation request answered with (`what` names the request), checked
+/// to be an Id before it goes into a path.
+pub(super) fn job_id_of(what: &str, status: u16, body: &[u8]) -> Result<String, CrmError> {
+    let job: Value = serde_json::from_slice(body)
+        .map_err(|e| decode_error(what, status, format!("not JSON ({e})"), body))?;
+    let Some(job_id) = job.get("id").and_then(Value::as_str).map(str::to_string) else {
+        return Err(decode_error(what, status, "the job has no id", body));
+    };
+    if job_id.is_empty() || !job_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(decode_error(
+            what,
+            status,
+            format!("{job_id:?} is not a job Id"),
+            body,
+        ));
+    }
+    Ok(job_id)
 }
 
 /// A completed job whose result sets are read one at a time.
@@ -295,71 +314,34 @@ impl CrmClient {
                 }
             }
         };
-        let job: Value = serde_json::from_slice(&created.body).map_err(|e| {
-            decode_error(
-                what,
-                created.status,
-                format!("not JSON ({e})"),
-                &created.body,
-            )
-        })?;
-        let Some(job_id) = job.get("id").and_then(Value::as_str).map(str::to_string) else {
-            return Err(decode_error(
-                what,
-                created.status,
-                "the job has no id",
-                &created.body,
-            ));
-        };
-        if job_id.is_empty() || !job_id.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(decode_error(
-                what,
-                created.status,
-                format!("{job_id:?} is not a job Id"),
-                &created.body,
-            ));
-        }
-        let object = job
-            .get("object")
+        let job_id = job_id_of(what, created.status, &created.body)?;
+        let object = serde_json::from_slice::<Value>(&created.body)
+            .ok()
+            .and_then(|job| {
+                job.get("object")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        let info = self
+            .wait_for_job(&format!("jobs/query/{job_id}"), &job_id, options)
+            .await?;
+        if let state @ ("Failed" | "Aborted") = info
+            .get("state")
             .and_then(Value::as_str)
             .unwrap_or_default()
-            .to_string();
-        let started = Instant::now();
-        let mut wait = options.poll_initial;
-        let info = loop {
-            let info = self.bulk_job_info(&job_id).await?;
-            match info
-                .get("state")
+        {
+            let message = info
+                .get("errorMessage")
                 .and_then(Value::as_str)
-                .unwrap_or_default()
-            {
-                "JobComplete" => break info,
-                state @ ("Failed" | "Aborted") => {
-                    let message = info
-                        .get("errorMessage")
-                        .and_then(Value::as_str)
-                        .unwrap_or("the job ended without results")
-                        .to_string();
-                    tracing::info!(job = %job_id, state, %message, "bulk query job did not complete");
-                    return Ok(BulkQuery::Refused(BulkRefusal {
-                        code: state.to_string(),
-                        message,
-                    }));
-                }
-                _ => {}
-            }
-            if started.elapsed() + wait > options.max_wait {
-                if let Err(e) = self.abort_bulk_job(&job_id).await {
-                    tracing::warn!(job = %job_id, error = %e, "cannot abort a bulk query job that took too long");
-                }
-                return Err(CrmError::Timeout {
-                    what: format!("bulk query job {job_id}"),
-                    timeout: options.max_wait,
-                });
-            }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(options.poll_max);
-        };
+                .unwrap_or("the job ended without results")
+                .to_string();
+            tracing::info!(job = %job_id, state, %message, "bulk query job did not complete");
+            return Ok(BulkQuery::Refused(BulkRefusal {
+                code: state.to_string(),
+                message,
+            }));
+        }
         let total = info
             .get("numberRecordsProcessed")
             .and_then(Value::as_u64)
@@ -393,16 +375,6 @@ impl CrmClient {
             .await
     }
 
-    /// Aborts a query job (`PATCH jobs/query/{id}` with `{"state": "Aborted"}`).
-    pub async fn abort_bulk_job(&self, job_id: &str) -> Result<(), CrmError> {
-        let what = format!("the abort of bulk query job {job_id}");
-        let target = Target::path(self.data_path(&format!("jobs/query/{job_id}")));
-        let body = json!({"state": "Aborted"});
-        self.execute(Method::PATCH, target, Body::Json(&body), true, &what)
-            .await?;
-        Ok(())
-    }
-
     /// Deletes a query job and its results (`DELETE jobs/query/{id}`).
     pub async fn delete_bulk_job(&self, job_id: &str) -> Result<(), CrmError> {
         let what = format!("the deletion of bulk query job {job_id}");
@@ -415,7 +387,7 @@ impl CrmClient {
 
 /// Reads a CSV text row by row, so a result set is held as its text and parsed a page at a
 /// time rather than all at once.
-struct CsvCursor<'a> {
+pub(super) struct CsvCursor<'a> {
     text: &'a str,
     /// Byte offset of the next row.
     pos: usize,
@@ -424,10 +396,20 @@ struct CsvCursor<'a> {
     delimiter: char,
 }
 
-impl CsvCursor<'_> {
+impl<'a> CsvCursor<'a> {
+    /// A cursor at the start of `text`.
+    pub(super) fn new(text: &'a str, delimiter: char) -> CsvCursor<'a> {
+        CsvCursor {
+            text,
+            pos: 0,
+            line: 1,
+            delimiter,
+        }
+    }
+
     /// The next row, `None` at the end of the text. A field is `None` when empty and not
     /// quoted; a quoted field may hold delimiters, quotes (doubled) and line breaks.
-    fn next_row(&mut self) -> Result<Option<Vec<Option<String>>>, String> {
+    pub(super) fn next_row(&mut self) -> Result<Option<Vec<Option<String>>>, String> {
         let rest = &self.text[self.pos..];
         if rest.is_empty() {
             return Ok(None);
@@ -505,12 +487,7 @@ impl CsvCursor<'_> {
 /// and line breaks; `None` is an empty field (null). Lines end in LF or CRLF.
 #[cfg(test)]
 fn parse_csv(text: &str, delimiter: char) -> Result<Vec<Vec<Option<String>>>, String> {
-    let mut cursor = CsvCursor {
-        text,
-        pos: 0,
-        line: 1,
-        delimiter,
-    };
+    let mut cursor = CsvCursor::new(text, delimiter);
     let mut rows = Vec::new();
     while let Some(row) = cursor.next_row()? {
         rows.push(row);
@@ -609,12 +586,7 @@ impl ResultSet {
         types: &ColumnTypes,
         expected: Option<usize>,
     ) -> Result<ResultSet, CrmError> {
-        let mut cursor = CsvCursor {
-            text: &text,
-            pos: 0,
-            line: 1,
-            delimiter,
-        };
+        let mut cursor = CsvCursor::new(&text, delimiter);
         let header = cursor
             .next_row()
             .and_then(|h| Columns::from_header(h.unwrap_or_default(), types));

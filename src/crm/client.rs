@@ -68,6 +68,8 @@ pub(super) enum Body<'a> {
     Json(&'a Value),
     /// A body built elsewhere (a token request); its headers come with it.
     Raw(&'a [u8]),
+    /// CSV data (a Bulk API ingest job's upload), sent as `text/csv`.
+    Csv(&'a [u8]),
 }
 
 /// The HTTP client the `oauth2` grants send through: [`CrmClient::send_token_request`].
@@ -492,6 +494,9 @@ impl CrmClient {
                 Body::None => request,
                 Body::Json(value) => request.json(value),
                 Body::Raw(bytes) => request.body(bytes.to_vec()),
+                Body::Csv(bytes) => request
+                    .header(reqwest::header::CONTENT_TYPE, "text/csv")
+                    .body(bytes.to_vec()),
             };
             let map_err = |e: reqwest::Error| {
                 if e.is_timeout() {

@@ -147,6 +147,9 @@ const TRANSIENT_RECORD_CODES: &[&str] = &[
     "SERVER_UNAVAILABLE",
     "REQUEST_RUNNING_TOO_LONG",
     "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+    // plansync's own, for a record a Bulk ingest job did not process or report on.
+    "NOT_PROCESSED",
+    "NO_RESULT",
 ];
 
 impl RecordError {

@@ -15,6 +15,7 @@ mod bulk;
 mod client;
 mod composite;
 mod error;
+mod ingest;
 pub mod pages;
 mod resources;
 mod retry;
@@ -56,6 +57,7 @@ pub use composite::{
     PageRead, PageStart, COMPOSITE_MAX_QUERY_OR_COLLECTIONS, COMPOSITE_MAX_RECORDS,
 };
 pub use error::{CrmError, RecordError};
+pub use ingest::{IngestCsv, IngestOperation, Ingested};
 pub use retry::Backoff;
 
 /// Where the CRM is and how to authenticate to it.

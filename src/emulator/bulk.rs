@@ -153,8 +153,9 @@ impl BulkJobs {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Objects whose query jobs are refused at creation, as a real org refuses objects the
-    /// Bulk API does not support (`INVALIDENTITY`).
+    /// Objects whose query jobs and ingest jobs (see [`super::ingest`]) are refused at
+    /// creation, as a real org refuses objects the Bulk API does not support
+    /// (`INVALIDENTITY`).
     pub fn refuse_objects(&self, objects: &[&str]) {
         let mut refused = self
             .refused_objects
@@ -167,6 +168,20 @@ impl BulkJobs {
     /// Jobs created from now on end in the Failed state instead of JobComplete.
     pub fn fail_jobs(&self, fail: bool) {
         self.fail_jobs.store(fail, Ordering::SeqCst);
+    }
+
+    /// Whether jobs on `object` are refused (see [`BulkJobs::refuse_objects`]).
+    pub(crate) fn refuses(&self, object: &str) -> bool {
+        self.refused_objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&object.to_ascii_lowercase())
+    }
+
+    /// The number of the next Bulk API 2.0 job, query or ingest: their Ids (`750...`) come
+    /// from one sequence, so no two jobs share an Id.
+    pub(crate) fn next_job_number(&self) -> u64 {
+        self.sequence.fetch_add(1, Ordering::SeqCst) + 1
     }
 }
 
@@ -234,7 +249,8 @@ fn run(org: &Org, query: &Query, all_rows: bool) -> Vec<String> {
         .collect()
 }
 
-fn delimiter(name: &str) -> Option<char> {
+/// The character of a `columnDelimiter` name (`COMMA` is `,`).
+pub(crate) fn delimiter(name: &str) -> Option<char> {
     Some(match name {
         "COMMA" => ',',
         "TAB" => '\t',
@@ -341,13 +357,7 @@ pub(crate) async fn create(
             &format!("Bulk API 2.0 query jobs do not support {form}"),
         );
     }
-    let refused = shared
-        .bulk
-        .refused_objects
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains(&query.object.to_ascii_lowercase());
-    if refused {
+    if shared.bulk.refuses(&query.object) {
         return bad_request(
             "INVALIDENTITY",
             &format!("{} is not supported by the Bulk API", query.object),
@@ -362,7 +372,7 @@ pub(crate) async fn create(
             ),
         );
     }
-    let sequence = bulk.sequence.fetch_add(1, Ordering::SeqCst) + 1;
+    let sequence = bulk.next_job_number();
     let job = Job {
         id: id::make("750", "5e0", sequence),
         operation,

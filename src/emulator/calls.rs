@@ -25,7 +25,8 @@ pub enum CallKind {
     Write,
     /// `POST .../composite`: up to 25 subrequests, one API call.
     Composite,
-    /// Bulk API 2.0 query jobs: create, poll, results, abort, delete.
+    /// Bulk API 2.0 jobs, query and ingest: create, upload, close, poll, results, abort,
+    /// delete.
     Bulk,
     /// Describes, the sObject list, the versions and resources lists.
     Describe,
@@ -55,7 +56,7 @@ impl CallKind {
             [_, "sobjects", _, "updated"] => CallKind::GetUpdated,
             [_, "composite", "sobjects", ..] => CallKind::Write,
             [_, "composite"] => CallKind::Composite,
-            [_, "jobs", "query", ..] => CallKind::Bulk,
+            [_, "jobs", "query" | "ingest", ..] => CallKind::Bulk,
             [_, "sobjects", ..] if *method != Method::GET => CallKind::Write,
             _ => CallKind::Other,
         }
@@ -190,6 +191,22 @@ mod tests {
                 CallKind::Bulk,
             ),
             (Method::POST, format!("{v}/jobs/query"), CallKind::Bulk),
+            (Method::POST, format!("{v}/jobs/ingest"), CallKind::Bulk),
+            (
+                Method::PUT,
+                format!("{v}/jobs/ingest/750x/batches"),
+                CallKind::Bulk,
+            ),
+            (
+                Method::PATCH,
+                format!("{v}/jobs/ingest/750x"),
+                CallKind::Bulk,
+            ),
+            (
+                get.clone(),
+                format!("{v}/jobs/ingest/750x/failedResults/"),
+                CallKind::Bulk,
+            ),
             (
                 Method::PATCH,
                 format!("{v}/composite/sobjects"),

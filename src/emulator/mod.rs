@@ -12,6 +12,7 @@ pub mod bulk;
 pub mod calls;
 mod conn;
 pub mod faults;
+pub mod ingest;
 pub mod limits;
 mod login;
 pub mod org;

@@ -263,6 +263,7 @@ impl EmulatorBuilder {
             org: RwLock::new(org),
             locators: Mutex::new(Locators::default()),
             bulk: super::bulk::BulkJobs::default(),
+            ingest: super::ingest::IngestJobs::default(),
             streaming: Streaming::new(streaming_config),
             composite_refused: std::sync::atomic::AtomicBool::new(false),
             in_flight: std::sync::atomic::AtomicU64::new(0),
@@ -442,6 +443,8 @@ pub(crate) struct Shared {
     pub org: RwLock<Org>,
     pub locators: Mutex<Locators>,
     pub bulk: super::bulk::BulkJobs,
+    /// The org's Bulk API 2.0 ingest jobs.
+    pub ingest: super::ingest::IngestJobs,
     pub streaming: Streaming,
     /// The org does not serve the composite resource (`404 NOT_FOUND`), as an org at an API
     /// version before it.
@@ -601,6 +604,13 @@ impl RunningEmulator {
         &self.shared.bulk
     }
 
+    /// The org's Bulk API 2.0 ingest jobs: their states and row results, the upload limit,
+    /// jobs made to fail. Objects refused through [`RunningEmulator::bulk`] are refused to
+    /// ingest jobs too.
+    pub fn ingest(&self) -> &super::ingest::IngestJobs {
+        &self.shared.ingest
+    }
+
     /// Bulk API 2.0 query jobs created so far (`DailyBulkV2QueryJobs`).
     pub fn bulk_jobs_created(&self) -> u64 {
         self.shared.usage.bulk_jobs()
@@ -717,7 +727,7 @@ async fn data_gate(
 }
 
 /// The `client=` of a `Sforce-Call-Options` header (`client=plansync, defaultNamespace=x`).
-fn call_options_client(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn call_options_client(headers: &HeaderMap) -> Option<String> {
     let value = headers.get("sforce-call-options")?.to_str().ok()?;
     value
         .split(',')

@@ -571,8 +571,9 @@ operations! {
         /// page.
         fn pending_writes_after(now: DateTime<Utc>, after: i64, limit: usize) -> Vec<OutboxRow>
             = outbox::pending_writes_after;
-        /// How many rows [`Store::pending_writes`] would return without a limit.
-        fn pending_write_count(now: DateTime<Utc>) -> u64 = outbox::pending_write_count;
+        /// How many rows [`Store::pending_writes`] would return without a limit, by object.
+        fn pending_write_counts(now: DateTime<Utc>) -> BTreeMap<String, u64>
+            = outbox::pending_write_counts;
         /// Rows not settled yet: NEW, SENT, and transient failures, whatever their backoff.
         fn unsettled_writes() -> Vec<OutboxRow> = outbox::unsettled_writes;
         /// Writes the CRM refused for good, or an admin ignored, and nothing has replaced

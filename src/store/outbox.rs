@@ -2,6 +2,8 @@
 //! state machine NEW → SENT → SUCCEEDED | FAILED | IGNORED with its backoff, settling of
 //! writes in doubt, admin retry and ignore, and the archive (see the rules in [`super`]).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -242,13 +244,21 @@ pub(crate) fn pending_writes_after(
     query_outbox(conn, &sql, params![ts(now), sql_limit(limit), after])
 }
 
-pub(crate) fn pending_write_count(
+pub(crate) fn pending_write_counts(
     conn: &Connection,
     now: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    let sql = format!("SELECT COUNT(*) FROM outbox AS o WHERE {DUE}");
-    let n: i64 = conn.query_row(&sql, params![ts(now)], |row| row.get(0))?;
-    Ok(u64::try_from(n).unwrap_or(0))
+) -> Result<BTreeMap<String, u64>, StoreError> {
+    let sql = format!("SELECT o.object, COUNT(*) FROM outbox AS o WHERE {DUE} GROUP BY o.object");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let counts = stmt
+        .query_map(params![ts(now)], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(counts
+        .into_iter()
+        .map(|(object, n)| (object, u64::try_from(n).unwrap_or(0)))
+        .collect())
 }
 
 /// Settles writes whose outcome was unknown: `landed` (the CRM holds their values) succeed,

@@ -52,7 +52,7 @@ async fn drain(engine: &mut SyncEngine, hooks: &Hooks<'_>) -> push::Pushed {
         &engine.crm,
         &engine.composite,
         &mut engine.store,
-        1000,
+        &push::WriteSettings::new(1000, 10_000, Default::default()),
         None,
         hooks,
     )

@@ -524,7 +524,11 @@ impl SyncEngine {
             &self.crm,
             &self.composite,
             &mut self.store,
-            self.settings.batch_size,
+            &push::WriteSettings::new(
+                self.settings.batch_size,
+                self.settings.bulk_min_writes,
+                self.settings.names.written_fields(),
+            ),
             only_object,
             hooks,
         )

@@ -116,6 +116,9 @@ pub struct SyncSettings {
     pub batch_size: usize,
     /// Full pulls of objects expected to hold at least this many rows use Bulk API 2.0.
     pub bulk_min_rows: u64,
+    /// Write-backs of at least this many records of one object (and kind) use Bulk API 2.0
+    /// ingest jobs.
+    pub bulk_min_writes: u64,
     /// Objects pulled at the same time.
     pub pull_concurrency: usize,
     /// End the cycle cleanly when the org's daily API usage passes this share.
@@ -135,6 +138,7 @@ impl Default for SyncSettings {
             lookback: Duration::seconds(600),
             batch_size: 1000,
             bulk_min_rows: 10_000,
+            bulk_min_writes: 10_000,
             pull_concurrency: 3,
             max_api_usage_percent: 80,
             currency: crate::config::CurrencyMode::Single,

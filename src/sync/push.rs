@@ -11,17 +11,21 @@
 //! settled together with the mirror. The drain goes on until no write is due, so a write that
 //! queued behind another one for the same record still goes out in the same run.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::crm::{CrmClient, CrmError, RecordResult, RecordWrite, COMPOSITE_MAX_RECORDS};
+use crate::crm::{
+    BulkOptions, CrmClient, CrmError, RecordResult, RecordWrite, COMPOSITE_MAX_RECORDS,
+};
 use crate::store::{OutboxRow, Store, WriteKind};
 
 use super::reads::Composite;
 use super::report::WriteFailure;
 use super::{off_worker, Hooks, Progress, SyncError};
+
+mod ingest;
 
 /// What a drain did.
 #[derive(Debug, Default)]
@@ -35,58 +39,83 @@ pub struct Pushed {
 /// the drain holds one page and the batches it is filling, never the whole queue.
 const PAGE_ROWS: usize = 5_000;
 
+/// How a drain writes.
+#[derive(Debug, Clone)]
+pub struct WriteSettings {
+    /// Records per composite write call (at most 1,000).
+    pub batch_size: usize,
+    /// Objects with at least this many due writes are written through Bulk API 2.0 ingest
+    /// jobs.
+    pub bulk_min_writes: u64,
+    /// The fields the write-back sets, by object: the columns of an ingest job's CSV
+    /// (besides those its first record writes).
+    pub columns: BTreeMap<String, BTreeSet<String>>,
+    /// Outbox rows read at a time.
+    pub page_rows: usize,
+    /// How ingest jobs are polled.
+    pub bulk: BulkOptions,
+}
+
+impl WriteSettings {
+    /// Composite calls of `batch_size`, ingest jobs from `bulk_min_writes` records of an
+    /// object, with `columns` for their CSV.
+    pub fn new(
+        batch_size: usize,
+        bulk_min_writes: u64,
+        columns: BTreeMap<String, BTreeSet<String>>,
+    ) -> WriteSettings {
+        WriteSettings {
+            batch_size,
+            bulk_min_writes,
+            columns,
+            page_rows: PAGE_ROWS,
+            bulk: BulkOptions::default(),
+        }
+    }
+}
+
 /// Sends every due write: NEW rows and transient failures whose backoff has passed (with
 /// `only_object`, only that object's). Each row is sent at most once per drain; a failed one
-/// waits for its backoff or an admin.
+/// waits for its backoff or an admin. An object with at least `bulk_min_writes` due rows is
+/// written through ingest jobs ([`ingest`]) unless the org refuses them.
 pub async fn drain(
     crm: &CrmClient,
     composite: &Composite,
     store: &mut Store,
-    batch_size: usize,
-    only_object: Option<&str>,
-    hooks: &Hooks<'_>,
-) -> Result<Pushed, SyncError> {
-    drain_in_pages(
-        crm,
-        composite,
-        store,
-        (batch_size, PAGE_ROWS),
-        only_object,
-        hooks,
-    )
-    .await
-}
-
-/// [`drain`], reading the outbox `page_rows` rows at a time.
-async fn drain_in_pages(
-    crm: &CrmClient,
-    composite: &Composite,
-    store: &mut Store,
-    (batch_size, page_rows): (usize, usize),
+    settings: &WriteSettings,
     only_object: Option<&str>,
     hooks: &Hooks<'_>,
 ) -> Result<Pushed, SyncError> {
     let writer = Writer { crm, composite };
     let mut drain = Drain {
-        batch: batch_size.clamp(1, COMPOSITE_MAX_RECORDS),
+        batch: settings.batch_size.clamp(1, COMPOSITE_MAX_RECORDS),
         pushed: Pushed::default(),
         attempted: HashSet::new(),
         done: 0,
         total: 0,
+        ingest_refused: HashSet::new(),
     };
     loop {
         // A pass reads the due rows page by page, at most one per record (the oldest); a row
         // queued behind one sent in this pass is due once that one is settled.
         let now = hooks.clock.now();
-        let due = off_worker(|| store.pending_write_count(now))?;
-        drain.total = drain.done + due;
+        let due = off_worker(|| store.pending_write_counts(now))?;
+        drain.total = drain.done + due.values().sum::<u64>();
+        let by_job: HashSet<String> = due
+            .iter()
+            .filter(|(object, n)| {
+                **n >= settings.bulk_min_writes && !drain.ingest_refused.contains(*object)
+            })
+            .map(|(object, _)| object.clone())
+            .collect();
         let mut sent_any = false;
         // Rows by (object, kind), so each request carries one kind of write.
         let mut filling: Vec<((String, WriteKind), Vec<OutboxRow>)> = Vec::new();
+        let mut jobs: Vec<ingest::Job> = Vec::new();
         let mut after = 0;
         loop {
             let now = hooks.clock.now();
-            let page = off_worker(|| store.pending_writes_after(now, after, page_rows))?;
+            let page = off_worker(|| store.pending_writes_after(now, after, settings.page_rows))?;
             let Some(last) = page.last() else { break };
             after = last.id;
             for row in page {
@@ -95,10 +124,25 @@ async fn drain_in_pages(
                     continue;
                 }
                 if !sent_any {
-                    info!(pending = due, "writing back");
+                    info!(pending = drain.total - drain.done, "writing back");
                     sent_any = true;
                 }
                 drain.attempted.insert(row.id);
+                let row = if by_job.contains(&row.object)
+                    && !drain.ingest_refused.contains(&row.object)
+                {
+                    match ingest::add(&mut jobs, row, settings)? {
+                        ingest::Added::Full(at) => {
+                            let job = jobs.swap_remove(at);
+                            drain.ingest(writer, store, job, settings, hooks).await?;
+                            continue;
+                        }
+                        ingest::Added::Kept => continue,
+                        ingest::Added::DoesNotFit(row) => *row,
+                    }
+                } else {
+                    row
+                };
                 let key = (row.object.clone(), row.kind.clone());
                 let at = match filling.iter().position(|(k, _)| *k == key) {
                     Some(at) => at,
@@ -115,6 +159,9 @@ async fn drain_in_pages(
                         .await?;
                 }
             }
+        }
+        for job in jobs {
+            drain.ingest(writer, store, job, settings, hooks).await?;
         }
         for ((object, kind), rows) in filling {
             drain
@@ -137,6 +184,9 @@ struct Drain {
     /// Records sent so far, and that plus those due, for the progress shown.
     done: u64,
     total: u64,
+    /// Objects the org would not take an ingest job for: written through composite calls
+    /// for the rest of the drain.
+    ingest_refused: HashSet<String>,
 }
 
 impl Drain {
@@ -153,12 +203,17 @@ impl Drain {
             return Err(SyncError::Stopped(why));
         }
         send_batch(writer, store, object, kind, rows, &mut self.pushed, hooks).await?;
-        self.done += rows.len() as u64;
+        self.wrote(rows.len(), hooks);
+        Ok(())
+    }
+
+    /// Counts `n` more records sent, and shows it.
+    fn wrote(&mut self, n: usize, hooks: &Hooks<'_>) {
+        self.done += n as u64;
         (hooks.progress)(&Progress::Wrote {
             done: self.done,
             total: self.total.max(self.done),
         });
-        Ok(())
     }
 }
 
@@ -202,6 +257,16 @@ impl Writer<'_> {
     }
 }
 
+/// An outbox row as the write the CRM client sends: by Id for an update, by the external
+/// id in its fields for an upsert.
+fn record_write(row: &OutboxRow) -> RecordWrite {
+    RecordWrite {
+        object: row.object.clone(),
+        id: matches!(row.kind, WriteKind::Update).then(|| row.record_id.clone()),
+        fields: row.fields.clone(),
+    }
+}
+
 /// Sends one batch and records its results.
 async fn send_batch(
     writer: Writer<'_>,
@@ -216,15 +281,7 @@ async fn send_batch(
     let now = hooks.clock.now();
     off_worker(|| store.mark_sent(&ids, now))?;
     drill::point();
-    let by_id = matches!(kind, WriteKind::Update);
-    let writes: Vec<RecordWrite> = chunk
-        .iter()
-        .map(|r| RecordWrite {
-            object: object.to_string(),
-            id: by_id.then(|| r.record_id.clone()),
-            fields: r.fields.clone(),
-        })
-        .collect();
+    let writes: Vec<RecordWrite> = chunk.iter().map(record_write).collect();
     let sent = writer.send(object, kind, &writes).await;
     drill::point();
     let results = match sent {
@@ -239,33 +296,48 @@ async fn send_batch(
             // The CRM refused the whole request (an object or external id field it does not
             // have, a server failing after retries): every row of the batch fails alike, and
             // the other batches still go.
-            let code = error.error_code().unwrap_or("REQUEST_FAILED").to_string();
-            let message = error.to_string();
-            let permanent = error.is_permanent();
-            warn!(object = %object, %code, %message, rows = chunk.len(), "write request refused");
+            let rows: Vec<(i64, &str)> =
+                chunk.iter().map(|r| (r.id, r.record_id.as_str())).collect();
             let now = hooks.clock.now();
-            off_worker(|| {
-                store.transaction(|tx| {
-                    for row in chunk {
-                        tx.mark_failed(row.id, &code, &message, permanent, now)?;
-                    }
-                    Ok(())
-                })
-            })?;
-            for row in chunk {
-                pushed.failures.push(WriteFailure {
-                    object: object.to_string(),
-                    record_id: row.record_id.clone(),
-                    status_code: code.clone(),
-                    message: message.clone(),
-                    permanent,
-                });
-            }
-            return Ok(());
+            return fail_all(store, object, &rows, &error, pushed, now);
         }
     };
     let now = hooks.clock.now();
     off_worker(|| record_results(store, object, kind, chunk, results, pushed, now))
+}
+
+/// Records the CRM's refusal of a whole request (`error`) as the failure of each of its
+/// rows, given as (outbox id, record id).
+fn fail_all(
+    store: &mut Store,
+    object: &str,
+    rows: &[(i64, &str)],
+    error: &CrmError,
+    pushed: &mut Pushed,
+    now: DateTime<Utc>,
+) -> Result<(), SyncError> {
+    let code = error.error_code().unwrap_or("REQUEST_FAILED").to_string();
+    let message = error.to_string();
+    let permanent = error.is_permanent();
+    warn!(object = %object, %code, %message, rows = rows.len(), "write request refused");
+    off_worker(|| {
+        store.transaction(|tx| {
+            for (id, _) in rows {
+                tx.mark_failed(*id, &code, &message, permanent, now)?;
+            }
+            Ok(())
+        })
+    })?;
+    for (_, record_id) in rows {
+        pushed.failures.push(WriteFailure {
+            object: object.to_string(),
+            record_id: record_id.to_string(),
+            status_code: code.clone(),
+            message: message.clone(),
+            permanent,
+        });
+    }
+    Ok(())
 }
 
 /// Records a batch's per-record results and patches the mirror with what the CRM accepted,

@@ -313,3 +313,59 @@ async fn objects_are_pulled_at_the_same_time_within_the_configured_bound() {
         emulator.shutdown().await;
     }
 }
+
+/// The values plansync writes, as an org holds them: each opportunity's plan link and each
+/// plan's rollups (their change time aside, it is the time of the run).
+fn written_values(emulator: &RunningEmulator) -> BTreeMap<String, Value> {
+    let names = Names::default();
+    let written = names.written_fields();
+    emulator.with_org(|org| {
+        let mut values = BTreeMap::new();
+        for (object, fields) in &written {
+            for record in org.live_records(object) {
+                let id = record["Id"].as_str().unwrap_or_default().to_string();
+                let kept: Map<String, Value> = fields
+                    .iter()
+                    .filter(|f| **f != names.plan.rollups_changed_at)
+                    .map(|f| (f.clone(), record.get(f).cloned().unwrap_or(Value::Null)))
+                    .collect();
+                values.insert(format!("{object} {id}"), Value::Object(kept));
+            }
+        }
+        values
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_written_back_through_ingest_jobs_leaves_what_composite_calls_leave() {
+    let by_jobs = Emulator::builder().seed("demo").start().await.unwrap();
+    let by_calls = Emulator::builder().seed("demo").start().await.unwrap();
+    assert_eq!(written_values(&by_jobs), written_values(&by_calls));
+    let jobs_dir = tempfile::tempdir().unwrap();
+    let jobs = write_config_with(jobs_dir.path(), &by_jobs, "\n[sync]\nbulk_min_writes = 1\n");
+    let calls_dir = tempfile::tempdir().unwrap();
+    let calls = write_config_with(calls_dir.path(), &by_calls, "");
+    let first = ["--as-of", "2026-08-15"];
+
+    let (_, through_jobs) = counted(&by_jobs, sync_json(&jobs, &first)).await;
+    let (_, through_calls) = counted(&by_calls, sync_json(&calls, &first)).await;
+    let written = through_calls["records_written"].as_u64().unwrap();
+    assert!(written > 20, "{through_calls}");
+    assert_eq!(through_jobs["records_written"], written, "{through_jobs}");
+    assert_eq!(through_jobs["write_failures"], json!([]), "{through_jobs}");
+    // One job per object written (opportunity links, plan rollups), no write call.
+    let ingest = by_jobs.ingest().summaries();
+    assert_eq!(ingest.len(), 2, "{ingest:?}");
+    assert_eq!(by_jobs.calls().write, 0);
+    assert_eq!(written_values(&by_jobs), written_values(&by_calls));
+    assert_ne!(
+        written_values(&by_jobs),
+        written_values(&Emulator::builder().seed("demo").start().await.unwrap()),
+        "the first sync wrote links and rollups"
+    );
+    // The mirror holds what was written: the next cycle has nothing to write.
+    let next = sync_json(&jobs, &first).await;
+    assert_eq!(next["records_written"], 0, "{next}");
+    by_jobs.shutdown().await;
+    by_calls.shutdown().await;
+}

@@ -8,7 +8,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use super::records::{external_field, upsert_one, write_fields, Upserted};
@@ -16,7 +16,7 @@ use super::{parse_object, query_param, record_error_json};
 use crate::emulator::org::{Org, RecordError};
 use crate::emulator::server::{Faults, Shared};
 use crate::emulator::wire::{json_response, ApiError};
-use crate::metadata::id;
+use crate::metadata::{id, ObjectDef};
 
 /// Most records one collections request may carry.
 pub const MAX_RECORDS: usize = 200;
@@ -274,28 +274,67 @@ pub(super) async fn update(
         let Some(def) = org.catalog().object(name).cloned() else {
             return Outcome::failed(Some(raw_id), None, unknown_type(name));
         };
-        let id18 = match id::to18(&raw_id) {
-            Ok(id18) if id::key_prefix(&id18) == Some(def.key_prefix.as_str()) => id18,
-            _ => {
-                return Outcome::failed(
-                    Some(raw_id.clone()),
-                    None,
-                    RecordError::new(
-                        "MALFORMED_ID",
-                        format!("{} ID: id value of incorrect type: {raw_id}", def.label),
-                        vec!["Id".into()],
-                    ),
-                )
-            }
-        };
-        if let Some(e) = not_writable(org, &def.name, &id18) {
-            return Outcome::failed(Some(id18), None, e);
-        }
-        match org.update(&def.name, &id18, &write_fields(record), now) {
-            Ok(()) => Outcome::ok(id18, None),
-            Err(e) => Outcome::failed(Some(id18), None, e),
+        match update_record(org, &def, &raw_id, &write_fields(record), now) {
+            Ok(id18) => Outcome::ok(id18, None),
+            Err((id, e)) => Outcome::failed(Some(id), None, e),
         }
     })
+}
+
+/// Updates the record `raw_id` of `def` with `fields` as one record of a Collections update
+/// is updated: `MALFORMED_ID` when `raw_id` is not an Id of `def`, `INVALID_CROSS_REFERENCE_KEY`
+/// or `ENTITY_IS_DELETED` when the record cannot be written, then the org's own rules. Gives
+/// the 18-character Id, or the Id to report with the error (`raw_id` when it is not an Id).
+/// Bulk API 2.0 ingest jobs apply their update rows through it too.
+pub(crate) fn update_record(
+    org: &mut Org,
+    def: &ObjectDef,
+    raw_id: &str,
+    fields: &Map<String, Value>,
+    now: DateTime<Utc>,
+) -> Result<String, (String, RecordError)> {
+    let id18 = match id::to18(raw_id) {
+        Ok(id18) if id::key_prefix(&id18) == Some(def.key_prefix.as_str()) => id18,
+        _ => {
+            return Err((
+                raw_id.to_string(),
+                RecordError::new(
+                    "MALFORMED_ID",
+                    format!("{} ID: id value of incorrect type: {raw_id}", def.label),
+                    vec!["Id".into()],
+                ),
+            ))
+        }
+    };
+    if let Some(e) = not_writable(org, &def.name, &id18) {
+        return Err((id18, e));
+    }
+    match org.update(&def.name, &id18, fields, now) {
+        Ok(()) => Ok(id18),
+        Err(e) => Err((id18, e)),
+    }
+}
+
+/// Upserts `fields` into `def` by `field == value` as one record of a Collections upsert is
+/// upserted: the record's Id and whether it was created, or the error
+/// (`DUPLICATE_EXTERNAL_ID` when the value matches several records). Bulk API 2.0 ingest jobs
+/// apply their upsert rows through it too.
+pub(crate) fn upsert_record(
+    org: &mut Org,
+    def: &ObjectDef,
+    field: &str,
+    value: &str,
+    fields: &Map<String, Value>,
+) -> Result<(String, bool), RecordError> {
+    match upsert_one(org, def, field, value, fields)? {
+        Upserted::Created(id) => Ok((id, true)),
+        Upserted::Updated(id) => Ok((id, false)),
+        Upserted::Ambiguous(_) => Err(RecordError::new(
+            "DUPLICATE_EXTERNAL_ID",
+            format!("{field}: more than one record found for external id field"),
+            vec![field.to_string()],
+        )),
+    }
 }
 
 /// `PATCH composite/sobjects/{object}/{field}`: results carry `created`.
@@ -330,18 +369,8 @@ pub(super) async fn upsert(
                 ),
             );
         };
-        match upsert_one(org, &def, &field, &value, &write_fields(record)) {
-            Ok(Upserted::Created(id)) => Outcome::ok(id, Some(true)),
-            Ok(Upserted::Updated(id)) => Outcome::ok(id, Some(false)),
-            Ok(Upserted::Ambiguous(_)) => Outcome::failed(
-                None,
-                Some(false),
-                RecordError::new(
-                    "DUPLICATE_EXTERNAL_ID",
-                    format!("{field}: more than one record found for external id field"),
-                    vec![field.clone()],
-                ),
-            ),
+        match upsert_record(org, &def, &field, &value, &write_fields(record)) {
+            Ok((id, created)) => Outcome::ok(id, Some(created)),
             Err(e) => Outcome::failed(None, Some(false), e),
         }
     })

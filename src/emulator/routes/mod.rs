@@ -1,8 +1,9 @@
 //! The data routes under `/services/data/vXX.X/`: query and paging, sObject CRUD and upsert,
-//! sObject Collections, getUpdated/getDeleted, describe and limits. Each handler runs after the
-//! gate in `server` has checked the version, the session, the daily limit and the faults.
+//! sObject Collections, composite, Bulk API 2.0 query and ingest jobs, getUpdated/getDeleted,
+//! describe and limits. Each handler runs after the gate in `server` has checked the version,
+//! the session, the daily limit and the faults.
 
-mod collections;
+pub(super) mod collections;
 mod composite;
 mod meta;
 mod query;
@@ -12,13 +13,13 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, patch, post};
+use axum::routing::{any, get, patch, post, put};
 use axum::Router;
 use serde_json::{Map, Value};
 
-use super::bulk;
 use super::org::RecordError;
 use super::server::Shared;
+use super::{bulk, ingest};
 
 /// Every route of the data API, with full paths.
 pub(crate) fn data_routes() -> Router<Arc<Shared>> {
@@ -77,6 +78,40 @@ pub(crate) fn data_routes() -> Router<Arc<Shared>> {
             get(bulk::info).patch(bulk::abort).delete(bulk::delete),
         )
         .route(&r("/jobs/query/{id}/results"), get(bulk::results))
+        .route(&r("/jobs/ingest"), post(ingest::create).get(ingest::list))
+        .route(&r("/jobs/ingest/"), post(ingest::create).get(ingest::list))
+        .route(
+            &r("/jobs/ingest/{id}"),
+            get(ingest::info)
+                .patch(ingest::set_state)
+                .delete(ingest::delete),
+        )
+        .route(&r("/jobs/ingest/{id}/batches"), put(ingest::upload))
+        .route(&r("/jobs/ingest/{id}/batches/"), put(ingest::upload))
+        .route(
+            &r("/jobs/ingest/{id}/successfulResults"),
+            get(ingest::successful_results),
+        )
+        .route(
+            &r("/jobs/ingest/{id}/successfulResults/"),
+            get(ingest::successful_results),
+        )
+        .route(
+            &r("/jobs/ingest/{id}/failedResults"),
+            get(ingest::failed_results),
+        )
+        .route(
+            &r("/jobs/ingest/{id}/failedResults/"),
+            get(ingest::failed_results),
+        )
+        .route(
+            &r("/jobs/ingest/{id}/unprocessedrecords"),
+            get(ingest::unprocessed_records),
+        )
+        .route(
+            &r("/jobs/ingest/{id}/unprocessedrecords/"),
+            get(ingest::unprocessed_records),
+        )
         .route(V, get(meta::resources))
         .route(&r("/"), get(meta::resources))
         // Anything else under a version still passes the session gate and is counted, and
