@@ -18,9 +18,9 @@ use super::wire::decode_error;
 use super::{CrmClient, CrmError, QueryPage};
 
 /// Rows per result set when the caller does not say: large sets keep the call count low
-/// (1M rows in 20 calls); a set is held as its CSV text (about 10 MB for 50,000 rows) and
+/// (1M rows in 10 calls); a set is held as its CSV text (about 20 MB for 100,000 rows) and
 /// parsed a page at a time.
-pub const DEFAULT_BULK_MAX_RECORDS: usize = 50_000;
+pub const DEFAULT_BULK_MAX_RECORDS: usize = 100_000;
 
 /// How a Bulk query is run.
 #[derive(Debug, Clone)]

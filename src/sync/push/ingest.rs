@@ -1,10 +1,10 @@
 //! The drain's Bulk API 2.0 ingest jobs: the due rows of an object with at least
-//! `bulk_min_writes` of them go into jobs of up to [`JOB_ROWS`] records, instead of composite
-//! calls of 1,000. A job's rows are marked SENT before it is created and their results are
-//! recorded 1,000 at a time with the mirror patched, as a composite batch's are, so a crash
-//! leaves them SENT and the next run settles them. When the org refuses the job, its rows go
-//! back to the queue and the object is written through composite calls for the rest of the
-//! drain.
+//! `bulk_min_writes` of them go into jobs of up to [`JOB_ROWS`] records (and 50 MB of CSV),
+//! instead of composite calls of 1,000. A job's rows are marked SENT before it is created
+//! and their results are recorded 1,000 at a time with the mirror patched, as a composite
+//! batch's are, so a crash leaves them SENT and the next run settles them. When the org
+//! refuses the job, its rows go back to the queue and the object is written through
+//! composite calls for the rest of the drain.
 
 use tracing::info;
 
@@ -17,10 +17,11 @@ use super::{
 };
 use crate::crm::CrmError;
 
-/// Most records in one ingest job.
-pub const JOB_ROWS: usize = 100_000;
+/// Most records in one ingest job: the job's CSV and each row's outbox and record Ids are
+/// held until its results are recorded (about 100 bytes a link write).
+pub const JOB_ROWS: usize = 500_000;
 /// Most bytes of CSV in one job: the CRM takes 150 MB, and converts the upload to base64
-/// (about 50% more), so it asks for at most 100 MB.
+/// (about 50% more), so it asks for at most 100 MB; half of that bounds what the drain holds.
 const JOB_BYTES: usize = 50_000_000;
 
 /// An ingest job being filled.
