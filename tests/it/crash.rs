@@ -174,11 +174,12 @@ struct Org {
 }
 
 impl Org {
-    async fn synced() -> Org {
+    /// The golden org, synced once with the `[sync]` settings `settings`.
+    async fn synced(settings: &str) -> Org {
         let emulator = Emulator::builder().seed("golden").start().await.unwrap();
         let crm = Crm::connect(&emulator).await;
         let dir = tempfile::tempdir().unwrap();
-        let config = write_config_with(dir.path(), &emulator, "\n[sync]\nbatch_size = 4\n");
+        let config = write_config_with(dir.path(), &emulator, &format!("\n[sync]\n{settings}\n"));
         sync_ok(&config).await;
         Org {
             emulator,
@@ -253,8 +254,14 @@ fn number(d: Decimal) -> Value {
 /// One trial: a synced org, the `before` change, a cycle aborted at `point`, the `between`
 /// change when given, then one cycle that must leave the CRM equal to `want`. Returns false
 /// when the run meant to abort finished instead: the write-back has fewer points than `point`.
-async fn trial(point: u64, before: &Changes, between: Option<&Changes>, want: &CrmState) -> bool {
-    let org = Org::synced().await;
+async fn trial(
+    settings: &str,
+    point: u64,
+    before: &Changes,
+    between: Option<&Changes>,
+    want: &CrmState,
+) -> bool {
+    let org = Org::synced(settings).await;
     apply(&org.crm, before).await;
     let (code, stdout, stderr) = sync(&org.config, Some(point)).await;
     if code == Some(0) {
@@ -313,9 +320,25 @@ async fn trial(point: u64, before: &Changes, between: Option<&Changes>, want: &C
 #[cfg(debug_assertions)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_cycle_after_a_crash_mid_write_back_leaves_the_crm_as_a_clean_run_would() {
+    // Two points per batch, at least two batches of 4 for the plans and one for the links.
+    drill("batch_size = 4", 6).await;
+}
+
+#[cfg(debug_assertions)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_cycle_after_a_crash_mid_ingest_job_leaves_the_crm_as_a_clean_run_would() {
+    // Every write-back through Bulk ingest jobs: two points per job, a job for the plans and
+    // one for the links.
+    drill("bulk_min_writes = 1", 4).await;
+}
+
+/// Kills the binary at every drill point of the write-back, with the `[sync]` settings
+/// `settings`, and checks the cycle after each crash; `min_points` is the fewest points the
+/// write-back must have.
+async fn drill(settings: &str, min_points: u64) {
     let started = Instant::now();
     // The reference: the same org and changes, synced without a crash.
-    let reference = Org::synced().await;
+    let reference = Org::synced(settings).await;
     let first = CrmState::read(&reference.crm).await;
     let (before, between) = drill_changes(&reference.crm, &first).await;
     apply(&reference.crm, &before).await;
@@ -341,15 +364,23 @@ async fn one_cycle_after_a_crash_mid_write_back_leaves_the_crm_as_a_clean_run_wo
         assert!(point < 40, "the drill never ran to completion");
         let mut set = tokio::task::JoinSet::new();
         for variant in [false, true] {
-            let (before, between) = (before.clone(), between.clone());
+            let (before, between, settings) =
+                (before.clone(), between.clone(), settings.to_string());
             let want = if variant {
                 want_changed.clone()
             } else {
                 want_unchanged.clone()
             };
-            set.spawn(
-                async move { trial(point, &before, variant.then_some(&between), &want).await },
-            );
+            set.spawn(async move {
+                trial(
+                    &settings,
+                    point,
+                    &before,
+                    variant.then_some(&between),
+                    &want,
+                )
+                .await
+            });
         }
         let mut completed = false;
         while let Some(done) = set.join_next().await {
@@ -360,10 +391,9 @@ async fn one_cycle_after_a_crash_mid_write_back_leaves_the_crm_as_a_clean_run_wo
         }
         point += 1;
     };
-    // Two points per batch, at least two batches of 4 for the plans and one for the links.
-    assert!(points_seen >= 6, "only {points_seen} abort points");
+    assert!(points_seen >= min_points, "only {points_seen} abort points");
     eprintln!(
-        "crash drill: {points_seen} abort points, {} trials, {:?}",
+        "crash drill ({settings}): {points_seen} abort points, {} trials, {:?}",
         2 * points_seen,
         started.elapsed()
     );
