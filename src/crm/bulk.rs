@@ -296,33 +296,15 @@ impl CrmClient {
             "columnDelimiter": "COMMA",
             "lineEnding": "LF",
         });
-        let what = "the creation of a bulk query job";
-        let target = Target::path(self.data_path("jobs/query"));
-        // Not retried: a retry could leave a second job running.
-        let created = match self
-            .execute(Method::POST, target, Body::Json(&body), false, what)
-            .await
-        {
-            Ok(raw) => raw,
-            Err(error) => {
-                return match refusal(&error) {
-                    Some(refused) => {
-                        tracing::info!(code = %refused.code, message = %refused.message, "the CRM refused a bulk query job");
-                        Ok(BulkQuery::Refused(refused))
-                    }
-                    None => Err(error),
-                }
-            }
+        let (job_id, job) = match self.create_job("query", &body).await? {
+            Ok(created) => created,
+            Err(refused) => return Ok(BulkQuery::Refused(refused)),
         };
-        let job_id = job_id_of(what, created.status, &created.body)?;
-        let object = serde_json::from_slice::<Value>(&created.body)
-            .ok()
-            .and_then(|job| {
-                job.get("object")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .unwrap_or_default();
+        let object = job
+            .get("object")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let info = self
             .wait_for_job(&format!("jobs/query/{job_id}"), &job_id, options)
             .await?;
@@ -366,6 +348,36 @@ impl CrmClient {
             set: None,
             read: 0,
         }))
+    }
+
+    /// Creates a Bulk API 2.0 job (`POST jobs/query` or `jobs/ingest`, by `kind`) and gives
+    /// its Id and information, or the org's refusal. Not retried: a retry could leave a second
+    /// job running.
+    pub(super) async fn create_job(
+        &self,
+        kind: &str,
+        body: &Value,
+    ) -> Result<Result<(String, Value), BulkRefusal>, CrmError> {
+        let what = format!("the creation of a bulk {kind} job");
+        let target = Target::path(self.data_path(&format!("jobs/{kind}")));
+        let created = match self
+            .execute(Method::POST, target, Body::Json(body), false, &what)
+            .await
+        {
+            Ok(raw) => raw,
+            Err(error) => {
+                return match refusal(&error) {
+                    Some(refused) => {
+                        tracing::info!(code = %refused.code, message = %refused.message, "the CRM refused a bulk {kind} job");
+                        Ok(Err(refused))
+                    }
+                    None => Err(error),
+                }
+            }
+        };
+        let job_id = job_id_of(&what, created.status, &created.body)?;
+        let job = serde_json::from_slice(&created.body).unwrap_or(Value::Null);
+        Ok(Ok((job_id, job)))
     }
 
     /// `GET jobs/query/{id}`: the job's information (`state`, `numberRecordsProcessed`, ...).

@@ -17,7 +17,7 @@ use std::time::Instant;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::bulk::{refusal, BulkOptions, BulkRefusal, CsvCursor};
+use super::bulk::{BulkOptions, BulkRefusal, CsvCursor};
 use super::client::{Body, Target};
 use super::wire::decode_error;
 use super::{CrmClient, CrmError, RecordError, RecordResult, RecordWrite};
@@ -197,24 +197,10 @@ impl CrmClient {
         if let (Some(field), Some(map)) = (external_id, body.as_object_mut()) {
             map.insert("externalIdFieldName".into(), Value::from(field.clone()));
         }
-        let what = "the creation of a bulk ingest job";
-        let target = Target::path(self.data_path("jobs/ingest"));
-        let created = match self
-            .execute(Method::POST, target, Body::Json(&body), false, what)
-            .await
-        {
-            Ok(raw) => raw,
-            Err(error) => {
-                return match refusal(&error) {
-                    Some(refused) => {
-                        tracing::info!(code = %refused.code, message = %refused.message, "the CRM refused a bulk ingest job");
-                        Ok(Ingested::Refused(refused))
-                    }
-                    None => Err(error),
-                }
-            }
+        let job_id = match self.create_job("ingest", &body).await? {
+            Ok((job_id, _)) => job_id,
+            Err(refused) => return Ok(Ingested::Refused(refused)),
         };
-        let job_id = super::bulk::job_id_of(what, created.status, &created.body)?;
         let job = format!("jobs/ingest/{job_id}");
         let uploaded = async {
             let what = format!("the upload of bulk ingest job {job_id}");
