@@ -121,6 +121,33 @@ fn parse_composite(
     Ok(wire.composite_response)
 }
 
+/// What a query page says of itself before its records are read.
+#[derive(Deserialize)]
+struct Envelope {
+    done: bool,
+}
+
+/// A query page of a composite answer, its records kept as the CRM's JSON text until
+/// [`RawQueryPage::parse`].
+#[derive(Debug)]
+pub struct RawQueryPage {
+    /// True on the last page of its query.
+    pub done: bool,
+    body: Box<RawValue>,
+    /// The request it came in, and the subresult's status, for a decode error.
+    what: String,
+    status: u16,
+}
+
+impl RawQueryPage {
+    /// The page with its records, as [`CrmClient::query`] gives it.
+    pub fn parse(self) -> Result<QueryPage, CrmError> {
+        let text = self.body.get().as_bytes();
+        wire::parse_query_page(text)
+            .map_err(|reason| decode_error(&self.what, self.status, reason, text))
+    }
+}
+
 /// `true` when a subresult is the CRM declining to run a subrequest because a reference had
 /// no value (a chained page after the last one) or an earlier subrequest failed.
 fn is_halted(result: &WireSubresult) -> bool {
@@ -147,6 +174,32 @@ impl CrmClient {
         &self,
         reads: &[PageRead],
     ) -> Result<Vec<Result<Vec<QueryPage>, CrmError>>, CrmError> {
+        let raw = self.query_pages_composite_raw(reads).await?;
+        Ok(raw
+            .into_iter()
+            .map(|read| {
+                let mut pages = Vec::new();
+                for page in read? {
+                    match page.parse() {
+                        Ok(page) => pages.push(page),
+                        // Pages read before a later page failed are kept; the caller
+                        // continues from the last one's nextRecordsUrl.
+                        Err(e) if pages.is_empty() => return Err(e),
+                        Err(_) => break,
+                    }
+                }
+                Ok(pages)
+            })
+            .collect())
+    }
+
+    /// [`CrmClient::query_pages_composite`] with each page's records left as the CRM's JSON
+    /// text until [`RawQueryPage::parse`]: several composite answers in flight hold their
+    /// pages as text (about a third of the memory of the parsed records).
+    pub async fn query_pages_composite_raw(
+        &self,
+        reads: &[PageRead],
+    ) -> Result<Vec<Result<Vec<RawQueryPage>, CrmError>>, CrmError> {
         let operations: usize = reads.iter().map(PageRead::operations).sum();
         if reads.is_empty() {
             return Ok(Vec::new());
@@ -198,7 +251,7 @@ impl CrmClient {
         let mut results = results.into_iter();
         let mut out = Vec::with_capacity(reads.len());
         for read in reads {
-            let mut pages: Vec<QueryPage> = Vec::with_capacity(read.operations());
+            let mut pages: Vec<RawQueryPage> = Vec::with_capacity(read.operations());
             let mut error: Option<CrmError> = None;
             for p in 0..read.operations() {
                 let Some(result) = results.next() else {
@@ -227,15 +280,24 @@ impl CrmClient {
                     ));
                     continue;
                 }
-                let bytes = result.text();
-                match wire::parse_query_page(bytes.as_bytes()) {
-                    Ok(page) => pages.push(page),
-                    Err(reason) => {
+                let status = result.http_status_code;
+                let Some(body) = result.body else {
+                    error = Some(decode_error(&what, status, "no body", b"null"));
+                    continue;
+                };
+                match serde_json::from_str::<Envelope>(body.get()) {
+                    Ok(envelope) => pages.push(RawQueryPage {
+                        done: envelope.done,
+                        body,
+                        what: what.clone(),
+                        status,
+                    }),
+                    Err(e) => {
                         error = Some(decode_error(
                             &what,
-                            result.http_status_code,
-                            reason,
-                            bytes.as_bytes(),
+                            status,
+                            format!("not a query result ({e})"),
+                            body.get().as_bytes(),
                         ))
                     }
                 }

@@ -54,7 +54,7 @@ pub const CALL_OPTIONS_CLIENT: &str = call_options_client!();
 /// The `Sforce-Call-Options` header's value.
 const CALL_OPTIONS: &str = concat!("client=", call_options_client!());
 pub use composite::{
-    PageRead, PageStart, COMPOSITE_MAX_QUERY_OR_COLLECTIONS, COMPOSITE_MAX_RECORDS,
+    PageRead, PageStart, RawQueryPage, COMPOSITE_MAX_QUERY_OR_COLLECTIONS, COMPOSITE_MAX_RECORDS,
 };
 pub use error::{CrmError, RecordError};
 pub use ingest::{IngestCsv, IngestOperation, Ingested};

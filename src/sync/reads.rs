@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::{debug, warn};
 
-use crate::crm::{CrmClient, CrmError, PageRead, QueryPage, COMPOSITE_MAX_QUERY_OR_COLLECTIONS};
+use crate::crm::{
+    CrmClient, CrmError, PageRead, QueryPage, RawQueryPage, COMPOSITE_MAX_QUERY_OR_COLLECTIONS,
+};
 
 use super::SyncError;
 
@@ -147,15 +149,15 @@ fn call_groups(states: &[State], active: &[usize], concurrency: usize) -> Vec<Ve
 async fn send_calls(
     crm: &CrmClient,
     calls: Vec<Vec<PageRead>>,
-) -> Vec<Result<Vec<Result<Vec<QueryPage>, CrmError>>, CrmError>> {
+) -> Vec<Result<Vec<Result<Vec<RawQueryPage>, CrmError>>, CrmError>> {
     if calls.len() == 1 {
-        return vec![crm.query_pages_composite(&calls[0]).await];
+        return vec![crm.query_pages_composite_raw(&calls[0]).await];
     }
     let count = calls.len();
     let mut set = tokio::task::JoinSet::new();
     for (n, reads) in calls.into_iter().enumerate() {
         let crm = crm.clone();
-        set.spawn(async move { (n, crm.query_pages_composite(&reads).await) });
+        set.spawn(async move { (n, crm.query_pages_composite_raw(&reads).await) });
     }
     let mut answers: Vec<Option<_>> = (0..count).map(|_| None).collect();
     while let Some(joined) = set.join_next().await {
@@ -239,10 +241,22 @@ pub async fn read_pages(
                         for (i, result) in group.iter().zip(results) {
                             states[*i] = match result {
                                 Ok(pages) => {
+                                    // Each page's records are parsed when its turn comes.
                                     let mut state = State::Done;
-                                    for page in pages {
-                                        state = after(&page);
-                                        on_page(*i, page)?;
+                                    for (p, page) in pages.into_iter().enumerate() {
+                                        match page.parse() {
+                                            Ok(page) => {
+                                                state = after(&page);
+                                                on_page(*i, page)?;
+                                            }
+                                            Err(error) if p == 0 => {
+                                                state = State::Failed(error);
+                                                break;
+                                            }
+                                            // The pages before it are stored: go on from
+                                            // the last one's nextRecordsUrl.
+                                            Err(_) => break,
+                                        }
                                     }
                                     state
                                 }
