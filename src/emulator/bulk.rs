@@ -17,65 +17,32 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use base64::Engine;
 use chrono::Utc;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
+use super::jobs::{
+    bad_request, csv_line, csv_response, invalid_state, job_not_complete, job_not_found,
+    json_object, list_response, push_quoted, refuse_abort, refuse_before, requested_state,
+    unknown_exception, CsvFormat, InfoHead,
+};
 use super::limits::DAILY_BULK_QUERY_JOBS;
-use super::org::{format_datetime, Org};
+use super::org::{format_datetime, Org, POD};
 use super::query::{is_deleted, matching, record_id};
 use super::server::{ApiVersion, Shared};
 use super::soql::{self, Query};
 use super::wire::{json_response, ApiError};
 use crate::metadata::id;
 
+pub use super::jobs::JobState;
+
 /// The first API version with Bulk API 2.0 query jobs.
 pub const MIN_BULK_QUERY_VERSION: u32 = 47;
 /// Rows in a result set when the request gives no `maxRecords`.
 pub const DEFAULT_MAX_RECORDS: usize = 50_000;
-
-/// A job's state, as the API spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobState {
-    UploadComplete,
-    InProgress,
-    JobComplete,
-    Failed,
-    Aborted,
-}
-
-impl JobState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::UploadComplete => "UploadComplete",
-            JobState::InProgress => "InProgress",
-            JobState::JobComplete => "JobComplete",
-            JobState::Failed => "Failed",
-            JobState::Aborted => "Aborted",
-        }
-    }
-
-    fn is_final(self) -> bool {
-        matches!(
-            self,
-            JobState::JobComplete | JobState::Failed | JobState::Aborted
-        )
-    }
-
-    /// The upper-case form used in the JOB_NOT_COMPLETE message.
-    fn shouting(self) -> &'static str {
-        match self {
-            JobState::UploadComplete => "UPLOAD_COMPLETE",
-            JobState::InProgress => "IN_PROGRESS",
-            JobState::JobComplete => "JOB_COMPLETE",
-            JobState::Failed => "FAILED",
-            JobState::Aborted => "ABORTED",
-        }
-    }
-}
 
 /// One query job.
 #[derive(Debug)]
@@ -85,10 +52,7 @@ struct Job {
     object: String,
     query: Query,
     api_version: String,
-    delimiter: char,
-    delimiter_name: String,
-    line_ending: &'static str,
-    line_ending_name: String,
+    format: CsvFormat,
     created: String,
     state: JobState,
     /// The ordered Ids of the result, kept from the moment the job ran.
@@ -99,26 +63,24 @@ struct Job {
 }
 
 impl Job {
+    /// The job info: what creation, abort and the list answer; `detailed` adds what
+    /// `GET jobs/query/{id}` reports.
     fn info(&self, detailed: bool) -> Value {
-        let mut info = Map::new();
-        info.insert("id".into(), json!(self.id));
-        info.insert("operation".into(), json!(self.operation));
-        info.insert("object".into(), json!(self.object));
-        info.insert("createdById".into(), json!(""));
-        info.insert("createdDate".into(), json!(self.created));
-        info.insert("systemModstamp".into(), json!(self.created));
-        info.insert("state".into(), json!(self.state.as_str()));
-        info.insert("concurrencyMode".into(), json!("Parallel"));
-        info.insert("contentType".into(), json!("CSV"));
-        info.insert(
-            "apiVersion".into(),
-            serde_json::from_str::<Value>(&self.api_version).unwrap_or(Value::Null),
-        );
-        if detailed {
-            info.insert("jobType".into(), json!("V2Query"));
+        let mut info = InfoHead {
+            id: &self.id,
+            operation: &self.operation,
+            object: &self.object,
+            created_by: "",
+            created: &self.created,
+            modstamp: &self.created,
+            state: self.state,
+            external_id: None,
+            api_version: &self.api_version,
+            job_type: "V2Query",
+            content_url: None,
+            format: &self.format,
         }
-        info.insert("lineEnding".into(), json!(self.line_ending_name));
-        info.insert("columnDelimiter".into(), json!(self.delimiter_name));
+        .write(detailed);
         if detailed {
             let processed = if self.state == JobState::JobComplete {
                 self.ids.len()
@@ -178,28 +140,27 @@ impl BulkJobs {
             .contains(&object.to_ascii_lowercase())
     }
 
-    /// The number of the next Bulk API 2.0 job, query or ingest: their Ids (`750...`) come
-    /// from one sequence, so no two jobs share an Id.
-    pub(crate) fn next_job_number(&self) -> u64 {
-        self.sequence.fetch_add(1, Ordering::SeqCst) + 1
+    /// 400 `INVALIDENTITY` when jobs on `object` are refused (see
+    /// [`BulkJobs::refuse_objects`]); `None` when they are taken.
+    pub(crate) fn refusal(&self, object: &str) -> Option<Response> {
+        self.refuses(object).then(|| {
+            bad_request(
+                "INVALIDENTITY",
+                &format!("{object} is not supported by the Bulk API"),
+            )
+        })
+    }
+
+    /// The Id (`750...`) of the next Bulk API 2.0 job, query or ingest: their Ids come from one
+    /// sequence, so no two jobs share an Id.
+    pub(crate) fn next_job_id(&self) -> String {
+        id::make("750", POD, self.sequence.fetch_add(1, Ordering::SeqCst) + 1)
     }
 }
 
-fn bad_request(code: &str, message: &str) -> Response {
-    ApiError::new(StatusCode::BAD_REQUEST, code, message).into_response()
-}
-
-fn version_number(version: &str) -> u32 {
-    version
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0)
-}
-
+/// 404 for API versions before query jobs.
 fn too_old(version: &str) -> Option<Response> {
-    (version_number(version) < MIN_BULK_QUERY_VERSION)
-        .then(|| ApiError::not_found().into_response())
+    refuse_before(version, MIN_BULK_QUERY_VERSION)
 }
 
 /// The SOQL forms Bulk API 2.0 refuses, by a look at the text: GROUP BY, OFFSET, TYPEOF,
@@ -249,19 +210,6 @@ fn run(org: &Org, query: &Query, all_rows: bool) -> Vec<String> {
         .collect()
 }
 
-/// The character of a `columnDelimiter` name (`COMMA` is `,`).
-pub(crate) fn delimiter(name: &str) -> Option<char> {
-    Some(match name {
-        "COMMA" => ',',
-        "TAB" => '\t',
-        "PIPE" => '|',
-        "SEMICOLON" => ';',
-        "CARET" => '^',
-        "BACKQUOTE" => '`',
-        _ => return None,
-    })
-}
-
 /// `POST jobs/query`.
 pub(crate) async fn create(
     State(shared): State<Arc<Shared>>,
@@ -271,11 +219,9 @@ pub(crate) async fn create(
     if let Some(refused) = too_old(&version.0) {
         return refused;
     }
-    let body = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(map)) => map,
-        _ => {
-            return ApiError::bad_json("Expected a JSON object as the request body").into_response()
-        }
+    let body = match json_object(&body) {
+        Ok(map) => map,
+        Err(refused) => return refused.into_response(),
     };
     let text = |name: &str| body.get(name).and_then(Value::as_str);
     let operation = match text("operation") {
@@ -296,32 +242,9 @@ pub(crate) async fn create(
     let Some(soql_text) = text("query").filter(|q| !q.trim().is_empty()) else {
         return bad_request("INVALIDJOB", "The job needs a query");
     };
-    if let Some(content) = text("contentType").filter(|c| *c != "CSV") {
-        return bad_request(
-            "INVALIDJOB",
-            &format!("Invalid contentType {content}: the only supported value is CSV"),
-        );
-    }
-    let delimiter_name = text("columnDelimiter").unwrap_or("COMMA").to_string();
-    let Some(delim) = delimiter(&delimiter_name) else {
-        return bad_request(
-            "INVALIDJOB",
-            &format!(
-                "Invalid columnDelimiter {delimiter_name}: use BACKQUOTE, CARET, COMMA, PIPE, \
-                 SEMICOLON or TAB"
-            ),
-        );
-    };
-    let line_ending_name = text("lineEnding").unwrap_or("LF").to_string();
-    let line_ending = match line_ending_name.as_str() {
-        "LF" => "\n",
-        "CRLF" => "\r\n",
-        other => {
-            return bad_request(
-                "INVALIDJOB",
-                &format!("Invalid lineEnding {other}: use LF or CRLF"),
-            )
-        }
+    let format = match CsvFormat::from_body(&body) {
+        Ok(format) => format,
+        Err(refused) => return refused.into_response(),
     };
     if let Some(form) = unsupported_form(soql_text, None) {
         return bad_request(
@@ -342,14 +265,7 @@ pub(crate) async fn create(
     let (query, ids) = match ran {
         Ok(Ok(done)) => done,
         Ok(Err(err)) => return bad_request(err.error_code, &err.message),
-        Err(_) => {
-            return ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "UNKNOWN_EXCEPTION",
-                "An unexpected error occurred while running the query",
-            )
-            .into_response()
-        }
+        Err(_) => return unknown_exception("An unexpected error occurred while running the query"),
     };
     if let Some(form) = unsupported_form(soql_text, Some(&query)) {
         return bad_request(
@@ -357,11 +273,8 @@ pub(crate) async fn create(
             &format!("Bulk API 2.0 query jobs do not support {form}"),
         );
     }
-    if shared.bulk.refuses(&query.object) {
-        return bad_request(
-            "INVALIDENTITY",
-            &format!("{} is not supported by the Bulk API", query.object),
-        );
+    if let Some(refused) = shared.bulk.refusal(&query.object) {
+        return refused;
     }
     let bulk = &shared.bulk;
     if let Err(n) = shared.usage.count_bulk_job() {
@@ -372,17 +285,13 @@ pub(crate) async fn create(
             ),
         );
     }
-    let sequence = bulk.next_job_number();
     let job = Job {
-        id: id::make("750", "5e0", sequence),
+        id: bulk.next_job_id(),
         operation,
         object: query.object.clone(),
         query,
         api_version: version.0.clone(),
-        delimiter: delim,
-        delimiter_name,
-        line_ending,
-        line_ending_name,
+        format,
         created: format_datetime(Utc::now()),
         state: JobState::UploadComplete,
         ids: Arc::new(ids),
@@ -402,20 +311,7 @@ pub(crate) async fn list(
     if let Some(refused) = too_old(&version.0) {
         return refused;
     }
-    let records: Vec<Value> = shared.bulk.jobs().values().map(|j| j.info(false)).collect();
-    json_response(
-        StatusCode::OK,
-        &json!({"done": true, "records": records, "nextRecordsUrl": null}),
-    )
-}
-
-fn job_not_found() -> Response {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "NOT_FOUND",
-        "The requested resource does not exist",
-    )
-    .into_response()
+    list_response(shared.bulk.jobs().values().map(|j| j.info(false)).collect())
 }
 
 /// `GET jobs/query/{id}`: each request moves an unfinished job one state on, then reports it.
@@ -450,27 +346,15 @@ pub(crate) async fn abort(
     if let Some(refused) = too_old(&version.0) {
         return refused;
     }
-    let wanted = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|b| b.get("state").and_then(Value::as_str).map(str::to_string));
-    if wanted.as_deref() != Some("Aborted") {
-        return bad_request(
-            "INVALIDJOBSTATE",
-            "A query job can only be set to the state Aborted",
-        );
+    if requested_state(&body).as_deref() != Some("Aborted") {
+        return invalid_state("A query job can only be set to the state Aborted");
     }
     let mut jobs = shared.bulk.jobs();
     let Some(job) = jobs.get_mut(&job_id) else {
         return job_not_found();
     };
-    if job.state.is_final() {
-        return bad_request(
-            "INVALIDJOBSTATE",
-            &format!(
-                "The job is already {}: it cannot be aborted",
-                job.state.as_str()
-            ),
-        );
+    if let Some(refused) = refuse_abort(job.state) {
+        return refused;
     }
     job.state = JobState::Aborted;
     json_response(StatusCode::OK, &job.info(false))
@@ -509,9 +393,7 @@ fn csv_field(value: &Value, out: &mut String) {
         Value::Number(n) => n.to_string(),
         other => other.to_string(),
     };
-    out.push('"');
-    out.push_str(&text.replace('"', "\"\""));
-    out.push('"');
+    push_quoted(out, &text);
 }
 
 /// The value at a dotted column path of a projected record (`Account.Name`).
@@ -598,23 +480,18 @@ pub(crate) async fn results(
             .into_response();
         }
         if job.state != JobState::JobComplete {
-            return ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "JOB_NOT_COMPLETE",
-                &format!(
-                    "can only download query results of successfully completed bulk job with \
-                     status: JOB_COMPLETE. Current status: {}",
-                    job.state.shouting()
-                ),
-            )
-            .into_response();
+            return job_not_complete(&format!(
+                "can only download query results of successfully completed bulk job with \
+                 status: JOB_COMPLETE. Current status: {}",
+                job.state.shouting()
+            ));
         }
         (
             job.query.clone(),
             job.ids.clone(),
             job.all_rows,
-            job.delimiter,
-            job.line_ending,
+            job.format.delimiter,
+            job.format.line_ending(),
         )
     };
     if offset > ids.len() {
@@ -630,13 +507,12 @@ pub(crate) async fn results(
         let columns = query.columns();
         let end = offset.saturating_add(max_records).min(ids.len());
         let mut csv = String::new();
-        for (i, column) in columns.iter().enumerate() {
-            if i > 0 {
-                csv.push(delim);
-            }
-            csv_field(&Value::String(column.clone()), &mut csv);
-        }
-        csv.push_str(line_ending);
+        csv_line(
+            &mut csv,
+            columns.iter().map(String::as_str),
+            delim,
+            line_ending,
+        );
         let mut count = 0usize;
         for id in &ids[offset..end] {
             let Some(record) = org.get(&query.object, id) else {
@@ -660,17 +536,11 @@ pub(crate) async fn results(
     })
     .await;
     let Ok((csv, count, next)) = rendered else {
-        return ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "UNKNOWN_EXCEPTION",
-            "An unexpected error occurred while writing the results",
-        )
-        .into_response();
+        return unknown_exception("An unexpected error occurred while writing the results");
     };
     shared.usage.add_bulk_bytes(csv.len() as u64);
-    let mut response = (StatusCode::OK, csv).into_response();
+    let mut response = csv_response(csv);
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
     if let Ok(v) = HeaderValue::from_str(next.as_deref().unwrap_or("null")) {
         headers.insert("sforce-locator", v);
     }

@@ -52,20 +52,27 @@ use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use chrono::{NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
-use super::bulk;
+use super::jobs::{
+    bad_request, csv_line, csv_response, invalid_state, job_not_complete, job_not_found,
+    json_object, list_response, refuse_abort, refuse_before, requested_state, unknown_exception,
+    CsvFormat, InfoHead,
+};
 use super::org::{format_datetime, normalize_id, number, parse_datetime, Org, RecordError};
 use super::routes::collections::{update_record, upsert_record};
 use super::server::{call_options_client, ApiVersion, Faults, Shared};
 use super::streaming::Origin;
 use super::wire::{json_response, ApiError};
-use crate::metadata::{id, FieldDef, FieldType, ObjectDef};
+use crate::metadata::{FieldDef, FieldType, ObjectDef};
+
+/// A job's state, as the API spells it (the states query jobs use too).
+pub use super::jobs::JobState as IngestState;
 
 /// The first API version with Bulk API 2.0 ingest jobs.
 pub const MIN_INGEST_VERSION: u32 = 41;
@@ -75,57 +82,6 @@ pub const MAX_UPLOAD_BYTES: usize = 150_000_000;
 pub const TRANSACTION_ROWS: usize = 200;
 /// The value that sets a field to null.
 pub const NULL_VALUE: &str = "#N/A";
-
-/// A job's state, as the API spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IngestState {
-    /// Created; takes its one upload.
-    Open,
-    /// Closed by the client; waiting to run.
-    UploadComplete,
-    /// Running.
-    InProgress,
-    /// Every row was processed (each written or refused).
-    JobComplete,
-    /// The job could not run (see its `errorMessage`); no row was applied.
-    Failed,
-    /// Aborted by the client before it ran; no row was applied.
-    Aborted,
-}
-
-impl IngestState {
-    /// The state as the job info spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IngestState::Open => "Open",
-            IngestState::UploadComplete => "UploadComplete",
-            IngestState::InProgress => "InProgress",
-            IngestState::JobComplete => "JobComplete",
-            IngestState::Failed => "Failed",
-            IngestState::Aborted => "Aborted",
-        }
-    }
-
-    /// Whether the job has ended (its results can be read).
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            IngestState::JobComplete | IngestState::Failed | IngestState::Aborted
-        )
-    }
-
-    /// The upper-case form used in the JOB_NOT_COMPLETE message.
-    fn shouting(self) -> &'static str {
-        match self {
-            IngestState::Open => "OPEN",
-            IngestState::UploadComplete => "UPLOAD_COMPLETE",
-            IngestState::InProgress => "IN_PROGRESS",
-            IngestState::JobComplete => "JOB_COMPLETE",
-            IngestState::Failed => "FAILED",
-            IngestState::Aborted => "ABORTED",
-        }
-    }
-}
 
 /// What a job does with each row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -547,10 +503,7 @@ struct Job {
     /// Upsert: the external id field, canonical name.
     external_id: Option<String>,
     api_version: String,
-    delimiter: char,
-    delimiter_name: String,
-    crlf: bool,
-    line_ending_name: String,
+    format: CsvFormat,
     created_by: String,
     created: String,
     modstamp: String,
@@ -592,35 +545,24 @@ impl Job {
     /// The job info: what creation, close, abort and the list answer; `detailed` adds what
     /// `GET jobs/ingest/{id}` reports.
     fn info(&self, detailed: bool) -> Value {
-        let mut info = Map::new();
-        info.insert("id".into(), json!(self.id));
-        info.insert("operation".into(), json!(self.operation.as_str()));
-        info.insert("object".into(), json!(self.object));
-        info.insert("createdById".into(), json!(self.created_by));
-        info.insert("createdDate".into(), json!(self.created));
-        info.insert("systemModstamp".into(), json!(self.modstamp));
-        info.insert("state".into(), json!(self.state.as_str()));
-        if let Some(field) = &self.external_id {
-            info.insert("externalIdFieldName".into(), json!(field));
-        }
-        info.insert("concurrencyMode".into(), json!("Parallel"));
-        info.insert("contentType".into(), json!("CSV"));
-        info.insert(
-            "apiVersion".into(),
-            serde_json::from_str::<Value>(&self.api_version).unwrap_or(Value::Null),
-        );
-        if detailed {
-            info.insert("jobType".into(), json!("V2Ingest"));
-        }
-        info.insert(
-            "contentUrl".into(),
-            json!(format!(
+        let mut info = InfoHead {
+            id: &self.id,
+            operation: self.operation.as_str(),
+            object: &self.object,
+            created_by: &self.created_by,
+            created: &self.created,
+            modstamp: &self.modstamp,
+            state: self.state,
+            external_id: self.external_id.as_deref(),
+            api_version: &self.api_version,
+            job_type: "V2Ingest",
+            content_url: Some(format!(
                 "services/data/v{}/jobs/ingest/{}/batches",
                 self.api_version, self.id
             )),
-        );
-        info.insert("lineEnding".into(), json!(self.line_ending_name));
-        info.insert("columnDelimiter".into(), json!(self.delimiter_name));
+            format: &self.format,
+        }
+        .write(detailed);
         if detailed {
             info.insert(
                 "numberRecordsProcessed".into(),
@@ -642,7 +584,7 @@ impl Job {
     fn keep_rows(&mut self) {
         if self.table.is_none() {
             if let Some(data) = &self.data {
-                self.table = read_table(data, self.delimiter, self.crlf).ok();
+                self.table = read_table(data, self.format.delimiter, self.format.crlf).ok();
             }
         }
     }
@@ -736,31 +678,9 @@ impl IngestJobs {
     }
 }
 
-fn bad_request(code: &str, message: &str) -> Response {
-    ApiError::new(StatusCode::BAD_REQUEST, code, message).into_response()
-}
-
-fn job_not_found() -> Response {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "NOT_FOUND",
-        "The requested resource does not exist",
-    )
-    .into_response()
-}
-
-fn invalid_state(message: &str) -> Response {
-    bad_request("INVALIDJOBSTATE", message)
-}
-
 /// 404 for API versions before ingest jobs.
 fn too_old(version: &str) -> Option<Response> {
-    let major: u32 = version
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    (major < MIN_INGEST_VERSION).then(|| ApiError::not_found().into_response())
+    refuse_before(version, MIN_INGEST_VERSION)
 }
 
 /// `POST jobs/ingest`.
@@ -773,11 +693,9 @@ pub(crate) async fn create(
     if let Some(refused) = too_old(&version.0) {
         return refused;
     }
-    let body = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(map)) => map,
-        _ => {
-            return ApiError::bad_json("Expected a JSON object as the request body").into_response()
-        }
+    let body = match json_object(&body) {
+        Ok(map) => map,
+        Err(refused) => return refused.into_response(),
     };
     let text = |name: &str| body.get(name).and_then(Value::as_str);
     let operation = match text("operation") {
@@ -803,32 +721,9 @@ pub(crate) async fn create(
     let Some(object_name) = text("object").filter(|o| !o.is_empty()) else {
         return bad_request("INVALIDJOB", "The job needs an object");
     };
-    if let Some(content) = text("contentType").filter(|c| *c != "CSV") {
-        return bad_request(
-            "INVALIDJOB",
-            &format!("Invalid contentType {content}: the only supported value is CSV"),
-        );
-    }
-    let delimiter_name = text("columnDelimiter").unwrap_or("COMMA").to_string();
-    let Some(delimiter) = bulk::delimiter(&delimiter_name) else {
-        return bad_request(
-            "INVALIDJOB",
-            &format!(
-                "Invalid columnDelimiter {delimiter_name}: use BACKQUOTE, CARET, COMMA, PIPE, \
-                 SEMICOLON or TAB"
-            ),
-        );
-    };
-    let line_ending_name = text("lineEnding").unwrap_or("LF").to_string();
-    let crlf = match line_ending_name.as_str() {
-        "LF" => false,
-        "CRLF" => true,
-        other => {
-            return bad_request(
-                "INVALIDJOB",
-                &format!("Invalid lineEnding {other}: use LF or CRLF"),
-            )
-        }
+    let format = match CsvFormat::from_body(&body) {
+        Ok(format) => format,
+        Err(refused) => return refused.into_response(),
     };
     let (def, user_id) = {
         let org = shared.read_org();
@@ -841,11 +736,8 @@ pub(crate) async fn create(
             &format!("Unable to find object: {object_name}"),
         );
     };
-    if shared.bulk.refuses(&def.name) {
-        return bad_request(
-            "INVALIDENTITY",
-            &format!("{} is not supported by the Bulk API", def.name),
-        );
+    if let Some(refused) = shared.bulk.refusal(&def.name) {
+        return refused;
     }
     let external_id = match operation {
         Operation::Upsert => {
@@ -874,15 +766,12 @@ pub(crate) async fn create(
     };
     let created = format_datetime(Utc::now());
     let job = Job {
-        id: id::make("750", super::org::POD, shared.bulk.next_job_number()),
+        id: shared.bulk.next_job_id(),
         operation,
         object: def.name.clone(),
         external_id,
         api_version: version.0.clone(),
-        delimiter,
-        delimiter_name,
-        crlf,
-        line_ending_name,
+        format,
         created_by: user_id,
         created: created.clone(),
         modstamp: created,
@@ -908,15 +797,13 @@ pub(crate) async fn list(
     if let Some(refused) = too_old(&version.0) {
         return refused;
     }
-    let records: Vec<Value> = shared
-        .ingest
-        .jobs()
-        .values()
-        .map(|j| j.info(false))
-        .collect();
-    json_response(
-        StatusCode::OK,
-        &json!({"done": true, "records": records, "nextRecordsUrl": null}),
+    list_response(
+        shared
+            .ingest
+            .jobs()
+            .values()
+            .map(|j| j.info(false))
+            .collect(),
     )
 }
 
@@ -1035,9 +922,7 @@ pub(crate) async fn set_state(
     if let Some(refused) = too_old(&version.0) {
         return refused;
     }
-    let wanted = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|b| b.get("state").and_then(Value::as_str).map(str::to_string));
+    let wanted = requested_state(&body);
     let mut jobs = shared.ingest.jobs();
     let Some(job) = jobs.get_mut(&job_id) else {
         return job_not_found();
@@ -1053,11 +938,8 @@ pub(crate) async fn set_state(
             job.set_state(IngestState::UploadComplete);
         }
         Some("Aborted") => {
-            if job.state.is_final() {
-                return invalid_state(&format!(
-                    "The job is already {}: it cannot be aborted",
-                    job.state.as_str()
-                ));
+            if let Some(refused) = refuse_abort(job.state) {
+                return refused;
             }
             job.set_state(IngestState::Aborted);
             job.keep_rows();
@@ -1120,12 +1002,7 @@ pub(crate) async fn info(
     match ran {
         Ok(Some(info)) => json_response(StatusCode::OK, &info),
         Ok(None) => job_not_found(),
-        Err(_) => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "UNKNOWN_EXCEPTION",
-            "An unexpected error occurred while processing the job",
-        )
-        .into_response(),
+        Err(_) => unknown_exception("An unexpected error occurred while processing the job"),
     }
 }
 
@@ -1139,7 +1016,7 @@ fn run(shared: &Shared, job: &mut Job, faults: &Faults) {
             return Err(DataError::Injected);
         }
         let data = job.data.as_ref().ok_or(DataError::NoData)?;
-        let table = read_table(data, job.delimiter, job.crlf)?;
+        let table = read_table(data, job.format.delimiter, job.format.crlf)?;
         let def = shared.read_org().catalog().object(&job.object).cloned();
         let plan = def
             .ok_or_else(|| DataError::UnknownField(job.object.clone()))
@@ -1219,24 +1096,6 @@ fn apply(
     results
 }
 
-/// Appends one CSV line, every value in double quotes (inner quotes doubled).
-fn csv_line<'a>(
-    out: &mut String,
-    values: impl IntoIterator<Item = &'a str>,
-    delimiter: char,
-    line_ending: &str,
-) {
-    for (i, value) in values.into_iter().enumerate() {
-        if i > 0 {
-            out.push(delimiter);
-        }
-        out.push('"');
-        out.push_str(&value.replace('"', "\"\""));
-        out.push('"');
-    }
-    out.push_str(line_ending);
-}
-
 /// `STATUS_CODE:message:fields`, the fields (space-separated) followed by `--`.
 fn error_text(error: &RecordError) -> String {
     let mut fields = String::new();
@@ -1258,7 +1117,8 @@ enum ResultSet {
 impl ResultSet {
     /// The CSV of this set for `job`.
     fn render(self, job: &Job) -> String {
-        let ending = if job.crlf { "\r\n" } else { "\n" };
+        let ending = job.format.line_ending();
+        let delimiter = job.format.delimiter;
         let mut csv = String::new();
         let leading: &[&str] = match self {
             ResultSet::Successful => &["sf__Id", "sf__Created"],
@@ -1267,7 +1127,7 @@ impl ResultSet {
         };
         let Some(table) = &job.table else {
             if !leading.is_empty() {
-                csv_line(&mut csv, leading.iter().copied(), job.delimiter, ending);
+                csv_line(&mut csv, leading.iter().copied(), delimiter, ending);
             }
             return csv;
         };
@@ -1275,7 +1135,7 @@ impl ResultSet {
         csv_line(
             &mut csv,
             leading.iter().copied().chain(header),
-            job.delimiter,
+            delimiter,
             ending,
         );
         let width = table.header.len();
@@ -1296,7 +1156,7 @@ impl ResultSet {
             csv_line(
                 &mut csv,
                 lead[..leading.len()].iter().copied().chain(values),
-                job.delimiter,
+                delimiter,
                 ending,
             );
         }
@@ -1315,24 +1175,15 @@ fn results(shared: &Shared, version: &ApiVersion, job_id: &str, set: ResultSet) 
             return job_not_found();
         };
         if !job.state.is_final() {
-            return ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "JOB_NOT_COMPLETE",
-                &format!(
-                    "can only download the results of an ingest job that has ended, with \
-                     status: JOB_COMPLETE, FAILED or ABORTED. Current status: {}",
-                    job.state.shouting()
-                ),
-            )
-            .into_response();
+            return job_not_complete(&format!(
+                "can only download the results of an ingest job that has ended, with \
+                 status: JOB_COMPLETE, FAILED or ABORTED. Current status: {}",
+                job.state.shouting()
+            ));
         }
         set.render(job)
     };
-    let mut response = (StatusCode::OK, csv).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
-    response
+    csv_response(csv)
 }
 
 /// `GET jobs/ingest/{id}/successfulResults/`.

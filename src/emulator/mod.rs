@@ -13,6 +13,7 @@ pub mod calls;
 mod conn;
 pub mod faults;
 pub mod ingest;
+mod jobs;
 pub mod limits;
 mod login;
 pub mod org;

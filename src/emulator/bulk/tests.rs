@@ -3,68 +3,29 @@
 
 use serde_json::{json, Value};
 
+use crate::emulator::jobs::testing::{assert_created, Answer, Body, JobsClient, API};
 use crate::emulator::{Emulator, RunningEmulator};
 
-const API: &str = "/services/data/v62.0";
+/// The shared jobs client, on `jobs/query`.
+type Client = JobsClient;
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or(Value::Null)
-    }
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_string())
-    }
-}
-
-impl Client {
-    fn new(emulator: &RunningEmulator) -> Client {
-        Client {
-            http: reqwest::Client::new(),
-            base: emulator.base_url().to_string(),
-            token: emulator.access_token(),
-        }
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        Answer {
-            status: response.status().as_u16(),
-            headers: response.headers().clone(),
-            text: response.text().await.unwrap(),
-        }
-    }
-
-    async fn create(&self, body: Value) -> Answer {
-        self.send(
-            reqwest::Method::POST,
-            &format!("{API}/jobs/query"),
-            Some(body),
-        )
-        .await
-    }
-
+/// The query-job requests of the shared jobs client.
+trait QueryRequests {
+    /// A client of the query jobs of `emulator`.
+    fn new(emulator: &RunningEmulator) -> Self;
     /// Creates a query job of `soql` with the default format and returns its id.
+    async fn start_job(&self, soql: &str) -> String;
+    /// Polls the job `id` (200 expected) and returns its state.
+    async fn state(&self, id: &str) -> String;
+    /// `GET .../results{query}` (`query` empty or `?maxRecords=...`).
+    async fn results(&self, id: &str, query: &str) -> Answer;
+}
+
+impl QueryRequests for JobsClient {
+    fn new(emulator: &RunningEmulator) -> Self {
+        JobsClient::on(emulator, "query")
+    }
+
     async fn start_job(&self, soql: &str) -> String {
         let job = self
             .create(json!({"operation": "query", "query": soql}))
@@ -73,25 +34,14 @@ impl Client {
         job["id"].as_str().unwrap().to_string()
     }
 
-    /// Sends `method` (with `body`) to the job `id`.
-    async fn job(&self, method: reqwest::Method, id: &str, body: Option<Value>) -> Answer {
-        self.send(method, &format!("{API}/jobs/query/{id}"), body)
-            .await
-    }
-
     async fn state(&self, id: &str) -> String {
-        let answer = self.job(reqwest::Method::GET, id, None).await;
+        let answer = self.job(reqwest::Method::GET, id, Body::None).await;
         assert_eq!(answer.status, 200, "{}", answer.text);
         answer.json()["state"].as_str().unwrap().to_string()
     }
 
     async fn results(&self, id: &str, query: &str) -> Answer {
-        self.send(
-            reqwest::Method::GET,
-            &format!("{API}/jobs/query/{id}/results{query}"),
-            None,
-        )
-        .await
+        self.job_part(id, &format!("results{query}")).await
     }
 }
 
@@ -154,18 +104,7 @@ async fn a_job_runs_through_its_states_and_pages_its_csv_by_locator() {
                        "columnDelimiter": "COMMA", "lineEnding": "LF"}),
         )
         .await;
-    assert_eq!(created.status, 200, "{}", created.text);
-    let job = created.json();
-    let id = job["id"].as_str().unwrap().to_string();
-    assert!(id.starts_with("750") && id.len() == 18, "{id}");
-    assert_eq!(job["state"], "UploadComplete");
-    assert_eq!(job["operation"], "query");
-    assert_eq!(job["object"], "Opportunity");
-    assert_eq!(job["contentType"], "CSV");
-    assert_eq!(job["concurrencyMode"], "Parallel");
-    assert_eq!(job["apiVersion"].to_string(), "62.0", "a JSON number");
-    assert_eq!(job["lineEnding"], "LF");
-    assert_eq!(job["columnDelimiter"], "COMMA");
+    let (_, id) = assert_created(&created, "UploadComplete", "query", "Opportunity");
 
     let early = client.results(&id, "").await;
     assert_eq!(early.status, 412);
@@ -177,7 +116,10 @@ async fn a_job_runs_through_its_states_and_pages_its_csv_by_locator() {
 
     assert_eq!(client.state(&id).await, "InProgress");
     assert_eq!(client.state(&id).await, "JobComplete");
-    let info = client.job(reqwest::Method::GET, &id, None).await.json();
+    let info = client
+        .job(reqwest::Method::GET, &id, Body::None)
+        .await
+        .json();
     assert_eq!(info["jobType"], "V2Query");
     assert_eq!(info["numberRecordsProcessed"], 400);
 
@@ -272,25 +214,11 @@ async fn a_job_runs_through_its_states_and_pages_its_csv_by_locator() {
         calls + 1 + 1 + 2 + 1 + 3,
         "create, early results, two polls, info, three sets: one API call each"
     );
-    let limits = client
-        .send(reqwest::Method::GET, &format!("{API}/limits"), None)
-        .await
-        .json();
+    let limits = client.get(&format!("{API}/limits")).await.json();
     assert_eq!(limits["DailyBulkV2QueryJobs"]["Remaining"], 9_999);
     assert_eq!(emulator.bulk_jobs_created(), 1);
 
-    let listed = client
-        .send(reqwest::Method::GET, &format!("{API}/jobs/query"), None)
-        .await
-        .json();
-    assert_eq!(listed["done"], true);
-    assert_eq!(listed["records"][0]["id"], id.as_str());
-    assert_eq!(listed["records"][0]["state"], "JobComplete");
-
-    let deleted = client.job(reqwest::Method::DELETE, &id, None).await;
-    assert_eq!(deleted.status, 204);
-    let gone = client.job(reqwest::Method::GET, &id, None).await;
-    assert_eq!(gone.status, 404);
+    client.assert_listed_then_deleted(&id).await;
     emulator.shutdown().await;
 }
 
@@ -308,7 +236,7 @@ async fn delimiters_line_endings_and_query_all() {
         .send(
             reqwest::Method::DELETE,
             &format!("{API}/sobjects/Account/{victim}"),
-            None,
+            Body::None,
         )
         .await;
     assert_eq!(deleted.status, 204);
@@ -400,7 +328,10 @@ async fn refusals_failures_and_aborts() {
     let id = client.start_job("SELECT Id FROM Account").await;
     assert_eq!(client.state(&id).await, "InProgress");
     assert_eq!(client.state(&id).await, "Failed");
-    let info = client.job(reqwest::Method::GET, &id, None).await.json();
+    let info = client
+        .job(reqwest::Method::GET, &id, Body::None)
+        .await
+        .json();
     assert!(info["errorMessage"].is_string());
     emulator.bulk().fail_jobs(false);
 
@@ -409,7 +340,7 @@ async fn refusals_failures_and_aborts() {
         .job(
             reqwest::Method::PATCH,
             &id,
-            Some(json!({"state": "Aborted"})),
+            Body::Json(json!({"state": "Aborted"})),
         )
         .await;
     assert_eq!(aborted.status, 200);
@@ -425,7 +356,7 @@ async fn refusals_failures_and_aborts() {
         .job(
             reqwest::Method::PATCH,
             &id,
-            Some(json!({"state": "Aborted"})),
+            Body::Json(json!({"state": "Aborted"})),
         )
         .await;
     assert_eq!(again.status, 400);
@@ -435,18 +366,13 @@ async fn refusals_failures_and_aborts() {
     client.state(&id).await;
     client.state(&id).await;
     let other = client
-        .send(
-            reqwest::Method::GET,
-            &format!("/services/data/v61.0/jobs/query/{id}/results"),
-            None,
-        )
+        .get(&format!("/services/data/v61.0/jobs/query/{id}/results"))
         .await;
     assert_eq!(other.status, 409);
     let old = client
-        .send(
-            reqwest::Method::POST,
-            "/services/data/v46.0/jobs/query",
-            Some(json!({"operation": "query", "query": "SELECT Id FROM Account"})),
+        .create_in(
+            "46.0",
+            json!({"operation": "query", "query": "SELECT Id FROM Account"}),
         )
         .await;
     assert_eq!(old.status, 404);

@@ -5,81 +5,39 @@
 use serde_json::{json, Map, Value};
 
 use super::{read_table, split_csv, DataError, IngestState, RowResult};
+use crate::emulator::jobs::testing::{assert_created, Answer, Body, JobsClient, API};
 use crate::emulator::{Emulator, RunningEmulator};
 use crate::metadata::id;
 
-const API: &str = "/services/data/v62.0";
 /// The client name the tests send in `Sforce-Call-Options`.
 const CLIENT: &str = "ingest-tests";
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: String,
+/// The shared jobs client, on `jobs/ingest`.
+type Client = JobsClient;
+
+/// The ingest-job requests of the shared jobs client.
+trait IngestRequests {
+    /// A client of the ingest jobs of `emulator`, naming itself [`CLIENT`].
+    fn new(emulator: &RunningEmulator) -> Self;
+    /// Creates a job from `body` (200 expected) and returns its id.
+    async fn start_job(&self, body: Value) -> String;
+    /// `PUT .../batches`: uploads `csv` to the job `id`.
+    async fn upload(&self, id: &str, csv: &str) -> Answer;
+    /// `PATCH` of the job `id` to `state`.
+    async fn set_state(&self, id: &str, state: &str) -> Answer;
+    /// Polls the job `id` (200 expected) and returns its info.
+    async fn info(&self, id: &str) -> Value;
+    /// `GET .../{set}` (`successfulResults/`, `failedResults`, ...).
+    async fn results(&self, id: &str, set: &str) -> Answer;
+    /// Uploads `csv`, closes the job and polls it twice; returns the last job info.
+    async fn run_job(&self, id: &str, csv: &str) -> Value;
 }
 
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or(Value::Null)
-    }
-    fn error_code(&self) -> Value {
-        self.json()[0]["errorCode"].clone()
-    }
-    fn message(&self) -> String {
-        self.json()[0]["message"].as_str().unwrap_or("").to_string()
-    }
-}
-
-enum Body {
-    None,
-    Json(Value),
-    Csv(String),
-}
-
-impl Client {
-    fn new(emulator: &RunningEmulator) -> Client {
-        Client {
-            http: reqwest::Client::new(),
-            base: emulator.base_url().to_string(),
-            token: emulator.access_token(),
-        }
+impl IngestRequests for JobsClient {
+    fn new(emulator: &RunningEmulator) -> Self {
+        JobsClient::on(emulator, "ingest").calling_as(CLIENT)
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Body) -> Answer {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .header("Sforce-Call-Options", format!("client={CLIENT}"));
-        request = match body {
-            Body::None => request,
-            Body::Json(value) => request.json(&value),
-            Body::Csv(text) => request.header("Content-Type", "text/csv").body(text),
-        };
-        let response = request.send().await.unwrap();
-        Answer {
-            status: response.status().as_u16(),
-            headers: response.headers().clone(),
-            text: response.text().await.unwrap(),
-        }
-    }
-
-    async fn create(&self, body: Value) -> Answer {
-        self.send(
-            reqwest::Method::POST,
-            &format!("{API}/jobs/ingest"),
-            Body::Json(body),
-        )
-        .await
-    }
-
-    /// Creates a job from `body` and returns its id.
     async fn start_job(&self, body: Value) -> String {
         let answer = self.create(body).await;
         assert_eq!(answer.status, 200, "{}", answer.text);
@@ -96,37 +54,20 @@ impl Client {
     }
 
     async fn set_state(&self, id: &str, state: &str) -> Answer {
-        self.send(
-            reqwest::Method::PATCH,
-            &format!("{API}/jobs/ingest/{id}"),
-            Body::Json(json!({"state": state})),
-        )
-        .await
+        let body = Body::Json(json!({"state": state}));
+        self.job(reqwest::Method::PATCH, id, body).await
     }
 
     async fn info(&self, id: &str) -> Value {
-        let answer = self
-            .send(
-                reqwest::Method::GET,
-                &format!("{API}/jobs/ingest/{id}"),
-                Body::None,
-            )
-            .await;
+        let answer = self.job(reqwest::Method::GET, id, Body::None).await;
         assert_eq!(answer.status, 200, "{}", answer.text);
         answer.json()
     }
 
-    /// `GET .../{set}` (`successfulResults/`, `failedResults`, ...).
     async fn results(&self, id: &str, set: &str) -> Answer {
-        self.send(
-            reqwest::Method::GET,
-            &format!("{API}/jobs/ingest/{id}/{set}"),
-            Body::None,
-        )
-        .await
+        self.job_part(id, set).await
     }
 
-    /// Uploads `csv`, closes the job and polls it twice; returns the last job info.
     async fn run_job(&self, id: &str, csv: &str) -> Value {
         let uploaded = self.upload(id, csv).await;
         assert_eq!(uploaded.status, 201, "{}", uploaded.text);
@@ -205,22 +146,11 @@ async fn an_update_job_runs_through_its_states_and_applies_its_rows_at_job_compl
                        "lineEnding": "LF", "columnDelimiter": "COMMA"}),
         )
         .await;
-    assert_eq!(created.status, 200, "{}", created.text);
-    let job = created.json();
-    let id = job["id"].as_str().unwrap().to_string();
-    assert!(id.starts_with("750") && id.len() == 18, "{id}");
-    assert_eq!(job["state"], "Open");
-    assert_eq!(job["operation"], "update");
-    assert_eq!(job["object"], "Opportunity");
-    assert_eq!(job["concurrencyMode"], "Parallel");
-    assert_eq!(job["contentType"], "CSV");
-    assert_eq!(job["apiVersion"].to_string(), "62.0", "a JSON number");
+    let (job, id) = assert_created(&created, "Open", "update", "Opportunity");
     assert_eq!(
         job["contentUrl"],
         format!("services/data/v62.0/jobs/ingest/{id}/batches")
     );
-    assert_eq!(job["lineEnding"], "LF");
-    assert_eq!(job["columnDelimiter"], "COMMA");
     assert!(job.get("externalIdFieldName").is_none(), "upsert only");
     let user = emulator.with_org(|org| org.user_id().to_string());
     assert_eq!(job["createdById"], user.as_str());
@@ -376,33 +306,7 @@ async fn an_update_job_runs_through_its_states_and_applies_its_rows_at_job_compl
         ]
     );
 
-    let listed = client
-        .send(
-            reqwest::Method::GET,
-            &format!("{API}/jobs/ingest"),
-            Body::None,
-        )
-        .await
-        .json();
-    assert_eq!(listed["done"], true);
-    assert_eq!(listed["records"][0]["id"], id.as_str());
-    assert_eq!(listed["records"][0]["state"], "JobComplete");
-    let deleted = client
-        .send(
-            reqwest::Method::DELETE,
-            &format!("{API}/jobs/ingest/{id}"),
-            Body::None,
-        )
-        .await;
-    assert_eq!(deleted.status, 204);
-    let gone = client
-        .send(
-            reqwest::Method::GET,
-            &format!("{API}/jobs/ingest/{id}"),
-            Body::None,
-        )
-        .await;
-    assert_eq!(gone.status, 404);
+    client.assert_listed_then_deleted(&id).await;
 
     // Create, early results, upload, close, early results, poll, early results, two more
     // polls, two successful, failed, unprocessed, failed again, list, delete, get: one Bulk
@@ -769,25 +673,13 @@ async fn aborted_jobs_leave_their_rows_unprocessed() {
     let csv = format!("Id,NextStep\n{a},Never\n");
     assert_eq!(client.upload(&job, &csv).await.status, 201);
     client.set_state(&job, "UploadComplete").await;
-    let in_use = client
-        .send(
-            reqwest::Method::DELETE,
-            &format!("{API}/jobs/ingest/{job}"),
-            Body::None,
-        )
-        .await;
+    let in_use = client.job(reqwest::Method::DELETE, &job, Body::None).await;
     assert_eq!(in_use.status, 204, "an UploadComplete job can be deleted");
 
     let job = client
         .start_job(json!({"object": "Opportunity", "operation": "update"}))
         .await;
-    let open = client
-        .send(
-            reqwest::Method::DELETE,
-            &format!("{API}/jobs/ingest/{job}"),
-            Body::None,
-        )
-        .await;
+    let open = client.job(reqwest::Method::DELETE, &job, Body::None).await;
     assert_eq!(open.status, 400, "an Open job cannot be deleted");
     assert_eq!(client.upload(&job, &csv).await.status, 201);
     client.set_state(&job, "UploadComplete").await;
@@ -842,10 +734,9 @@ async fn refusals_the_fail_switch_and_row_locks() {
         assert_eq!(answer.error_code(), "INVALIDJOB", "{body}");
     }
     let old = client
-        .send(
-            reqwest::Method::POST,
-            "/services/data/v40.0/jobs/ingest",
-            Body::Json(json!({"object": "Opportunity", "operation": "update"})),
+        .create_in(
+            "40.0",
+            json!({"object": "Opportunity", "operation": "update"}),
         )
         .await;
     assert_eq!(old.status, 404, "ingest jobs start at 41.0");
@@ -901,13 +792,7 @@ async fn refusals_the_fail_switch_and_row_locks() {
     assert_eq!(field(&emulator, "Opportunity", a, "NextStep"), before);
 
     // Query and ingest jobs share one Id sequence: an ingest Id is no query job.
-    let query_job = client
-        .send(
-            reqwest::Method::GET,
-            &format!("{API}/jobs/query/{job}"),
-            Body::None,
-        )
-        .await;
+    let query_job = client.get(&format!("{API}/jobs/query/{job}")).await;
     assert_eq!(query_job.status, 404);
     emulator.shutdown().await;
 }
