@@ -28,6 +28,11 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0004_streaming",
         include_str!("../../schema/0004_streaming.sql"),
     ),
+    (
+        5,
+        "0005_outbox_settled",
+        include_str!("../../schema/0005_outbox_settled.sql"),
+    ),
 ];
 
 /// The schema version this binary creates and understands: the last migration's number.

@@ -462,6 +462,12 @@ impl Store {
             .unwrap_or(0)
     }
 
+    /// Whether the archive upkeep finds its rows by an index range (for tests).
+    #[cfg(test)]
+    pub(crate) fn archive_uses_index(&self) -> bool {
+        outbox::archive_uses_index(&self.conn)
+    }
+
     /// Whether SQLite reads `n` values of `field` of `object` by its reference index (for
     /// tests).
     #[cfg(test)]

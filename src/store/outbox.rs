@@ -459,12 +459,15 @@ pub(crate) fn mark_failed(
     Ok(())
 }
 
+/// Settled rows last updated before `?1`, found by the `outbox_settled` index.
+const SETTLED_BEFORE: &str = "status IN ('succeeded', 'ignored') AND updated_at < ?1";
+
 pub(crate) fn archive_writes(
     conn: &Connection,
     older_than: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
     let cutoff = ts(older_than);
-    let settled = "status IN ('succeeded', 'ignored') AND updated_at < ?1";
+    let settled = SETTLED_BEFORE;
     conn.execute(
         &format!(
             "INSERT INTO outbox_archive (id, object, record_id, kind, external_id_field, fields,
@@ -505,4 +508,21 @@ pub(crate) fn standing_refusals(conn: &Connection) -> Result<Vec<OutboxRow>, Sto
          ORDER BY id"
     );
     query_outbox(conn, &sql, [])
+}
+
+/// Whether SQLite finds the rows to archive by a range of the `outbox_settled` index rather
+/// than by reading every settled row (for tests).
+#[cfg(test)]
+pub(crate) fn archive_uses_index(conn: &Connection) -> bool {
+    let sql = format!("EXPLAIN QUERY PLAN SELECT id FROM outbox WHERE {SETTLED_BEFORE}");
+    let Ok(mut stmt) = conn.prepare(&sql) else {
+        return false;
+    };
+    let details: Vec<String> = stmt
+        .query_map(["2026-01-01T00:00:00.000Z"], |row| row.get::<_, String>(3))
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default();
+    details
+        .iter()
+        .any(|d| d.contains("outbox_settled (status=? AND updated_at<?)"))
 }

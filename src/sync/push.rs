@@ -2,7 +2,8 @@
 //! record's result (design.md §3.6, §5). A call is one composite request of up to five sObject
 //! Collections of 200 (`allOrNone` false on the request and on each Collection), which the CRM
 //! counts as one API call; an org that does not serve the composite resource gets plain
-//! Collections requests of 200 instead.
+//! Collections requests of 200 instead. An object with `bulk_min_writes` due rows or more
+//! goes through Bulk API 2.0 ingest jobs ([`ingest`]). The outbox is read a page at a time.
 //!
 //! A batch's rows are marked SENT (one transaction) before its request, and its results are
 //! recorded with the mirror patched to the written values in one transaction after it, so a
@@ -131,7 +132,7 @@ pub async fn drain(
                 let row = if by_job.contains(&row.object)
                     && !drain.ingest_refused.contains(&row.object)
                 {
-                    match ingest::add(&mut jobs, row, settings)? {
+                    match ingest::add(&mut jobs, row, settings) {
                         ingest::Added::Full(at) => {
                             let job = jobs.swap_remove(at);
                             drain.ingest(writer, store, job, settings, hooks).await?;

@@ -39,16 +39,13 @@ pub(super) enum Added {
     Kept,
     /// The row filled the job at this index: send it.
     Full(usize),
-    /// The row writes a field its job has no column for: send it in a composite call.
+    /// The row writes a field its job has no column for, or a value CSV cannot carry: send
+    /// it in a composite call.
     DoesNotFit(Box<OutboxRow>),
 }
 
 /// Adds `row` to the job of its object and kind, started when there is none.
-pub(super) fn add(
-    jobs: &mut Vec<Job>,
-    row: OutboxRow,
-    settings: &WriteSettings,
-) -> Result<Added, SyncError> {
+pub(super) fn add(jobs: &mut Vec<Job>, row: OutboxRow, settings: &WriteSettings) -> Added {
     let write = record_write(&row);
     let at = match jobs
         .iter()
@@ -78,18 +75,15 @@ pub(super) fn add(
         }
     };
     let job = &mut jobs[at];
-    if !job.csv.fits(&write) {
-        return Ok(Added::DoesNotFit(Box::new(row)));
+    if !job.csv.fits(&write) || job.csv.push(&write).is_err() {
+        return Added::DoesNotFit(Box::new(row));
     }
-    job.csv.push(&write)?;
     job.rows.push((row.id, row.record_id));
-    Ok(
-        if job.csv.len() >= JOB_ROWS || job.csv.bytes() >= JOB_BYTES {
-            Added::Full(at)
-        } else {
-            Added::Kept
-        },
-    )
+    if job.csv.len() >= JOB_ROWS || job.csv.bytes() >= JOB_BYTES {
+        Added::Full(at)
+    } else {
+        Added::Kept
+    }
 }
 
 impl Drain {
