@@ -668,6 +668,9 @@ operations! {
         fn prune_runs(older_than: DateTime<Utc>) -> usize = ops::prune_runs;
         /// Replaces every finding with `findings` (kind, subject ids, message).
         fn replace_findings(findings: &[(String, String, String)]) -> () = ops::replace_findings;
+        /// Replaces the findings of `kind` only, with those of `findings` of that kind.
+        fn replace_findings_of_kind(kind: &str, findings: &[(String, String, String)]) -> ()
+            = ops::replace_findings_of_kind;
         /// Sets a value of the store's key-value table.
         fn set_meta(key: &str, value: &str) -> () = ops::set_meta;
 

@@ -388,12 +388,28 @@ pub(crate) fn replace_findings(
     findings: &[(String, String, String)],
 ) -> Result<(), StoreError> {
     conn.execute("DELETE FROM findings", [])?;
+    insert_findings(conn, findings.iter())
+}
+
+fn insert_findings<'a>(
+    conn: &Connection,
+    findings: impl Iterator<Item = &'a (String, String, String)>,
+) -> Result<(), StoreError> {
     let mut stmt =
         conn.prepare_cached("INSERT INTO findings (kind, subject, message) VALUES (?1, ?2, ?3)")?;
     for (kind, subject, message) in findings {
         stmt.execute([kind, subject, message])?;
     }
     Ok(())
+}
+
+pub(crate) fn replace_findings_of_kind(
+    conn: &Connection,
+    kind: &str,
+    findings: &[(String, String, String)],
+) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM findings WHERE kind = ?1", [kind])?;
+    insert_findings(conn, findings.iter().filter(|(k, _, _)| k == kind))
 }
 
 pub(crate) fn findings(conn: &Connection) -> Result<Vec<Finding>, StoreError> {

@@ -475,13 +475,24 @@ impl SyncEngine {
             mode,
             fingerprint,
         } = computed;
-        let earlier = match scope {
-            Some(_) => self.store.findings()?,
-            None => Vec::new(),
-        };
-        let findings =
-            scope::findings_to_keep_covered(planned.findings, scope.as_ref(), &covered, earlier);
-        self.store.replace_findings(&findings)?;
+        if scope::nothing_evaluated(scope.as_ref(), &covered) {
+            // An unchanged cycle: the earlier findings stand, the currency mode's is stated
+            // afresh; the others are not read and written again.
+            self.store
+                .replace_findings_of_kind(CURRENCY_MODE_FINDING, &planned.findings)?;
+        } else {
+            let earlier = match scope {
+                Some(_) => self.store.findings()?,
+                None => Vec::new(),
+            };
+            let findings = scope::findings_to_keep_covered(
+                planned.findings,
+                scope.as_ref(),
+                &covered,
+                earlier,
+            );
+            self.store.replace_findings(&findings)?;
+        }
         if run.snapshot.is_none() {
             self.set_aside_unwanted(&planned.rollups, now)?;
         }

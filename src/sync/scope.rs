@@ -307,6 +307,14 @@ pub fn findings_to_keep_covered(
     })
 }
 
+/// Whether a run evaluated nothing (no plan in `scope`, nothing `covered`: an unchanged
+/// cycle). Then every earlier finding stands but those of kinds each run states afresh (the
+/// currency mode's), and the store's findings need not be read and written again:
+/// [`findings_to_keep_covered`] would give back the earlier ones.
+pub fn nothing_evaluated(scope: Option<&BTreeSet<String>>, covered: &Covered) -> bool {
+    scope.is_some_and(BTreeSet::is_empty) && *covered == Covered::default()
+}
+
 /// Keeps `fresh`, and of `earlier` (when only the plans of `scope` were recomputed) the rate
 /// findings of plans outside it and the findings `evaluated` (kind, first subject Id) says
 /// were not evaluated again.
@@ -616,5 +624,54 @@ mod tests {
         );
         let everything: BTreeSet<String> = ["PA", "PB", "PC"].map(String::from).into();
         assert_eq!(kept(Some(&everything)), ["ambiguity 006A"]);
+    }
+
+    #[test]
+    fn a_run_that_evaluated_nothing_keeps_every_earlier_finding_but_the_currency_modes() {
+        let nothing = BTreeSet::new();
+        let covered = Covered::default();
+        assert!(nothing_evaluated(Some(&nothing), &covered));
+        assert!(!nothing_evaluated(None, &covered), "a whole recompute");
+        let one: BTreeSet<String> = ["PA".to_string()].into();
+        assert!(!nothing_evaluated(Some(&one), &covered));
+        let mut some_opportunity = Covered::default();
+        some_opportunity.opportunities.insert("006A".into());
+        assert!(!nothing_evaluated(Some(&nothing), &some_opportunity));
+        let mut cycles = Covered::default();
+        cycles.cycles = true;
+        assert!(!nothing_evaluated(Some(&nothing), &cycles));
+
+        // What the full rule gives in that case: the earlier findings, the currency mode's
+        // stated afresh (so an unchanged cycle replaces only those).
+        let earlier = vec![
+            finding("unknown_currency", "PA,006X"),
+            finding("dated_rate_gap", "PB,006Y"),
+            finding("ambiguity", "006B"),
+            finding("invalid_plan_period", "PB"),
+            finding("hierarchy_cycle", "001A,001B"),
+            finding("currency_mode", "CurrencyType"),
+        ];
+        let fresh = vec![(
+            "currency_mode".to_string(),
+            "CurrencyType".to_string(),
+            "still".to_string(),
+        )];
+        let mut kept: Vec<String> =
+            findings_to_keep_covered(fresh.clone(), Some(&nothing), &covered, earlier.clone())
+                .into_iter()
+                .map(|(kind, subject, message)| format!("{kind} {subject} {message}"))
+                .collect();
+        let mut want: Vec<String> = earlier
+            .iter()
+            .filter(|f| f.kind != "currency_mode")
+            .map(|f| format!("{} {} {}", f.kind, f.subject, f.message))
+            .chain(["currency_mode CurrencyType still".to_string()])
+            .collect();
+        kept.sort();
+        want.sort();
+        assert_eq!(kept, want);
+        let gone = findings_to_keep_covered(Vec::new(), Some(&nothing), &covered, earlier);
+        assert!(gone.iter().all(|(kind, _, _)| kind != "currency_mode"));
+        assert_eq!(gone.len(), 5);
     }
 }
