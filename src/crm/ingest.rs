@@ -403,9 +403,9 @@ fn result_rows(
                     Some((message, fields)) => (message, fields),
                     None => (rest, ""),
                 };
+                // `Name --`, `--` alone when there are none.
                 let fields = fields
-                    .split(',')
-                    .map(str::trim)
+                    .split(|c: char| c == ',' || c.is_whitespace())
                     .filter(|f| !f.is_empty() && *f != "--")
                     .map(str::to_string)
                     .collect();

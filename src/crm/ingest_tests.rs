@@ -98,7 +98,7 @@ fn result_files_give_each_records_outcome_by_its_key() {
     assert_eq!(rows[0].1.created, Some(false));
 
     let failed = "\"sf__Id\",\"sf__Error\",Id,Amount\n\
-        \"\",\"FIELD_CUSTOM_VALIDATION_EXCEPTION:Amount: must be positive:Amount,StageName\",\"006B\",\"-1\"\n\
+        \"\",\"FIELD_CUSTOM_VALIDATION_EXCEPTION:Amount: must be positive:Amount StageName --\",\"006B\",\"-1\"\n\
         \"006C\",\"ENTITY_IS_DELETED:entity is deleted:--\",\"006C\",\"2\"\n";
     let rows = result_rows(failed, "failedResults", "Id").unwrap();
     let (key, result) = &rows[0];
