@@ -48,33 +48,12 @@ async fn an_outbox_read_in_pages_still_fills_whole_write_calls_and_sends_each_ro
             ));
         }
     }
-    let clock = Clock::system();
-    let now = clock.now();
-    engine
-        .store
-        .transaction(|tx| tx.enqueue(&writes, now))
-        .unwrap();
-
-    let hooks = Hooks {
-        stop: &|| None,
-        progress: &|_: &Progress| {},
-        clock: &clock,
-    };
     let before = emulator.calls();
     let settings = WriteSettings {
         page_rows: 35,
         ..WriteSettings::new(50, u64::MAX, Default::default())
     };
-    let pushed = drain(
-        &engine.crm,
-        &engine.composite,
-        &mut engine.store,
-        &settings,
-        None,
-        &hooks,
-    )
-    .await
-    .unwrap();
+    let pushed = queue_and_drain(&mut engine, &writes, &settings).await;
     let after = emulator.calls();
 
     assert_eq!(pushed.records_written, 200);
@@ -86,7 +65,7 @@ async fn an_outbox_read_in_pages_still_fills_whole_write_calls_and_sends_each_ro
     );
     assert!(engine
         .store
-        .pending_write_counts(clock.now())
+        .pending_write_counts(Clock::system().now())
         .unwrap()
         .is_empty());
     emulator.with_org(|org| {
@@ -108,6 +87,35 @@ fn org_ids(emulator: &crate::emulator::RunningEmulator, object: &str, n: usize) 
     })
 }
 
+/// Queues `writes` and drains the outbox with `settings`.
+async fn queue_and_drain(
+    engine: &mut crate::sync::SyncEngine,
+    writes: &[NewWrite],
+    settings: &WriteSettings,
+) -> Pushed {
+    let clock = Clock::system();
+    let now = clock.now();
+    engine
+        .store
+        .transaction(|tx| tx.enqueue(writes, now))
+        .unwrap();
+    let hooks = Hooks {
+        stop: &|| None,
+        progress: &|_: &Progress| {},
+        clock: &clock,
+    };
+    drain(
+        &engine.crm,
+        &engine.composite,
+        &mut engine.store,
+        settings,
+        None,
+        &hooks,
+    )
+    .await
+    .unwrap()
+}
+
 /// Queues an Amount update of each opportunity (1000 + its position) and a rename of each
 /// account, then drains with ingest jobs from `bulk_min_writes` writes of an object.
 async fn drain_with_ingest(
@@ -125,28 +133,8 @@ async fn drain_with_ingest(
             .iter()
             .map(|id| update("Account", id, json!({"Name": format!("Renamed {id}")}))),
     );
-    let clock = Clock::system();
-    let now = clock.now();
-    engine
-        .store
-        .transaction(|tx| tx.enqueue(&writes, now))
-        .unwrap();
-    let hooks = Hooks {
-        stop: &|| None,
-        progress: &|_: &Progress| {},
-        clock: &clock,
-    };
     let settings = WriteSettings::new(1000, bulk_min_writes, Default::default());
-    drain(
-        &engine.crm,
-        &engine.composite,
-        &mut engine.store,
-        &settings,
-        None,
-        &hooks,
-    )
-    .await
-    .unwrap()
+    queue_and_drain(engine, &writes, &settings).await
 }
 
 #[tokio::test]
