@@ -637,8 +637,10 @@ mod tests {
         let mut some_opportunity = Covered::default();
         some_opportunity.opportunities.insert("006A".into());
         assert!(!nothing_evaluated(Some(&nothing), &some_opportunity));
-        let mut cycles = Covered::default();
-        cycles.cycles = true;
+        let cycles = Covered {
+            cycles: true,
+            ..Covered::default()
+        };
         assert!(!nothing_evaluated(Some(&nothing), &cycles));
 
         // What the full rule gives in that case: the earlier findings, the currency mode's
