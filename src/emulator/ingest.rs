@@ -44,32 +44,52 @@
 //! columns for each row refused; the uploaded columns of each row not processed. Results are
 //! served once the job is JobComplete, Failed or Aborted. A real org does not promise the
 //! upload's order in the results; the emulator keeps it.
+//!
+//! # Where the code is
+//! This file holds the job store ([`IngestJobs`], each job's state and info) and the HTTP
+//! handlers. `ingest/data.rs` reads the uploaded CSV (records, header checks, value
+//! conversion), `ingest/apply.rs` runs a closed job and writes its rows to the org, and
+//! `ingest/results.rs` renders the result files.
+//!
+//! [`Org::update`]: super::org::Org::update
+//! [`Org::upsert`]: super::org::Org::upsert
+//! [`Org::create`]: super::org::Org::create
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use chrono::{NaiveDate, Utc};
-use rust_decimal::Decimal;
-use serde_json::{json, Map, Value};
+use chrono::Utc;
+use serde_json::{json, Value};
 
 use super::jobs::{
-    bad_request, csv_line, csv_response, invalid_state, job_not_complete, job_not_found,
-    json_object, list_response, refuse_abort, refuse_before, requested_state, unknown_exception,
-    CsvFormat, InfoHead,
+    bad_request, csv_response, invalid_state, job_not_complete, job_not_found, json_object,
+    list_response, refuse_abort, refuse_before, requested_state, unknown_exception, CsvFormat,
+    InfoHead,
 };
-use super::org::{format_datetime, normalize_id, number, parse_datetime, Org, RecordError};
-use super::routes::collections::{update_record, upsert_record};
+use super::org::{format_datetime, RecordError};
 use super::server::{call_options_client, ApiVersion, Faults, Shared};
-use super::streaming::Origin;
 use super::wire::{json_response, ApiError};
-use crate::metadata::{FieldDef, FieldType, ObjectDef};
+
+mod apply;
+mod data;
+mod results;
+
+use apply::run;
+use data::{read_table, Table};
+use results::ResultSet;
+// The tests reach these as `super::...`.
+#[cfg(test)]
+use data::{convert, split_csv};
+#[cfg(test)]
+use results::error_text;
+
+pub use data::DataError;
 
 /// A job's state, as the API spells it (the states query jobs use too).
 pub use super::jobs::JobState as IngestState;
@@ -124,376 +144,6 @@ pub enum RowResult {
     /// Not processed: the job was aborted, or failed, before the row's turn.
     Unprocessed,
 }
-
-/// Why a job cannot read its data: the job ends Failed with this as its `errorMessage`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DataError {
-    /// The job was closed without an upload.
-    #[error("InvalidBatch : No data was uploaded for the job")]
-    NoData,
-    /// The upload is not UTF-8.
-    #[error("InvalidBatch : The job data is not UTF-8 text")]
-    NotUtf8,
-    /// A record ends in the other line ending than the job's (`LF` or `CRLF`).
-    #[error(
-        "ClientInputError : LineEnding is invalid on user data. Current LineEnding setting is {0}"
-    )]
-    LineEnding(&'static str),
-    /// A quoted value runs to the end of the data.
-    #[error("InvalidBatch : The quoted value starting in line {line} has no closing double quote")]
-    Unterminated { line: usize },
-    /// The upload holds no record at all.
-    #[error("InvalidBatch : The job data has no header row")]
-    NoHeader,
-    /// The header row's quoting is broken.
-    #[error("InvalidBatch : The header row is not valid CSV: {0}")]
-    BadHeader(String),
-    /// A column is not a field of the object (relationship columns included).
-    #[error("InvalidBatch : Field name not found : {0}")]
-    UnknownField(String),
-    /// Two columns name the same field.
-    #[error("InvalidBatch : Duplicate field name in the header row: {0}")]
-    DuplicateField(String),
-    /// An update job's data has no Id column.
-    #[error("InvalidBatch : The Id column is required for an update job")]
-    MissingId,
-    /// An upsert job's data has no column for its external id field.
-    #[error("InvalidBatch : The external id column {0} is required for an upsert job")]
-    MissingKey(String),
-    /// The job was made to fail ([`IngestJobs::fail_jobs`]).
-    #[error(
-        "InternalServerError : The job failed while it ran and its batches were not processed; \
-         load the records through the REST API"
-    )]
-    Injected,
-}
-
-/// One record of CSV data: its values and, when its quoting is broken, why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct CsvRecord {
-    values: Vec<String>,
-    problem: Option<String>,
-}
-
-/// A job's data as read: the header as uploaded, then the rows in upload order.
-#[derive(Debug, Clone)]
-struct Table {
-    header: Vec<String>,
-    rows: Vec<CsvRecord>,
-}
-
-/// Splits CSV text into records: `delimiter` between values, `\r\n` (`crlf`) or `\n` between
-/// records, double quotes around values that need them. Blank lines are skipped. A record
-/// ending in the other line ending is refused, as a real org refuses it.
-fn split_csv(text: &str, delimiter: char, crlf: bool) -> Result<Vec<CsvRecord>, DataError> {
-    let mut records = Vec::new();
-    let mut values: Vec<String> = Vec::new();
-    let mut value = String::new();
-    let mut problem: Option<String> = None;
-    // At the start of a value; after the closing quote of a quoted one; nothing read yet in
-    // this record.
-    let mut at_start = true;
-    let mut closed = false;
-    let mut blank = true;
-    let mut line = 1usize;
-    let mut record_line = 1usize;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '"' && at_start {
-            at_start = false;
-            blank = false;
-            loop {
-                match chars.next() {
-                    Some('"') if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        value.push('"');
-                    }
-                    Some('"') => break,
-                    Some(inner) => {
-                        if inner == '\n' {
-                            line += 1;
-                        }
-                        value.push(inner);
-                    }
-                    None => return Err(DataError::Unterminated { line: record_line }),
-                }
-            }
-            closed = true;
-            continue;
-        }
-        let record_end = match c {
-            '\n' if crlf => return Err(DataError::LineEnding("CRLF")),
-            '\n' => true,
-            '\r' if chars.peek() == Some(&'\n') => {
-                if !crlf {
-                    return Err(DataError::LineEnding("LF"));
-                }
-                chars.next();
-                true
-            }
-            _ => false,
-        };
-        if record_end {
-            line += 1;
-            if !blank {
-                values.push(std::mem::take(&mut value));
-                records.push(CsvRecord {
-                    values: std::mem::take(&mut values),
-                    problem: problem.take(),
-                });
-            }
-            at_start = true;
-            closed = false;
-            blank = true;
-            record_line = line;
-            continue;
-        }
-        blank = false;
-        if c == delimiter {
-            values.push(std::mem::take(&mut value));
-            at_start = true;
-            closed = false;
-            continue;
-        }
-        if closed && problem.is_none() {
-            problem = Some(format!(
-                "Characters follow the closing double quote of the value in column {}",
-                values.len() + 1
-            ));
-        }
-        at_start = false;
-        value.push(c);
-    }
-    if !blank {
-        values.push(value);
-        records.push(CsvRecord { values, problem });
-    }
-    Ok(records)
-}
-
-/// Reads uploaded data into its header and rows.
-fn read_table(data: &[u8], delimiter: char, crlf: bool) -> Result<Table, DataError> {
-    let text = std::str::from_utf8(data).map_err(|_| DataError::NotUtf8)?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut records = split_csv(text, delimiter, crlf)?.into_iter();
-    let header = records.next().ok_or(DataError::NoHeader)?;
-    if let Some(problem) = header.problem {
-        return Err(DataError::BadHeader(problem));
-    }
-    Ok(Table {
-        header: header.values,
-        rows: records.collect(),
-    })
-}
-
-/// How a job applies its rows: the object, the field of each column, where the Id and the
-/// external id are.
-struct Plan {
-    operation: Operation,
-    def: ObjectDef,
-    /// The field of each column, in header order.
-    columns: Vec<FieldDef>,
-    /// The column holding the record Id.
-    id_column: Option<usize>,
-    /// Upsert: the external id field (canonical name) and its column.
-    key: Option<(String, usize)>,
-}
-
-impl Plan {
-    /// Checks the header against the object: every column a field, none twice, the Id column
-    /// for an update, the external id column for an upsert.
-    fn new(
-        operation: Operation,
-        def: &ObjectDef,
-        external_id: Option<&str>,
-        header: &[String],
-    ) -> Result<Plan, DataError> {
-        let mut columns: Vec<FieldDef> = Vec::with_capacity(header.len());
-        for name in header {
-            let field = def
-                .field(name)
-                .ok_or_else(|| DataError::UnknownField(name.clone()))?;
-            if columns.iter().any(|c| c.name == field.name) {
-                return Err(DataError::DuplicateField(name.clone()));
-            }
-            columns.push(field.clone());
-        }
-        let position = |name: &str| columns.iter().position(|c| c.name == name);
-        let id_column = position("Id");
-        if operation == Operation::Update && id_column.is_none() {
-            return Err(DataError::MissingId);
-        }
-        let key = match (operation, external_id) {
-            (Operation::Upsert, Some(field)) => {
-                let column = position(field).ok_or_else(|| DataError::MissingKey(field.into()))?;
-                Some((field.to_string(), column))
-            }
-            _ => None,
-        };
-        Ok(Plan {
-            operation,
-            def: def.clone(),
-            columns,
-            id_column,
-            key,
-        })
-    }
-
-    /// The record Id a row names (18 characters when it is an Id), or empty.
-    fn row_id(&self, row: &CsvRecord) -> String {
-        let raw = self
-            .id_column
-            .and_then(|c| row.values.get(c))
-            .map(String::as_str)
-            .filter(|v| !v.is_empty() && *v != NULL_VALUE)
-            .unwrap_or_default();
-        normalize_id(raw).unwrap_or_else(|| raw.to_string())
-    }
-
-    /// Applies one row as one record of a Collections request, on its own.
-    fn apply(&self, org: &mut Org, row: &CsvRecord, now: chrono::DateTime<Utc>) -> RowResult {
-        let failed = |error: RecordError| RowResult::Failed {
-            id: self.row_id(row),
-            error,
-        };
-        if let Some(problem) = &row.problem {
-            return failed(RecordError::new("INVALID_FIELD", problem.clone(), vec![]));
-        }
-        if row.values.len() != self.columns.len() {
-            return failed(RecordError::new(
-                "INVALID_FIELD",
-                format!(
-                    "The row has {} values but the header has {} columns",
-                    row.values.len(),
-                    self.columns.len()
-                ),
-                vec![],
-            ));
-        }
-        let mut fields = Map::new();
-        for (i, (field, text)) in self.columns.iter().zip(&row.values).enumerate() {
-            if field.name == "Id" || text.is_empty() {
-                continue;
-            }
-            let value = if text == NULL_VALUE {
-                Value::Null
-            } else {
-                match convert(field, text, i + 1) {
-                    Ok(value) => value,
-                    Err(error) => return failed(error),
-                }
-            };
-            fields.insert(field.name.clone(), value);
-        }
-        let raw_id = self.row_id(row);
-        match self.operation {
-            Operation::Update => {
-                if raw_id.is_empty() {
-                    return failed(RecordError::new(
-                        "MISSING_ARGUMENT",
-                        "Id not specified in an update call",
-                        vec!["Id".into()],
-                    ));
-                }
-                match update_record(org, &self.def, &raw_id, &fields, now) {
-                    Ok(id) => RowResult::Succeeded { id, created: false },
-                    Err((id, error)) => RowResult::Failed { id, error },
-                }
-            }
-            Operation::Upsert => {
-                let Some((key, column)) = &self.key else {
-                    return failed(RecordError::new(
-                        "MISSING_ARGUMENT",
-                        "The job has no external id field",
-                        vec![],
-                    ));
-                };
-                let value = if key == "Id" {
-                    raw_id
-                } else {
-                    let value = row.values.get(*column).map(String::as_str);
-                    match value.filter(|v| !v.is_empty() && *v != NULL_VALUE) {
-                        Some(v) => v.to_string(),
-                        None => {
-                            return failed(RecordError::new(
-                                "MISSING_ARGUMENT",
-                                format!("{key} not specified"),
-                                vec![key.clone()],
-                            ))
-                        }
-                    }
-                };
-                match upsert_record(org, &self.def, key, &value, &fields) {
-                    Ok((id, created)) => RowResult::Succeeded { id, created },
-                    Err(error) => failed(error),
-                }
-            }
-            Operation::Insert => {
-                if !raw_id.is_empty() {
-                    return failed(RecordError::new(
-                        "INVALID_FIELD",
-                        "cannot specify Id in an insert call",
-                        vec!["Id".into()],
-                    ));
-                }
-                match org.create(&self.def.name, &fields, now) {
-                    Ok(id) => RowResult::Succeeded { id, created: true },
-                    Err(error) => failed(error),
-                }
-            }
-        }
-    }
-}
-
-/// A CSV value as the JSON value the REST API would take for `field`; `column` counts from 1.
-fn convert(field: &FieldDef, text: &str, column: usize) -> Result<Value, RecordError> {
-    let refused = |xsd: &str| {
-        RecordError::new(
-            "INVALID_FIELD",
-            format!(
-                "Failed to deserialize field at col {column}. Due to, '{text}' is not a valid \
-                 value for the type xsd:{xsd}"
-            ),
-            vec![field.name.clone()],
-        )
-    };
-    let decimal = |text: &str| {
-        text.parse::<Decimal>()
-            .ok()
-            .or_else(|| Decimal::from_scientific(text).ok())
-    };
-    match field.field_type {
-        FieldType::Int => decimal(text)
-            .filter(|d| d.fract().is_zero())
-            .map(number)
-            .ok_or_else(|| refused("int")),
-        FieldType::Double | FieldType::Currency | FieldType::Percent => {
-            decimal(text).map(number).ok_or_else(|| refused("double"))
-        }
-        FieldType::Boolean => {
-            if text.eq_ignore_ascii_case("true") {
-                Ok(Value::Bool(true))
-            } else if text.eq_ignore_ascii_case("false") {
-                Ok(Value::Bool(false))
-            } else {
-                Err(refused("boolean"))
-            }
-        }
-        FieldType::Date => {
-            let day = text.strip_suffix('Z').unwrap_or(text);
-            NaiveDate::parse_from_str(day, "%Y-%m-%d")
-                .ok()
-                .filter(|_| day.len() == 10)
-                .map(|d| Value::from(d.format("%Y-%m-%d").to_string()))
-                .ok_or_else(|| refused("date"))
-        }
-        FieldType::Datetime => parse_datetime(text)
-            .map(|t| Value::from(format_datetime(t)))
-            .ok_or_else(|| refused("dateTime")),
-        _ => Ok(Value::from(text)),
-    }
-}
-
 /// One ingest job.
 #[derive(Debug)]
 struct Job {
@@ -1005,165 +655,6 @@ pub(crate) async fn info(
         Err(_) => unknown_exception("An unexpected error occurred while processing the job"),
     }
 }
-
-/// Runs an InProgress job to its end: reads its data, applies its rows (JobComplete), or
-/// fails it with no row applied (Failed).
-fn run(shared: &Shared, job: &mut Job, faults: &Faults) {
-    let started = Instant::now();
-    let ended = (|| {
-        if job.fails {
-            job.keep_rows();
-            return Err(DataError::Injected);
-        }
-        let data = job.data.as_ref().ok_or(DataError::NoData)?;
-        let table = read_table(data, job.format.delimiter, job.format.crlf)?;
-        let def = shared.read_org().catalog().object(&job.object).cloned();
-        let plan = def
-            .ok_or_else(|| DataError::UnknownField(job.object.clone()))
-            .and_then(|def| {
-                Plan::new(
-                    job.operation,
-                    &def,
-                    job.external_id.as_deref(),
-                    &table.header,
-                )
-            });
-        let plan = match plan {
-            Ok(plan) => plan,
-            Err(err) => {
-                job.table = Some(table);
-                return Err(err);
-            }
-        };
-        job.results = apply(
-            shared,
-            &plan,
-            &table.rows,
-            faults,
-            &job.api_version,
-            job.client.as_deref(),
-        );
-        job.table = Some(table);
-        Ok(())
-    })();
-    job.processing_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    match ended {
-        Ok(()) => job.set_state(IngestState::JobComplete),
-        Err(err) => {
-            job.error_message = Some(err.to_string());
-            job.set_state(IngestState::Failed);
-        }
-    }
-}
-
-/// Applies `rows` in transactions of [`TRANSACTION_ROWS`], each row on its own, and publishes
-/// each transaction's change events as API writes of `version` by `client`.
-fn apply(
-    shared: &Shared,
-    plan: &Plan,
-    rows: &[CsvRecord],
-    faults: &Faults,
-    version: &str,
-    client: Option<&str>,
-) -> Vec<RowResult> {
-    let mut results = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(TRANSACTION_ROWS) {
-        let mut org = shared.write_org();
-        let now = Utc::now();
-        {
-            let mut faults = faults.0.lock().unwrap_or_else(|e| e.into_inner());
-            for row in chunk {
-                if faults.row_locked() {
-                    results.push(RowResult::Failed {
-                        id: plan.row_id(row),
-                        error: RecordError::new(
-                            "UNABLE_TO_LOCK_ROW",
-                            "unable to obtain exclusive access to this record",
-                            vec![],
-                        ),
-                    });
-                    continue;
-                }
-                results.push(plan.apply(&mut org, row, now));
-            }
-        }
-        let changes = org.take_changes();
-        if !changes.is_empty() {
-            let origin = Origin::rest(org.user_id(), version, client);
-            shared.streaming.publish_transaction(changes, &origin);
-        }
-    }
-    results
-}
-
-/// `STATUS_CODE:message:fields`, the fields (space-separated) followed by `--`.
-fn error_text(error: &RecordError) -> String {
-    let mut fields = String::new();
-    for field in &error.fields {
-        fields.push_str(field);
-        fields.push(' ');
-    }
-    format!("{}:{}:{fields}--", error.status_code, error.message)
-}
-
-/// Which of a job's result files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ResultSet {
-    Successful,
-    Failed,
-    Unprocessed,
-}
-
-impl ResultSet {
-    /// The CSV of this set for `job`.
-    fn render(self, job: &Job) -> String {
-        let ending = job.format.line_ending();
-        let delimiter = job.format.delimiter;
-        let mut csv = String::new();
-        let leading: &[&str] = match self {
-            ResultSet::Successful => &["sf__Id", "sf__Created"],
-            ResultSet::Failed => &["sf__Id", "sf__Error"],
-            ResultSet::Unprocessed => &[],
-        };
-        let Some(table) = &job.table else {
-            if !leading.is_empty() {
-                csv_line(&mut csv, leading.iter().copied(), delimiter, ending);
-            }
-            return csv;
-        };
-        let header = table.header.iter().map(String::as_str);
-        csv_line(
-            &mut csv,
-            leading.iter().copied().chain(header),
-            delimiter,
-            ending,
-        );
-        let width = table.header.len();
-        for (i, row) in table.rows.iter().enumerate() {
-            let result = job.results.get(i).unwrap_or(&RowResult::Unprocessed);
-            let (first, second): (String, String) = match (self, result) {
-                (ResultSet::Successful, RowResult::Succeeded { id, created }) => {
-                    (id.clone(), created.to_string())
-                }
-                (ResultSet::Failed, RowResult::Failed { id, error }) => {
-                    (id.clone(), error_text(error))
-                }
-                (ResultSet::Unprocessed, RowResult::Unprocessed) => (String::new(), String::new()),
-                _ => continue,
-            };
-            let values = (0..width).map(|c| row.values.get(c).map_or("", String::as_str));
-            let lead = [first.as_str(), second.as_str()];
-            csv_line(
-                &mut csv,
-                lead[..leading.len()].iter().copied().chain(values),
-                delimiter,
-                ending,
-            );
-        }
-        csv
-    }
-}
-
 /// One result set of an ended job as `text/csv`, or why not.
 fn results(shared: &Shared, version: &ApiVersion, job_id: &str, set: ResultSet) -> Response {
     if let Some(refused) = too_old(&version.0) {
