@@ -677,31 +677,20 @@ fn results(shared: &Shared, version: &ApiVersion, job_id: &str, set: ResultSet) 
     csv_response(csv)
 }
 
-/// `GET jobs/ingest/{id}/successfulResults/`.
-pub(crate) async fn successful_results(
+/// `GET jobs/ingest/{id}/{file}/` for the result files `successfulResults`, `failedResults`
+/// and `unprocessedrecords`; any other name is the API's `NOT_FOUND`, as an unknown resource.
+pub(crate) async fn result_file(
     State(shared): State<Arc<Shared>>,
     Extension(version): Extension<ApiVersion>,
-    Path((_version, job_id)): Path<(String, String)>,
+    Path((_version, job_id, file)): Path<(String, String, String)>,
 ) -> Response {
-    results(&shared, &version, &job_id, ResultSet::Successful)
-}
-
-/// `GET jobs/ingest/{id}/failedResults/`.
-pub(crate) async fn failed_results(
-    State(shared): State<Arc<Shared>>,
-    Extension(version): Extension<ApiVersion>,
-    Path((_version, job_id)): Path<(String, String)>,
-) -> Response {
-    results(&shared, &version, &job_id, ResultSet::Failed)
-}
-
-/// `GET jobs/ingest/{id}/unprocessedrecords/`.
-pub(crate) async fn unprocessed_records(
-    State(shared): State<Arc<Shared>>,
-    Extension(version): Extension<ApiVersion>,
-    Path((_version, job_id)): Path<(String, String)>,
-) -> Response {
-    results(&shared, &version, &job_id, ResultSet::Unprocessed)
+    let set = match file.as_str() {
+        "successfulResults" => ResultSet::Successful,
+        "failedResults" => ResultSet::Failed,
+        "unprocessedrecords" => ResultSet::Unprocessed,
+        _ => return ApiError::not_found().into_response(),
+    };
+    results(&shared, &version, &job_id, set)
 }
 
 #[cfg(test)]

@@ -364,6 +364,11 @@ async fn a_row_that_fails_leaves_the_other_rows_written() {
 
     let succeeded = rows(&client.results(&job, "successfulResults/").await.text);
     assert_eq!(succeeded.len(), 2);
+    // A name that is no result file, on a job that has results, is an unknown resource.
+    let unknown = client.results(&job, "allResults/").await;
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    assert_eq!(unknown.error_code(), "NOT_FOUND");
+    assert!(!unknown.text.contains(job.as_str()), "{}", unknown.text);
     assert_eq!(succeeded[1][..3], [good.as_str(), "false", good.as_str()]);
 
     let failed = rows(&client.results(&job, "failedResults/").await.text);

@@ -88,30 +88,9 @@ pub(crate) fn data_routes() -> Router<Arc<Shared>> {
         )
         .route(&r("/jobs/ingest/{id}/batches"), put(ingest::upload))
         .route(&r("/jobs/ingest/{id}/batches/"), put(ingest::upload))
-        .route(
-            &r("/jobs/ingest/{id}/successfulResults"),
-            get(ingest::successful_results),
-        )
-        .route(
-            &r("/jobs/ingest/{id}/successfulResults/"),
-            get(ingest::successful_results),
-        )
-        .route(
-            &r("/jobs/ingest/{id}/failedResults"),
-            get(ingest::failed_results),
-        )
-        .route(
-            &r("/jobs/ingest/{id}/failedResults/"),
-            get(ingest::failed_results),
-        )
-        .route(
-            &r("/jobs/ingest/{id}/unprocessedrecords"),
-            get(ingest::unprocessed_records),
-        )
-        .route(
-            &r("/jobs/ingest/{id}/unprocessedrecords/"),
-            get(ingest::unprocessed_records),
-        )
+        // The result files (`successfulResults`, `failedResults`, `unprocessedrecords`).
+        .route(&r("/jobs/ingest/{id}/{file}"), get(ingest::result_file))
+        .route(&r("/jobs/ingest/{id}/{file}/"), get(ingest::result_file))
         .route(V, get(meta::resources))
         .route(&r("/"), get(meta::resources))
         // Anything else under a version still passes the session gate and is counted, and
