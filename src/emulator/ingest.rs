@@ -500,14 +500,7 @@ pub(crate) async fn upload(
             return job_not_found();
         };
         if job.data.is_some() {
-            return bad_request(
-                "BULK_API_ERROR",
-                &format!(
-                    "Found multiple contents for job: <{job_id}>, please 'Close' / 'Abort' / \
-                     'Delete' the current Job then create a new Job and make sure you only do \
-                     'PUT' once on a given Job."
-                ),
-            );
+            return multiple_contents(&job_id);
         }
         if job.state != IngestState::Open {
             return invalid_state(&format!(
@@ -547,14 +540,7 @@ pub(crate) async fn upload(
     };
     // Checked again: another upload or a close may have come in while this one was read.
     if job.data.is_some() || job.state != IngestState::Open {
-        return bad_request(
-            "BULK_API_ERROR",
-            &format!(
-                "Found multiple contents for job: <{job_id}>, please 'Close' / 'Abort' / \
-                 'Delete' the current Job then create a new Job and make sure you only do \
-                 'PUT' once on a given Job."
-            ),
-        );
+        return multiple_contents(&job_id);
     }
     job.data = Some(data);
     job.modstamp = format_datetime(Utc::now());
@@ -675,6 +661,18 @@ fn results(shared: &Shared, version: &ApiVersion, job_id: &str, set: ResultSet) 
         set.render(job)
     };
     csv_response(csv)
+}
+
+/// The answer to a second upload to a job: its data goes in one upload.
+fn multiple_contents(job_id: &str) -> Response {
+    bad_request(
+        "BULK_API_ERROR",
+        &format!(
+            "Found multiple contents for job: <{job_id}>, please 'Close' / 'Abort' / 'Delete' \
+             the current Job then create a new Job and make sure you only do 'PUT' once on a \
+             given Job."
+        ),
+    )
 }
 
 /// `GET jobs/ingest/{id}/{file}/` for the result files `successfulResults`, `failedResults`
